@@ -1,0 +1,140 @@
+/** Audience endpoints: create, list, read, update, delete, sessions (spec §1.1–§1.3, §6.5–§6.7, §6.16). */
+import { requireScope } from '../auth.js';
+import { errors } from '../errors.js';
+import { audienceField, isAudienceField, type AudienceRecord } from '../store/audiences.js';
+import { nowSeconds, type GraphContext, type GraphResult } from './context.js';
+import { accountOrThrow, audienceOrThrow, requireTos } from './guards.js';
+import { paginate } from './paging.js';
+import { boolParam, fieldsParam, intParam, stringParam } from './params.js';
+
+const CUSTOMER_FILE_SOURCES = ['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'];
+const SUBTYPES = ['CUSTOM', 'WEBSITE', 'APP', 'OFFLINE_CONVERSION', 'CLAIM', 'PARTNER', 'VIDEO', 'LOOKALIKE', 'ENGAGEMENT'];
+
+export function createAudience(accountId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'write', 'create custom audiences');
+    const account = accountOrThrow(ctx.store, accountId, ctx.method);
+    requireTos(account);
+    const name = stringParam(ctx.params, 'name');
+    if (name === undefined || name.trim() === '') throw errors.invalidParameter('The parameter name is required');
+    const subtype = stringParam(ctx.params, 'subtype') ?? 'CUSTOM';
+    if (!SUBTYPES.includes(subtype)) throw errors.invalidParameter(`param subtype must be one of ${SUBTYPES.join(', ')}`);
+    const source = stringParam(ctx.params, 'customer_file_source');
+    if (source !== undefined && !CUSTOMER_FILE_SOURCES.includes(source)) {
+      throw errors.invalidParameter(`param customer_file_source must be one of ${CUSTOMER_FILE_SOURCES.join(', ')}`);
+    }
+    const retentionDays = intParam(ctx.params, 'retention_days');
+    if (retentionDays !== undefined && (retentionDays < 1 || retentionDays > 180)) {
+      throw errors.invalidParameter('param retention_days must be between 1 and 180');
+    }
+    const existing = ctx.store.liveAudiences(accountId).filter((a) => a.subtype === 'CUSTOM').length;
+    if (subtype === 'CUSTOM' && existing >= ctx.flags.audienceCap) {
+      throw errors.invalidParameter(
+        `This ad account already has ${existing} customer list audiences, the most allowed is ${ctx.flags.audienceCap}. Delete audiences you no longer use and try again.`,
+      );
+    }
+    const description = stringParam(ctx.params, 'description');
+    const isValueBased = boolParam(ctx.params, 'is_value_based');
+    const audience = ctx.store.createAudience({
+      accountId,
+      name,
+      subtype,
+      nowSeconds: nowSeconds(ctx),
+      ...(description === undefined ? {} : { description }),
+      ...(source === undefined ? {} : { customerFileSource: source }),
+      ...(isValueBased === undefined ? {} : { isValueBased }),
+      ...(retentionDays === undefined ? {} : { retentionDays }),
+    });
+    return { body: { id: audience.id } };
+  };
+}
+
+export function listAudiences(accountId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'read', 'list custom audiences');
+    accountOrThrow(ctx.store, accountId, ctx.method);
+    const fields = audienceFields(ctx);
+    const views = ctx.store
+      .liveAudiences(accountId)
+      .map((a) => audienceOrThrow(ctx.store, a.id, ctx.method, ctx.now, ctx.flags))
+      .map((a) => audienceView(a, fields, ctx));
+    return { body: paginate(views, ctx.params, ctx.flags, ctx.selfUrl) };
+  };
+}
+
+export function readAudience(audienceId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'read', 'read custom audiences');
+    const audience = audienceOrThrow(ctx.store, audienceId, ctx.method, ctx.now, ctx.flags);
+    return { body: audienceView(audience, audienceFields(ctx), ctx) };
+  };
+}
+
+export function updateAudience(audienceId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'write', 'update custom audiences');
+    const audience = audienceOrThrow(ctx.store, audienceId, ctx.method, ctx.now, ctx.flags);
+    requireTos(accountOrThrow(ctx.store, audience.accountId, ctx.method));
+    const name = stringParam(ctx.params, 'name');
+    const description = stringParam(ctx.params, 'description');
+    if (name !== undefined) {
+      if (name.trim() === '') throw errors.invalidParameter('param name must not be empty');
+      audience.name = name;
+    }
+    if (description !== undefined) audience.description = description;
+    audience.timeUpdated = nowSeconds(ctx);
+    return { body: { success: true } };
+  };
+}
+
+export function deleteAudience(audienceId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'write', 'delete custom audiences');
+    const audience = audienceOrThrow(ctx.store, audienceId, ctx.method, ctx.now, ctx.flags);
+    requireTos(accountOrThrow(ctx.store, audience.accountId, ctx.method));
+    if (audience.hasLookalikes) throw errors.cannotDeleteWithLookalikes();
+    audience.deleted = true;
+    audience.deleteTime = nowSeconds(ctx);
+    delete audience.replace;
+    return { body: { success: true } };
+  };
+}
+
+const STAGE_NAMES = { open: 'uploading', finished: 'finished', timed_out: 'timed_out', failed: 'failed' } as const;
+
+/** GET {audience}/sessions: the upload sessions seen for this audience, all numbers as strings as Meta sends them. */
+export function audienceSessions(audienceId: string) {
+  return (ctx: GraphContext): GraphResult => {
+    requireScope(ctx.token, 'read', 'read custom audiences');
+    const audience = audienceOrThrow(ctx.store, audienceId, ctx.method, ctx.now, ctx.flags);
+    const sessions = ctx.store.sessions.forAudience(audience.id).map((s) => ({
+      session_id: s.sessionId,
+      stage: STAGE_NAMES[s.stage],
+      progress: s.stage === 'open' ? '50' : '100',
+      num_received: String(s.numReceived),
+      num_matched: String(s.numMatched),
+      num_invalid_entries: String(s.numInvalid),
+      start_time: String(Math.floor(s.startedAt / 1000)),
+      end_time: s.stage === 'open' ? '0' : String(Math.floor(s.lastBatchAt / 1000)),
+    }));
+    return { body: paginate(sessions, ctx.params, ctx.flags, ctx.selfUrl) };
+  };
+}
+
+function audienceFields(ctx: GraphContext): string[] {
+  const fields = fieldsParam(ctx.params);
+  const unknown = fields.find((f) => !isAudienceField(f));
+  if (unknown !== undefined) throw errors.nonexistingField(unknown, 'CustomAudience');
+  return fields;
+}
+
+/** `id` plus only the requested fields (a Graph node read returns nothing else). */
+function audienceView(a: AudienceRecord, fields: readonly string[], ctx: GraphContext): Record<string, unknown> {
+  const view: Record<string, unknown> = { id: a.id };
+  for (const f of fields) {
+    if (!isAudienceField(f)) continue;
+    const value = audienceField(a, f, ctx.flags.deliveryThreshold);
+    if (value !== undefined) view[f] = value;
+  }
+  return view;
+}
