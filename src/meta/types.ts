@@ -1,0 +1,99 @@
+/** One cell of an upload row: a hash, an unhashed id (EXTERN_ID, MADID) or a LOOKALIKE_VALUE number. */
+export type Cell = string | number;
+
+export type UploadOp = 'add' | 'remove' | 'replace';
+
+export interface AudienceStatus {
+  code: number;
+  description: string;
+}
+
+/** What Meta reports about a customer-list audience. Only fields that were asked for (and returned) are set. */
+export interface AudienceInfo {
+  id: string;
+  accountId?: string;
+  name?: string;
+  description?: string;
+  subtype?: string;
+  customerFileSource?: string;
+  /** -1 (or absent) means Meta has not computed a size yet. */
+  approximateCountLowerBound?: number;
+  approximateCountUpperBound?: number;
+  operationStatus?: AudienceStatus;
+  deliveryStatus?: AudienceStatus;
+  dataSource?: { type?: string; subType?: string; creationParams?: string };
+  isValueBased?: boolean;
+  /** Unix seconds. */
+  timeCreated?: number;
+  timeUpdated?: number;
+  timeContentUpdated?: number;
+  deleteTime?: number;
+  fieldsViolatingIntegrityPolicy?: string[];
+}
+
+export type CustomerFileSource = 'USER_PROVIDED_ONLY' | 'PARTNER_PROVIDED_ONLY' | 'BOTH_USER_AND_PARTNER_PROVIDED';
+
+export interface NewAudience {
+  name: string;
+  description?: string;
+  /** Default USER_PROVIDED_ONLY. */
+  customerFileSource?: CustomerFileSource;
+  /** Set when LOOKALIKE_VALUE will be uploaded. */
+  valueBased?: boolean;
+}
+
+export interface AdAccount {
+  /** With the act_ prefix, as Meta returns it. */
+  id: string;
+  /** Digits only. */
+  accountId: string;
+  name?: string;
+  accountStatus?: number;
+}
+
+export interface Permission {
+  permission: string;
+  status: string;
+}
+
+export interface UploadBatchResult {
+  /** The batch_seq this batch was finally accepted under (a replace can restart, see sessions.ts). */
+  batchSeq: number;
+  rows: number;
+  /** Meta counts everything received in the session so far, not just this batch. */
+  numReceived: number;
+  numInvalidEntries: number;
+  invalidEntrySamples: string[];
+  sessionId: string;
+}
+
+export interface UploadSummary {
+  batches: number;
+  rows: number;
+  numInvalidEntries: number;
+  /** At most 100, like Meta's own sample list. */
+  invalidEntrySamples: string[];
+}
+
+export interface UploadSession {
+  /** Numeric string <= 2^53-1. Can change after an ambiguous failure (see sessions.ts). */
+  readonly sessionId: string;
+  /** rows.length must be <= batchRows. Retries internally. */
+  send(rows: Cell[][], opts: { last: boolean }): Promise<UploadBatchResult>;
+}
+
+/** Emitted for logs and metrics. Never carries the token, row data or full URLs. */
+export type GraphClientEvent =
+  | { type: 'request'; method: string; path: string; status: number; durationMs: number; maxUsagePct: number }
+  | {
+      type: 'retry';
+      method: string;
+      path: string;
+      attempt: number;
+      delayMs: number;
+      code?: number;
+      subcode?: number;
+      reason: string;
+    }
+  | { type: 'throttle'; method: string; path: string; waitMs: number; code?: number; subcode?: number }
+  | { type: 'session_restart'; audienceId: string; op: UploadOp; oldSessionId: string; newSessionId: string; reason: string };
