@@ -1,0 +1,24 @@
+export { loadConfig, parseConfig, resolveStateUrl } from './load.js';
+export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
+export {
+  configSchema,
+  DEFAULT_API_VERSION,
+  DEFAULT_GRAPH_URL,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_REMOVAL_SHARE,
+  DEFAULT_STATE_URL,
+  MAX_BATCH_ROWS,
+} from './schema.js';
+export type {
+  AudienceConfig,
+  Config,
+  DuckDbSourceConfig,
+  HashingMode,
+  MetaConfig,
+  PostgresSourceConfig,
+  ServerConfig,
+  SourceConfig,
+  SyncConfig,
+  SyncMode,
+} from './types.js';
+export { HASHING_MODES, SYNC_MODES } from './types.js';

@@ -1,0 +1,220 @@
+// The shape of `audience-sync.yml` after `${VAR}` expansion. Field-local rules live here; rules
+// that relate fields to each other (source references, unique names, mapping vs audience) live in
+// `semantics.ts` so they run even when some unrelated field is malformed.
+import { z } from 'zod';
+import countries from 'i18n-iso-countries';
+import { Cron } from 'croner';
+import { HASHING_MODES, SYNC_MODES } from './types.js';
+
+export const DEFAULT_STATE_URL = 'sqlite://.audience-sync/state.db';
+export const DEFAULT_API_VERSION = 'v25.0';
+export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_MAX_REMOVAL_SHARE = 0.5;
+/** Meta accepts at most 10,000 users per request. */
+export const MAX_BATCH_ROWS = 10_000;
+
+const SYNC_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** A string that must not come from a YAML number, which would lose digits. */
+function quotedDigits(what: string, pattern: RegExp, example: string) {
+  return z
+    .string({
+      error: (issue) =>
+        typeof issue.input === 'number'
+          ? `write the ${what} as a quoted string (e.g. "${example}"): YAML reads unquoted digits as a number and loses precision beyond 15 digits`
+          : issue.input === undefined
+            ? `the ${what} is required`
+            : `the ${what} must be a string`,
+    })
+    .trim()
+    .regex(pattern, `must be the ${what}'s digits (e.g. "${example}")`);
+}
+
+function isValidCron(pattern: string): boolean {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const nonEmpty = (what: string) => z.string().trim().min(1, `${what} must not be empty`);
+
+export const stateSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .trim()
+      .regex(
+        /^(sqlite:|postgres(ql)?:\/\/)/,
+        'must start with sqlite:// (e.g. "sqlite://.audience-sync/state.db"), be "sqlite::memory:", or be a postgres:// URL',
+      )
+      .default(DEFAULT_STATE_URL)
+      .describe('Where audience-sync keeps its own state. Relative sqlite paths are resolved against the config file folder.'),
+  })
+  .describe('State store settings.');
+
+export const metaSchema = z
+  .strictObject({
+    accessToken: z
+      .string({ error: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable' })
+      .trim()
+      .min(1, 'is empty: set a Meta access token with ads_management permission')
+      .optional()
+      .describe('Meta access token with ads_management permission. Read it from the environment: "${META_ACCESS_TOKEN}". Optional with appId: "Connect with Facebook" in `audience-sync serve` stores one.'),
+    adAccountId: quotedDigits('ad account id', /^(act_)?\d+$/, 'act_1234567890')
+      .transform((v) => v.replace(/^act_/, ''))
+      .describe('Ad account that owns the audiences, with or without the act_ prefix.'),
+    apiVersion: z
+      .string()
+      .regex(/^v\d+\.\d+$/, 'must look like v25.0')
+      .default(DEFAULT_API_VERSION)
+      .describe('Graph API version.'),
+    graphUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://graph.facebook.com' })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .default(DEFAULT_GRAPH_URL)
+      .describe('Graph API base URL (point it at the emulator for tests).'),
+    appSecret: z
+      .string()
+      .trim()
+      .min(1, 'is empty: remove it or set the app secret')
+      .optional()
+      .describe('App secret; when set, requests carry appsecret_proof.'),
+    appId: quotedDigits('app id', /^\d+$/, '1234567890')
+      .optional()
+      .describe('Meta app ID for "Connect with Facebook" in `audience-sync serve` (needs appSecret).'),
+  })
+  .check((ctx) => {
+    const meta = ctx.value;
+    if (meta.accessToken === undefined && meta.appId === undefined) {
+      ctx.issues.push({ code: 'custom', input: meta, path: ['accessToken'], message: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable (or set appId and appSecret to connect with Facebook from `audience-sync serve`)' });
+    }
+    if (meta.appId !== undefined && meta.appSecret === undefined) {
+      ctx.issues.push({ code: 'custom', input: meta, path: ['appSecret'], message: 'is required with appId: "Connect with Facebook" exchanges the login code with the app secret; set it to "${META_APP_SECRET}"' });
+    }
+  })
+  .describe('Meta (Facebook) Marketing API settings.');
+
+export const serverSchema = z
+  .strictObject({
+    host: nonEmpty('server.host').optional().describe('Address `audience-sync serve` binds (default 127.0.0.1); other than loopback it needs AUDIENCE_SYNC_ADMIN_TOKEN.'),
+    port: z.int().min(0, 'must be a port number (0–65535)').max(65535, 'must be a port number (0–65535)').optional().describe('Port of `audience-sync serve` (default 8080).'),
+    publicUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://sync.example.com' })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional()
+      .describe('URL people reach the dashboard at, when behind a proxy; the Facebook login redirect goes back to it.'),
+  })
+  .describe('Settings of the always-on service (`audience-sync serve`).');
+
+export const duckdbSourceSchema = z
+  .strictObject({
+    type: z.literal('duckdb'),
+    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:".'),
+    memoryLimit: z
+      .string()
+      .trim()
+      .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as "256MB" or "2GB"')
+      .optional()
+      .describe('Memory DuckDB may use to run the model (default 128MB); beyond it, sorting spills to a temp folder.'),
+  })
+  .describe('An embedded DuckDB database (opened read-only).');
+
+export const postgresSourceSchema = z
+  .strictObject({
+    type: z.literal('postgres'),
+    url: z
+      .string()
+      .trim()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL, e.g. "${CRM_DATABASE_URL}"')
+      .describe('Connection URL; read it from the environment, it usually holds a password.'),
+  })
+  .describe('A PostgreSQL database, read through a server-side cursor.');
+
+export const sourceSchema = z.discriminatedUnion('type', [duckdbSourceSchema, postgresSourceSchema], {
+  error: 'type must be "duckdb" or "postgres"',
+});
+
+export const audienceSchema = z
+  .strictObject({
+    id: quotedDigits('audience id', /^\d+$/, '23851234567890123').optional().describe('ID of an existing custom audience.'),
+    create: z
+      .strictObject({
+        name: nonEmpty('the audience name').describe('Name of the audience to create.'),
+        description: z.string().optional().describe('Description of the audience to create.'),
+        valueBased: z.boolean().default(false).describe('Create a value-based audience (needs LOOKALIKE_VALUE).'),
+      })
+      .optional()
+      .describe('Create the audience on the first run and remember its ID in the state store.'),
+  })
+  .refine((a) => (a.id === undefined) !== (a.create === undefined), {
+    message: 'set exactly one of audience.id (an existing audience) or audience.create (a new one)',
+  })
+  .describe('The custom audience to keep in step: { id: "..." } or { create: { name: ... } }.');
+
+export const syncSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(SYNC_NAME, 'must be a slug: lower-case letters, digits, "-" or "_", starting with a letter or digit')
+      .describe('Unique name of the sync (used on the command line and in the state store).'),
+    source: nonEmpty('source').describe('Name of an entry under sources.'),
+    model: nonEmpty('model').optional().describe('SQL query whose rows are the audience.'),
+    modelFile: nonEmpty('modelFile').optional().describe('File holding the SQL query, relative to the config file folder.'),
+    primaryKey: nonEmpty('primaryKey').describe('Column that identifies a row of the model.'),
+    audience: audienceSchema,
+    mode: z.enum(SYNC_MODES).default('mirror').describe('upsert: only add; delete: only remove; mirror: add and remove; replace: rebuild every run.'),
+    mapping: z
+      .record(z.string(), nonEmpty('the column name'))
+      .describe('Meta match key (EMAIL, PHONE, EXTERN_ID, ...) to model column.'),
+    hashing: z.enum(HASHING_MODES).default('auto').describe('auto: hash plain values, pass hashes; pre-hashed: every hashed key must already be a SHA-256 hex digest.'),
+    defaultPhoneCountry: z
+      .string()
+      .trim()
+      .toUpperCase()
+      .refine((c) => /^[A-Z]{2}$/.test(c) && countries.isValid(c), 'must be an ISO 3166-1 alpha-2 country code such as US or GB')
+      .optional()
+      .describe('Region used to read phone numbers without a country code.'),
+    defaultLookalikeValue: z
+      .number()
+      .nonnegative('must be a number ≥ 0')
+      .optional()
+      .describe('LOOKALIKE_VALUE used when a row has none (value-based audiences).'),
+    schedule: z
+      .string()
+      .trim()
+      .refine(isValidCron, 'is not a valid cron expression (e.g. "*/30 * * * *")')
+      .optional()
+      .describe('Cron expression for scheduled runs.'),
+    maxAttempts: z.int().min(1, 'must be at least 1').default(DEFAULT_MAX_ATTEMPTS).describe('Deliveries of a record before it is reported as failed.'),
+    maxRemovalShare: z
+      .number()
+      .min(0, 'must be between 0 and 1')
+      .max(1, 'must be between 0 and 1')
+      .default(DEFAULT_MAX_REMOVAL_SHARE)
+      .describe('Refuse a run that would remove more than this share of the audience (override with --force).'),
+    batchRows: z
+      .int()
+      .min(1, 'must be at least 1')
+      .max(MAX_BATCH_ROWS, `must be at most ${MAX_BATCH_ROWS} (Meta's limit per request)`)
+      .default(MAX_BATCH_ROWS)
+      .describe('Users per request to Meta.'),
+  })
+  .describe('One model kept in step with one audience.');
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1, 'must be 1 (the only config version this release reads)'),
+    state: stateSchema.default({ url: DEFAULT_STATE_URL }),
+    meta: metaSchema,
+    sources: z.record(z.string(), sourceSchema).describe('Warehouses, by name.'),
+    syncs: z.array(syncSchema).min(1, 'add at least one sync').describe('The syncs to run.'),
+    server: serverSchema.optional(),
+  })
+  .describe('audience-sync configuration (audience-sync.yml).');
+
+/** The config as written, after `${VAR}` expansion and defaults. */
+export type RawConfig = z.output<typeof configSchema>;

@@ -1,0 +1,67 @@
+// Rules that relate fields to each other. They read the expanded YAML defensively (it may be
+// malformed elsewhere) so their findings are reported together with the schema's.
+import { IDENTIFIER_KEYS, MATCH_KEYS, isMatchKey } from '../identity/keys.js';
+import { formatPath } from './errors.js';
+import type { IssueAt } from './env.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export function checkSemantics(raw: unknown): IssueAt[] {
+  const issues: IssueAt[] = [];
+  const add = (at: PropertyKey[], message: string) => issues.push({ at, path: formatPath(at), message });
+  if (!isObj(raw) || !Array.isArray(raw.syncs)) return issues;
+
+  const sourceNames = isObj(raw.sources) ? Object.keys(raw.sources) : [];
+  const firstIndexByName = new Map<string, number>();
+
+  raw.syncs.forEach((sync: unknown, i) => {
+    if (!isObj(sync)) return;
+    const at = ['syncs', i];
+
+    if (typeof sync.name === 'string') {
+      const first = firstIndexByName.get(sync.name);
+      if (first === undefined) firstIndexByName.set(sync.name, i);
+      else add([...at, 'name'], `duplicate sync name "${sync.name}" (already used by syncs[${first}]): sync names must be unique`);
+    }
+
+    if (typeof sync.source === 'string' && sync.source.trim() !== '' && !sourceNames.includes(sync.source)) {
+      const known = sourceNames.length > 0 ? `defined: ${sourceNames.join(', ')}` : 'no sources are defined';
+      add([...at, 'source'], `unknown source "${sync.source}": define it under sources (${known})`);
+    }
+
+    if ((sync.model === undefined) === (sync.modelFile === undefined)) {
+      add(at, 'set exactly one of model (the SQL) or modelFile (a file holding it)');
+    }
+
+    checkMapping(sync, at, add);
+  });
+  return issues;
+}
+
+function checkMapping(sync: Obj, at: PropertyKey[], add: (at: PropertyKey[], message: string) => void): void {
+  if (!isObj(sync.mapping)) return;
+  const keys = Object.keys(sync.mapping);
+  for (const key of keys) {
+    if (isMatchKey(key)) continue;
+    const upper = key.toUpperCase();
+    const hint = isMatchKey(upper) ? `did you mean ${upper}? Match keys are upper case` : `use one of ${MATCH_KEYS.join(', ')}`;
+    add([...at, 'mapping', key], `"${key}" is not a Meta match key: ${hint}`);
+  }
+  if (!keys.some((k) => (IDENTIFIER_KEYS as readonly string[]).includes(k))) {
+    add([...at, 'mapping'], `map at least one identifier key (${IDENTIFIER_KEYS.join(', ')}) to a column`);
+  }
+
+  const create = isObj(sync.audience) && isObj(sync.audience.create) ? sync.audience.create : undefined;
+  const valueBased = create?.valueBased === true;
+  const mapsValue = keys.includes('LOOKALIKE_VALUE');
+  if (create && !valueBased && mapsValue) {
+    add([...at, 'mapping', 'LOOKALIKE_VALUE'], 'LOOKALIKE_VALUE only applies to value-based audiences: set audience.create.valueBased: true or remove it');
+  }
+  if (create && !valueBased && sync.defaultLookalikeValue !== undefined) {
+    add([...at, 'defaultLookalikeValue'], 'only applies to value-based audiences: set audience.create.valueBased: true or remove it');
+  }
+  if (valueBased && !mapsValue && sync.defaultLookalikeValue === undefined) {
+    add([...at, 'mapping'], 'a value-based audience needs a value: map LOOKALIKE_VALUE to a column or set defaultLookalikeValue');
+  }
+}

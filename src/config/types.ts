@@ -1,0 +1,95 @@
+import type { MatchKey } from '../identity/keys.js';
+
+/** How a sync reconciles the audience with its model. */
+export type SyncMode = 'upsert' | 'delete' | 'mirror' | 'replace';
+export const SYNC_MODES = ['upsert', 'delete', 'mirror', 'replace'] as const satisfies readonly SyncMode[];
+
+/** `auto` hashes plain values and passes hashes through; `pre-hashed` rejects plain values. */
+export type HashingMode = 'auto' | 'pre-hashed';
+export const HASHING_MODES = ['auto', 'pre-hashed'] as const satisfies readonly HashingMode[];
+
+export type DuckDbSourceConfig = {
+  readonly type: 'duckdb';
+  /** Absolute path of the database file, or `:memory:`. */
+  readonly path: string;
+  /** DuckDB memory_limit, e.g. `256MB`. */
+  readonly memoryLimit?: string;
+};
+
+export type PostgresSourceConfig = {
+  readonly type: 'postgres';
+  /** Connection URL (may hold a password: never print it). */
+  readonly url: string;
+};
+
+export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig;
+
+/** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
+export type AudienceConfig =
+  | { readonly id: string }
+  | {
+      readonly create: {
+        readonly name: string;
+        readonly description?: string;
+        readonly valueBased: boolean;
+      };
+    };
+
+export interface SyncConfig {
+  readonly name: string;
+  /** Name of an entry of `Config.sources`. */
+  readonly source: string;
+  /** The model's SQL (read from `modelFile` when that was used). */
+  readonly model: string;
+  /** Absolute path of the file the model came from, when it came from one. */
+  readonly modelFile?: string;
+  readonly primaryKey: string;
+  readonly audience: AudienceConfig;
+  readonly mode: SyncMode;
+  /** Match key → model column. */
+  readonly mapping: Readonly<Partial<Record<MatchKey, string>>>;
+  readonly hashing: HashingMode;
+  /** ISO 3166-1 alpha-2, upper case. */
+  readonly defaultPhoneCountry?: string;
+  readonly defaultLookalikeValue?: number;
+  /** Cron expression (5–7 fields, as croner reads them). */
+  readonly schedule?: string;
+  readonly maxAttempts: number;
+  readonly maxRemovalShare: number;
+  readonly batchRows: number;
+}
+
+export interface MetaConfig {
+  /** Empty when the config has none: the token stored by "Connect with Facebook" is used instead. */
+  readonly accessToken: string;
+  /** Digits only (`act_` removed). */
+  readonly adAccountId: string;
+  readonly apiVersion: string;
+  /** Without a trailing slash. */
+  readonly graphUrl: string;
+  readonly appSecret?: string;
+  /** Meta app for "Connect with Facebook" (always set together with appSecret). */
+  readonly appId?: string;
+}
+
+/** `audience-sync serve` settings; command-line flags override them. */
+export interface ServerConfig {
+  readonly host?: string;
+  readonly port?: number;
+  /** Without a trailing slash. */
+  readonly publicUrl?: string;
+}
+
+export interface Config {
+  readonly version: 1;
+  /** Absolute path of the config file. */
+  readonly configPath: string;
+  /** Folder relative paths in the config are resolved against. */
+  readonly baseDir: string;
+  /** `sqlite:///abs/path.db`, `sqlite::memory:` or a `postgres://` URL. */
+  readonly state: { readonly url: string };
+  readonly meta: MetaConfig;
+  readonly sources: Readonly<Record<string, SourceConfig>>;
+  readonly syncs: readonly SyncConfig[];
+  readonly server?: ServerConfig;
+}

@@ -1,0 +1,194 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DuckDBDateValue,
+  DuckDBDecimalValue,
+  DuckDBInstance,
+  DuckDBTypeId,
+  JSDuckDBValueConverter,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { columnsQuery, errorText, streamQuery, validChunkRows } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
+import { dateFromMillis, decimalValue, integerValue } from './values.js';
+
+const MS_PER_DAY = 86_400_000;
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = '128MB';
+
+export interface DuckDbSettings {
+  /** DuckDB `memory_limit` (default 128MB): bounds the native memory a sort of the model may use. */
+  readonly memoryLimit?: string;
+  /** Where DuckDB spills beyond the limit (default: <os tmp>/audience-sync-duckdb). */
+  readonly tempDirectory?: string;
+}
+type Convert = (value: DuckDBValue) => unknown;
+
+const identity: Convert = (v) => v;
+const bigintToJs: Convert = (v) => (typeof v === 'bigint' ? integerValue(v) : v);
+const dateToJs: Convert = (v) => (v instanceof DuckDBDateValue ? (dateFromMillis(v.days * MS_PER_DAY) ?? String(v)) : v);
+const decimalToJs: Convert = (v) => (v instanceof DuckDBDecimalValue ? decimalValue(v.toString()) : v);
+const asString: Convert = (v) => String(v);
+
+/** Timestamps through the library's converter; ±infinity and out-of-range ones become text. */
+function timestampToJs(type: DuckDBType): Convert {
+  return (v) => {
+    try {
+      return JSDuckDBValueConverter(v, type, JSDuckDBValueConverter);
+    } catch {
+      return String(v);
+    }
+  };
+}
+
+/** Picks each column's conversion once per result, not per value. */
+function converterFor(type: DuckDBType): Convert {
+  switch (type.typeId) {
+    case DuckDBTypeId.VARCHAR:
+    case DuckDBTypeId.BOOLEAN:
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UINTEGER:
+    case DuckDBTypeId.FLOAT:
+    case DuckDBTypeId.DOUBLE:
+    case DuckDBTypeId.SQLNULL:
+      return identity;
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT:
+    case DuckDBTypeId.BIGNUM:
+      return bigintToJs;
+    case DuckDBTypeId.DATE:
+      return dateToJs;
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_S:
+    case DuckDBTypeId.TIMESTAMP_MS:
+    case DuckDBTypeId.TIMESTAMP_NS:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return timestampToJs(type);
+    case DuckDBTypeId.DECIMAL:
+      return decimalToJs;
+    default:
+      return asString;
+  }
+}
+
+/**
+ * An embedded DuckDB database. An existing file is opened READ_ONLY: the model cannot change the
+ * warehouse, and other readers may open it too (a writer must have closed it; DuckDB allows one
+ * writing process). A missing file is an error rather than a new, empty database.
+ */
+export async function openDuckDb(path: string, label: string, settings: DuckDbSettings = {}): Promise<Source> {
+  // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
+  const options: Record<string, string> = {
+    memory_limit: settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT,
+    temp_directory: settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb'),
+  };
+  let instance: DuckDBInstance;
+  if (path === ':memory:') {
+    instance = await DuckDBInstance.create(':memory:', options);
+  } else {
+    if (!existsSync(path)) throw new SourceError(`${label}: DuckDB file ${path} does not exist; check the source's path`);
+    try {
+      instance = await DuckDBInstance.create(path, { ...options, access_mode: 'READ_ONLY' });
+    } catch (err) {
+      throw new SourceError(`${label}: cannot open DuckDB file ${path} (${errorText(err)}); if another process is writing to it, let it finish first`, { cause: err });
+    }
+  }
+  let closed = false;
+  const connect = async (): Promise<DuckDBConnection> => {
+    if (closed) throw new SourceError(`${label}: the source is closed`);
+    return instance.connect();
+  };
+
+  return {
+    type: 'duckdb',
+
+    async columns(sql: string): Promise<ColumnInfo[]> {
+      const connection = await connect();
+      try {
+        const result = await connection.stream(columnsQuery(sql));
+        const names = result.deduplicatedColumnNames();
+        return result.columnTypes().map((type, i) => ({ name: names[i] ?? `column${i}`, type: type.toString() }));
+      } catch (err) {
+        throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+      } finally {
+        connection.closeSync();
+      }
+    },
+
+    stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
+      return streamRows(connect, sql, opts, label);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      instance.closeSync();
+    },
+  };
+}
+
+async function* streamRows(connect: () => Promise<DuckDBConnection>, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
+  const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
+  // DuckDB's default collation compares VARCHARs byte by byte.
+  const query = streamQuery(sql, opts, (col) => `CAST(${col} AS VARCHAR)`);
+  // A connection per stream: a new query on a connection would invalidate its open streaming result.
+  const connection = await connect();
+  let phase = 'run';
+  try {
+    const result = await connection.stream(query);
+    const names = result.deduplicatedColumnNames();
+    const convert = result.columnTypes().map(converterFor);
+    const width = names.length;
+    let rows: Row[] = [];
+    let read = 0;
+    phase = 'read';
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      // Converted column by column (in place), then assembled into row objects.
+      const columns: unknown[][] = [];
+      for (let c = 0; c < width; c++) {
+        const values: unknown[] = chunk.getColumnValues(c);
+        const toJs = convert[c]!;
+        if (toJs !== identity) for (let r = 0; r < values.length; r++) if (values[r] !== null) values[r] = toJs(values[r] as DuckDBValue);
+        columns.push(values);
+      }
+      const count = chunk.rowCount;
+      read += count;
+      for (let r = 0; r < count; r++) {
+        const row: Row = {};
+        for (let c = 0; c < width; c++) row[names[c]!] = columns[c]![r];
+        rows.push(row);
+        if (rows.length === chunkRows) {
+          yield rows;
+          rows = [];
+        }
+      }
+    }
+    // A streaming result that fails mid-way (out of memory, a failing CAST, ...) ends like an exhausted
+    // one: fetchChunk returns an empty chunk and the error text is not exposed. DuckDB then reports the
+    // result as no longer streaming, which is how the two are told apart.
+    if (!result.isStreaming) {
+      throw new SourceError(
+        `${label}: DuckDB stopped with an error after ${read} rows of the model (DuckDB does not report its text here). ` +
+          'Common causes: running out of memory while sorting (raise the source\'s memoryLimit) or a value the model cannot convert; ' +
+          'run the model in the duckdb shell to see the error',
+      );
+    }
+    if (rows.length > 0) yield rows;
+  } catch (err) {
+    if (err instanceof SourceError) throw err;
+    const what = phase === 'run' ? 'could not run the model' : 'failed while reading the model';
+    throw new SourceError(`${label}: DuckDB ${what}: ${errorText(err)}`, { cause: err });
+  } finally {
+    connection.closeSync();
+  }
+}

@@ -1,0 +1,77 @@
+// SQL text shared by the sources: the model is wrapped as a subquery, so it must be one statement.
+import { PK_FIELD, SourceError, type StreamOptions } from './types.js';
+
+/** `"name"` with embedded quotes doubled; valid in DuckDB and PostgreSQL. */
+export function quoteIdent(name: string): string {
+  if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Blanks the semicolons after the model's last statement text (`select ...; -- note` included), so
+ * it can be used as a subquery. Quotes and comments are skipped while scanning.
+ */
+export function stripTrailingSemicolons(sql: string): string {
+  const semicolons: number[] = [];
+  let lastText = -1;
+  for (let i = 0; i < sql.length; i++) {
+    const ch = sql[i]!;
+    if (ch === "'" || ch === '"') {
+      const end = sql.indexOf(ch, i + 1);
+      lastText = end === -1 ? sql.length - 1 : end;
+      i = lastText;
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end === -1 ? sql.length : end;
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end === -1 ? sql.length : end + 1;
+    } else if (ch === ';') {
+      semicolons.push(i);
+    } else if (!/\s/.test(ch)) {
+      lastText = i;
+    }
+  }
+  const blank = new Set(semicolons.filter((i) => i > lastText));
+  let out = '';
+  for (let i = 0; i < sql.length; i++) out += blank.has(i) ? ' ' : sql[i];
+  return out;
+}
+
+/** The model as a subquery. */
+export function modelAsSubquery(sql: string): string {
+  const body = stripTrailingSemicolons(sql).trim();
+  if (body === '' || /^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*$/.test(body)) {
+    throw new SourceError('the model is empty: give the sync a SQL query');
+  }
+  // The newline ends a trailing `-- comment` before the closing parenthesis.
+  return `(\n${body}\n) AS "audience_sync_model"`;
+}
+
+export function columnsQuery(sql: string): string {
+  return `SELECT * FROM ${modelAsSubquery(sql)} LIMIT 0`;
+}
+
+/**
+ * The model's rows, projected to `columns` when given, with `__pk` = `keyText(orderByKey)` and
+ * ordered by it when `orderByKey` is given.
+ */
+export function streamQuery(sql: string, opts: StreamOptions, keyText: (quotedColumn: string) => string): string {
+  const projection = opts.columns ? opts.columns.map(quoteIdent) : ['*'];
+  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql)}`;
+  const key = keyText(quoteIdent(opts.orderByKey));
+  return (
+    `SELECT ${[...projection, `${key} AS ${quoteIdent(PK_FIELD)}`].join(', ')} FROM ${modelAsSubquery(sql)} ` +
+    `ORDER BY ${quoteIdent(PK_FIELD)} NULLS LAST`
+  );
+}
+
+export function validChunkRows(chunkRows: number | undefined, fallback: number): number {
+  const n = chunkRows ?? fallback;
+  if (!Number.isInteger(n) || n < 1) throw new SourceError(`chunkRows must be a positive integer, got ${String(chunkRows)}`);
+  return n;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

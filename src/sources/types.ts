@@ -1,0 +1,42 @@
+/** A column of a model, with the warehouse's own type name. */
+export interface ColumnInfo {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** A model row as plain JS: string, number, boolean, Date, null (or a decimal string for big numbers). */
+export type Row = Record<string, unknown>;
+
+export interface StreamOptions {
+  /** Rows per yielded chunk (default 10,000). */
+  readonly chunkRows?: number;
+  /**
+   * Order rows by this column's text form in UTF-8 byte order and add it to each row as the string
+   * `__pk` (null when the column is null; those rows come last).
+   */
+  readonly orderByKey?: string;
+  /** Read only these columns of the model. */
+  readonly columns?: readonly string[];
+}
+
+/** A warehouse the model runs in. One `stream` at a time per source. */
+export interface Source {
+  readonly type: 'duckdb' | 'postgres';
+  /** The model's columns, without reading its rows. */
+  columns(sql: string): Promise<ColumnInfo[]>;
+  /**
+   * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
+   * throws `SourceError`: the stream never just ends as if the model were empty.
+   */
+  stream(sql: string, opts?: StreamOptions): AsyncIterable<Row[]>;
+  close(): Promise<void>;
+}
+
+/** The warehouse could not be opened or the model could not be read; the message says why. */
+export class SourceError extends Error {
+  override readonly name = 'SourceError';
+}
+
+/** Name of the extra field carrying the ordered key's text form. */
+export const PK_FIELD = '__pk';
+export const DEFAULT_CHUNK_ROWS = 10_000;

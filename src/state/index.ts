@@ -1,0 +1,21 @@
+export { openStateStore, parseStateUrl, StateStoreError, type StateLocation } from './open.js';
+export type { StoreOptions } from './store.js';
+export { compareKeys } from './order.js';
+export type {
+  DeliveredCell,
+  ErrorSample,
+  PendingOp,
+  RecordBatch,
+  RecordCounts,
+  RecordState,
+  RecordStatus,
+  RunCounts,
+  RunOutcome,
+  RunRecord,
+  RunStatus,
+  StateStore,
+  StoredRecord,
+  SyncState,
+  SyncStatePatch,
+} from './types.js';
+export { RECORD_STATUSES } from './types.js';

@@ -1,0 +1,128 @@
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
+import type { StateDb } from './schema.js';
+import type { DeliveredCell, PendingOp, RecordBatch, RecordCounts, RecordState, RecordStatus, StoredRecord } from './types.js';
+import { RECORD_STATUSES } from './types.js';
+
+/** Rows per multi-row statement: 9 parameters each stays under SQLite's 32,766 limit. */
+const ROWS_PER_STATEMENT = 1_000;
+
+type Row = StateDb['records'];
+
+function toStored(row: Row): StoredRecord {
+  return {
+    pk: row.pk,
+    fingerprint: row.fingerprint,
+    cells: row.cells === null ? null : (JSON.parse(row.cells) as DeliveredCell[]),
+    status: row.status as RecordStatus,
+    pendingOp: row.pending_op as PendingOp | null,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    updatedAt: new Date(Number(row.updated_at)),
+  };
+}
+
+function toRow(sync: string, record: RecordState, now: number): Row {
+  if (!RECORD_STATUSES.includes(record.status)) throw new Error(`invalid record status "${String(record.status)}"`);
+  return {
+    sync,
+    pk: record.pk,
+    fingerprint: record.fingerprint,
+    cells: record.cells === null ? null : JSON.stringify(record.cells),
+    status: record.status,
+    pending_op: record.pendingOp,
+    attempts: record.attempts,
+    last_error: record.lastError,
+    updated_at: now,
+  };
+}
+
+export async function* streamRecords(db: Kysely<StateDb>, sync: string, chunkRows: number): AsyncGenerator<StoredRecord[]> {
+  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new Error(`chunkRows must be a positive integer, got ${chunkRows}`);
+  let after: string | undefined;
+  for (;;) {
+    let query = db.selectFrom('records').selectAll().where('sync', '=', sync);
+    if (after !== undefined) query = query.where('pk', '>', after);
+    const rows = await query.orderBy('pk').limit(chunkRows).execute();
+    if (rows.length > 0) yield rows.map(toStored);
+    const last = rows.at(-1);
+    if (rows.length < chunkRows || last === undefined) return;
+    after = last.pk;
+  }
+}
+
+export async function listRecords(
+  db: Kysely<StateDb>,
+  sync: string,
+  status: RecordStatus | readonly RecordStatus[] | undefined,
+  limit: number | undefined,
+): Promise<StoredRecord[]> {
+  let query = db.selectFrom('records').selectAll().where('sync', '=', sync);
+  if (status !== undefined) query = query.where('status', 'in', typeof status === 'string' ? [status] : [...status]);
+  if (limit !== undefined) query = query.limit(limit);
+  return (await query.orderBy('pk').execute()).map(toStored);
+}
+
+export async function countRecords(db: Kysely<StateDb>, sync: string): Promise<RecordCounts> {
+  const rows = await db
+    .selectFrom('records')
+    .select((eb) => ['status', eb.fn.countAll().as('n')])
+    .where('sync', '=', sync)
+    .groupBy('status')
+    .execute();
+  const counts = { synced: 0, pending: 0, failed: 0, total: 0 };
+  for (const row of rows) {
+    const n = Number(row.n);
+    if (row.status === 'synced' || row.status === 'pending' || row.status === 'failed') counts[row.status] += n;
+    counts.total += n;
+  }
+  return counts;
+}
+
+const ROW_COLUMNS = ['sync', 'pk', 'fingerprint', 'cells', 'status', 'pending_op', 'attempts', 'last_error', 'updated_at'] as const;
+
+function upsertQuery(trx: Transaction<StateDb>, rows: Row[]) {
+  return trx
+    .insertInto('records')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['sync', 'pk']).doUpdateSet((eb) => ({
+        fingerprint: eb.ref('excluded.fingerprint'),
+        cells: eb.ref('excluded.cells'),
+        status: eb.ref('excluded.status'),
+        pending_op: eb.ref('excluded.pending_op'),
+        attempts: eb.ref('excluded.attempts'),
+        last_error: eb.ref('excluded.last_error'),
+        updated_at: eb.ref('excluded.updated_at'),
+      })),
+    );
+}
+
+/** The full-size upsert compiled once per store and reused with new parameters (building it costs more than running it). */
+const compiledUpserts = new WeakMap<object, CompiledQuery>();
+
+/** Writes a batch's records inside the caller's transaction, with multi-row statements. */
+export async function writeRecords(trx: Transaction<StateDb>, sync: string, batch: RecordBatch, now: number, cacheKey: object): Promise<void> {
+  const upsert = batch.upsert ?? [];
+  for (let i = 0; i < upsert.length; i += ROWS_PER_STATEMENT) {
+    const rows = upsert.slice(i, i + ROWS_PER_STATEMENT).map((r) => toRow(sync, r, now));
+    if (rows.length < ROWS_PER_STATEMENT) {
+      await upsertQuery(trx, rows).execute();
+      continue;
+    }
+    let compiled = compiledUpserts.get(cacheKey);
+    if (!compiled) {
+      compiled = upsertQuery(trx, rows).compile();
+      compiledUpserts.set(cacheKey, compiled);
+    }
+    const parameters = rows.flatMap((row) => ROW_COLUMNS.map((c) => row[c]));
+    await trx.executeQuery({ ...compiled, parameters });
+  }
+  const remove = batch.remove ?? [];
+  for (let i = 0; i < remove.length; i += ROWS_PER_STATEMENT) {
+    await trx
+      .deleteFrom('records')
+      .where('sync', '=', sync)
+      .where('pk', 'in', remove.slice(i, i + ROWS_PER_STATEMENT))
+      .execute();
+  }
+}

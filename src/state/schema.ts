@@ -1,0 +1,128 @@
+// Tables of the state store and their migrations, defined in code and portable between SQLite and
+// PostgreSQL. Times are epoch milliseconds (bigint on PostgreSQL, which pg returns as strings).
+import { sql, type Generated, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export interface SyncsTable {
+  name: string;
+  audience_id: string | null;
+  schema_signature: string | null;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+export interface RecordsTable {
+  sync: string;
+  pk: string;
+  fingerprint: string;
+  cells: string | null;
+  status: string;
+  pending_op: string | null;
+  attempts: number;
+  last_error: string | null;
+  updated_at: number | string;
+}
+
+export interface RunsTable {
+  id: Generated<number>;
+  sync: string;
+  trigger: string;
+  status: string;
+  started_at: number | string;
+  finished_at: number | string | null;
+  counts: string;
+  error: string | null;
+  error_samples: string;
+}
+
+export interface LocksTable {
+  sync: string;
+  holder: string;
+  acquired_at: number | string;
+  expires_at: number | string;
+}
+
+export interface KvTable {
+  key: string;
+  value: string;
+  updated_at: number | string;
+}
+
+export interface StateDb {
+  syncs: SyncsTable;
+  records: RecordsTable;
+  runs: RunsTable;
+  locks: LocksTable;
+  kv: KvTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('syncs')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('audience_id', 'text')
+          .addColumn('schema_signature', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        // pk must sort in byte order: SQLite's default BINARY collation does; PostgreSQL needs "C".
+        await db.schema
+          .createTable('records')
+          .addColumn('sync', 'text', (c) => c.notNull())
+          .addColumn('pk', 'text', (c) => (dialect === 'postgres' ? c.notNull().modifyFront(sql`collate "C"`) : c.notNull()))
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('cells', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('pending_op', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('records_pk', ['sync', 'pk'])
+          // SQLite: store rows clustered by (sync, pk) so the ordered stream reads pages sequentially.
+          .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
+          .execute();
+        await db.schema.createIndex('records_status').on('records').columns(['sync', 'status']).execute();
+
+        await db.schema
+          .createTable('runs')
+          .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('sync', 'text', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .addColumn('counts', 'text', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .addColumn('error_samples', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('runs_sync').on('runs').columns(['sync', 'id']).execute();
+
+        await db.schema
+          .createTable('locks')
+          .addColumn('sync', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('kv')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}

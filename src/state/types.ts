@@ -1,0 +1,142 @@
+/** Where a record stands with Meta. */
+export type RecordStatus = 'synced' | 'pending' | 'failed';
+export const RECORD_STATUSES = ['synced', 'pending', 'failed'] as const satisfies readonly RecordStatus[];
+
+/** The change still owed to Meta for a pending or failed record. */
+export type PendingOp = 'add' | 'remove';
+
+/** A cell as delivered to Meta: a SHA-256 hex digest, EXTERN_ID, MADID or LOOKALIKE_VALUE. Never raw PII. */
+export type DeliveredCell = string | number;
+
+/** What the engine writes for one primary key of one sync. */
+export interface RecordState {
+  readonly pk: string;
+  /** Hash of the mapped, normalized cells of the model row. */
+  readonly fingerprint: string;
+  /** Cells last delivered to Meta (enough to remove the user later); null when never delivered. */
+  readonly cells: readonly DeliveredCell[] | null;
+  readonly status: RecordStatus;
+  readonly pendingOp: PendingOp | null;
+  readonly attempts: number;
+  readonly lastError: string | null;
+}
+
+export interface StoredRecord extends RecordState {
+  readonly updatedAt: Date;
+}
+
+export interface RecordCounts {
+  readonly synced: number;
+  readonly pending: number;
+  readonly failed: number;
+  readonly total: number;
+}
+
+export interface SyncState {
+  readonly name: string;
+  /** Audience the sync delivers to (recorded when `audience: { create }` created it). */
+  readonly audienceId: string | null;
+  /** The match-key schema last delivered, to detect a mapping change on a live audience. */
+  readonly schemaSignature: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** Fields of a sync's state to change; omitted fields are kept. */
+export interface SyncStatePatch {
+  readonly audienceId?: string | null;
+  readonly schemaSignature?: string | null;
+}
+
+/** One delivered batch: written in one transaction. */
+export interface RecordBatch {
+  /** Records to insert or overwrite (every field is written). */
+  readonly upsert?: readonly RecordState[];
+  /** Primary keys to forget (e.g. removed from the audience). */
+  readonly remove?: readonly string[];
+  /** Sync-level state to change in the same transaction. */
+  readonly sync?: SyncStatePatch;
+}
+
+export type RunStatus = 'running' | 'success' | 'partial' | 'failed';
+
+/** A record that could not be delivered, for the run report. Identifiers are hashed only. */
+export interface ErrorSample {
+  readonly pk: string;
+  readonly reason: string;
+  readonly identifiers?: Readonly<Record<string, string>>;
+}
+
+/** Counters of a run (extracted, added, rejected by reason, ...): any JSON-serializable object. */
+export type RunCounts = Readonly<Record<string, unknown>>;
+
+export interface RunRecord {
+  readonly id: number;
+  readonly sync: string;
+  /** What started the run, e.g. `cli`, `schedule`, `api`. */
+  readonly trigger: string;
+  readonly status: RunStatus;
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly counts: RunCounts;
+  readonly error: string | null;
+  readonly errorSamples: readonly ErrorSample[];
+}
+
+export interface RunOutcome {
+  readonly status: Exclude<RunStatus, 'running'>;
+  readonly counts: RunCounts;
+  readonly error?: string | null;
+  readonly errorSamples?: readonly ErrorSample[];
+}
+
+/**
+ * audience-sync's own state: per-sync record state, run history, run locks and a small key/value store.
+ * Every method is atomic; a `RecordBatch` is committed in a single transaction.
+ */
+export interface StateStore {
+  /** `sqlite` or `postgres`. */
+  readonly kind: 'sqlite' | 'postgres';
+
+  getSync(name: string): Promise<SyncState | undefined>;
+  /** Creates the sync's row if needed and applies the patch. */
+  updateSync(name: string, patch: SyncStatePatch): Promise<void>;
+  /**
+   * Forgets a sync's records and schema signature (its runs stay). The audience id is kept unless
+   * `forgetAudience` is set, so an audience created by a previous run is not created twice.
+   */
+  resetSync(name: string, opts?: { forgetAudience?: boolean }): Promise<void>;
+
+  /**
+   * A sync's records ordered by pk in UTF-8 byte order (see `compareKeys`), in chunks, read page by
+   * page (keyset pagination) so batches can be committed while the stream is open. A page is never
+   * re-read, and the stream ends at the first short page.
+   */
+  streamRecords(sync: string, opts?: { chunkRows?: number }): AsyncIterable<StoredRecord[]>;
+  /** Records of a sync with the given status(es), ordered by pk. */
+  listRecords(sync: string, opts?: { status?: RecordStatus | readonly RecordStatus[]; limit?: number }): Promise<StoredRecord[]>;
+  countRecords(sync: string): Promise<RecordCounts>;
+  commitBatch(sync: string, batch: RecordBatch): Promise<void>;
+
+  startRun(sync: string, trigger: string): Promise<number>;
+  /** Stores counts while a run is in progress (visible to `runs` even if the process dies). */
+  updateRunCounts(id: number, counts: RunCounts): Promise<void>;
+  finishRun(id: number, outcome: RunOutcome): Promise<void>;
+  /** Marks a sync's runs still `running` (left by a crashed process) as failed; returns how many. */
+  failAbandonedRuns(sync: string, error: string): Promise<number>;
+  getRun(id: number): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  listRuns(opts?: { sync?: string; limit?: number }): Promise<RunRecord[]>;
+
+  /** Takes the sync's lock unless another holder has a live one; an expired lock is taken over. */
+  acquireLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Extends a lock we hold; false when it was lost (expired and taken over). */
+  refreshLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLock(sync: string, holder: string): Promise<void>;
+
+  getValue(key: string): Promise<string | undefined>;
+  setValue(key: string, value: string): Promise<void>;
+  deleteValue(key: string): Promise<void>;
+
+  close(): Promise<void>;
+}
