@@ -11,11 +11,13 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { columnsQuery, errorText, streamQuery, validChunkRows } from './sql.js';
+import { columnsQuery, errorText, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 import { dateFromMillis, decimalValue, integerValue } from './values.js';
 
 const MS_PER_DAY = 86_400_000;
+/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex, like PostgreSQL's below. */
+const DUCKDB_KEYS: KeyDialect = { text: (col) => `CAST(${col} AS VARCHAR)`, sha256: (col) => `sha256(CAST(${col} AS VARCHAR))` };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '128MB';
 
 export interface DuckDbSettings {
@@ -138,7 +140,7 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
 async function* streamRows(connect: () => Promise<DuckDBConnection>, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
   // DuckDB's default collation compares VARCHARs byte by byte.
-  const query = streamQuery(sql, opts, (col) => `CAST(${col} AS VARCHAR)`);
+  const query = streamQuery(sql, opts, DUCKDB_KEYS);
   // A connection per stream: a new query on a connection would invalidate its open streaming result.
   const connection = await connect();
   let phase = 'run';

@@ -1,7 +1,12 @@
 import pg from 'pg';
-import { columnsQuery, errorText, streamQuery, validChunkRows } from './sql.js';
+import { columnsQuery, errorText, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 import { dateFromMillis, decimalValue, integerValue } from './values.js';
+
+const POSTGRES_KEYS: KeyDialect = {
+  text: (col) => `(${col})::text COLLATE "C"`,
+  sha256: (col) => `encode(sha256(convert_to((${col})::text, 'UTF8')), 'hex')`,
+};
 
 const APPLICATION_NAME = 'audience-sync source';
 
@@ -104,7 +109,7 @@ export async function openPostgres(url: string, label: string): Promise<Source> 
 
   async function* streamRows(sql: string, opts: StreamOptions): AsyncGenerator<Row[]> {
     const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
-    const query = streamQuery(sql, opts, (col) => `(${col})::text COLLATE "C"`);
+    const query = streamQuery(sql, opts, POSTGRES_KEYS);
     usable();
     if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
     streaming = true;

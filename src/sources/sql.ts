@@ -52,14 +52,21 @@ export function columnsQuery(sql: string): string {
   return `SELECT * FROM ${modelAsSubquery(sql)} LIMIT 0`;
 }
 
+/** How a warehouse spells the key's text form (byte-ordered) and the SHA-256 hex of that text. */
+export interface KeyDialect {
+  text(quotedColumn: string): string;
+  sha256(quotedColumn: string): string;
+}
+
 /**
- * The model's rows, projected to `columns` when given, with `__pk` = `keyText(orderByKey)` and
- * ordered by it when `orderByKey` is given.
+ * The model's rows, projected to `columns` when given, with `__pk` = the key's text form (or its
+ * SHA-256 hex with `keyForm: 'sha256'`) and ordered by it when `orderByKey` is given.
  */
-export function streamQuery(sql: string, opts: StreamOptions, keyText: (quotedColumn: string) => string): string {
+export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect): string {
   const projection = opts.columns ? opts.columns.map(quoteIdent) : ['*'];
   if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql)}`;
-  const key = keyText(quoteIdent(opts.orderByKey));
+  const column = quoteIdent(opts.orderByKey);
+  const key = opts.keyForm === 'sha256' ? dialect.sha256(column) : dialect.text(column);
   return (
     `SELECT ${[...projection, `${key} AS ${quoteIdent(PK_FIELD)}`].join(', ')} FROM ${modelAsSubquery(sql)} ` +
     `ORDER BY ${quoteIdent(PK_FIELD)} NULLS LAST`

@@ -15,6 +15,11 @@ export interface StreamOptions {
    * `__pk` (null when the column is null; those rows come last).
    */
   readonly orderByKey?: string;
+  /**
+   * `sha256`: `__pk` (and the order) is the lowercase hex SHA-256 of the key's text form instead of
+   * the text itself, so our state can key records without keeping raw keys (which may be emails).
+   */
+  readonly keyForm?: 'text' | 'sha256';
   /** Read only these columns of the model. */
   readonly columns?: readonly string[];
 }

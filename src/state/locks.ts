@@ -35,3 +35,12 @@ export async function refreshLock(db: Kysely<StateDb>, sync: string, holder: str
 export async function releaseLock(db: Kysely<StateDb>, sync: string, holder: string): Promise<void> {
   await db.deleteFrom('locks').where('sync', '=', sync).where('holder', '=', holder).execute();
 }
+
+export async function lockHolder(db: Kysely<StateDb>, sync: string): Promise<string | undefined> {
+  const row = await db.selectFrom('locks').select('holder').where('sync', '=', sync).executeTakeFirst();
+  return row?.holder;
+}
+
+export async function forceReleaseLock(db: Kysely<StateDb>, sync: string): Promise<void> {
+  await db.deleteFrom('locks').where('sync', '=', sync).execute();
+}

@@ -90,6 +90,8 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     acquireLock: (sync, holder, ttlMs) => locks.acquireLock(db, sync, holder, ttlMs, now()),
     refreshLock: (sync, holder, ttlMs) => locks.refreshLock(db, sync, holder, ttlMs, now()),
     releaseLock: (sync, holder) => locks.releaseLock(db, sync, holder),
+    lockHolder: (sync) => locks.lockHolder(db, sync),
+    forceReleaseLock: (sync) => locks.forceReleaseLock(db, sync),
 
     async getValue(key) {
       const row = await db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();

@@ -133,6 +133,10 @@ export interface StateStore {
   /** Extends a lock we hold; false when it was lost (expired and taken over). */
   refreshLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLock(sync: string, holder: string): Promise<void>;
+  /** Who holds the sync's lock (live or expired), if anyone. */
+  lockHolder(sync: string): Promise<string | undefined>;
+  /** Drops the lock whoever holds it: only for a holder known to be dead. */
+  forceReleaseLock(sync: string): Promise<void>;
 
   getValue(key: string): Promise<string | undefined>;
   setValue(key: string, value: string): Promise<void>;

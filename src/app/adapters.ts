@@ -1,0 +1,70 @@
+// Adapters from our stores and warehouses to the narrow ports the engine is written against.
+import type { EngineSource, EngineStore, RecordWrite, RunSummary, StoredRecord } from '../engine/index.js';
+import type { Source } from '../sources/index.js';
+import type { RecordState, StateStore } from '../state/index.js';
+
+export function engineStore(state: StateStore): EngineStore {
+  return {
+    async *streamRecords(sync) {
+      for await (const chunk of state.streamRecords(sync)) {
+        yield chunk.map(
+          (r): StoredRecord => ({ pkHash: r.pk, fingerprint: r.fingerprint, cells: r.cells === null ? null : [...r.cells], status: r.status, attempts: r.attempts, lastError: r.lastError }),
+        );
+      }
+    },
+    async applyRecordWrites(sync, writes) {
+      if (writes.length === 0) return;
+      const upsert: RecordState[] = [];
+      const remove: string[] = [];
+      for (const w of writes) {
+        if (w.op === 'delete') remove.push(w.pkHash);
+        else upsert.push(toRecordState(w));
+      }
+      await state.commitBatch(sync, { upsert, remove });
+    },
+    async getSyncInfo(sync) {
+      const s = await state.getSync(sync);
+      return s && { audienceId: s.audienceId, schemaSignature: s.schemaSignature };
+    },
+    saveSyncInfo: (sync, info) => state.updateSync(sync, info),
+    acquireLock: (sync, holder, ttl) => state.acquireLock(sync, holder, ttl),
+    refreshLock: (sync, holder, ttl) => state.refreshLock(sync, holder, ttl),
+    releaseLock: (sync, holder) => state.releaseLock(sync, holder),
+    lockHolder: (sync) => state.lockHolder(sync),
+    forceReleaseLock: (sync) => state.forceReleaseLock(sync),
+    async startRun(sync, trigger) {
+      // A run still marked running with no live lock was killed: close it before starting anew.
+      await state.failAbandonedRuns(sync, 'the process running this sync stopped before the run finished');
+      return state.startRun(sync, trigger);
+    },
+    finishRun: (runId, summary) => state.finishRun(runId, runOutcome(summary)),
+  };
+}
+
+function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
+  return {
+    pk: w.pkHash,
+    fingerprint: w.fingerprint,
+    cells: w.cells,
+    status: w.status,
+    pendingOp: null,
+    attempts: w.attempts,
+    lastError: w.lastError,
+  };
+}
+
+function runOutcome(s: RunSummary) {
+  return {
+    status: s.status,
+    counts: { ...s.counts, mode: s.mode, audienceId: s.audienceId ?? null, warnings: s.warnings, durationMs: Date.parse(s.finishedAt) - Date.parse(s.startedAt) },
+    error: s.error ?? null,
+    errorSamples: s.errorSamples.map((e) => ({ pk: e.pkHash, reason: e.reason, ...(e.externId ? { identifiers: { EXTERN_ID: e.externId } } : {}) })),
+  };
+}
+
+export function engineSource(source: Source): EngineSource {
+  return {
+    streamByKeyHash: (sql, opts) =>
+      source.stream(sql, { orderByKey: opts.primaryKey, keyForm: 'sha256', columns: opts.columns, ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}) }),
+  };
+}

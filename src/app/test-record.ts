@@ -1,0 +1,85 @@
+/**
+ * "Send test record": one model row, encoded exactly as a run would encode it, added to the sync's
+ * audience in a session of its own. It checks the whole path (warehouse → identity → Meta) without a
+ * run. The state store is not touched: the next run sees the row as new and sends it again, which
+ * Meta treats as the same member.
+ */
+import { createRecordEncoder, type MatchKey } from '../identity/index.js';
+import { mappedColumns } from '../engine/index.js';
+import { toSyncSpec, type Workspace } from './workspace.js';
+
+export interface TestRecordResult {
+  sync: string;
+  audienceId: string;
+  /** Match keys in the order of `cells`. */
+  schema: MatchKey[];
+  /** What was sent: hashes, EXTERN_ID / MADID, LOOKALIKE_VALUE. Never a raw email, phone or name. */
+  cells: Array<string | number>;
+  /** Match keys whose value could not be used, and why (no value is quoted). */
+  dropped: Array<{ key: MatchKey; reason: string }>;
+  numReceived: number;
+  numInvalidEntries: number;
+  invalidEntrySamples: string[];
+}
+
+/** The row cannot be sent; the message says why and what to do. */
+export class TestRecordError extends Error {
+  override readonly name = 'TestRecordError';
+}
+
+/**
+ * Sends the model's first row (or the row whose primary key is `primaryKey`) to the sync's audience.
+ * @throws TestRecordError when there is no such row, the row has no usable identifier, or the audience
+ *   does not exist yet; MetaApiError when Meta refuses the upload.
+ */
+export async function sendTestRecord(ws: Workspace, syncName: string, opts: { primaryKey?: string } = {}): Promise<TestRecordResult> {
+  const sync = ws.sync(syncName);
+  const spec = toSyncSpec(sync);
+  const audienceId = 'id' in sync.audience ? sync.audience.id : ((await (await ws.state()).getSync(sync.name))?.audienceId ?? null);
+  if (!audienceId) {
+    throw new TestRecordError(`sync "${sync.name}" has no audience yet: it is created by the first run; run the sync once, then send a test record`);
+  }
+  const row = await findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec)])], sync.primaryKey, opts.primaryKey);
+  if (!row) {
+    throw new TestRecordError(
+      opts.primaryKey === undefined
+        ? `the model of sync "${sync.name}" returned no rows: there is nothing to send`
+        : `the model of sync "${sync.name}" has no row whose ${sync.primaryKey} is the key given`,
+    );
+  }
+  const encoder = createRecordEncoder(spec.mapping, spec.identity);
+  const encoded = encoder.encode(row);
+  if (encoded.rejected) {
+    throw new TestRecordError(`that row of sync "${sync.name}" cannot be sent: ${encoded.reasons.join('; ')}`);
+  }
+  const session = ws.graph().openUploadSession('add', audienceId, encoder.schema, { estimatedTotal: 1 });
+  const answer = await session.send([encoded.cells], { last: true });
+  return {
+    sync: sync.name,
+    audienceId,
+    schema: [...encoder.schema],
+    cells: encoded.cells,
+    dropped: encoded.dropped,
+    numReceived: answer.numReceived,
+    numInvalidEntries: answer.numInvalidEntries,
+    invalidEntrySamples: answer.invalidEntrySamples,
+  };
+}
+
+async function findRow(
+  ws: Workspace,
+  sourceName: string,
+  model: string,
+  columns: string[],
+  primaryKey: string,
+  wanted: string | undefined,
+): Promise<Record<string, unknown> | undefined> {
+  const source = await ws.source(sourceName);
+  // Leaving the loop early closes the stream (the generator's finally releases the connection).
+  for await (const chunk of source.stream(model, { columns, chunkRows: wanted === undefined ? 1 : 10_000 })) {
+    for (const row of chunk) {
+      if (wanted === undefined || String(row[primaryKey] ?? '') === wanted) return row;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,143 @@
+/**
+ * A Meta access token obtained through "Connect with Facebook", kept encrypted (AES-256-GCM) in the
+ * state store's key/value table. The key comes from the environment (`AUDIENCE_SYNC_SECRET_KEY`), never
+ * from the state itself, so a copy of the state database does not hand out the token.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import type { StateStore } from '../state/index.js';
+
+export const SECRET_KEY_ENV = 'AUDIENCE_SYNC_SECRET_KEY';
+/** State kv key of the encrypted token record. */
+export const CONNECTED_TOKEN_KEY = 'meta.connected_token';
+
+const ALGORITHM = 'aes-256-gcm';
+const IV_BYTES = 12;
+const FORMAT = 'v1';
+
+/** What the dashboard may show about a connected token: never the token itself. */
+export interface ConnectionInfo {
+  /** Meta user id the token belongs to (not personal data in itself, but we only keep the id). */
+  userId: string | null;
+  connectedAt: string;
+  /** ISO time; null when Meta gave no expiry. */
+  expiresAt: string | null;
+}
+
+interface StoredToken extends ConnectionInfo {
+  /** `v1:<iv b64>:<tag b64>:<ciphertext b64>`. */
+  sealed: string;
+}
+
+export class SecretKeyError extends Error {
+  override readonly name = 'SecretKeyError';
+}
+
+/**
+ * Reads the 32-byte key from the environment. Accepted: 64 hex digits or base64 of 32 bytes; any other
+ * text of at least 32 characters is stretched with SHA-256 (a passphrase).
+ * @throws SecretKeyError when it is missing or too short, saying how to make one.
+ */
+export function secretKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer {
+  const raw = env[SECRET_KEY_ENV]?.trim();
+  const howTo = `set ${SECRET_KEY_ENV} to 32 random bytes, e.g. the output of \`openssl rand -hex 32\``;
+  if (!raw) throw new SecretKeyError(`${SECRET_KEY_ENV} is not set: it encrypts the Meta token stored by "Connect with Facebook"; ${howTo}`);
+  if (/^[0-9a-f]{64}$/i.test(raw)) return Buffer.from(raw, 'hex');
+  const b64 = Buffer.from(raw, 'base64');
+  if (b64.length === 32 && /^[A-Za-z0-9+/]{43}=?$/.test(raw)) return b64;
+  if (raw.length >= 32) return createHash('sha256').update(raw, 'utf8').digest();
+  throw new SecretKeyError(`${SECRET_KEY_ENV} is too short to be a key; ${howTo}`);
+}
+
+export function sealToken(token: string, key: Buffer): string {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv(ALGORITHM, key, iv);
+  const ciphertext = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
+  return [FORMAT, iv.toString('base64'), cipher.getAuthTag().toString('base64'), ciphertext.toString('base64')].join(':');
+}
+
+/** @throws SecretKeyError when the key is not the one the token was sealed with (or the text was altered). */
+export function openToken(sealed: string, key: Buffer): string {
+  const [format, iv, tag, ciphertext] = sealed.split(':');
+  if (format !== FORMAT || iv === undefined || tag === undefined || ciphertext === undefined) {
+    throw new SecretKeyError('the stored Meta token is in an unknown format: connect the Meta account again');
+  }
+  try {
+    const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(iv, 'base64'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64')), decipher.final()]).toString('utf8');
+  } catch {
+    throw new SecretKeyError(`the stored Meta token cannot be decrypted with this ${SECRET_KEY_ENV}: restore the key it was stored with, or connect the Meta account again`);
+  }
+}
+
+export async function saveConnectedToken(
+  state: StateStore,
+  key: Buffer,
+  token: { accessToken: string; expiresAt: Date | null; userId: string | null },
+  now: Date = new Date(),
+): Promise<ConnectionInfo> {
+  const info: ConnectionInfo = { userId: token.userId, connectedAt: now.toISOString(), expiresAt: token.expiresAt?.toISOString() ?? null };
+  const stored: StoredToken = { ...info, sealed: sealToken(token.accessToken, key) };
+  await state.setValue(CONNECTED_TOKEN_KEY, JSON.stringify(stored));
+  return info;
+}
+
+async function readStored(state: StateStore): Promise<StoredToken | undefined> {
+  const text = await state.getValue(CONNECTED_TOKEN_KEY);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<StoredToken>;
+    if (typeof parsed.sealed !== 'string' || typeof parsed.connectedAt !== 'string') return undefined;
+    return { sealed: parsed.sealed, connectedAt: parsed.connectedAt, expiresAt: parsed.expiresAt ?? null, userId: parsed.userId ?? null };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The connected token's metadata, readable without the key. */
+export async function connectionInfo(state: StateStore): Promise<ConnectionInfo | undefined> {
+  const stored = await readStored(state);
+  return stored && { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt };
+}
+
+export async function loadConnectedToken(state: StateStore, key: Buffer): Promise<{ accessToken: string; info: ConnectionInfo } | undefined> {
+  const stored = await readStored(state);
+  if (!stored) return undefined;
+  return { accessToken: openToken(stored.sealed, key), info: { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt } };
+}
+
+export async function forgetConnectedToken(state: StateStore): Promise<void> {
+  await state.deleteValue(CONNECTED_TOKEN_KEY);
+}
+
+/**
+ * The token Graph calls should use: the connected one when there is one (and the key to open it),
+ * else `meta.accessToken` from the config. This is the hook the Workspace reads the token through.
+ * @throws SecretKeyError when a token is stored but the key is missing or wrong and the config has no token.
+ */
+export async function resolveAccessToken(
+  config: Pick<Config, 'meta'>,
+  state: StateStore,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ accessToken: string; source: 'connected' | 'config' }> {
+  const configToken = config.meta.accessToken;
+  const stored = await readStored(state);
+  if (stored) {
+    try {
+      return { accessToken: openToken(stored.sealed, secretKeyFromEnv(env)), source: 'connected' };
+    } catch (e) {
+      if (!configToken) throw e;
+    }
+  }
+  return { accessToken: configToken, source: 'config' };
+}
+
+/** Days left before the token expires (negative once expired); undefined when it does not expire. */
+export function daysUntilExpiry(info: Pick<ConnectionInfo, 'expiresAt'>, now: Date = new Date()): number | undefined {
+  if (!info.expiresAt) return undefined;
+  return (Date.parse(info.expiresAt) - now.getTime()) / 86_400_000;
+}
+
+/** The dashboard warns this many days before a connected token expires. */
+export const EXPIRY_WARNING_DAYS = 7;

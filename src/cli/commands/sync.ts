@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { SyncBusyError, type RunSummary } from '../../engine/index.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { progressReporter } from '../progress.js';
+import { formatCoverage, formatSummary } from '../render.js';
+import { withConfigOption, withWorkspace } from '../workspace.js';
+
+export function register(program: Command): void {
+  withConfigOption(
+    program
+      .command('sync')
+      .description('run syncs now: extract the model, diff it against the last run, send the changes to Meta')
+      .argument('[syncs...]', 'names of the syncs to run')
+      .option('--all', 'run every sync in the config')
+      .option('--force', 'skip the safeguards (empty model, removals above maxRemovalShare)')
+      .option('--json', 'print the run summaries as JSON on stdout')
+      .option('-q, --quiet', 'no progress output'),
+  ).action(async (names: string[], opts: { config: string; all?: boolean; force?: boolean; json?: boolean; quiet?: boolean }) => {
+    await withWorkspace(opts.config, async (ws) => {
+      const selected = opts.all ? ws.config.syncs.map((s) => s.name) : names;
+      if (selected.length === 0) throw new CliError(`name the syncs to run or pass --all (syncs in ${opts.config}: ${ws.config.syncs.map((s) => s.name).join(', ') || 'none'})`);
+      for (const name of selected) ws.sync(name);
+      const summaries: RunSummary[] = [];
+      let busy = false;
+      for (const name of selected) {
+        const progress = progressReporter(name, { quiet: opts.quiet === true || opts.json === true });
+        try {
+          const summary = await ws.run(name, { ...(opts.force ? { force: true } : {}), onEvent: progress.onEvent });
+          progress.stop();
+          summaries.push(summary);
+          if (!opts.json) console.log([formatSummary(summary), ...formatCoverage(summary.counts)].join('\n'));
+        } catch (e) {
+          progress.stop();
+          if (!(e instanceof SyncBusyError)) throw e;
+          busy = true;
+          console.error(`${name}: ${e.message}`);
+        }
+      }
+      if (opts.json) console.log(JSON.stringify(summaries.length === 1 && selected.length === 1 ? summaries[0] : summaries, null, 2));
+      if (summaries.some((s) => s.status !== 'success')) process.exitCode = EXIT.failed;
+      else if (busy) process.exitCode = EXIT.busy;
+    });
+  });
+}

@@ -1,0 +1,58 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRecordEncoder } from '../identity/index.js';
+import type { EngineSource, EngineStore } from './ports.js';
+import { encoderSignature, safeguardRefusal } from './run.js';
+import { scanModel } from './scan.js';
+import { emptyCounts, type ErrorSample, type RunCounts, type SyncSpec } from './types.js';
+
+export interface SyncPlan {
+  sync: string;
+  mode: SyncSpec['mode'];
+  schema: readonly string[];
+  counts: RunCounts;
+  /** Rows that would be sent: removals, then adds (or the replace upload). */
+  toRemove: number;
+  toSend: number;
+  /** Why a real run would refuse to send, if it would. */
+  refusal?: string;
+  errorSamples: ErrorSample[];
+  /** One request body as it would go to Meta, with hashed values only. */
+  sampleRequest?: { endpoint: string; payload: { schema: readonly string[]; is_raw: true; data: Array<Array<string | number>> } };
+}
+
+/**
+ * A dry run: the same scan as a real run, with every row encoded for the coverage report, but no
+ * lock, no state write and nothing sent.
+ */
+export async function planSync(spec: SyncSpec, deps: { source: EngineSource; store: EngineStore; workDir?: string }): Promise<SyncPlan> {
+  const encoder = createRecordEncoder(spec.mapping, spec.identity);
+  const info = await deps.store.getSyncInfo(spec.name);
+  const counts = emptyCounts();
+  const samples: ErrorSample[] = [];
+  const scan = await scanModel(spec, encoder, deps.source, deps.store, counts, samples, {
+    workDir: deps.workDir ?? join(tmpdir(), 'audience-sync'),
+    signature: encoderSignature(spec, encoder),
+    encodeAll: true,
+    staleRemoval: info?.schemaSignature == null || info.schemaSignature === encoder.schema.join(','),
+  });
+  try {
+    const refusal = safeguardRefusal(spec, counts.extracted, scan);
+    const sample = scan.sampleDeliveries;
+    return {
+      sync: spec.name,
+      mode: spec.mode,
+      schema: encoder.schema,
+      counts,
+      toRemove: scan.removals.size,
+      toSend: scan.deliveries.size,
+      ...(refusal ? { refusal } : {}),
+      errorSamples: samples,
+      ...(sample.length > 0
+        ? { sampleRequest: { endpoint: `/{audience_id}/${spec.mode === 'replace' ? 'usersreplace' : 'users'}`, payload: { schema: encoder.schema, is_raw: true as const, data: sample.map((d) => d.c) } } }
+        : {}),
+    };
+  } finally {
+    for (const s of [scan.removals, scan.deliveries, scan.stateWrites, scan.afterReplace]) await s.dispose();
+  }
+}

@@ -1,0 +1,43 @@
+import type { Cell, RecordWrite, RunSummary, StoredRecord } from './types.js';
+
+/** The engine's view of our own state store (implemented in src/state). */
+export interface EngineStore {
+  /** A sync's records ordered by key hash, in chunks. */
+  streamRecords(sync: string): AsyncIterable<StoredRecord[]>;
+  /** Applies one delivered batch's writes in one transaction. */
+  applyRecordWrites(sync: string, writes: readonly RecordWrite[]): Promise<void>;
+  getSyncInfo(sync: string): Promise<{ audienceId: string | null; schemaSignature: string | null } | undefined>;
+  saveSyncInfo(sync: string, info: { audienceId: string; schemaSignature: string }): Promise<void>;
+  acquireLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
+  refreshLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLock(sync: string, holder: string): Promise<void>;
+  lockHolder(sync: string): Promise<string | undefined>;
+  forceReleaseLock(sync: string): Promise<void>;
+  startRun(sync: string, trigger: string): Promise<number>;
+  finishRun(runId: number, summary: RunSummary): Promise<void>;
+}
+
+/** The engine's view of a warehouse (implemented in src/sources). */
+export interface EngineSource {
+  /**
+   * The model's rows in chunks, ordered by the SHA-256 hex of the key's text form, each row carrying
+   * that hash as `__pk` (null for a null key), projected on `columns`.
+   */
+  streamByKeyHash(sql: string, opts: { primaryKey: string; columns: string[]; chunkRows?: number }): AsyncIterable<Array<Record<string, unknown>>>;
+}
+
+export interface UploadResultLike {
+  numInvalidEntries: number;
+  invalidEntrySamples: string[];
+}
+
+/** The engine's view of the Graph API (implemented in src/meta). */
+export interface EngineGraph {
+  createCustomAudience(adAccountId: string, a: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }>;
+  openUploadSession(
+    op: 'add' | 'remove' | 'replace',
+    audienceId: string,
+    schema: readonly string[],
+    opts?: { estimatedTotal?: number },
+  ): { send(rows: Cell[][], opts: { last: boolean }): Promise<UploadResultLike> };
+}

@@ -1,0 +1,151 @@
+import { MATCH_KEYS, type EncodedRecord, type MatchKey, type RecordEncoder } from '../identity/index.js';
+import { classify, planRecord, type Delivery } from './diff.js';
+import { rawFingerprint } from './fingerprint.js';
+import { joinByKey } from './join.js';
+import type { EngineSource, EngineStore } from './ports.js';
+import { Spool } from './spool.js';
+import type { ErrorSample, RecordWrite, RunCounts, SyncSpec } from './types.js';
+
+export const MAX_ERROR_SAMPLES = 20;
+
+/** The plan of one run, spooled: what to remove, what to add (or replace), what to write without sending. */
+export interface ScanResult {
+  removals: Spool<Delivery>;
+  deliveries: Spool<Delivery>;
+  stateWrites: Spool<RecordWrite>;
+  afterReplace: Spool<RecordWrite>;
+  /** Records that are in the audience according to our state. */
+  members: number;
+  /** Removals of records that left the model or became unusable (stale-identifier removals excluded). */
+  departures: number;
+  sampleDeliveries: Delivery[];
+}
+
+export interface ScanOptions {
+  workDir: string;
+  signature: string;
+  encodeAll: boolean;
+  staleRemoval: boolean;
+  onProgress?: (extracted: number) => void;
+}
+
+/**
+ * Extract → validate keys → diff → identity, in one streaming pass of the model merge-joined with
+ * our state. Nothing is sent and no state is written here: the outcome is spooled, so the
+ * safeguards can look at the whole plan first.
+ */
+export async function scanModel(
+  spec: SyncSpec,
+  encoder: RecordEncoder,
+  source: EngineSource,
+  store: EngineStore,
+  counts: RunCounts,
+  samples: ErrorSample[],
+  opts: ScanOptions,
+): Promise<ScanResult> {
+  const columns = mappedColumns(spec);
+  const spools = {
+    removals: await Spool.create<Delivery>(opts.workDir, 'remove'),
+    deliveries: await Spool.create<Delivery>(opts.workDir, spec.mode === 'replace' ? 'replace' : 'add'),
+    stateWrites: await Spool.create<RecordWrite>(opts.workDir, 'state'),
+    afterReplace: await Spool.create<RecordWrite>(opts.workDir, 'forget'),
+  };
+  const result: ScanResult = { ...spools, members: 0, departures: 0, sampleDeliveries: [] };
+  const externIdIndex = encoder.schema.indexOf('EXTERN_ID');
+  const reject = (reason: string, pkHash: string, encoded?: EncodedRecord) => {
+    counts.rejected++;
+    counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
+    if (samples.length < MAX_ERROR_SAMPLES) {
+      const externId = externIdIndex >= 0 ? encoded?.cells[externIdIndex] : undefined;
+      samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+    }
+  };
+  const encode = (row: Record<string, unknown>): EncodedRecord => {
+    const encoded = encoder.encode(row);
+    tallyCoverage(counts, encoder.schema, encoded);
+    return encoded;
+  };
+  const ctx = {
+    fingerprint: (row: Record<string, unknown>) => rawFingerprint(opts.signature, columns.map((c) => row[c])),
+    encode,
+    maxAttempts: spec.maxAttempts,
+  };
+
+  try {
+    const model = source.streamByKeyHash(spec.model, { primaryKey: spec.primaryKey, columns });
+    for await (const joined of joinByKey(countRows(model, counts, opts.onProgress), store.streamRecords(spec.name))) {
+      if (joined.kind === 'null_pk') {
+        reject('null primary key', '');
+        continue;
+      }
+      const stored = joined.stored;
+      if (stored?.cells) result.members++;
+      if (joined.kind === 'duplicate_pk') {
+        // Ambiguous: which row is the truth? Leave the record as it was and report the key.
+        for (let i = 0; i < joined.count; i++) reject('duplicate primary key', joined.pkHash);
+        continue;
+      }
+      const row = joined.row;
+      if (opts.encodeAll && row) ctx.encode(row);
+      const c = classify(row, stored, opts.encodeAll ? { ...ctx, encode: (r) => encoder.encode(r) } : ctx);
+      switch (c.change) {
+        case 'added': counts.added++; break;
+        case 'updated': counts.updated++; break;
+        case 'retry': counts.retried++; break;
+        case 'unchanged': counts.unchanged++; break;
+        case 'deleted': counts.deleted++; break;
+        case 'failed': counts.failed++; break;
+        case 'rejected': reject(c.encoded!.reasons.join('; ') || 'no usable identifier', joined.pkHash, c.encoded); break;
+      }
+      const plan = planRecord(spec.mode, joined.pkHash, c, stored, { staleRemoval: opts.staleRemoval });
+      if (plan.remove) {
+        await result.removals.write(plan.remove);
+        if (plan.remove.ok === 'forget') result.departures++;
+      }
+      if (plan.deliver) {
+        await result.deliveries.write(plan.deliver);
+        if (result.sampleDeliveries.length < 3) result.sampleDeliveries.push(plan.deliver);
+      }
+      if (plan.write) await result.stateWrites.write(plan.write);
+      if (plan.afterReplace) await result.afterReplace.write(plan.afterReplace);
+    }
+  } finally {
+    for (const s of Object.values(spools)) await s.finish();
+  }
+  return result;
+}
+
+/** The model columns the sync reads: the mapped ones, in the fixed key order, each once. */
+export function mappedColumns(spec: SyncSpec): string[] {
+  const seen = new Set<string>();
+  for (const key of MATCH_KEYS) {
+    const column = spec.mapping[key];
+    if (column !== undefined) seen.add(column);
+  }
+  return [...seen];
+}
+
+async function* countRows(
+  model: AsyncIterable<Array<Record<string, unknown>>>,
+  counts: RunCounts,
+  onProgress?: (extracted: number) => void,
+): AsyncGenerator<Array<Record<string, unknown>>> {
+  for await (const chunk of model) {
+    counts.extracted += chunk.length;
+    onProgress?.(counts.extracted);
+    yield chunk;
+  }
+}
+
+function tallyCoverage(counts: RunCounts, schema: readonly MatchKey[], encoded: EncodedRecord): void {
+  counts.encoded++;
+  for (let i = 0; i < schema.length; i++) {
+    const key = schema[i]!;
+    const entry = (counts.coverage[key] ??= { usable: 0, dropReasons: {} });
+    if (encoded.cells[i] !== '') entry.usable++;
+  }
+  for (const d of encoded.dropped) {
+    const entry = (counts.coverage[d.key] ??= { usable: 0, dropReasons: {} });
+    entry.dropReasons[d.reason] = (entry.dropReasons[d.reason] ?? 0) + 1;
+  }
+}

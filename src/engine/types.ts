@@ -1,0 +1,105 @@
+import type { IdentityOptions, Mapping, MatchKey } from '../identity/index.js';
+
+export type Cell = string | number;
+export type SyncMode = 'upsert' | 'delete' | 'mirror' | 'replace';
+
+/** Everything the engine needs to know about one sync, already resolved from config. */
+export interface SyncSpec {
+  name: string;
+  model: string;
+  primaryKey: string;
+  mode: SyncMode;
+  mapping: Mapping;
+  identity: IdentityOptions;
+  audience: { id: string } | { create: { name: string; description?: string; valueBased?: boolean } };
+  maxAttempts: number;
+  maxRemovalShare: number;
+  batchRows?: number;
+}
+
+/** What the state store keeps per (sync, primary key). The key itself is kept only as a SHA-256. */
+export interface StoredRecord {
+  pkHash: string;
+  fingerprint: string;
+  /** The cells that take this record out of the audience again (hashes, EXTERN_ID, MADID, value); null when none are there. */
+  cells: Cell[] | null;
+  status: 'synced' | 'pending' | 'failed';
+  attempts: number;
+  lastError: string | null;
+}
+
+export type RecordWrite =
+  | ({ op: 'upsert' } & StoredRecord)
+  | { op: 'delete'; pkHash: string };
+
+/** How one primary key moved since the last committed state. */
+export type ChangeKind = 'added' | 'updated' | 'retry' | 'unchanged' | 'deleted' | 'rejected' | 'failed';
+
+export interface RunCounts {
+  extracted: number;
+  added: number;
+  updated: number;
+  deleted: number;
+  unchanged: number;
+  retried: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  /** Rows Meta acknowledged (adds, removes or replace rows). */
+  delivered: number;
+  /** Rows in batches Meta refused, plus records that used up their attempts. */
+  failed: number;
+  removedFromAudience: number;
+  numInvalidEntries: number;
+  /** Per match key: rows with a usable value, among the rows encoded this run. */
+  coverage: Partial<Record<MatchKey, { usable: number; dropReasons: Record<string, number> }>>;
+  encoded: number;
+}
+
+export interface ErrorSample {
+  /** SHA-256 of the primary key: samples never hold a raw key or raw personal data. */
+  pkHash: string;
+  externId?: string;
+  reason: string;
+}
+
+export type RunStatus = 'success' | 'partial' | 'failed';
+
+export interface RunSummary {
+  runId?: number;
+  sync: string;
+  audienceId?: string;
+  mode: SyncMode;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt: string;
+  counts: RunCounts;
+  error?: string;
+  errorSamples: ErrorSample[];
+  warnings: string[];
+}
+
+export type EngineEvent =
+  | { type: 'phase'; phase: 'extract' | 'safeguards' | 'remove' | 'add' | 'replace' | 'commit'; total?: number }
+  | { type: 'progress'; phase: 'extract' | 'remove' | 'add' | 'replace'; done: number; total?: number }
+  | { type: 'warning'; message: string };
+
+export function emptyCounts(): RunCounts {
+  return {
+    extracted: 0,
+    added: 0,
+    updated: 0,
+    deleted: 0,
+    unchanged: 0,
+    retried: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    delivered: 0,
+    failed: 0,
+    removedFromAudience: 0,
+    numInvalidEntries: 0,
+    coverage: {},
+    encoded: 0,
+  };
+}
+
+export type { Mapping };

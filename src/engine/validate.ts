@@ -1,0 +1,23 @@
+import { MATCH_KEYS } from '../identity/index.js';
+import type { SyncSpec } from './types.js';
+
+export interface ModelIssue {
+  /** Config path at fault, relative to the sync (e.g. `mapping.EMAIL`). */
+  path: string;
+  message: string;
+}
+
+/** Checks the model's columns against the sync's primary key and mapping, before any row is read. */
+export function checkModelColumns(spec: SyncSpec, columns: readonly string[]): ModelIssue[] {
+  const have = new Set(columns);
+  const list = columns.length > 12 ? `${columns.slice(0, 12).join(', ')}, …` : columns.join(', ');
+  const issues: ModelIssue[] = [];
+  const missing = (path: string, column: string, what: string) =>
+    issues.push({ path, message: `${what} column "${column}" is not in the model's result (columns: ${list}); fix the column name or the model` });
+  if (!have.has(spec.primaryKey)) missing('primaryKey', spec.primaryKey, 'primary key');
+  for (const key of MATCH_KEYS) {
+    const column = spec.mapping[key];
+    if (column !== undefined && !have.has(column)) missing(`mapping.${key}`, column, `${key}`);
+  }
+  return issues;
+}
