@@ -7,6 +7,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { stringify } from 'yaml';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { Workspace } from '../../src/app/workspace.js';
+import { loadConfig } from '../../src/config/index.js';
+import { GraphClient } from '../../src/meta/index.js';
 import type { RunSummary } from '../../src/engine/index.js';
 
 export interface Customer {
@@ -112,7 +114,20 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
     env,
     setCustomers: (rows) => writeCustomers(warehouse, rows),
     async run(runOpts = {}) {
-      const ws = await Workspace.open(configPath, env);
+      // Same as the CLI, but with short retry delays so fault tests don't sit in backoff.
+      const config = loadConfig(configPath, env);
+      const graph = new GraphClient({
+        accessToken: DEFAULT_TOKEN,
+        graphUrl: emulator.url,
+        retry: { baseDelayMs: 5, maxDelayMs: 40 },
+        maxThrottleWaitMs: 60_000,
+        sleep: async (ms) => {
+          // Throttle waits move the emulator's clock instead of the test's.
+          emulator.control.advanceClock(ms);
+          await new Promise((r) => setTimeout(r, Math.min(ms, 20)));
+        },
+      });
+      const ws = new Workspace(config, { graph });
       try {
         return await ws.run('loyalty', runOpts);
       } finally {
