@@ -8,7 +8,12 @@ import * as validateCommand from './commands/validate.js';
 import * as runsCommand from './commands/runs.js';
 import * as resetCommand from './commands/reset.js';
 import * as normalizeCommand from './commands/normalize.js';
+import * as serveCommand from './commands/serve.js';
 import * as demoCommand from './commands/demo.js';
+import * as doctorCommand from './commands/doctor.js';
+import * as audiencesCommand from './commands/audiences.js';
+import * as testRecordCommand from './commands/test-record.js';
+import * as initCommand from './commands/init.js';
 import { exitCodeFor } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,7 +25,7 @@ const program = new Command()
   .showHelpAfterError();
 
 // Each command lives in its own module under ./commands and registers itself here.
-const commands: Array<{ register(program: Command): void }> = [syncCommand, planCommand, validateCommand, runsCommand, resetCommand, emulatorCommand, normalizeCommand, demoCommand];
+const commands: Array<{ register(program: Command): void }> = [syncCommand, planCommand, validateCommand, runsCommand, resetCommand, emulatorCommand, normalizeCommand, demoCommand, serveCommand, doctorCommand, audiencesCommand, testRecordCommand, initCommand];
 for (const c of commands) c.register(program);
 
 try {

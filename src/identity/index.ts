@@ -1,0 +1,18 @@
+/**
+ * Identity: how a warehouse value becomes a Meta match key (normalized, then SHA-256 hashed).
+ * The contract is ../shared/spec/identity.md.
+ */
+export * from './keys.js';
+export { sha256Hex } from './hash.js';
+export { normalizeKey, type Hashing, type KeyContextInput, type KeyOutcome } from './normalize.js';
+export {
+  createRecordEncoder,
+  MappingError,
+  MISSING_LOOKALIKE_VALUE,
+  NO_USABLE_IDENTIFIER,
+  type EncodedRecord,
+  type IdentityOptions,
+  type Mapping,
+  type RecordEncoder,
+} from './encoder.js';
+export { createEncoderPool, type EncoderPool } from './pool.js';
