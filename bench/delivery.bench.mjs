@@ -1,16 +1,13 @@
 // Client + emulator throughput over loopback: a 1,000,000-row add with a 15-key schema through
 // GraphClient.upload, against the emulator's raw ingest rate (a bare fetch loop posting pre-serialized
 // 10k-row bodies) as the ceiling. The emulator runs in a child process so client and server each get a thread.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { GraphClient } from '../dist/meta/index.js';
+import { startEmulatorChild } from './lib/emulator.mjs';
 
 const TOTAL_ROWS = Number(process.env.DELIVERY_BENCH_ROWS ?? 1_000_000);
 const BATCH_ROWS = 10_000;
 const SCHEMA = ['EXTERN_ID', 'EMAIL', 'PHONE', 'GEN', 'DOBY', 'DOBM', 'DOBD', 'LN', 'FN', 'FI', 'CT', 'ST', 'ZIP', 'COUNTRY', 'MADID'];
-const EMULATOR_MODULE = new URL('../dist/emulator/index.js', import.meta.url).href;
 
 const sha = (s) => createHash('sha256').update(s).digest('hex');
 
@@ -38,30 +35,6 @@ function buildRows(n, prefix) {
     ];
   }
   return rows;
-}
-
-async function startEmulatorChild() {
-  const code = `
-    const { startEmulator } = await import(${JSON.stringify(EMULATOR_MODULE)});
-    const emu = await startEmulator({ port: 0, rateLimit: { budgetPerHour: 1e9 } });
-    process.stdout.write(JSON.stringify({ url: emu.url }) + '\\n');
-    process.stdin.on('end', async () => { await emu.close(); process.exit(0); });
-    process.stdin.resume();`;
-  const child = spawn(process.execPath, ['--max-old-space-size=8192', '--input-type=module', '-e', code], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-  });
-  const firstLine = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', resolve);
-    child.once('exit', (c) => reject(new Error(`emulator child exited with ${c} before printing its URL`)));
-  });
-  const { url } = JSON.parse(firstLine);
-  const stop = () => new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.stdin.end();
-  });
-  return { url, stop };
 }
 
 /** Posts pre-serialized bodies one after another, as the client does; returns the elapsed ms. */

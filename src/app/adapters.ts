@@ -8,7 +8,17 @@ export function engineStore(state: StateStore): EngineStore {
     async *streamRecords(sync) {
       for await (const chunk of state.streamRecords(sync)) {
         yield chunk.map(
-          (r): StoredRecord => ({ pkHash: r.pk, fingerprint: r.fingerprint, cells: r.cells === null ? null : [...r.cells], status: r.status, attempts: r.attempts, lastError: r.lastError }),
+          (r): StoredRecord => ({
+            pkHash: r.pk,
+            fingerprint: r.fingerprint,
+            // Lazily parsed by the store: only touched for records that changed.
+            get cells() {
+              return r.cells;
+            },
+            status: r.status,
+            attempts: r.attempts,
+            lastError: r.lastError,
+          }),
         );
       }
     },

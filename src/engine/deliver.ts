@@ -1,7 +1,7 @@
 import { failureWrite, successWrite, type Delivery } from './diff.js';
 import type { EngineGraph, EngineStore } from './ports.js';
 import type { Spool } from './spool.js';
-import type { Cell, ErrorSample, RecordWrite, RunCounts } from './types.js';
+import type { ErrorSample, RecordWrite, RunCounts } from './types.js';
 
 /** Errors that concern one batch's data: the batch fails, the run goes on. Anything else stops the run. */
 const BATCH_LEVEL_KINDS = new Set(['invalid_request']);
@@ -48,7 +48,7 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
     const batch = next.value;
     next = await batches.next();
     const last = next.done === true;
-    const rows: Cell[][] = batch.map((d) => d.c);
+    const rows = batch.map((d) => d.c);
     try {
       const result = await session.send(rows, { last });
       o.counts.delivered += rows.length;

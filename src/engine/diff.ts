@@ -46,7 +46,7 @@ export function classify(row: Record<string, unknown> | undefined, stored: Store
  */
 export interface Delivery {
   k: string;
-  c: Cell[];
+  c: readonly Cell[];
   fp: string;
   /** synced: remember these cells; forget: drop the record; clear: no cells in the audience any more. */
   ok: 'synced' | 'forget' | 'clear';
@@ -58,7 +58,7 @@ export interface Delivery {
 
 export interface FailureBase {
   fingerprint: string;
-  cells: Cell[] | null;
+  cells: readonly Cell[] | null;
   priorAttempts: number;
 }
 
@@ -102,7 +102,7 @@ export function planRecord(
   opts: { staleRemoval: boolean },
 ): RecordPlan {
   const priorAttempts = (fingerprint: string) => (stored?.fingerprint === fingerprint ? stored.attempts : 0);
-  const synced = (fingerprint: string, cells: Cell[] | null): RecordWrite => ({
+  const synced = (fingerprint: string, cells: readonly Cell[] | null): RecordWrite => ({
     op: 'upsert', pkHash, fingerprint, cells, status: 'synced', attempts: 0, lastError: null,
   });
   const forget: RecordWrite = { op: 'delete', pkHash };

@@ -18,7 +18,7 @@ export interface SyncPlan {
   refusal?: string;
   errorSamples: ErrorSample[];
   /** One request body as it would go to Meta, with hashed values only. */
-  sampleRequest?: { endpoint: string; payload: { schema: readonly string[]; is_raw: true; data: Array<Array<string | number>> } };
+  sampleRequest?: { endpoint: string; payload: { schema: readonly string[]; is_raw: true; data: Array<ReadonlyArray<string | number>> } };
 }
 
 /**

@@ -39,5 +39,5 @@ export interface EngineGraph {
     audienceId: string,
     schema: readonly string[],
     opts?: { estimatedTotal?: number },
-  ): { send(rows: Cell[][], opts: { last: boolean }): Promise<UploadResultLike> };
+  ): { send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadResultLike> };
 }

@@ -22,7 +22,7 @@ export interface StoredRecord {
   pkHash: string;
   fingerprint: string;
   /** The cells that take this record out of the audience again (hashes, EXTERN_ID, MADID, value); null when none are there. */
-  cells: Cell[] | null;
+  readonly cells: readonly Cell[] | null;
   status: 'synced' | 'pending' | 'failed';
   attempts: number;
   lastError: string | null;

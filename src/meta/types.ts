@@ -42,6 +42,19 @@ export interface NewAudience {
   valueBased?: boolean;
 }
 
+/** A lookalike of a customer-list audience (the origin needs people in it). */
+export interface NewLookalike {
+  name: string;
+  originAudienceId: string;
+  /** ISO 3166-1 alpha-2, e.g. US. */
+  country: string;
+  /** Share of the country's population, 0.01–0.20. */
+  ratio: number;
+  /** Default `similarity`. */
+  type?: 'similarity' | 'reach' | 'custom_ratio';
+  description?: string;
+}
+
 export interface AdAccount {
   /** With the act_ prefix, as Meta returns it. */
   id: string;
@@ -79,7 +92,7 @@ export interface UploadSession {
   /** Numeric string <= 2^53-1. Can change after an ambiguous failure (see sessions.ts). */
   readonly sessionId: string;
   /** rows.length must be <= batchRows. Retries internally. */
-  send(rows: Cell[][], opts: { last: boolean }): Promise<UploadBatchResult>;
+  send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadBatchResult>;
 }
 
 /** Emitted for logs and metrics. Never carries the token, row data or full URLs. */

@@ -9,10 +9,15 @@ const ROWS_PER_STATEMENT = 1_000;
 type Row = StateDb['records'];
 
 function toStored(row: Row): StoredRecord {
+  // Parsing every record's cells costs more than the rest of a diff; most records never need them.
+  const text = row.cells;
+  let cells: DeliveredCell[] | null | undefined = text === null ? null : undefined;
   return {
     pk: row.pk,
     fingerprint: row.fingerprint,
-    cells: row.cells === null ? null : (JSON.parse(row.cells) as DeliveredCell[]),
+    get cells() {
+      return cells === undefined ? (cells = JSON.parse(text!) as DeliveredCell[]) : cells;
+    },
     status: row.status as RecordStatus,
     pendingOp: row.pending_op as PendingOp | null,
     attempts: row.attempts,

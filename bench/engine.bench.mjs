@@ -1,0 +1,116 @@
+// The whole sync engine: a DuckDB model against the emulator (in its own process), the sync in a
+// child process of its own so its peak RSS is the sync's alone. Figures: first full sync, a rerun
+// with no change and one with 1% changed, each against a bare DuckDB scan of the mapped columns
+// (the floor), and peak RSS at 1M and 5M rows. BENCH_ENGINE_ROWS / BENCH_ENGINE_BIG_ROWS resize it
+// (BENCH_ENGINE_BIG_ROWS=0 skips the big run).
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { createSyntheticWarehouse } from './lib/warehouse.mjs';
+import { startEmulatorChild } from './lib/emulator.mjs';
+
+const execFileAsync = promisify(execFile);
+const ROWS = Number(process.env.BENCH_ENGINE_ROWS ?? 1_000_000);
+const BIG_ROWS = Number(process.env.BENCH_ENGINE_BIG_ROWS ?? 5_000_000);
+const MAPPED = { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone', FN: 'first_name', LN: 'last_name', CT: 'city', ZIP: 'zip', COUNTRY: 'country' };
+const RUNNER = new URL('./lib/run-sync.mjs', import.meta.url).pathname;
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+async function bareScanSeconds(path) {
+  const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+  const db = await instance.connect();
+  const started = performance.now();
+  const result = await db.stream(`select ${[...new Set(Object.values(MAPPED))].join(', ')} from customers`);
+  let rows = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    chunk.getRows();
+    rows += chunk.rowCount;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  db.closeSync();
+  instance.closeSync();
+  return { seconds, rows };
+}
+
+async function createAudience(url) {
+  const res = await fetch(`${url}/v25.0/act_1000000000000001/customaudiences`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer emulator-token', 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `bench ${Date.now()}`, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' }),
+  });
+  return (await res.json()).id;
+}
+
+async function world(dir, url, rows) {
+  const warehouse = join(dir, 'warehouse.duckdb');
+  await createSyntheticWarehouse(warehouse, rows, { seed: 11 });
+  const audienceId = await createAudience(url);
+  const config = join(dir, 'audience-sync.yml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 1,
+      state: { url: `sqlite://${join(dir, 'state.db')}` },
+      meta: { accessToken: 'emulator-token', adAccountId: 'act_1000000000000001', graphUrl: url },
+      sources: { warehouse: { type: 'duckdb', path: warehouse } },
+      syncs: [{ name: 'bench', source: 'warehouse', model: 'select * from customers', primaryKey: 'user_id', audience: { id: audienceId }, mode: 'mirror', defaultPhoneCountry: 'US', mapping: MAPPED }],
+    }),
+  );
+  return { warehouse, config };
+}
+
+async function syncOnce(config) {
+  const { stdout } = await execFileAsync(process.execPath, [RUNNER, config, 'bench'], { maxBuffer: 1 << 26 });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1));
+  if (result.summary.status !== 'success') throw new Error(`bench sync ended ${result.summary.status}: ${result.summary.error}`);
+  return result;
+}
+
+async function changeOnePercent(path) {
+  const instance = await DuckDBInstance.create(path);
+  const db = await instance.connect();
+  await db.run(`update customers set email = 'changed.' || user_id || '@example.net' where user_id % 100 = 0`);
+  await db.run('checkpoint');
+  db.closeSync();
+  instance.closeSync();
+}
+
+export async function run() {
+  const emulator = await startEmulatorChild();
+  const dir = mkdtempSync(join(tmpdir(), 'audience-sync-bench-engine-'));
+  const rows = [];
+  try {
+    const { warehouse, config } = await world(join(dir), emulator.url, ROWS);
+    const floor = await bareScanSeconds(warehouse);
+    rows.push({ metric: `bare DuckDB scan of the mapped columns (${fmt(ROWS)} rows) — floor`, value: `${floor.seconds.toFixed(2)} s`, note: `${fmt(floor.rows / floor.seconds)} rows/s` });
+
+    const first = await syncOnce(config);
+    rows.push({ metric: `first full sync (${fmt(ROWS)} rows, 8 keys, mirror)`, value: `${first.seconds.toFixed(1)} s`, note: `${fmt(ROWS / first.seconds)} rows/s end to end; delivered ${fmt(first.summary.counts.delivered)}; peak RSS ${fmt(first.maxRssMb)} MB` });
+
+    const same = await syncOnce(config);
+    rows.push({ metric: 'rerun, no change', value: `${same.seconds.toFixed(2)} s`, note: `${(same.seconds / floor.seconds).toFixed(2)}x the bare scan (goal ≤ 5x); unchanged ${fmt(same.summary.counts.unchanged)}; peak RSS ${fmt(same.maxRssMb)} MB` });
+
+    await changeOnePercent(warehouse);
+    const changed = await syncOnce(config);
+    rows.push({ metric: 'rerun, 1% changed', value: `${changed.seconds.toFixed(2)} s`, note: `${(changed.seconds / floor.seconds).toFixed(2)}x the bare scan; updated ${fmt(changed.summary.counts.updated)}, delivered ${fmt(changed.summary.counts.delivered)}; peak RSS ${fmt(changed.maxRssMb)} MB` });
+    rows.push({ metric: `peak RSS, ${fmt(ROWS)} rows`, value: `${fmt(Math.max(first.maxRssMb, same.maxRssMb, changed.maxRssMb))} MB`, note: 'goal < 400 MB' });
+
+    if (BIG_ROWS > 0) {
+      const bigDir = join(dir, 'big');
+      mkdirSync(bigDir);
+      const big = await world(bigDir, emulator.url, BIG_ROWS);
+      const bigFirst = await syncOnce(big.config);
+      const bigSame = await syncOnce(big.config);
+      rows.push({ metric: `peak RSS, ${fmt(BIG_ROWS)} rows`, value: `${fmt(Math.max(bigFirst.maxRssMb, bigSame.maxRssMb))} MB`, note: `first sync ${bigFirst.seconds.toFixed(0)} s (${fmt(BIG_ROWS / bigFirst.seconds)} rows/s), no-change rerun ${bigSame.seconds.toFixed(1)} s; goal < 400 MB` });
+    }
+  } finally {
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { title: 'Sync engine: DuckDB model → emulator (mirror)', rows };
+}
