@@ -146,6 +146,7 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
 }
 
 export class ModelCheckError extends Error {
+  override readonly name = 'ModelCheckError';
   constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>) {
     super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
   }

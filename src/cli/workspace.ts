@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Workspace } from '../app/workspace.js';
+import type { Workspace } from '../app/workspace.js';
 
 export const DEFAULT_CONFIG = 'audience-sync.yml';
 
@@ -9,6 +9,8 @@ export function withConfigOption(cmd: Command): Command {
 
 /** Opens the config's workspace for one command and always closes it (state, warehouses). */
 export async function withWorkspace<T>(configPath: string, fn: (ws: Workspace) => Promise<T>): Promise<T> {
+  // Loaded on use: the CLI starts without the warehouse drivers until a command needs them.
+  const { Workspace } = await import('../app/workspace.js');
   const ws = await Workspace.open(configPath);
   try {
     return await fn(ws);

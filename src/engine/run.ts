@@ -30,7 +30,9 @@ export interface RunOptions {
   trigger?: string;
 }
 
-export class SyncBusyError extends Error {}
+export class SyncBusyError extends Error {
+  override readonly name = 'SyncBusyError';
+}
 
 /**
  * One run of one sync: extract → validate keys → diff → identity → safeguards → deliver → commit,

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { formatPlan } from '../render.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 export function register(program: Command): void {
@@ -10,6 +9,7 @@ export function register(program: Command): void {
       .argument('[syncs...]', 'syncs to plan (default: all)')
       .option('--json', 'print the plans as JSON'),
   ).action(async (names: string[], opts: { config: string; json?: boolean }) => {
+    const { formatPlan } = await import('../render.js');
     await withWorkspace(opts.config, async (ws) => {
       const selected = names.length > 0 ? names : ws.config.syncs.map((s) => s.name);
       const plans = [];

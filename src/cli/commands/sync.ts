@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { SyncBusyError, type RunSummary } from '../../engine/index.js';
+import type { RunSummary } from '../../engine/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { progressReporter } from '../progress.js';
-import { formatCoverage, formatSummary } from '../render.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 export function register(program: Command): void {
@@ -16,6 +14,11 @@ export function register(program: Command): void {
       .option('--json', 'print the run summaries as JSON on stdout')
       .option('-q, --quiet', 'no progress output'),
   ).action(async (names: string[], opts: { config: string; all?: boolean; force?: boolean; json?: boolean; quiet?: boolean }) => {
+    const [{ SyncBusyError }, { progressReporter }, { formatCoverage, formatSummary }] = await Promise.all([
+      import('../../engine/index.js'),
+      import('../progress.js'),
+      import('../render.js'),
+    ]);
     await withWorkspace(opts.config, async (ws) => {
       const selected = opts.all ? ws.config.syncs.map((s) => s.name) : names;
       if (selected.length === 0) throw new CliError(`name the syncs to run or pass --all (syncs in ${opts.config}: ${ws.config.syncs.map((s) => s.name).join(', ') || 'none'})`);
@@ -36,7 +39,8 @@ export function register(program: Command): void {
           console.error(`${name}: ${e.message}`);
         }
       }
-      if (opts.json) console.log(JSON.stringify(summaries.length === 1 && selected.length === 1 ? summaries[0] : summaries, null, 2));
+      // One named sync prints one object; --all or several names print an array, whatever the count.
+      if (opts.json) console.log(JSON.stringify(!opts.all && names.length === 1 ? summaries[0] : summaries, null, 2));
       if (summaries.some((s) => s.status !== 'success')) process.exitCode = EXIT.failed;
       else if (busy) process.exitCode = EXIT.busy;
     });

@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { parse, stringify } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWorld, customers, type World } from '../support/world.js';
+
+const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const exec = promisify(execFile);
+let world: World | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+async function cli(w: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args, '-c', w.configPath], { env: w.env });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+function editSync(w: World, edit: (sync: Record<string, unknown>) => void): void {
+  const config = parse(readFileSync(w.configPath, 'utf8')) as { syncs: Array<Record<string, unknown>> };
+  edit(config.syncs[0]!);
+  writeFileSync(w.configPath, stringify(config));
+}
+
+describe('CLI: validate, plan, sync, runs, reset', () => {
+  it('validate and plan name the config path of a mapping to a missing column', async () => {
+    expect(existsSync(CLI), 'run `npm run build` first').toBe(true);
+    world = await createWorld();
+    await world.setCustomers(customers(3));
+    expect((await cli(world, 'validate')).code).toBe(0);
+    editSync(world, (s) => ((s.mapping as Record<string, string>).EMAIL = 'emial'));
+    for (const command of ['validate', 'plan']) {
+      const r = await cli(world, command);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/syncs\[0\]\.mapping\.EMAIL \(loyalty\): EMAIL column "emial" is not in the model's result \(columns: user_id, email/);
+    }
+  });
+
+  it('plan is a dry run with coverage and a hashed sample request; sync --json reports the run; runs lists it', async () => {
+    world = await createWorld();
+    const rows = customers(20);
+    rows[3] = { ...rows[3]!, email: 'broken' };
+    await world.setCustomers(rows);
+
+    const plan = await cli(world, 'plan');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/20 rows in the model: 20 to add/);
+    expect(plan.stdout).toMatch(/EMAIL\s+95\.0%\s+dropped: not an email address \(1\)/);
+    expect(plan.stdout).toMatch(/"schema": \[\s*"EXTERN_ID",\s*"EMAIL",\s*"PHONE",\s*"FN",\s*"FI",\s*"COUNTRY"/);
+    expect(plan.stdout).not.toMatch(/example\.com/i);
+    expect(world.memberIds()).toHaveLength(0);
+    expect(world.emulator.control.requestLog().filter((r) => r.path.includes('/users'))).toHaveLength(0);
+
+    const sync = await cli(world, 'sync', 'loyalty', '--json');
+    expect(sync.code).toBe(0);
+    const summary = JSON.parse(sync.stdout) as { status: string; counts: { added: number; delivered: number } };
+    expect(summary).toMatchObject({ status: 'success', counts: { added: 20, delivered: 20 } });
+    expect(world.memberIds()).toHaveLength(20);
+
+    const runs = await cli(world, 'runs', 'loyalty');
+    expect(runs.stdout).toMatch(/#1 loyalty success .* extracted 20 · added 20/);
+
+    const reset = await cli(world, 'reset', 'loyalty');
+    expect(reset.code).toBe(2);
+    expect(reset.stderr).toMatch(/--yes/);
+    expect((await cli(world, 'reset', 'loyalty', '--yes')).code).toBe(0);
+    const again = JSON.parse((await cli(world, 'sync', '--all', '--json')).stdout) as Array<{ counts: { added: number } }>;
+    expect(again[0]!.counts.added).toBe(20);
+  });
+
+  it('exits 1 with the reason when a run fails, and 2 on a broken config', async () => {
+    world = await createWorld();
+    await world.setCustomers(customers(10));
+    await cli(world, 'sync', 'loyalty');
+    await world.setCustomers([]);
+    const refused = await cli(world, 'sync', 'loyalty');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/loyalty: failed .*\n.*\n\s+error: refused: the model returned no rows/);
+
+    writeFileSync(world.configPath, 'version: 1\nsyncs: nope\n');
+    const broken = await cli(world, 'sync', '--all');
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/is not a valid audience-sync config/);
+  });
+});
