@@ -15,6 +15,7 @@ export function engineStore(state: StateStore): EngineStore {
             get cells() {
               return r.cells;
             },
+            hasCells: r.hasCells,
             status: r.status,
             attempts: r.attempts,
             lastError: r.lastError,

@@ -5,7 +5,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.js';
-import type { StateStore } from '../state/index.js';
+import { openStateStore, type StateStore } from '../state/index.js';
 
 export const SECRET_KEY_ENV = 'AUDIENCE_SYNC_SECRET_KEY';
 /** State kv key of the encrypted token record. */
@@ -131,6 +131,23 @@ export async function resolveAccessToken(
     }
   }
   return { accessToken: configToken, source: 'config' };
+}
+
+/**
+ * For `Workspace.open`: the config with the connected token in place of `meta.accessToken` when the
+ * user connected through "Connect with Facebook" (only looked up when `meta.appId` is set, so other
+ * setups never open the state store here). A stored token that cannot be opened (no key) leaves the
+ * config token in place; with no config token either, the SecretKeyError says what to do.
+ */
+export async function withConnectedToken(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  if (config.meta.appId === undefined) return config;
+  const state = await openStateStore(config.state.url);
+  try {
+    const { accessToken, source } = await resolveAccessToken(config, state, env);
+    return source === 'connected' ? { ...config, meta: { ...config.meta, accessToken } } : config;
+  } finally {
+    await state.close();
+  }
 }
 
 /** Days left before the token expires (negative once expired); undefined when it does not expire. */

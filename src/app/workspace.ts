@@ -5,6 +5,7 @@ import { GraphClient, type GraphClientEvent } from '../meta/index.js';
 import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { engineSource, engineStore } from './adapters.js';
+import { withConnectedToken } from './tokens.js';
 
 /**
  * The composition root: one config file's state store, warehouses and Graph API client, and the
@@ -20,8 +21,9 @@ export class Workspace {
     private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient } = {},
   ) {}
 
+  /** Loads the config; a token stored by "Connect with Facebook" stands in for a missing or older config token. */
   static async open(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<Workspace> {
-    return new Workspace(await loadConfig(configPath, env));
+    return new Workspace(await withConnectedToken(loadConfig(configPath, env), env));
   }
 
   state(): Promise<StateStore> {

@@ -5,6 +5,7 @@ const EXIT_BY_NAME: Record<string, number> = {
   ConfigError: EXIT.usage,
   ModelCheckError: EXIT.usage,
   MappingError: EXIT.usage,
+  ServeRefusedError: EXIT.usage,
   SyncBusyError: EXIT.busy,
 };
 

@@ -8,11 +8,15 @@ export {
   DEFAULT_MAX_REMOVAL_SHARE,
   DEFAULT_STATE_URL,
   MAX_BATCH_ROWS,
+  DEFAULT_MAX_CONCURRENT_PER_AD_ACCOUNT,
+  DEFAULT_JOB_TIMEOUT_SECONDS,
+  DEFAULT_POLL_INTERVAL_SECONDS,
 } from './schema.js';
 export type {
   AudienceConfig,
   Config,
   DuckDbSourceConfig,
+  FleetConfig,
   HashingMode,
   MetaConfig,
   PostgresSourceConfig,

@@ -130,6 +130,7 @@ function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issu
     sources,
     syncs: raw.syncs.map((sync, i) => resolveSync(sync, i, baseDir, issues)),
     ...(raw.server === undefined ? {} : { server: raw.server }),
+    ...(raw.fleet === undefined ? {} : { fleet: raw.fleet }),
   };
 }
 

@@ -11,6 +11,10 @@ export const DEFAULT_API_VERSION = 'v25.0';
 export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_MAX_REMOVAL_SHARE = 0.5;
+export const DEFAULT_MAX_CONCURRENT_PER_AD_ACCOUNT = 2;
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 3600;
+export const MAX_JOB_TIMEOUT_SECONDS = 23 * 3600;
+export const DEFAULT_POLL_INTERVAL_SECONDS = 2;
 /** Meta accepts at most 10,000 users per request. */
 export const MAX_BATCH_ROWS = 10_000;
 
@@ -109,6 +113,27 @@ export const serverSchema = z
       .describe('URL people reach the dashboard at, when behind a proxy; the Facebook login redirect goes back to it.'),
   })
   .describe('Settings of the always-on service (`audience-sync serve`).');
+
+export const fleetSchema = z
+  .strictObject({
+    maxConcurrentPerAdAccount: z
+      .int()
+      .min(1, 'must be at least 1')
+      .default(DEFAULT_MAX_CONCURRENT_PER_AD_ACCOUNT)
+      .describe('Syncs of one ad account running at once across all workers (keeps the fleet inside Meta\'s rate limits).'),
+    jobTimeoutSeconds: z
+      .int()
+      .min(10, 'must be at least 10 seconds')
+      .max(MAX_JOB_TIMEOUT_SECONDS, `must be at most ${MAX_JOB_TIMEOUT_SECONDS} (23 hours)`)
+      .default(DEFAULT_JOB_TIMEOUT_SECONDS)
+      .describe('A run taking longer is presumed lost (its worker died) and its job is retried by another worker; set it above your longest run.'),
+    pollIntervalSeconds: z
+      .number()
+      .min(0.5, 'must be at least 0.5 seconds')
+      .default(DEFAULT_POLL_INTERVAL_SECONDS)
+      .describe('How often an idle worker looks for a due run.'),
+  })
+  .describe('Worker fleet settings (`audience-sync worker` and `serve --scheduler-only`; needs PostgreSQL state).');
 
 export const duckdbSourceSchema = z
   .strictObject({
@@ -213,6 +238,7 @@ export const configSchema = z
     sources: z.record(z.string(), sourceSchema).describe('Warehouses, by name.'),
     syncs: z.array(syncSchema).min(1, 'add at least one sync').describe('The syncs to run.'),
     server: serverSchema.optional(),
+    fleet: fleetSchema.optional(),
   })
   .describe('audience-sync configuration (audience-sync.yml).');
 

@@ -80,6 +80,13 @@ export interface ServerConfig {
   readonly publicUrl?: string;
 }
 
+/** Worker fleet settings, defaults applied. */
+export interface FleetConfig {
+  readonly maxConcurrentPerAdAccount: number;
+  readonly jobTimeoutSeconds: number;
+  readonly pollIntervalSeconds: number;
+}
+
 export interface Config {
   readonly version: 1;
   /** Absolute path of the config file. */
@@ -92,4 +99,6 @@ export interface Config {
   readonly sources: Readonly<Record<string, SourceConfig>>;
   readonly syncs: readonly SyncConfig[];
   readonly server?: ServerConfig;
+  /** Present when the config has a `fleet` section. */
+  readonly fleet?: FleetConfig;
 }

@@ -7,6 +7,7 @@ import { htmlErrorPage } from './errors.js';
 import { FaultInjector } from './faults.js';
 import { handleControl } from './http/control-handler.js';
 import { handleGraph } from './http/graph-handler.js';
+import { handleOAuth } from './graph/oauth.js';
 import { sendHtml } from './http/respond.js';
 import { DEFAULT_AD_ACCOUNTS, DEFAULT_FLAGS, DEFAULT_TOKENS, type EmulatorOptions } from './options.js';
 import { loadDataFile, saveDataFile } from './persistence.js';
@@ -89,6 +90,7 @@ async function dispatch(rt: EmulatorRuntime, control: EmulatorControl, req: Inco
   const rawUrl = req.url ?? '/';
   const url = new URL(rawUrl, 'http://emulator.local');
   if (url.pathname === '/_emulator' || url.pathname.startsWith('/_emulator/')) return handleControl(control, req, res, url);
+  if (await handleOAuth(rt, req, res, url)) return;
 
   const entry = rt.log.begin((req.method ?? 'GET').toUpperCase(), url.pathname.slice(0, 500));
   if (rawUrl.length > rt.flags.maxUrlLength) {

@@ -79,7 +79,7 @@ export async function scanModel(
         continue;
       }
       const stored = joined.stored;
-      if (stored?.cells) result.members++;
+      if (stored?.hasCells) result.members++;
       if (joined.kind === 'duplicate_pk') {
         // Ambiguous: which row is the truth? Leave the record as it was and report the key.
         for (let i = 0; i < joined.count; i++) reject('duplicate primary key', joined.pkHash);

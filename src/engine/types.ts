@@ -23,13 +23,15 @@ export interface StoredRecord {
   fingerprint: string;
   /** The cells that take this record out of the audience again (hashes, EXTERN_ID, MADID, value); null when none are there. */
   readonly cells: readonly Cell[] | null;
+  /** `cells !== null`, without touching (and so parsing) the cells. */
+  readonly hasCells: boolean;
   status: 'synced' | 'pending' | 'failed';
   attempts: number;
   lastError: string | null;
 }
 
 export type RecordWrite =
-  | ({ op: 'upsert' } & StoredRecord)
+  | ({ op: 'upsert' } & Omit<StoredRecord, 'hasCells'>)
   | { op: 'delete'; pkHash: string };
 
 /** How one primary key moved since the last committed state. */

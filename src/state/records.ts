@@ -15,6 +15,7 @@ function toStored(row: Row): StoredRecord {
   return {
     pk: row.pk,
     fingerprint: row.fingerprint,
+    hasCells: text !== null,
     get cells() {
       return cells === undefined ? (cells = JSON.parse(text!) as DeliveredCell[]) : cells;
     },

@@ -23,6 +23,8 @@ export interface RecordState {
 
 export interface StoredRecord extends RecordState {
   readonly updatedAt: Date;
+  /** Whether `cells` is non-null, known without parsing them. */
+  readonly hasCells: boolean;
 }
 
 export interface RecordCounts {

@@ -18,7 +18,10 @@ const ctx = (cells: Array<string | number>, rejected = false) => {
     },
   };
 };
-const rec = (over: Partial<StoredRecord> = {}): StoredRecord => ({ pkHash: 'k', fingerprint: 'f1', cells: ['id1', 'h1'], status: 'synced', attempts: 0, lastError: null, ...over });
+const rec = (over: Partial<StoredRecord> = {}): StoredRecord => {
+  const r = { pkHash: 'k', fingerprint: 'f1', cells: ['id1', 'h1'] as StoredRecord['cells'], status: 'synced' as const, attempts: 0, lastError: null, ...over };
+  return { ...r, hasCells: r.cells !== null };
+};
 
 describe('classify', () => {
   it('does not encode an unchanged synced row', () => {

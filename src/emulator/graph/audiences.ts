@@ -19,6 +19,7 @@ export function createAudience(accountId: string) {
     if (name === undefined || name.trim() === '') throw errors.invalidParameter('The parameter name is required');
     const subtype = stringParam(ctx.params, 'subtype') ?? 'CUSTOM';
     if (!SUBTYPES.includes(subtype)) throw errors.invalidParameter(`param subtype must be one of ${SUBTYPES.join(', ')}`);
+    if (subtype === 'LOOKALIKE') return createLookalike(ctx, accountId, name);
     const source = stringParam(ctx.params, 'customer_file_source');
     if (source !== undefined && !CUSTOMER_FILE_SOURCES.includes(source)) {
       throw errors.invalidParameter(`param customer_file_source must be one of ${CUSTOMER_FILE_SOURCES.join(', ')}`);
@@ -47,6 +48,55 @@ export function createAudience(accountId: string) {
     });
     return { body: { id: audience.id } };
   };
+}
+
+const LOOKALIKE_TYPES = ['similarity', 'reach', 'custom_ratio'];
+
+/**
+ * A lookalike of a customer-list audience of the same account: `origin_audience_id` must name a live
+ * audience with members, `lookalike_spec` is JSON `{"country":"US","ratio":0.01,"type":"similarity"}`
+ * (ratio 0.01–0.20). The origin then has a dependent lookalike, so deleting it gives 2656.
+ */
+function createLookalike(ctx: GraphContext, accountId: string, name: string): GraphResult {
+  const originId = stringParam(ctx.params, 'origin_audience_id');
+  if (originId === undefined || originId.trim() === '') throw errors.invalidParameter('The parameter origin_audience_id is required for a lookalike audience');
+  const spec = lookalikeSpecParam(ctx.params.get('lookalike_spec'));
+  const origin = ctx.store.audiences.get(originId.trim());
+  if (!origin || origin.deleted || origin.accountId !== accountId) {
+    throw errors.invalidParameter(`The origin audience ${originId} does not exist in ad account act_${accountId}`);
+  }
+  if (origin.members.size === 0) {
+    throw errors.invalidParameter(`The origin audience ${originId} has no people yet: upload users to it before creating a lookalike`);
+  }
+  const description = stringParam(ctx.params, 'description');
+  const audience = ctx.store.createAudience({
+    accountId,
+    name,
+    subtype: 'LOOKALIKE',
+    nowSeconds: nowSeconds(ctx),
+    description: description ?? `Lookalike (${spec.country}, ${Math.round(spec.ratio * 100)}%) of ${origin.id}`,
+  });
+  origin.hasLookalikes = true;
+  return { body: { id: audience.id } };
+}
+
+function lookalikeSpecParam(raw: unknown): { country: string; ratio: number; type: string } {
+  let spec: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      spec = JSON.parse(raw);
+    } catch {
+      throw errors.invalidParameter('param lookalike_spec must be a JSON object');
+    }
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw errors.invalidParameter('The parameter lookalike_spec is required for a lookalike audience');
+  }
+  const { country, ratio, type = 'similarity' } = spec as Record<string, unknown>;
+  if (typeof country !== 'string' || !/^[A-Z]{2}$/.test(country)) throw errors.invalidParameter('lookalike_spec.country must be a two-letter country code such as US');
+  if (typeof ratio !== 'number' || !(ratio >= 0.01 && ratio <= 0.2)) throw errors.invalidParameter('lookalike_spec.ratio must be a number from 0.01 to 0.20');
+  if (typeof type !== 'string' || !LOOKALIKE_TYPES.includes(type)) throw errors.invalidParameter(`lookalike_spec.type must be one of ${LOOKALIKE_TYPES.join(', ')}`);
+  return { country, ratio, type };
 }
 
 export function listAudiences(accountId: string) {

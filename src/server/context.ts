@@ -1,0 +1,36 @@
+/** What every route handler gets: the request, its session, and the service's parts. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Workspace } from '../app/workspace.js';
+import type { GraphSwitch } from './graph-switch.js';
+import type { Metrics } from './metrics.js';
+import type { Session, SessionStore } from './security.js';
+import type { SyncService } from './service.js';
+
+export interface ServerContext {
+  ws: Workspace;
+  service: SyncService;
+  metrics: Metrics;
+  sessions: SessionStore;
+  graph: GraphSwitch;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+  /** Set when logins are required (AUDIENCE_SYNC_ADMIN_TOKEN). */
+  adminToken: string | undefined;
+  /** The URL people reach us at, when behind a proxy. */
+  publicUrl: string | undefined;
+  startedAt: Date;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Our own origin as the client sees it (public URL, else from the validated Host header). */
+  origin: string;
+  /** Dashboard routes always have one; API routes when the caller sent the cookie. */
+  session: Session | undefined;
+  /** The parsed form of a dashboard POST (its CSRF token already checked). */
+  form: URLSearchParams | undefined;
+  app: ServerContext;
+}

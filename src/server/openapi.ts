@@ -1,0 +1,165 @@
+/** The OpenAPI 3.1 description of the JSON API and the system routes, served at /openapi.json. */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown, description: string) => ({ description, content: { 'application/json': { schema } } });
+const error = (description: string) => json(ref('Error'), description);
+const syncName = { name: 'name', in: 'path', required: true, description: 'The sync name from the config.', schema: { type: 'string' } };
+const count = { type: 'integer', minimum: 0 };
+const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'audience-sync',
+      version,
+      description:
+        'Runs, status and audiences of an audience-sync service. When the service has an admin token (AUDIENCE_SYNC_ADMIN_TOKEN), send it as `Authorization: Bearer <token>`. ' +
+        'POST requests without a Bearer token must be application/json (or have no body) and come from the same origin. Responses hold ids, counts, statuses and hashes only.',
+    },
+    components: {
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'The value of AUDIENCE_SYNC_ADMIN_TOKEN.' } },
+      schemas: {
+        Error: { type: 'object', required: ['error'], properties: { error: { type: 'string', description: 'What happened and what to do.' } } },
+        Run: {
+          type: 'object',
+          required: ['id', 'sync', 'trigger', 'status', 'startedAt', 'counts', 'errorSamples'],
+          properties: {
+            id: { type: 'integer' },
+            sync: { type: 'string' },
+            trigger: { type: 'string', description: 'schedule, schedule:catch-up, api, dashboard, cli, ...' },
+            status: { enum: ['running', 'success', 'partial', 'failed'] },
+            startedAt: { type: 'string', format: 'date-time' },
+            finishedAt: nullable({ type: 'string', format: 'date-time' }),
+            durationMs: nullable({ type: 'integer' }),
+            counts: {
+              type: 'object',
+              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, ...',
+              additionalProperties: true,
+            },
+            error: nullable({ type: 'string' }),
+            errorSamples: {
+              type: 'array',
+              items: { type: 'object', properties: { pkHash: { type: 'string', description: 'SHA-256 of the primary key.' }, reason: { type: 'string' }, externId: { type: 'string' } } },
+            },
+          },
+        },
+        Sync: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            mode: { enum: ['upsert', 'delete', 'mirror', 'replace'] },
+            source: { type: 'string' },
+            schedule: nullable({ type: 'string' }),
+            audienceId: nullable({ type: 'string' }),
+            status: { enum: ['running', 'success', 'partial', 'failed', 'never'] },
+            lastRun: nullable(ref('Run')),
+            nextRunAt: nullable({ type: 'string', format: 'date-time' }),
+            records: { type: 'object', properties: { synced: count, pending: count, failed: count, total: count } },
+          },
+        },
+        Connection: {
+          type: 'object',
+          properties: {
+            tokenSource: { enum: ['connected', 'config', 'none'] },
+            connectEnabled: { type: 'boolean' },
+            connectedAt: nullable({ type: 'string', format: 'date-time' }),
+            expiresAt: nullable({ type: 'string', format: 'date-time' }),
+            daysLeft: nullable({ type: 'integer' }),
+            expiringSoon: { type: 'boolean', description: 'Expires within 7 days (or has expired).' },
+          },
+        },
+        AudienceHealth: {
+          type: 'object',
+          properties: {
+            audienceId: { type: 'string' },
+            name: nullable({ type: 'string' }),
+            sizeLower: nullable(count),
+            sizeUpper: nullable(count),
+            operationStatus: nullable({ type: 'object', properties: { code: { type: 'integer' }, description: { type: 'string' } } }),
+            deliveryStatus: nullable({ type: 'object', properties: { code: { type: 'integer' }, description: { type: 'string' } } }),
+            updatedAt: nullable({ type: 'string', format: 'date-time' }),
+            error: { type: 'string' },
+          },
+        },
+        TestRecord: {
+          type: 'object',
+          properties: {
+            sync: { type: 'string' },
+            audienceId: { type: 'string' },
+            schema: { type: 'array', items: { type: 'string' } },
+            cells: { type: 'array', items: { type: ['string', 'number'] }, description: 'Hashed values (EXTERN_ID and MADID as given).' },
+            dropped: { type: 'array', items: { type: 'object', properties: { key: { type: 'string' }, reason: { type: 'string' } } } },
+            numReceived: count,
+            numInvalidEntries: count,
+            invalidEntrySamples: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        Audience: { type: 'object', description: 'A custom audience as the Graph client reads it (id, name, size bounds, statuses, ...).', additionalProperties: true },
+      },
+    },
+    security: [{ adminToken: [] }, {}],
+    paths: {
+      '/api/syncs': { get: { summary: 'Every sync with its status, last run, next run and audience id', responses: { 200: json({ type: 'object', properties: { syncs: { type: 'array', items: ref('Sync') } } }, 'The syncs') } } },
+      '/api/syncs/{name}': { get: { summary: 'One sync', parameters: [syncName], responses: { 200: json(ref('Sync'), 'The sync'), 404: error('No such sync') } } },
+      '/api/syncs/{name}/runs': {
+        get: {
+          summary: "A sync's runs, newest first",
+          parameters: [syncName, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } }],
+          responses: { 200: json({ type: 'object', properties: { runs: { type: 'array', items: ref('Run') } } }, 'The runs'), 404: error('No such sync') },
+        },
+        post: {
+          summary: 'Start a run now',
+          parameters: [syncName],
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { force: { type: 'boolean', description: 'Skip the safeguards (empty model, too many removals).' } } } } } },
+          responses: {
+            202: json(
+              { type: 'object', properties: { sync: { type: 'string' }, runId: nullable({ type: 'integer' }), state: { enum: ['running', 'queued', 'finished'] } } },
+              'Started (runId null while queued behind another run on the same warehouse)',
+            ),
+            404: error('No such sync'),
+            409: error('The sync is already running'),
+            422: error("The sync's model does not fit its mapping"),
+          },
+        },
+      },
+      '/api/syncs/{name}/health': {
+        get: {
+          summary: "The audience's size bounds and statuses as Meta reports them, and the token's expiry",
+          parameters: [syncName],
+          responses: { 200: json({ type: 'object', properties: { audience: nullable(ref('AudienceHealth')), token: ref('Connection') } }, 'Health'), 404: error('No such sync') },
+        },
+      },
+      '/api/syncs/{name}/test-record': {
+        post: {
+          summary: "Send one model row (the first, or the one with this primary key) to the sync's audience",
+          parameters: [syncName],
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { primaryKey: { type: 'string' } } } } } },
+          responses: { 200: json(ref('TestRecord'), 'What was sent (hashed) and what Meta answered'), 404: error('No such sync'), 422: error('No such row, or it cannot be sent'), 502: error('Meta refused it') },
+        },
+      },
+      '/api/runs/{id}': {
+        get: {
+          summary: 'One run with its counts and error samples',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: { 200: json(ref('Run'), 'The run'), 404: error('No such run') },
+        },
+      },
+      '/api/audiences': {
+        get: { summary: "The ad account's custom audiences", responses: { 200: json({ type: 'object', properties: { audiences: { type: 'array', items: ref('Audience') } } }, 'The audiences'), 502: error('Meta refused') } },
+        post: {
+          summary: 'Create a customer-list custom audience',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, description: { type: 'string' }, valueBased: { type: 'boolean' } } } } },
+          },
+          responses: { 201: json({ type: 'object', properties: { id: { type: 'string' } } }, 'Created'), 400: error('Bad input'), 502: error('Meta refused') },
+        },
+      },
+      '/api/connection': { get: { summary: 'Where the Meta token comes from and when it expires (never the token)', responses: { 200: json(ref('Connection'), 'The connection') } } },
+      '/healthz': { get: { summary: 'Liveness: the service is up and its state store answers', security: [{}], responses: { 200: json({ type: 'object' }, 'Healthy'), 503: json({ type: 'object' }, 'The state store does not answer') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (text format 0.0.4)', security: [{}], responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/openapi.json': { get: { summary: 'This document', security: [{}], responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1') } } },
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/** The dashboard: server-rendered pages and the forms behind its buttons, and "Connect with Facebook". */
+import { randomBytes } from 'node:crypto';
+import { saveConnectedToken, secretKeyFromEnv, SecretKeyError } from '../app/tokens.js';
+import { ConnectError, dialogUrl, exchangeCode } from './connect.js';
+import type { RequestContext } from './context.js';
+import { clientFor } from './graph-switch.js';
+import { HttpError, redirect, sendHtml, type Route } from './http.js';
+import { tokensEqual } from './security.js';
+import type { AudienceHealth } from './service.js';
+import { errorPage, loginPage, overviewPage, runPage, syncPage, testRecordPage } from './views/pages.js';
+
+type PageRoute = Route<RequestContext>;
+
+const OAUTH_STATE_TTL_MS = 10 * 60_000;
+
+export function frameOf(ctx: RequestContext) {
+  return { session: ctx.session, loginRequired: ctx.app.adminToken !== undefined };
+}
+
+function flash(ctx: RequestContext, kind: 'ok' | 'warn' | 'error', text: string): void {
+  if (ctx.session) ctx.session.flash = { kind, text };
+}
+
+export const pageRoutes: PageRoute[] = [
+  {
+    method: 'GET',
+    path: '/',
+    kind: 'page',
+    async handle(ctx) {
+      const { service } = ctx.app;
+      const [syncs, connection] = await Promise.all([service.listSyncs(), service.connection()]);
+      const sizes = new Map<string, AudienceHealth | null>();
+      await Promise.all(syncs.map(async (s) => sizes.set(s.name, await service.audienceHealth(s.name))));
+      sendHtml(ctx.res, 200, overviewPage(frameOf(ctx), { syncs, sizes, connection }));
+    },
+  },
+  {
+    method: 'GET',
+    path: '/syncs/:name',
+    kind: 'page',
+    async handle(ctx, { name = '' }) {
+      const { service } = ctx.app;
+      const [sync, runs, health, connection] = await Promise.all([service.syncView(name), service.runs(name, 100), service.audienceHealth(name), service.connection()]);
+      sendHtml(ctx.res, 200, syncPage(frameOf(ctx), { sync, runs, health, connection }));
+    },
+  },
+  {
+    method: 'GET',
+    path: '/runs/:id',
+    kind: 'page',
+    async handle(ctx, { id = '' }) {
+      if (!/^\d+$/.test(id)) throw new HttpError(404, `no run with id ${id}`);
+      sendHtml(ctx.res, 200, runPage(frameOf(ctx), await ctx.app.service.run(Number(id))));
+    },
+  },
+  {
+    method: 'POST',
+    path: '/syncs/:name/run',
+    kind: 'page',
+    async handle(ctx, { name = '' }) {
+      const back = `/syncs/${encodeURIComponent(name)}`;
+      try {
+        const started = await ctx.app.service.trigger(name, { trigger: 'dashboard', force: ctx.form?.get('force') === '1' });
+        flash(ctx, 'ok', started.runId === null ? 'The run is queued behind another run on the same warehouse.' : `Run #${started.runId} started.`);
+      } catch (e) {
+        if (!(e instanceof HttpError) || e.status === 404) throw e;
+        flash(ctx, 'error', e.message);
+      }
+      redirect(ctx.res, back);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/syncs/:name/test-record',
+    kind: 'page',
+    async handle(ctx, { name = '' }) {
+      const pk = ctx.form?.get('primaryKey')?.trim();
+      try {
+        const result = await ctx.app.service.testRecord(name, pk ? pk : undefined);
+        sendHtml(ctx.res, 200, testRecordPage(frameOf(ctx), result));
+      } catch (e) {
+        if (!(e instanceof HttpError) || e.status === 404) throw e;
+        flash(ctx, 'error', `Test record not sent: ${e.message}`);
+        redirect(ctx.res, `/syncs/${encodeURIComponent(name)}`);
+      }
+    },
+  },
+  {
+    method: 'GET',
+    path: '/login',
+    kind: 'page',
+    handle(ctx) {
+      if (!ctx.app.adminToken || ctx.session?.authenticated) return redirect(ctx.res, '/');
+      sendHtml(ctx.res, 200, loginPage(frameOf(ctx)));
+    },
+  },
+  {
+    method: 'POST',
+    path: '/login',
+    kind: 'page',
+    handle(ctx) {
+      const { adminToken, sessions } = ctx.app;
+      if (!adminToken) return redirect(ctx.res, '/');
+      const given = ctx.form?.get('token') ?? '';
+      if (!tokensEqual(given, adminToken)) {
+        ctx.app.log.warn({ event: 'login_failed' }, 'dashboard login with a wrong admin token');
+        return sendHtml(ctx.res, 401, loginPage(frameOf(ctx), 'That is not the admin token.'));
+      }
+      // A fresh session on login, so a session id planted before it is worth nothing.
+      if (ctx.session) sessions.destroy(ctx.session);
+      const session = sessions.create(true);
+      redirect(ctx.res, '/', { 'Set-Cookie': sessions.cookie(session, ctx.origin.startsWith('https:')) });
+    },
+  },
+  {
+    method: 'POST',
+    path: '/logout',
+    kind: 'page',
+    handle(ctx) {
+      if (ctx.session) ctx.app.sessions.destroy(ctx.session);
+      redirect(ctx.res, ctx.app.adminToken ? '/login' : '/', { 'Set-Cookie': ctx.app.sessions.clearCookie() });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/connect',
+    kind: 'page',
+    handle(ctx) {
+      const meta = ctx.app.ws.config.meta;
+      if (!meta.appId || !meta.appSecret) {
+        throw new HttpError(400, 'Connect with Facebook is not set up: add meta.appId and meta.appSecret (your Meta app) to the config and restart the service.');
+      }
+      try {
+        secretKeyFromEnv(ctx.app.env);
+      } catch (e) {
+        if (e instanceof SecretKeyError) throw new HttpError(400, `Refusing to connect: ${e.message}, then restart the service.`);
+        throw e;
+      }
+      const state = randomBytes(24).toString('base64url');
+      if (ctx.session) ctx.session.oauth = { state, expiresAt: Date.now() + OAUTH_STATE_TTL_MS };
+      redirect(ctx.res, dialogUrl(meta, `${ctx.origin}/connect/callback`, state));
+    },
+  },
+  {
+    method: 'GET',
+    path: '/connect/callback',
+    kind: 'page',
+    async handle(ctx) {
+      const q = ctx.url.searchParams;
+      const pending = ctx.session?.oauth;
+      if (ctx.session) delete ctx.session.oauth;
+      if (!pending || pending.expiresAt < Date.now() || !q.get('state') || !tokensEqual(q.get('state') ?? '', pending.state)) {
+        throw new HttpError(400, 'This Facebook login answer does not belong to this browser session (or took longer than 10 minutes). Start again with "Connect with Facebook".');
+      }
+      if (q.get('error')) {
+        flash(ctx, 'warn', 'Facebook login was cancelled: nothing changed.');
+        return redirect(ctx.res, '/');
+      }
+      const code = q.get('code');
+      if (!code) throw new HttpError(400, 'Facebook sent no login code back. Start again with "Connect with Facebook".');
+      const { ws, graph, log, metrics, env } = ctx.app;
+      try {
+        const key = secretKeyFromEnv(env);
+        const token = await exchangeCode(ws.config.meta, { code, redirectUri: `${ctx.origin}/connect/callback` });
+        const me = await clientFor(ws.config.meta, token.accessToken, (e) => metrics.recordGraphEvent(e)).me();
+        const info = await saveConnectedToken(await ws.state(), key, { accessToken: token.accessToken, expiresAt: token.expiresAt, userId: me.id });
+        graph.use(token.accessToken, 'connected');
+        if (info.expiresAt) metrics.set('audience_sync_token_expiry_timestamp_seconds', {}, Math.floor(Date.parse(info.expiresAt) / 1000));
+        log.info({ event: 'meta_connected', expiresAt: info.expiresAt }, 'Meta account connected');
+        flash(ctx, 'ok', `Meta account connected. The token expires ${info.expiresAt ? info.expiresAt.slice(0, 10) : 'never'}.`);
+      } catch (e) {
+        if (!(e instanceof ConnectError) && !(e instanceof SecretKeyError) && !(e instanceof Error && e.name === 'MetaApiError')) throw e;
+        log.warn({ event: 'meta_connect_failed', reason: e.message }, 'connecting the Meta account failed');
+        flash(ctx, 'error', `Connecting the Meta account failed: ${e.message}`);
+      }
+      redirect(ctx.res, '/');
+    },
+  },
+];
+
+export { errorPage };

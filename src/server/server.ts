@@ -1,0 +1,264 @@
+/**
+ * `audience-sync serve`: the scheduler, the JSON API, the dashboard, "Connect with Facebook", /metrics
+ * and /healthz on one node:http server. Startup refuses a non-loopback bind without an admin token
+ * before opening anything.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type Config } from '../config/index.js';
+import { Workspace } from '../app/workspace.js';
+import type { RunCounts } from '../engine/index.js';
+import { connectionInfo, loadConnectedToken, secretKeyFromEnv, SecretKeyError } from '../app/tokens.js';
+import { Scheduler, SyncRunner, type SchedulerClock } from '../scheduler/index.js';
+import { apiRoutes } from './api-routes.js';
+import type { RequestContext, ServerContext } from './context.js';
+import { GraphSwitch } from './graph-switch.js';
+import { HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
+import { Metrics } from './metrics.js';
+import { frameOf, pageRoutes } from './page-routes.js';
+import { systemRoutes } from './system-routes.js';
+import { adminTokenFor, assertCsrfToken, assertNotFormEncoded, assertSameOrigin, bearerToken, hostAllowed, SessionStore, tokensEqual } from './security.js';
+import { SyncService } from './service.js';
+import { errorPage } from './views/pages.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+
+export interface ServeOptions {
+  /** A config file, or an already loaded config. */
+  config: string | Config;
+  env?: NodeJS.ProcessEnv;
+  /** Overrides `server.host` from the config (default 127.0.0.1). */
+  host?: string;
+  /** Overrides `server.port` (default 8080; 0 picks a free port). */
+  port?: number;
+  /** pino level; `silent` in tests. Default `info`. */
+  logLevel?: string;
+  logger?: Logger;
+  /** Scheduler time source (tests). */
+  clock?: SchedulerClock;
+  /** How long shutdown waits for running syncs. Default 10 minutes. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  host: string;
+  port: number;
+  context: ServerContext;
+  scheduler: Scheduler;
+  /** Stops the scheduler and the listener, waits for running syncs (up to the timeout), closes the workspace. */
+  close(): Promise<void>;
+}
+
+/** Every route, in match order. Exported for the OpenAPI test. */
+export const routes: Array<Route<RequestContext>> = [...systemRoutes, ...apiRoutes, ...pageRoutes];
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const config = typeof options.config === 'string' ? await loadConfig(options.config, env) : options.config;
+  const host = options.host ?? config.server?.host ?? DEFAULT_HOST;
+  const port = options.port ?? config.server?.port ?? DEFAULT_PORT;
+  const adminToken = adminTokenFor(host, env); // throws before anything is opened
+  const log = options.logger ?? pino({ level: options.logLevel ?? 'info', base: { service: 'audience-sync' } });
+
+  const metrics = new Metrics();
+  const graph = new GraphSwitch(config.meta, (e) => metrics.recordGraphEvent(e));
+  const ws = new Workspace(config, { graph: graph.client });
+  const state = await ws.state();
+  await useConnectedToken(ws, graph, metrics, log, env);
+
+  const runner = new SyncRunner({
+    run: (name, opts) => ws.run(name, opts),
+    latestRunId: async (name) => (await state.listRuns({ sync: name, limit: 1 }))[0]?.id,
+    exclusiveKey: (name) => {
+      const source = ws.sync(name).source;
+      // DuckDB reads each stream on its own connection; a PostgreSQL source has one connection.
+      return config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
+    },
+    onFinished: (name, outcome) => {
+      if ('summary' in outcome) {
+        const s = outcome.summary;
+        metrics.recordRun(s);
+        log.info({ event: 'run_finished', sync: name, runId: s.runId, status: s.status, counts: pickCounts(s.counts), error: s.error }, `run of ${name} finished: ${s.status}`);
+      } else {
+        metrics.inc('audience_sync_runs_total', { sync: name, status: 'error' });
+        log.warn({ event: 'run_not_started', sync: name, reason: messageOf(outcome.error) }, `run of ${name} did not start`);
+      }
+    },
+  });
+  const scheduler = new Scheduler({
+    syncs: config.syncs,
+    runner,
+    lastRunStart: async (name) => (await state.listRuns({ sync: name, limit: 1 }))[0]?.startedAt ?? null,
+    ...(options.clock ? { clock: options.clock } : {}),
+    onEvent: (e) => {
+      if (e.type === 'tick') log.info({ event: 'schedule_tick', sync: e.sync, at: e.at.toISOString(), catchUp: e.catchUp }, `scheduled run of ${e.sync}${e.catchUp ? ' (missed while the service was down)' : ''}`);
+      else if (e.type === 'skipped') log.info({ event: 'schedule_skip', sync: e.sync, at: e.at.toISOString() }, `skipped a tick of ${e.sync}: ${e.reason}`);
+      else log.warn({ event: 'schedule_start_failed', sync: e.sync, reason: messageOf(e.error) }, `scheduled run of ${e.sync} did not start`);
+    },
+  });
+
+  const publicUrl = config.server?.publicUrl;
+  const context: ServerContext = {
+    ws,
+    service: new SyncService(ws, runner, scheduler, graph, metrics, env),
+    metrics,
+    sessions: new SessionStore(),
+    graph,
+    log,
+    env,
+    adminToken,
+    publicUrl,
+    startedAt: new Date(),
+  };
+  const router = new Router(routes);
+  const httpServer = createServer((req, res) => {
+    handle(router, context, req, res, { host, port: boundPort() }).catch((e: unknown) => {
+      log.error({ event: 'request_failed', reason: messageOf(e) }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error: see the service log' });
+      else res.destroy();
+    });
+  });
+  const boundPort = () => (httpServer.address() as AddressInfo | null)?.port ?? port;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(port, host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    await ws.close();
+    throw e;
+  }
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort()}`;
+  log.info({ event: 'listening', url, syncs: config.syncs.length, login: adminToken !== undefined }, `audience-sync serving on ${url}`);
+  await scheduler.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host,
+    port: boundPort(),
+    context,
+    scheduler,
+    close() {
+      closing ??= (async () => {
+        scheduler.stop();
+        const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeIdleConnections();
+        const running = runner.running();
+        if (running.length > 0) log.info({ event: 'shutdown_wait', syncs: running }, `waiting for running syncs to finish: ${running.join(', ')}`);
+        const drained = await runner.drain(options.shutdownTimeoutMs ?? 10 * 60_000);
+        if (!drained) log.warn({ event: 'shutdown_timeout' }, 'running syncs did not finish in time; their next run resumes from the last committed batch');
+        httpServer.closeAllConnections();
+        await stopped;
+        await ws.close();
+        log.info({ event: 'stopped' }, 'audience-sync stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Uses the token stored by "Connect with Facebook" when there is one and the key opens it. */
+async function useConnectedToken(ws: Workspace, graph: GraphSwitch, metrics: Metrics, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
+  const state = await ws.state();
+  const info = await connectionInfo(state);
+  if (!info) return;
+  try {
+    const stored = await loadConnectedToken(state, secretKeyFromEnv(env));
+    if (stored) graph.use(stored.accessToken, 'connected');
+    if (info.expiresAt) metrics.set('audience_sync_token_expiry_timestamp_seconds', {}, Math.floor(Date.parse(info.expiresAt) / 1000));
+  } catch (e) {
+    if (!(e instanceof SecretKeyError)) throw e;
+    log.warn({ event: 'connected_token_unusable', reason: e.message }, `the connected Meta token cannot be used (${e.message}); using meta.accessToken from the config`);
+  }
+}
+
+async function handle(router: Router<RequestContext>, app: ServerContext, req: IncomingMessage, res: ServerResponse, bind: { host: string; port: number }): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  let kind = 'unknown';
+  res.once('finish', () => app.metrics.inc('audience_sync_http_requests_total', { kind, status: String(res.statusCode) }));
+  if (!hostAllowed(req.headers.host, bind.host, bind.port, app.publicUrl)) {
+    req.resume();
+    return sendJson(res, 421, { error: 'this service does not answer to that Host name; use the address it listens on (or set server.publicUrl)' });
+  }
+  const url = new URL(req.url ?? '/', 'http://service.local');
+  const origin = app.publicUrl ? new URL(app.publicUrl).origin : `http://${(req.headers.host ?? '').toLowerCase()}`;
+  const ctx: RequestContext = { req, res, url, origin, session: app.sessions.get(req), form: undefined, app };
+  try {
+    const match = router.match(method, url.pathname);
+    if (!match) throw new HttpError(404, `nothing at ${url.pathname}`);
+    if ('allowed' in match) {
+      res.setHeader('Allow', match.allowed.join(', '));
+      throw new HttpError(405, `${method} is not allowed here (allowed: ${match.allowed.join(', ')})`);
+    }
+    kind = match.route.kind;
+    const changesState = method !== 'GET' && method !== 'HEAD';
+    if (match.route.kind === 'api') authorizeApi(ctx, changesState);
+    else if (match.route.kind === 'page') {
+      const wentToLogin = await preparePage(ctx, url.pathname, method, changesState);
+      if (wentToLogin) return;
+    }
+    await match.route.handle(ctx, match.params);
+  } catch (e) {
+    if (!(e instanceof HttpError)) throw e;
+    req.resume();
+    if (kind === 'page') sendHtml(res, e.status, errorPage(frameOf(ctx), e.status, e.message));
+    else sendJson(res, e.status, { error: e.message, ...e.extra });
+  }
+}
+
+function authorizeApi(ctx: RequestContext, changesState: boolean): void {
+  const { adminToken } = ctx.app;
+  const bearer = bearerToken(ctx.req);
+  if (adminToken !== undefined && bearer !== undefined) {
+    if (!tokensEqual(bearer, adminToken)) throw new HttpError(401, 'the Bearer token is not the admin token (AUDIENCE_SYNC_ADMIN_TOKEN)');
+    return; // A Bearer header is never sent by a browser on its own: no CSRF concern.
+  }
+  if (adminToken !== undefined && !ctx.session?.authenticated) {
+    ctx.res.setHeader('WWW-Authenticate', 'Bearer realm="audience-sync"');
+    throw new HttpError(401, 'send the admin token as "Authorization: Bearer <AUDIENCE_SYNC_ADMIN_TOKEN>"');
+  }
+  if (changesState) {
+    assertSameOrigin(ctx.req, [ctx.origin]);
+    assertNotFormEncoded(ctx.req);
+  }
+}
+
+/** Sessions, login and CSRF for dashboard routes. Returns true when it answered (login redirect). */
+async function preparePage(ctx: RequestContext, path: string, method: string, changesState: boolean): Promise<boolean> {
+  const { adminToken, sessions } = ctx.app;
+  if (!ctx.session) {
+    ctx.session = sessions.create(adminToken === undefined);
+    ctx.res.setHeader('Set-Cookie', sessions.cookie(ctx.session, ctx.origin.startsWith('https:')));
+  }
+  if (changesState) {
+    assertSameOrigin(ctx.req, [ctx.origin]);
+    ctx.form = await readForm(ctx.req);
+    assertCsrfToken(ctx.session, ctx.form.get('_csrf'));
+  }
+  const open = path === '/login';
+  if (adminToken !== undefined && !ctx.session.authenticated && !open) {
+    if (method === 'GET') {
+      redirect(ctx.res, '/login');
+      return true;
+    }
+    throw new HttpError(401, 'log in first: your session has expired');
+  }
+  return false;
+}
+
+function pickCounts(c: RunCounts): Partial<RunCounts> {
+  const { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries } = c;
+  return { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries };
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,292 @@
+/**
+ * What the API and the dashboard show and do, over the Workspace, the runner and the scheduler.
+ * Returns plain view objects (ids, counts, statuses, hashes): never a token or raw personal data.
+ */
+import { ModelCheckError, type Workspace } from '../app/workspace.js';
+import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
+import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
+import { SyncBusyError } from '../engine/index.js';
+import { MetaApiError, type AudienceInfo } from '../meta/index.js';
+import type { RunRecord } from '../state/index.js';
+import type { Scheduler, SyncRunner } from '../scheduler/index.js';
+import type { GraphSwitch } from './graph-switch.js';
+import { HttpError } from './http.js';
+import type { Metrics } from './metrics.js';
+
+export interface RunView {
+  id: number;
+  sync: string;
+  trigger: string;
+  status: RunRecord['status'];
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  /** The engine's counters (extracted, added, updated, deleted, unchanged, rejected, delivered, failed, ...). */
+  counts: Record<string, unknown>;
+  error: string | null;
+  /** Hashed primary keys and reasons only. */
+  errorSamples: Array<{ pkHash: string; reason: string; externId?: string }>;
+}
+
+export interface SyncView {
+  name: string;
+  mode: string;
+  source: string;
+  schedule: string | null;
+  audienceId: string | null;
+  /** `running` while a run is going, else the newest run's status, `never` before the first run. */
+  status: 'running' | 'success' | 'partial' | 'failed' | 'never';
+  lastRun: RunView | null;
+  nextRunAt: string | null;
+  records: { synced: number; pending: number; failed: number; total: number };
+}
+
+export interface AudienceHealth {
+  audienceId: string;
+  name: string | null;
+  sizeLower: number | null;
+  sizeUpper: number | null;
+  operationStatus: { code: number; description: string } | null;
+  deliveryStatus: { code: number; description: string } | null;
+  updatedAt: string | null;
+  /** Why Meta could not be asked (the message says what to do). */
+  error?: string;
+}
+
+export interface ConnectionView {
+  /** Where Graph calls get their token: a connected account, the config, or nowhere yet. */
+  tokenSource: 'connected' | 'config' | 'none';
+  connectEnabled: boolean;
+  connectedAt: string | null;
+  expiresAt: string | null;
+  daysLeft: number | null;
+  /** Expires within the warning window (or has expired). */
+  expiringSoon: boolean;
+}
+
+export interface TriggerResult {
+  sync: string;
+  /** Null when the run is queued behind another run on the same warehouse. */
+  runId: number | null;
+  state: 'running' | 'queued' | 'finished';
+}
+
+const HEALTH_TTL_MS = 30_000;
+const RUN_ID_WAIT_MS = 3_000;
+
+export class SyncService {
+  private readonly health = new Map<string, { at: number; value: AudienceHealth }>();
+
+  constructor(
+    readonly ws: Workspace,
+    private readonly runner: SyncRunner,
+    private readonly scheduler: Scheduler,
+    private readonly graph: GraphSwitch,
+    private readonly metrics: Metrics,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  syncNames(): string[] {
+    return this.ws.config.syncs.map((s) => s.name);
+  }
+
+  /** @throws HttpError 404 for an unknown sync. */
+  requireSync(name: string) {
+    const sync = this.ws.config.syncs.find((s) => s.name === name);
+    if (!sync) throw new HttpError(404, `no sync named "${name}" (syncs: ${this.syncNames().join(', ') || 'none'})`);
+    return sync;
+  }
+
+  async listSyncs(): Promise<SyncView[]> {
+    return Promise.all(this.syncNames().map((n) => this.syncView(n)));
+  }
+
+  async syncView(name: string): Promise<SyncView> {
+    const sync = this.requireSync(name);
+    const state = await this.ws.state();
+    const [[last], info, records] = await Promise.all([state.listRuns({ sync: name, limit: 1 }), state.getSync(name), state.countRecords(name)]);
+    const lastRun = last ? runView(last) : null;
+    return {
+      name,
+      mode: sync.mode,
+      source: sync.source,
+      schedule: sync.schedule ?? null,
+      audienceId: 'id' in sync.audience ? sync.audience.id : (info?.audienceId ?? null),
+      status: this.runner.isRunning(name) || lastRun?.status === 'running' ? 'running' : (lastRun?.status ?? 'never'),
+      lastRun,
+      nextRunAt: this.scheduler.nextRun(name)?.toISOString() ?? null,
+      records: { synced: records.synced, pending: records.pending, failed: records.failed, total: records.total },
+    };
+  }
+
+  async runs(name: string, limit = 50): Promise<RunView[]> {
+    this.requireSync(name);
+    const state = await this.ws.state();
+    return (await state.listRuns({ sync: name, limit: Math.min(Math.max(1, limit), 500) })).map(runView);
+  }
+
+  /** @throws HttpError 404 when there is no such run. */
+  async run(id: number): Promise<RunView> {
+    const state = await this.ws.state();
+    const run = Number.isSafeInteger(id) ? await state.getRun(id) : undefined;
+    if (!run) throw new HttpError(404, `no run with id ${id}`);
+    return runView(run);
+  }
+
+  /**
+   * Starts a run in the background and answers once it has an id.
+   * @throws HttpError 409 when the sync is already running, 422 when its model does not fit the mapping.
+   */
+  async trigger(name: string, opts: { force?: boolean; trigger: string }): Promise<TriggerResult> {
+    this.requireSync(name);
+    let started;
+    try {
+      started = this.runner.start(name, { trigger: opts.trigger, ...(opts.force ? { force: true } : {}) });
+    } catch (e) {
+      throw asHttpError(e);
+    }
+    let finished = false;
+    started.finished.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), RUN_ID_WAIT_MS);
+    });
+    try {
+      const id = await Promise.race([started.runId, waited]);
+      if (id === 'timeout') return { sync: name, runId: null, state: 'queued' };
+      return { sync: name, runId: id ?? null, state: finished ? 'finished' : 'running' };
+    } catch (e) {
+      throw asHttpError(e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** @throws HttpError 422 when the row cannot be sent, 502 when Meta refused it. */
+  async testRecord(name: string, primaryKey?: string): Promise<TestRecordResult> {
+    this.requireSync(name);
+    try {
+      return await sendTestRecord(this.ws, name, primaryKey === undefined ? {} : { primaryKey });
+    } catch (e) {
+      throw asHttpError(e, this.metrics);
+    }
+  }
+
+  async audienceHealth(name: string, opts: { fresh?: boolean } = {}): Promise<AudienceHealth | null> {
+    const view = await this.syncView(name);
+    if (!view.audienceId) return null;
+    const id = view.audienceId;
+    const cached = this.health.get(id);
+    // A run that finished after the cached read changed the audience: read it again.
+    const changedSince = view.lastRun?.finishedAt ? Date.parse(view.lastRun.finishedAt) : 0;
+    if (cached && !opts.fresh && Date.now() - cached.at < HEALTH_TTL_MS && cached.at >= changedSince) return cached.value;
+    let value: AudienceHealth;
+    try {
+      const a = await this.ws
+        .graph()
+        .getAudience(id, ['id', 'name', 'approximate_count_lower_bound', 'approximate_count_upper_bound', 'operation_status', 'delivery_status', 'time_updated']);
+      value = healthOf(a);
+    } catch (e) {
+      if (e instanceof MetaApiError) this.metrics.recordMetaError(e.code);
+      value = { ...emptyHealth(id), error: e instanceof Error ? e.message : String(e) };
+    }
+    this.health.set(id, { at: Date.now(), value });
+    return value;
+  }
+
+  async listAudiences(): Promise<AudienceInfo[]> {
+    try {
+      return await this.ws.graph().listAudiences(this.ws.config.meta.adAccountId);
+    } catch (e) {
+      throw asHttpError(e, this.metrics);
+    }
+  }
+
+  async createAudience(input: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }> {
+    try {
+      return await this.ws.graph().createCustomAudience(this.ws.config.meta.adAccountId, input);
+    } catch (e) {
+      throw asHttpError(e, this.metrics);
+    }
+  }
+
+  async connection(now: Date = new Date()): Promise<ConnectionView> {
+    const info = await connectionInfo(await this.ws.state());
+    const days = info ? daysUntilExpiry(info, now) : undefined;
+    const meta = this.ws.config.meta;
+    return {
+      tokenSource: this.graph.source,
+      connectEnabled: meta.appId !== undefined && meta.appSecret !== undefined,
+      connectedAt: info?.connectedAt ?? null,
+      expiresAt: info?.expiresAt ?? null,
+      daysLeft: days === undefined ? null : Math.round(days),
+      expiringSoon: days !== undefined && days <= EXPIRY_WARNING_DAYS,
+    };
+  }
+
+  /** Sync names in flight, for shutdown and /healthz. */
+  running(): string[] {
+    return this.runner.running();
+  }
+
+  get environment(): NodeJS.ProcessEnv {
+    return this.env;
+  }
+}
+
+export function runView(r: RunRecord): RunView {
+  return {
+    id: r.id,
+    sync: r.sync,
+    trigger: r.trigger,
+    status: r.status,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+    durationMs: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
+    counts: { ...r.counts },
+    error: r.error,
+    errorSamples: r.errorSamples.map((s) => ({
+      pkHash: s.pk,
+      reason: s.reason,
+      ...(s.identifiers?.EXTERN_ID !== undefined ? { externId: s.identifiers.EXTERN_ID } : {}),
+    })),
+  };
+}
+
+/** A numeric counter of a run, 0 when absent. */
+export function count(run: Pick<RunView, 'counts'>, key: string): number {
+  const v = run.counts[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+function emptyHealth(id: string): AudienceHealth {
+  return { audienceId: id, name: null, sizeLower: null, sizeUpper: null, operationStatus: null, deliveryStatus: null, updatedAt: null };
+}
+
+function healthOf(a: AudienceInfo): AudienceHealth {
+  const size = (n: number | undefined) => (n === undefined || n < 0 ? null : n);
+  return {
+    audienceId: a.id,
+    name: a.name ?? null,
+    sizeLower: size(a.approximateCountLowerBound),
+    sizeUpper: size(a.approximateCountUpperBound),
+    operationStatus: a.operationStatus ?? null,
+    deliveryStatus: a.deliveryStatus ?? null,
+    updatedAt: a.timeUpdated ? new Date(a.timeUpdated * 1000).toISOString() : null,
+  };
+}
+
+function asHttpError(e: unknown, metrics?: Metrics): unknown {
+  if (e instanceof HttpError) return e;
+  if (e instanceof SyncBusyError) return new HttpError(409, e.message);
+  if (e instanceof ModelCheckError) return new HttpError(422, `the sync's model does not fit its mapping: ${e.message}`, { issues: e.issues });
+  if (e instanceof TestRecordError) return new HttpError(422, e.message);
+  if (e instanceof MetaApiError) {
+    metrics?.recordMetaError(e.code);
+    return new HttpError(502, `Meta refused the request: ${e.message}`, { metaError: { kind: e.kind, code: e.code ?? null, subcode: e.subcode ?? null } });
+  }
+  return e;
+}

@@ -1,0 +1,168 @@
+/** The dashboard's pages, rendered from view objects. Everything interpolated is escaped by `html`. */
+import type { TestRecordResult } from '../../app/test-record.js';
+import { EXPIRY_WARNING_DAYS } from '../../app/tokens.js';
+import { html, trusted, type SafeHtml } from '../html.js';
+import { count, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
+import { runChart } from './chart.js';
+import { csrfField, duration, layout, n, statusBadge, when, type PageFrame } from './layout.js';
+
+type Frame = Omit<PageFrame, 'title'>;
+
+export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map<string, AudienceHealth | null>; connection: ConnectionView }): SafeHtml {
+  const rows = data.syncs.map((s) => {
+    const health = data.sizes.get(s.name);
+    const last = s.lastRun;
+    return html`<tr>
+<td><a href="/syncs/${encodeURIComponent(s.name)}">${s.name}</a><div class="muted">${s.mode} · ${s.source}</div></td>
+<td>${statusBadge(s.status)}</td>
+<td>${last ? html`<a href="/runs/${last.id}">${when(last.startedAt)}</a><div class="muted">+${n(count(last, 'added'))} / −${n(count(last, 'deleted'))} / ${n(count(last, 'failed'))} failed</div>` : html`<span class="muted">never</span>`}</td>
+<td>${s.nextRunAt ? when(s.nextRunAt) : html`<span class="muted">${s.schedule ? 'no upcoming tick' : 'not scheduled'}</span>`}</td>
+<td class="mono">${s.audienceId ?? '—'}</td>
+<td class="num">${sizeText(health)}</td>
+</tr>`;
+  });
+  return layout(
+    { ...frame, title: 'Syncs' },
+    html`<h1>Syncs</h1>${connectionPanel(data.connection)}
+<table><thead><tr><th>Sync</th><th>Status</th><th>Last run</th><th>Next run</th><th>Audience</th><th class="num">Audience size</th></tr></thead>
+<tbody>${rows}</tbody></table>`,
+  );
+}
+
+export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; health: AudienceHealth | null; connection: ConnectionView }): SafeHtml {
+  const { sync, runs, health } = data;
+  const chart = runChart(
+    runs
+      .filter((r) => r.status !== 'running')
+      .map((r) => ({ at: new Date(r.startedAt), runId: r.id, added: count(r, 'added'), removed: count(r, 'deleted'), failed: count(r, 'failed') })),
+  );
+  return layout(
+    { ...frame, title: sync.name },
+    html`<h1>${sync.name} ${statusBadge(sync.status)}</h1>
+<div class="cards">
+<div class="card"><div class="k">Mode</div><div class="v">${sync.mode}</div></div>
+<div class="card"><div class="k">Schedule</div><div class="v">${sync.schedule ?? 'manual'}</div><div class="muted">next: ${when(sync.nextRunAt)}</div></div>
+<div class="card"><div class="k">Records in state</div><div class="v">${n(sync.records.total)}</div><div class="muted">${n(sync.records.pending)} pending · ${n(sync.records.failed)} failed</div></div>
+<div class="card"><div class="k">Audience</div><div class="v mono">${sync.audienceId ?? '—'}</div></div>
+</div>
+<div class="actions">
+<form method="post" action="/syncs/${encodeURIComponent(sync.name)}/run">${csrfField(frame.session)}<button class="primary" type="submit">Run now</button>
+<label class="muted"><input type="checkbox" name="force" value="1"> skip safeguards</label></form>
+<form method="post" action="/syncs/${encodeURIComponent(sync.name)}/test-record">${csrfField(frame.session)}
+<input type="text" name="primaryKey" placeholder="primary key (optional)" aria-label="primary key"><button type="submit">Send test record</button></form>
+</div>
+<h2>Audience health</h2>${healthPanel(health, data.connection)}
+<h2>Added, removed and failed per run</h2>${trusted(chart)}
+<h2>Run history</h2>${runsTable(runs)}`,
+  );
+}
+
+export function runPage(frame: Frame, run: RunView): SafeHtml {
+  const counters = Object.entries(run.counts).filter(([, v]) => typeof v === 'number');
+  const rejected = run.counts.rejectedByReason;
+  const rejectedRows = rejected && typeof rejected === 'object' ? Object.entries(rejected as Record<string, unknown>) : [];
+  const warnings = Array.isArray(run.counts.warnings) ? (run.counts.warnings as unknown[]).map(String) : [];
+  return layout(
+    { ...frame, title: `Run ${run.id}` },
+    html`<h1>Run ${run.id} of <a href="/syncs/${encodeURIComponent(run.sync)}">${run.sync}</a> ${statusBadge(run.status)}</h1>
+<div class="cards">
+<div class="card"><div class="k">Started</div><div class="v">${when(run.startedAt)}</div><div class="muted">by ${run.trigger}</div></div>
+<div class="card"><div class="k">Duration</div><div class="v">${duration(run.durationMs)}</div></div>
+<div class="card"><div class="k">Delivered</div><div class="v">${n(count(run, 'delivered'))}</div></div>
+<div class="card"><div class="k">Failed</div><div class="v">${n(count(run, 'failed'))}</div></div>
+</div>
+${run.error ? html`<h2>Error</h2><pre>${run.error}</pre>` : ''}
+${warnings.length > 0 ? html`<h2>Warnings</h2><ul>${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}
+<h2>Counts</h2><table><tbody>${counters.map(([k, v]) => html`<tr><th>${k}</th><td class="num">${n(v as number)}</td></tr>`)}</tbody></table>
+${rejectedRows.length > 0 ? html`<h2>Rejected rows by reason</h2><table><tbody>${rejectedRows.map(([k, v]) => html`<tr><td>${k}</td><td class="num">${String(v)}</td></tr>`)}</tbody></table>` : ''}
+<h2>Error samples</h2>${
+      run.errorSamples.length === 0
+        ? html`<p class="muted">None.</p>`
+        : html`<p class="muted">Primary keys are shown as SHA-256 hashes.</p><table><thead><tr><th>Primary key (SHA-256)</th><th>Reason</th></tr></thead><tbody>${run.errorSamples.map(
+            (s) => html`<tr><td class="mono">${s.pkHash}</td><td>${s.reason}</td></tr>`,
+          )}</tbody></table>`
+    }`,
+  );
+}
+
+export function testRecordPage(frame: Frame, result: TestRecordResult): SafeHtml {
+  return layout(
+    { ...frame, title: 'Test record' },
+    html`<h1>Test record sent to audience <span class="mono">${result.audienceId}</span></h1>
+<div class="cards"><div class="card"><div class="k">Received by Meta (this session)</div><div class="v">${n(result.numReceived)}</div></div>
+<div class="card"><div class="k">Invalid entries</div><div class="v">${n(result.numInvalidEntries)}</div></div></div>
+<h2>What was sent</h2><p class="muted">Hashed values only (EXTERN_ID as given).</p>
+<table><thead><tr><th>Key</th><th>Value sent</th></tr></thead><tbody>${result.schema.map(
+      (k, i) => html`<tr><th>${k}</th><td class="mono">${String(result.cells[i] ?? '') || html`<span class="muted">(empty)</span>`}</td></tr>`,
+    )}</tbody></table>
+${result.dropped.length > 0 ? html`<h2>Keys left out</h2><ul>${result.dropped.map((d) => html`<li>${d.key}: ${d.reason}</li>`)}</ul>` : ''}
+<p><a href="/syncs/${encodeURIComponent(result.sync)}">Back to ${result.sync}</a></p>`,
+  );
+}
+
+export function loginPage(frame: Frame, error?: string): SafeHtml {
+  return layout(
+    { ...frame, title: 'Log in' },
+    html`<h1>Log in</h1>${error ? html`<div class="flash error">${error}</div>` : ''}
+<form method="post" action="/login">${csrfField(frame.session)}
+<p><label>Admin token <input type="password" name="token" autocomplete="current-password" required></label></p>
+<p class="muted">The value of AUDIENCE_SYNC_ADMIN_TOKEN on the server.</p><button class="primary" type="submit">Log in</button></form>`,
+  );
+}
+
+export function errorPage(frame: Frame, status: number, message: string): SafeHtml {
+  return layout({ ...frame, title: `Error ${status}` }, html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><div class="flash error">${message}</div><p><a href="/">Back to the syncs</a></p>`);
+}
+
+function runsTable(runs: RunView[]): SafeHtml {
+  if (runs.length === 0) return html`<p class="muted">No runs yet.</p>`;
+  return html`<table><thead><tr><th>Run</th><th>Status</th><th>Started</th><th>Trigger</th><th>Duration</th><th class="num">Extracted</th><th class="num">Added</th><th class="num">Updated</th><th class="num">Removed</th><th class="num">Failed</th><th class="num">Rejected</th></tr></thead><tbody>${runs.map(
+    (r) => html`<tr data-run-id="${r.id}"><td><a href="/runs/${r.id}">#${r.id}</a></td><td>${statusBadge(r.status)}</td><td>${when(r.startedAt)}</td><td>${r.trigger}</td><td>${duration(r.durationMs)}</td>
+<td class="num">${n(count(r, 'extracted'))}</td><td class="num" data-count="added">${n(count(r, 'added'))}</td><td class="num">${n(count(r, 'updated'))}</td><td class="num">${n(count(r, 'deleted'))}</td><td class="num">${n(count(r, 'failed'))}</td><td class="num">${n(count(r, 'rejected'))}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+function sizeText(h: AudienceHealth | null | undefined): string {
+  if (!h || h.sizeLower === null) return '—';
+  return h.sizeUpper !== null && h.sizeUpper !== h.sizeLower ? `${n(h.sizeLower)}–${n(h.sizeUpper)}` : n(h.sizeLower);
+}
+
+function healthPanel(h: AudienceHealth | null, c: ConnectionView): SafeHtml {
+  if (!h) return html`<p class="muted">The audience is created by the first run.</p>`;
+  if (h.error) return html`<div class="flash error">Could not read the audience from Meta: ${h.error}</div>${tokenCard(c)}`;
+  const status = (s: AudienceHealth['operationStatus']) => (s ? `${s.code} · ${s.description}` : '—');
+  return html`<div class="cards">
+<div class="card"><div class="k">Size (Meta's estimate)</div><div class="v">${sizeText(h)}</div><div class="muted">lower–upper bound</div></div>
+<div class="card"><div class="k">Operation status</div><div class="v">${status(h.operationStatus)}</div></div>
+<div class="card"><div class="k">Delivery status</div><div class="v">${status(h.deliveryStatus)}</div></div>
+${tokenCard(c)}</div>`;
+}
+
+function tokenCard(c: ConnectionView): SafeHtml {
+  return html`<div class="card"><div class="k">Access token</div><div class="v">${tokenText(c)}</div><div class="muted">${c.tokenSource === 'connected' ? 'connected account' : c.tokenSource === 'config' ? 'from the config' : 'none'}</div></div>`;
+}
+
+function tokenText(c: ConnectionView): string {
+  if (c.tokenSource !== 'connected') return c.tokenSource === 'config' ? 'expiry unknown' : 'not connected';
+  if (!c.expiresAt) return 'does not expire';
+  return `expires ${when(c.expiresAt)}`;
+}
+
+function connectionPanel(c: ConnectionView): SafeHtml {
+  const connect = c.connectEnabled ? html`<a class="button fb" href="/connect">${c.tokenSource === 'connected' ? 'Reconnect with Facebook' : 'Connect with Facebook'}</a>` : '';
+  let status: SafeHtml;
+  if (c.tokenSource === 'connected') {
+    const left = c.daysLeft === null ? '' : c.daysLeft < 0 ? ' (expired)' : ` (${c.daysLeft} days left)`;
+    status = html`Meta account connected ${when(c.connectedAt)}; token ${c.expiresAt ? html`expires <strong data-token-expiry>${when(c.expiresAt)}</strong>${left}` : 'does not expire'}.`;
+  } else if (c.tokenSource === 'config') {
+    status = html`Using the access token from the config file.`;
+  } else {
+    status = html`No Meta access token yet: ${c.connectEnabled ? 'connect a Meta account' : 'set meta.accessToken, or meta.appId and meta.appSecret to connect with Facebook'}.`;
+  }
+  const kind = c.tokenSource === 'connected' && c.expiringSoon ? 'warn' : c.tokenSource === 'none' ? 'error' : 'ok';
+  const warning =
+    c.tokenSource === 'connected' && c.expiringSoon
+      ? html` <strong>The token ${c.daysLeft !== null && c.daysLeft < 0 ? 'has expired' : `expires within ${EXPIRY_WARNING_DAYS} days`}: reconnect to keep the syncs running.</strong>`
+      : '';
+  return html`<div class="flash ${kind} actions" style="justify-content:space-between"><span>${status}${warning}</span>${connect}</div>`;
+}

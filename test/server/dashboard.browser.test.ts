@@ -1,0 +1,107 @@
+// The dashboard in a real browser (Debian's chromium, headless, through playwright-core): run a sync
+// from the page, see the run with its counts, connect a Meta account through the emulator's OAuth dialog.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveConnectedToken } from '../../src/app/tokens.js';
+import { SECRET_KEY, serveWorld, type ServedWorld } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const APP_ID = '777000111';
+
+describe.skipIf(!hasChromium)('dashboard in chromium', () => {
+  let s: ServedWorld;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+
+  beforeAll(async () => {
+    s = await serveWorld({ rows: 25, meta: { appId: APP_ID, appSecret: 'app-secret-for-tests' } });
+    profile = mkdtempSync(join(tmpdir(), 'audience-sync-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1200, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await s?.close();
+  });
+
+  it('shows the syncs table', async () => {
+    await page.goto(s.server.url);
+    await expect(page.locator('h1').first().textContent()).resolves.toBe('Syncs');
+    const row = page.locator('tbody tr', { hasText: 'loyalty' });
+    await expect(row.locator('.badge').textContent()).resolves.toBe('never');
+    expect(await row.textContent()).toContain(s.world.audienceId);
+  });
+
+  it('"Run now" starts a run that appears in the history with its counts', async () => {
+    await page.click('a[href="/syncs/loyalty"]');
+    await page.click('button:has-text("Run now")');
+    await page.waitForURL(`${s.server.url}/syncs/loyalty`);
+    const flash = await page.locator('.flash[role=status]').textContent();
+    const runId = Number(/Run #(\d+) started/.exec(flash ?? '')?.[1]);
+    expect(runId).toBeGreaterThan(0);
+    await s.waitForRun(runId);
+    await page.reload();
+    const row = page.locator(`tr[data-run-id="${runId}"]`);
+    await expect(row.locator('.badge').textContent()).resolves.toBe('success');
+    await expect(row.locator('td[data-count=added]').textContent()).resolves.toBe('25');
+    expect(await page.locator('svg.chart circle').count()).toBeGreaterThan(0);
+
+    await page.click(`a[href="/runs/${runId}"]`);
+    expect(await page.locator('h1').textContent()).toContain(`Run ${runId}`);
+  });
+
+  it('"Send test record" shows what was sent, hashed', async () => {
+    await page.goto(`${s.server.url}/syncs/loyalty`);
+    await page.fill('input[name=primaryKey]', 'u5');
+    await page.click('button:has-text("Send test record")');
+    const text = (await page.locator('main').textContent()) ?? '';
+    expect(text).toContain('Test record sent');
+    expect(text).toMatch(/[0-9a-f]{64}/);
+    expect(text).not.toMatch(/example\.com/i);
+  });
+
+  it('connects a Meta account through the OAuth dialog and shows the token expiry', async () => {
+    await page.goto(s.server.url);
+    await page.click('a:has-text("Connect with Facebook")');
+    await page.waitForURL((u) => u.pathname.endsWith('/dialog/oauth'));
+    expect(page.url().startsWith(s.world.emulator.url)).toBe(true);
+    await page.click('button:has-text("Allow")');
+    await page.waitForURL(`${s.server.url}/`);
+    expect(await page.locator('.flash[role=status]').textContent()).toContain('Meta account connected');
+    const expiry = (await page.locator('[data-token-expiry]').textContent()) ?? '';
+    const expected = new Date(Date.now() + 60 * 86_400_000).toISOString().slice(0, 10);
+    expect(expiry).toContain(expected);
+    expect((await s.api('GET', '/api/connection')).body).toMatchObject({ tokenSource: 'connected', expiringSoon: false });
+
+    // Runs now use the connected token: the config's token no longer works.
+    s.world.emulator.control.setTokenState(String(s.world.env.META_ACCESS_TOKEN), 'expired');
+    const run = await s.api('POST', '/api/syncs/loyalty/runs', { body: { force: true } });
+    expect((await s.waitForRun(run.body.runId)).status).toBe('success');
+
+    await page.goto(s.server.url);
+    await page.screenshot({ path: join(tmpdir(), 'audience-sync-dashboard.png'), fullPage: true });
+    await page.goto(`${s.server.url}/syncs/loyalty`);
+    await page.screenshot({ path: join(tmpdir(), 'audience-sync-sync-page.png'), fullPage: true });
+  });
+
+  it('warns 7 days before the connected token expires', async () => {
+    const state = await s.server.context.ws.state();
+    await saveConnectedToken(state, Buffer.from(SECRET_KEY, 'hex'), { accessToken: 'EAAsoon', expiresAt: new Date(Date.now() + 3 * 86_400_000), userId: null });
+    await page.goto(s.server.url);
+    const banner = (await page.locator('.flash.warn').textContent()) ?? '';
+    expect(banner).toContain('expires within 7 days');
+    expect(await page.content()).not.toContain('EAAsoon');
+  });
+});
