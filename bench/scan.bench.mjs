@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DEFAULT_DUCKDB_MEMORY_LIMIT, openSource } from '../dist/sources/index.js';
-import { createSyntheticWarehouse, CUSTOMER_COLUMNS } from './lib/warehouse.mjs';
+import { createSyntheticWarehouse, CUSTOMER_COLUMNS } from '../dist/demo/index.js';
 
 const ROWS = Number(process.env.SCAN_BENCH_ROWS ?? 1_000_000);
 const MODEL = 'select * from customers';

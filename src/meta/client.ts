@@ -20,6 +20,7 @@ import type {
   Cell,
   GraphClientEvent,
   NewAudience,
+  NewLookalike,
   Permission,
   UploadBatchResult,
   UploadOp,
@@ -136,13 +137,18 @@ export class GraphClient {
     };
     if (a.description !== undefined) body.description = a.description;
     if (a.valueBased !== undefined) body.is_value_based = a.valueBased;
+    return this.createAudienceOnce(account, a.name, body);
+  }
+
+  /** POST act_{id}/customaudiences, retried; after an ambiguous failure an audience of this name counts as created. */
+  private async createAudienceOnce(account: string, name: string, body: Record<string, unknown>): Promise<{ id: string }> {
     const req: GraphRequest = { method: 'POST', path: `act_${account}/customaudiences`, body, context: { adAccountId: account } };
     const id = await this.transport.withRetries(req, async () => {
       try {
         return requireId(asRecord(await this.transport.attempt(req), 'a created audience').id, 'a created audience id');
       } catch (err) {
         if (err instanceof MetaApiError && err.ambiguous) {
-          const existing = (await this.listAudiences(account)).find((x) => x.name === a.name);
+          const existing = (await this.listAudiences(account)).find((x) => x.name === name);
           if (existing) return existing.id;
         }
         throw err;
@@ -150,6 +156,26 @@ export class GraphClient {
     });
     this.audienceAccounts.set(id, account);
     return { id };
+  }
+
+  /**
+   * Creates a lookalike of a customer-list audience. Like `createCustomAudience`, an ambiguous failure is
+   * settled by looking for an audience of this name before trying again.
+   */
+  async createLookalike(adAccountId: string, l: NewLookalike): Promise<{ id: string }> {
+    const account = normalizeAdAccountId(adAccountId);
+    const origin = assertAudienceId(l.originAudienceId);
+    if (!/^[A-Z]{2}$/.test(l.country)) throw new Error(`lookalike country "${l.country}" is not a two-letter country code such as US`);
+    if (!(l.ratio >= 0.01 && l.ratio <= 0.2)) throw new Error(`lookalike ratio ${l.ratio} is out of range: use 0.01 (1% of the country) to 0.20`);
+    const body: Record<string, unknown> = {
+      name: l.name,
+      subtype: 'LOOKALIKE',
+      origin_audience_id: origin,
+      // Meta reads lookalike_spec as a JSON-encoded string parameter.
+      lookalike_spec: JSON.stringify({ country: l.country, ratio: l.ratio, type: l.type ?? 'similarity' }),
+    };
+    if (l.description !== undefined) body.description = l.description;
+    return this.createAudienceOnce(account, l.name, body);
   }
 
   async getAudience(audienceId: string, fields: readonly string[] = AUDIENCE_FIELDS): Promise<AudienceInfo> {

@@ -22,6 +22,7 @@ export type {
   CustomerFileSource,
   GraphClientEvent,
   NewAudience,
+  NewLookalike,
   Permission,
   UploadBatchResult,
   UploadOp,

@@ -1,0 +1,225 @@
+/** `audience-sync init`: writes a commented audience-sync.yml and an example model. */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { createInterface, type Interface } from 'node:readline/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import { CliError } from '../exit-codes.js';
+import { withConfigOption } from '../workspace.js';
+
+export interface InitAnswers {
+  /** Digits, without act_. */
+  adAccountId: string;
+  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string };
+  audience: { id: string } | { create: string };
+  syncName: string;
+  /** Path of the model file, relative to the config's folder. */
+  modelFile: string;
+}
+
+interface InitOptions {
+  config: string;
+  yes?: boolean;
+  force?: boolean;
+  source?: 'duckdb' | 'postgres';
+  path?: string;
+  url?: string;
+  adAccount?: string;
+  audienceId?: string;
+  createAudience?: string;
+  syncName?: string;
+}
+
+const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
+
+export function register(program: Command): void {
+  withConfigOption(
+    program
+      .command('init')
+      .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
+      .option('-y, --yes', 'do not ask: use the flags and the defaults')
+      .option('--force', 'overwrite existing files')
+      .option('--source <type>', 'warehouse type: duckdb or postgres', parseSourceType)
+      .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
+      .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
+      .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
+      .option('--audience-id <id>', 'sync into this existing audience', parseAudienceId)
+      .option('--create-audience <name>', 'create an audience with this name on the first run')
+      .option('--sync-name <name>', `name of the sync (default ${DEFAULTS.syncName})`, parseSyncName),
+  ).action(async (opts: InitOptions) => {
+    if (opts.audienceId !== undefined && opts.createAudience !== undefined) throw new CliError('pass either --audience-id or --create-audience, not both');
+    const configPath = resolve(opts.config);
+    const answers = await collectAnswers(opts);
+    const modelPath = resolve(dirname(configPath), answers.modelFile);
+    const existing = [configPath, modelPath].filter((p) => existsSync(p));
+    if (existing.length > 0 && !opts.force) throw new CliError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: pass --force to overwrite`);
+    mkdirSync(dirname(modelPath), { recursive: true });
+    writeFileSync(configPath, renderInitConfig(answers));
+    writeFileSync(modelPath, renderExampleModel());
+    const shown = relative(process.cwd(), configPath) || configPath;
+    console.log(
+      [
+        `wrote ${shown} and ${relative(process.cwd(), modelPath) || modelPath}`,
+        'next:',
+        '  export META_ACCESS_TOKEN=...          # a token with ads_management (never put it in the file)',
+        `  audience-sync doctor -c ${shown}       # token, ad account, terms, model`,
+        `  audience-sync plan ${answers.syncName} -c ${shown}   # dry run: what would be sent`,
+        `  audience-sync sync ${answers.syncName} -c ${shown}`,
+      ].join('\n'),
+    );
+  });
+}
+
+async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
+  const interactive = !opts.yes && process.stdin.isTTY === true;
+  const rl = interactive ? createInterface({ input: process.stdin, output: process.stderr }) : undefined;
+  try {
+    const ask = async (question: string, fallback: string, parse: (v: string) => string = (v) => v): Promise<string> => {
+      if (!rl) return fallback;
+      for (;;) {
+        const answer = (await rl.question(`${question}${fallback ? ` [${fallback}]` : ''}: `)).trim() || fallback;
+        try {
+          return parse(answer);
+        } catch (e) {
+          process.stderr.write(`  ${e instanceof Error ? e.message : String(e)}\n`);
+        }
+      }
+    };
+    const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
+    if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
+    const type = opts.source ?? (await askSource(rl, ask));
+    const source: InitAnswers['source'] =
+      type === 'duckdb'
+        ? { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) }
+        : { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    const audience = await chooseAudience(opts, rl, ask);
+    const syncName = opts.syncName ?? DEFAULTS.syncName;
+    return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
+  } finally {
+    rl?.close();
+  }
+}
+
+type Ask = (question: string, fallback: string, parse?: (v: string) => string) => Promise<string>;
+
+async function askSource(rl: Interface | undefined, ask: Ask): Promise<'duckdb' | 'postgres'> {
+  if (!rl) return 'duckdb';
+  return parseSourceType(await ask('Warehouse type (duckdb or postgres)', 'duckdb', parseSourceType)) as 'duckdb' | 'postgres';
+}
+
+async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask: Ask): Promise<InitAnswers['audience']> {
+  if (opts.audienceId !== undefined) return { id: opts.audienceId };
+  if (opts.createAudience !== undefined) return { create: opts.createAudience };
+  if (!rl) return { create: DEFAULTS.audienceName };
+  const id = await ask('Existing audience id (leave empty to create a new audience on the first run)', '', (v) => (v === '' ? v : parseAudienceId(v)));
+  if (id !== '') return { id };
+  return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
+}
+
+function parseSourceType(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (v !== 'duckdb' && v !== 'postgres') throw new InvalidArgumentError('expected duckdb or postgres');
+  return v;
+}
+
+function parseAdAccount(value: string): string {
+  const v = value.trim();
+  if (!/^(act_)?\d+$/.test(v)) throw new InvalidArgumentError('expected an ad account id such as act_1234567890 (Business Manager → Ad accounts)');
+  return v.replace(/^act_/, '');
+}
+
+function parseAudienceId(value: string): string {
+  const v = value.trim();
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected an audience id (digits; `audience-sync audiences list` shows them)');
+  return v;
+}
+
+function parseSyncName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(value)) throw new InvalidArgumentError('expected a slug: lower-case letters, digits, "-" or "_"');
+  return value;
+}
+
+/** YAML double-quoted string (JSON strings are valid YAML). */
+const q = (s: string) => JSON.stringify(s);
+
+/** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
+export function renderInitConfig(a: InitAnswers): string {
+  const source =
+    a.source.type === 'duckdb'
+      ? [`  warehouse:`, `    type: duckdb`, `    path: ${q(a.source.path)}             # relative to this file; opened read-only`]
+      : [`  warehouse:`, `    type: postgres`, `    url: ${q(a.source.url)}             # read it from the environment: it holds a password`];
+  const audience =
+    'id' in a.audience
+      ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
+      : [
+          `    audience:                          # created on the first run; its id is kept in the state store`,
+          `      create: { name: ${q(a.audience.create)}, valueBased: false }`,
+          `    # audience: { id: "23851234567890123" }   # or sync into an existing audience`,
+        ];
+  return [
+    '# audience-sync configuration. Reference: README.md "Configuration reference".',
+    '# ${VAR} is read from the environment when the file is loaded.',
+    'version: 1',
+    '',
+    '# audience-sync\'s own state (what was sent, run history). SQLite by default; postgres:// works too.',
+    'state:',
+    '  url: "sqlite://.audience-sync/state.db"',
+    '',
+    'meta:',
+    '  accessToken: "${META_ACCESS_TOKEN}"   # a token with ads_management; never write the token itself here',
+    `  adAccountId: ${q(`act_${a.adAccountId}`)}`,
+    '  apiVersion: v25.0                     # `audience-sync doctor` warns before it expires',
+    '  # appSecret: "${META_APP_SECRET}"     # set it if your app requires appsecret_proof',
+    '  # graphUrl: "http://127.0.0.1:4010"   # point at `audience-sync emulator` for a dry run',
+    '',
+    '# Warehouses, by name.',
+    'sources:',
+    ...source,
+    '',
+    'syncs:',
+    `  - name: ${a.syncName}`,
+    '    source: warehouse',
+    `    modelFile: ${q(a.modelFile)}    # the SQL whose rows are the audience (or inline: model: "select ...")`,
+    '    primaryKey: user_id                # one row per key; null and duplicate keys are rejected',
+    ...audience,
+    '    mode: mirror                       # mirror: add and remove | upsert: only add | delete: only remove | replace: rebuild each run',
+    '    defaultPhoneCountry: US            # for phone numbers written without +country code',
+    '    hashing: auto                      # auto: we normalize and hash; pre-hashed: columns hold SHA-256 already',
+    '    # Meta match key: model column. More identifiers mean more matched people.',
+    '    mapping:',
+    '      EXTERN_ID: user_id               # your id, sent as is; lets removals work without PII',
+    '      EMAIL: email',
+    '      PHONE: phone',
+    '      FN: first_name',
+    '      LN: last_name',
+    '      COUNTRY: country',
+    '      # ZIP: zip',
+    '      # CT: city',
+    '      # ST: state',
+    '      # DOBY: birth_year',
+    '      # GEN: gender',
+    '      # MADID: mobile_ad_id            # not hashed',
+    '      # LOOKALIKE_VALUE: lifetime_value # value-based audiences only',
+    '    # schedule: "0 */6 * * *"          # cron, for `audience-sync serve`',
+    '    # maxRemovalShare: 0.5             # refuse runs that would remove more than half the audience',
+    '',
+  ].join('\n');
+}
+
+export function renderExampleModel(): string {
+  return [
+    '-- The rows of this query are the audience: one row per person, keyed by user_id.',
+    '-- Columns are mapped to Meta match keys in audience-sync.yml (mapping:). Values can be raw:',
+    '-- audience-sync trims, lower-cases, formats phones to E.164 and hashes them before sending.',
+    'select',
+    '  user_id,',
+    '  email,',
+    '  phone,',
+    '  first_name,',
+    '  last_name,',
+    '  country',
+    'from customers',
+    "-- where marketing_opt_in            -- only people who agreed to this use of their data",
+    '',
+  ].join('\n');
+}
+

@@ -1,0 +1,107 @@
+// Gathers what the doctor judges: token, permissions, ad account, ToS and each sync's audience from
+// the Graph API; schema signatures from the state store; model columns from the warehouse.
+import { toSyncSpec, type Workspace } from '../app/workspace.js';
+import { createRecordEncoder } from '../identity/index.js';
+import { MetaApiError, type GraphClient } from '../meta/index.js';
+import type { StateStore } from '../state/index.js';
+import {
+  checkAdAccount,
+  checkApiVersion,
+  checkAudience,
+  checkModel,
+  checkPermissions,
+  checkSchema,
+  checkTos,
+  doctorReport,
+  type Check,
+  type DoctorReport,
+} from './checks.js';
+
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Runs every check; never throws for what it checks (a failure becomes a failed check). */
+export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promise<DoctorReport> {
+  const meta = ws.config.meta;
+  const checks: Check[] = [checkApiVersion(meta.apiVersion, opts.now ?? new Date())];
+
+  let graph: GraphClient | undefined;
+  try {
+    graph = ws.graph();
+    const me = await graph.me();
+    checks.push({ subject: 'token', status: 'ok', message: `valid (Meta user or system user ${me.id})` });
+  } catch (e) {
+    graph = undefined;
+    checks.push({ subject: 'token', status: 'fail', message: reason(e), fix: tokenFix(e) });
+  }
+
+  const metaCheck = async (subject: string, fn: (g: GraphClient) => Promise<Check | Check[]>): Promise<void> => {
+    if (!graph) {
+      checks.push({ subject, status: 'skip', message: 'not checked: the token does not work' });
+      return;
+    }
+    try {
+      const result = await fn(graph);
+      checks.push(...(Array.isArray(result) ? result : [result]));
+    } catch (e) {
+      checks.push({ subject, status: 'fail', message: reason(e), fix: e instanceof MetaApiError ? e.userAction : 'see the message; run again with AUDIENCE_SYNC_DEBUG=1 for details' });
+    }
+  };
+
+  await metaCheck('permission ads_management', async (g) => checkPermissions(await g.permissions()));
+  await metaCheck('ad account', async (g) => checkAdAccount(await g.adAccounts(), meta.adAccountId));
+  await metaCheck('custom audience terms', async (g) => checkTos(await g.customAudienceTosAccepted(meta.adAccountId), meta.adAccountId));
+
+  let state: StateStore | undefined;
+  try {
+    state = await ws.state();
+  } catch (e) {
+    checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
+  }
+
+  for (const sync of ws.config.syncs) {
+    const at = (what: string) => `sync ${sync.name}: ${what}`;
+    const spec = toSyncSpec(sync);
+    const saved = state ? await state.getSync(sync.name).catch(() => undefined) : undefined;
+    const audienceId = 'id' in sync.audience ? sync.audience.id : (saved?.audienceId ?? null);
+
+    if (audienceId === null) {
+      const name = 'create' in sync.audience ? sync.audience.create.name : '';
+      checks.push({ subject: at('audience'), status: 'ok', message: `"${name}" is created by the first run` });
+    } else {
+      await metaCheck(at('audience'), async (g) => {
+        try {
+          return checkAudience(at('audience'), await g.getAudience(audienceId), { valueBased: spec.identity.valueBased === true });
+        } catch (e) {
+          if (!(e instanceof MetaApiError) || e.kind !== 'not_found') throw e;
+          return {
+            subject: at('audience'),
+            status: 'fail',
+            message: `audience ${audienceId} does not exist or this token cannot see it`,
+            fix: 'id' in sync.audience
+              ? 'check audience.id (`audience-sync audiences list` shows the account\'s audiences), or share the audience with this ad account'
+              : `the audience this sync created is gone: run \`audience-sync reset ${sync.name} --forget-audience\` (or set audience.id) so the next run creates a new one`,
+          };
+        }
+      });
+    }
+
+    try {
+      const schema = createRecordEncoder(spec.mapping, spec.identity).schema.join(',');
+      checks.push(checkSchema(at('schema'), schema, saved?.schemaSignature ?? null));
+    } catch (e) {
+      checks.push({ subject: at('schema'), status: 'fail', message: reason(e), fix: 'fix the mapping; `audience-sync validate` checks again' });
+    }
+
+    try {
+      checks.push(...checkModel(at('model'), await ws.checkSync(sync.name)));
+    } catch (e) {
+      checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
+    }
+  }
+  return doctorReport(checks);
+}
+
+function tokenFix(e: unknown): string {
+  if (e instanceof MetaApiError) return e.userAction;
+  return 'set meta.accessToken to "${META_ACCESS_TOKEN}" and export a token with ads_management';
+}

@@ -1,0 +1,58 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { configSchema, loadConfig } from '../../src/config/index.js';
+import { END, START, renderConfigReference, withReference } from '../../scripts/config-reference.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const readme = readFileSync(`${root}README.md`, 'utf8');
+
+describe('README', () => {
+  it('carries the configuration reference generated from the current schema', () => {
+    expect(readme).toContain(START);
+    expect(readme).toContain(END);
+    // Fails when a setting or its description changed: run `npm run build && node scripts/config-reference.mjs`.
+    expect(withReference(readme, renderConfigReference(configSchema))).toBe(readme);
+  });
+
+  it('the reference names every setting with its default', () => {
+    const reference = renderConfigReference(configSchema);
+    for (const setting of ['meta.adAccountId', 'meta.graphUrl', 'sources.<name>.path', 'syncs[].mapping', 'syncs[].audience.create.valueBased', 'syncs[].maxRemovalShare']) {
+      expect(reference).toContain(`\`${setting}\``);
+    }
+    expect(reference).toMatch(/`syncs\[\]\.mode` \| `upsert` \\\| `delete` \\\| `mirror` \\\| `replace` \| `"mirror"`/);
+    expect(reference).toContain('`"https://graph.facebook.com"`');
+  });
+
+  it('documents the exit codes the CLI uses', () => {
+    for (const line of ['| 0 | success', '| 1 |', '| 2 | usage or config error', '| 3 | busy']) expect(readme).toContain(line);
+  });
+});
+
+describe('examples/', () => {
+  const env = {
+    META_ACCESS_TOKEN: 'example-token',
+    META_APP_SECRET: 'example-secret',
+    CRM_DATABASE_URL: 'postgres://reader:secret@127.0.0.1:5432/crm',
+    AUDIENCE_SYNC_STATE_URL: 'postgres://sync:secret@127.0.0.1:5432/audience_sync',
+  };
+  const files = readdirSync(`${root}examples`).filter((f) => f.endsWith('.yml'));
+
+  it('has the common cases', () => {
+    expect(files.sort()).toEqual(['duckdb-mirror.yml', 'postgres-upsert.yml', 'replace.yml', 'value-based.yml']);
+  });
+
+  it.each(files)('%s loads with loadConfig', (file) => {
+    const config = loadConfig(`${root}examples/${file}`, env);
+    expect(config.syncs.length).toBeGreaterThan(0);
+    expect(readme).toContain(`examples/${file}`);
+  });
+
+  it('each example shows what its name says', () => {
+    const load = (f: string) => loadConfig(`${root}examples/${f}`, env).syncs[0]!;
+    expect(load('duckdb-mirror.yml')).toMatchObject({ mode: 'mirror' });
+    expect(load('postgres-upsert.yml')).toMatchObject({ mode: 'upsert', audience: { create: { name: 'Newsletter sign-ups' } } });
+    expect(load('value-based.yml')).toMatchObject({ audience: { create: { valueBased: true } }, mapping: { LOOKALIKE_VALUE: 'revenue_12m' } });
+    expect(load('replace.yml')).toMatchObject({ mode: 'replace', hashing: 'pre-hashed' });
+  });
+});

@@ -1,0 +1,73 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { renderInitConfig } from '../../src/cli/commands/init.js';
+import { runCli } from './run-cli.js';
+
+describe('audience-sync init', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'audience-sync-init-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env = { ...process.env, META_ACCESS_TOKEN: 'token-from-env', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/crm' };
+  const init = (...args: string[]) => runCli(['init', ...args], { cwd: dir, env });
+
+  it('writes a commented DuckDB config and a model that load as they are', async () => {
+    const r = await init('--yes', '--ad-account', 'act_1234567890', '--create-audience', 'Loyal customers');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('wrote audience-sync.yml and models/customers.sql');
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).toMatch(/^# audience-sync configuration/);
+    expect(text).toContain('accessToken: "${META_ACCESS_TOKEN}"');
+    expect(text).not.toContain('token-from-env');
+    const config = loadConfig(join(dir, 'audience-sync.yml'), env);
+    expect(config.meta.adAccountId).toBe('1234567890');
+    expect(config.sources.warehouse).toEqual({ type: 'duckdb', path: join(dir, 'warehouse.duckdb') });
+    const [sync] = config.syncs;
+    expect(sync).toMatchObject({ name: 'customers', mode: 'mirror', primaryKey: 'user_id', audience: { create: { name: 'Loyal customers', valueBased: false } } });
+    expect(sync?.model).toContain('from customers');
+    expect(sync?.mapping).toMatchObject({ EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' });
+  });
+
+  it('writes a postgres config syncing into an existing audience', async () => {
+    const r = await init('--yes', '--source', 'postgres', '--ad-account', '42', '--audience-id', '23851234567890123', '--sync-name', 'crm-leads', '-c', 'conf/sync.yml');
+    expect(r.code).toBe(0);
+    const config = loadConfig(join(dir, 'conf', 'sync.yml'), env);
+    expect(config.sources.warehouse).toEqual({ type: 'postgres', url: env.DATABASE_URL });
+    expect(config.syncs[0]).toMatchObject({ name: 'crm-leads', audience: { id: '23851234567890123' }, modelFile: join(dir, 'conf', 'models', 'crm-leads.sql') });
+  });
+
+  it('refuses to overwrite without --force, and to guess the ad account', async () => {
+    writeFileSync(join(dir, 'audience-sync.yml'), 'mine\n');
+    const refused = await init('--yes', '--ad-account', '1');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('already exists: pass --force to overwrite');
+    expect(readFileSync(join(dir, 'audience-sync.yml'), 'utf8')).toBe('mine\n');
+    expect((await init('--yes', '--ad-account', '1', '--force')).code).toBe(0);
+
+    const noAccount = await init('--yes', '--force');
+    expect(noAccount.code).toBe(2);
+    expect(noAccount.stderr).toContain('pass --ad-account act_...');
+    const badAccount = await init('--yes', '--ad-account', 'abc');
+    expect(badAccount.code).not.toBe(0);
+    expect(badAccount.stderr).toContain('expected an ad account id');
+  });
+
+  it('renders configs that load for every choice of source and audience', () => {
+    mkdirSync(join(dir, 'models'));
+    writeFileSync(join(dir, 'models', 's1.sql'), 'select 1');
+    for (const source of [{ type: 'duckdb', path: 'data/w.duckdb' }, { type: 'postgres', url: '${DATABASE_URL}' }] as const) {
+      for (const audience of [{ id: '123' }, { create: 'a "quoted" name: with colon' }]) {
+        const path = join(dir, 'render.yml');
+        writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql' }));
+        const config = loadConfig(path, env);
+        expect(config.syncs[0]?.audience).toEqual('id' in audience ? audience : { create: { name: audience.create, valueBased: false } });
+      }
+    }
+  });
+});
