@@ -1,34 +1,18 @@
 // Adapters from our stores and warehouses to the narrow ports the engine is written against.
-import type { EngineSource, EngineStore, RecordWrite, RunSummary, StoredRecord } from '../engine/index.js';
+import type { EngineSource, EngineStore, RecordWrite, RunSummary } from '../engine/index.js';
 import type { Source } from '../sources/index.js';
 import type { RecordState, StateStore } from '../state/index.js';
 
 export function engineStore(state: StateStore): EngineStore {
   return {
-    async *streamRecords(sync) {
-      for await (const chunk of state.streamRecords(sync)) {
-        yield chunk.map(
-          (r): StoredRecord => ({
-            pkHash: r.pk,
-            fingerprint: r.fingerprint,
-            // Lazily parsed by the store: only touched for records that changed.
-            get cells() {
-              return r.cells;
-            },
-            hasCells: r.hasCells,
-            status: r.status,
-            attempts: r.attempts,
-            lastError: r.lastError,
-          }),
-        );
-      }
-    },
+    // The state's records already have the engine's shape (cells parsed lazily, on first use).
+    streamRecords: (sync) => state.streamRecords(sync),
     async applyRecordWrites(sync, writes) {
       if (writes.length === 0) return;
       const upsert: RecordState[] = [];
       const remove: string[] = [];
       for (const w of writes) {
-        if (w.op === 'delete') remove.push(w.pkHash);
+        if (w.op === 'delete') remove.push(w.pk);
         else upsert.push(toRecordState(w));
       }
       await state.commitBatch(sync, { upsert, remove });
@@ -54,7 +38,7 @@ export function engineStore(state: StateStore): EngineStore {
 
 function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
   return {
-    pk: w.pkHash,
+    pk: w.pk,
     fingerprint: w.fingerprint,
     cells: w.cells,
     status: w.status,

@@ -75,18 +75,18 @@ export interface RecordPlan {
 export function successWrite(d: Delivery): RecordWrite {
   switch (d.ok) {
     case 'synced':
-      return { op: 'upsert', pkHash: d.k, fingerprint: d.fp, cells: d.c, status: 'synced', attempts: 0, lastError: null };
+      return { op: 'upsert', pk: d.k, fingerprint: d.fp, cells: d.c, status: 'synced', attempts: 0, lastError: null };
     case 'forget':
-      return { op: 'delete', pkHash: d.k };
+      return { op: 'delete', pk: d.k };
     case 'clear':
-      return { op: 'upsert', pkHash: d.k, fingerprint: d.fp, cells: null, status: 'pending', attempts: d.pa, lastError: null };
+      return { op: 'upsert', pk: d.k, fingerprint: d.fp, cells: null, status: 'pending', attempts: d.pa, lastError: null };
   }
 }
 
 /** The state write for a record whose batch Meta refused: pending until it runs out of attempts. */
 export function failureWrite(pkHash: string, base: FailureBase, error: string, maxAttempts: number): RecordWrite {
   const attempts = base.priorAttempts + 1;
-  return { op: 'upsert', pkHash, fingerprint: base.fingerprint, cells: base.cells, status: attempts >= maxAttempts ? 'failed' : 'pending', attempts, lastError: error };
+  return { op: 'upsert', pk: pkHash, fingerprint: base.fingerprint, cells: base.cells, status: attempts >= maxAttempts ? 'failed' : 'pending', attempts, lastError: error };
 }
 
 /**
@@ -103,9 +103,9 @@ export function planRecord(
 ): RecordPlan {
   const priorAttempts = (fingerprint: string) => (stored?.fingerprint === fingerprint ? stored.attempts : 0);
   const synced = (fingerprint: string, cells: readonly Cell[] | null): RecordWrite => ({
-    op: 'upsert', pkHash, fingerprint, cells, status: 'synced', attempts: 0, lastError: null,
+    op: 'upsert', pk: pkHash, fingerprint, cells, status: 'synced', attempts: 0, lastError: null,
   });
-  const forget: RecordWrite = { op: 'delete', pkHash };
+  const forget: RecordWrite = { op: 'delete', pk: pkHash };
   const removal = (s: StoredRecord): Delivery => ({
     k: pkHash, c: s.cells!, fp: s.fingerprint, ok: 'forget', pa: s.attempts,
     f: { fingerprint: s.fingerprint, cells: s.cells, priorAttempts: s.attempts },

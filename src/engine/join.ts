@@ -78,12 +78,12 @@ export async function* joinByKey(
     }
     const record = await records.peek();
     if (current === undefined && record === undefined) return;
-    if (current !== undefined && (record === undefined || current.pkHash < record.pkHash)) {
+    if (current !== undefined && (record === undefined || current.pkHash < record.pk)) {
       yield emit(current, undefined);
       current = await nextKeyedRow();
-    } else if (current === undefined || (record !== undefined && record.pkHash < current.pkHash)) {
+    } else if (current === undefined || (record !== undefined && record.pk < current.pkHash)) {
       await records.next();
-      yield { kind: 'pair', pkHash: record!.pkHash, row: undefined, stored: record };
+      yield { kind: 'pair', pkHash: record!.pk, row: undefined, stored: record };
     } else {
       await records.next();
       yield emit(current, record);

@@ -19,7 +19,8 @@ export interface SyncSpec {
 
 /** What the state store keeps per (sync, primary key). The key itself is kept only as a SHA-256. */
 export interface StoredRecord {
-  pkHash: string;
+  /** SHA-256 (hex) of the primary key's text form: the state keys records by it. */
+  pk: string;
   fingerprint: string;
   /** The cells that take this record out of the audience again (hashes, EXTERN_ID, MADID, value); null when none are there. */
   readonly cells: readonly Cell[] | null;
@@ -32,7 +33,7 @@ export interface StoredRecord {
 
 export type RecordWrite =
   | ({ op: 'upsert' } & Omit<StoredRecord, 'hasCells'>)
-  | { op: 'delete'; pkHash: string };
+  | { op: 'delete'; pk: string };
 
 /** How one primary key moved since the last committed state. */
 export type ChangeKind = 'added' | 'updated' | 'retry' | 'unchanged' | 'deleted' | 'rejected' | 'failed';

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { StateDb } from './schema.js';
-import { createStateStore, migrate, type StoreOptions } from './store.js';
+import { createStateStore, migrate, type StoreInternals, type StoreOptions } from './store.js';
 import type { StateStore } from './types.js';
 
 /** How long a writer waits for another process's SQLite write lock before failing. */
@@ -56,15 +56,15 @@ export async function openStateStore(url: string, opts: StoreOptions = {}): Prom
     });
   }
   const db = new Kysely<StateDb>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return openWith(db, 'sqlite', opts, `state database ${path}`);
+  return openWith(db, 'sqlite', opts, `state database ${path}`, { sqlite });
 }
 
-async function openWith(db: Kysely<StateDb>, kind: 'sqlite' | 'postgres', opts: StoreOptions, what: string): Promise<StateStore> {
+async function openWith(db: Kysely<StateDb>, kind: 'sqlite' | 'postgres', opts: StoreOptions, what: string, internals: StoreInternals = {}): Promise<StateStore> {
   try {
     await migrate(db, kind);
   } catch (err) {
     await db.destroy().catch(() => {});
     throw new StateStoreError(`cannot prepare the ${what}: ${(err as Error).message}`, { cause: err });
   }
-  return createStateStore(db, kind, opts);
+  return createStateStore(db, kind, opts, internals);
 }

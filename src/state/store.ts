@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { Migrator, type Kysely } from 'kysely';
 import * as locks from './locks.js';
 import * as records from './records.js';
@@ -8,6 +9,11 @@ import type { StateStore, SyncState, SyncStatePatch } from './types.js';
 export interface StoreOptions {
   /** Clock in epoch ms (tests move it to expire locks). */
   readonly now?: () => number;
+}
+
+/** The SQLite handle under kysely, for the few reads that are too hot for its row objects. */
+export interface StoreInternals {
+  readonly sqlite?: Database.Database;
 }
 
 /** Brings the schema up to date; safe to run on every open and from several processes. */
@@ -43,7 +49,7 @@ async function updateSync(db: Kysely<StateDb>, name: string, patch: SyncStatePat
 }
 
 /** Wraps a migrated Kysely instance in the `StateStore` interface. */
-export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: StoreOptions = {}): StateStore {
+export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: StoreOptions = {}, internals: StoreInternals = {}): StateStore {
   const now = opts.now ?? Date.now;
   return {
     kind,
@@ -69,7 +75,10 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
       });
     },
 
-    streamRecords: (sync, streamOpts = {}) => records.streamRecords(db, sync, streamOpts.chunkRows ?? 10_000),
+    streamRecords: (sync, streamOpts = {}) =>
+      internals.sqlite
+        ? records.streamRecordsSqlite(internals.sqlite, sync, streamOpts.chunkRows ?? 10_000)
+        : records.streamRecords(db, sync, streamOpts.chunkRows ?? 10_000),
     listRecords: (sync, listOpts = {}) => records.listRecords(db, sync, listOpts.status, listOpts.limit),
     countRecords: (sync) => records.countRecords(db, sync),
     async commitBatch(sync, batch) {

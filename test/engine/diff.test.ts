@@ -19,7 +19,7 @@ const ctx = (cells: Array<string | number>, rejected = false) => {
   };
 };
 const rec = (over: Partial<StoredRecord> = {}): StoredRecord => {
-  const r = { pkHash: 'k', fingerprint: 'f1', cells: ['id1', 'h1'] as StoredRecord['cells'], status: 'synced' as const, attempts: 0, lastError: null, ...over };
+  const r = { pk: 'k', fingerprint: 'f1', cells: ['id1', 'h1'] as StoredRecord['cells'], status: 'synced' as const, attempts: 0, lastError: null, ...over };
   return { ...r, hasCells: r.cells !== null };
 };
 
@@ -58,7 +58,7 @@ describe('planRecord', () => {
   it('mirror removes a departed record with the cells it was sent with, then forgets it', () => {
     const plan = planRecord('mirror', 'k', { change: 'deleted' }, rec(), { staleRemoval: true });
     expect(plan.remove?.c).toEqual(['id1', 'h1']);
-    expect(successWrite(plan.remove!)).toEqual({ op: 'delete', pkHash: 'k' });
+    expect(successWrite(plan.remove!)).toEqual({ op: 'delete', pk: 'k' });
   });
 
   it('mirror takes a stale identifier out before adding the new one', () => {
@@ -73,7 +73,7 @@ describe('planRecord', () => {
 
   it('replace re-sends unchanged rows from their stored cells and forgets departed ones after the swap', () => {
     expect(planRecord('replace', 'k', { change: 'unchanged', fingerprint: 'f1' }, rec(), { staleRemoval: true }).deliver?.c).toEqual(['id1', 'h1']);
-    expect(planRecord('replace', 'k', { change: 'deleted' }, rec(), { staleRemoval: true }).afterReplace).toEqual({ op: 'delete', pkHash: 'k' });
+    expect(planRecord('replace', 'k', { change: 'deleted' }, rec(), { staleRemoval: true }).afterReplace).toEqual({ op: 'delete', pk: 'k' });
   });
 
   it('counts failed attempts against the same data and marks the record failed at maxAttempts', () => {

@@ -6,7 +6,7 @@ import type { StoredRecord } from '../../src/engine/types.js';
 async function* chunks<T>(items: T[], size: number): AsyncGenerator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
-const stored = (pkHash: string): StoredRecord => ({ pkHash, fingerprint: 'fp', cells: ['x'], hasCells: true, status: 'synced', attempts: 0, lastError: null });
+const stored = (pk: string): StoredRecord => ({ pk, fingerprint: 'fp', cells: ['x'], hasCells: true, status: 'synced', attempts: 0, lastError: null });
 const row = (pk: string | null) => ({ __pk: pk, v: pk });
 async function collect(it: AsyncIterable<Joined>): Promise<Joined[]> {
   const out: Joined[] = [];
