@@ -1,19 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import * as emulatorCommand from './commands/emulator.js';
-import * as syncCommand from './commands/sync.js';
-import * as planCommand from './commands/plan.js';
-import * as validateCommand from './commands/validate.js';
-import * as runsCommand from './commands/runs.js';
-import * as resetCommand from './commands/reset.js';
-import * as normalizeCommand from './commands/normalize.js';
-import * as serveCommand from './commands/serve.js';
-import * as demoCommand from './commands/demo.js';
-import * as doctorCommand from './commands/doctor.js';
-import * as audiencesCommand from './commands/audiences.js';
-import * as testRecordCommand from './commands/test-record.js';
-import * as initCommand from './commands/init.js';
 import { exitCodeFor } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,9 +11,29 @@ const program = new Command()
   .version(pkg.version)
   .showHelpAfterError();
 
-// Each command lives in its own module under ./commands and registers itself here.
-const commands: Array<{ register(program: Command): void }> = [syncCommand, planCommand, validateCommand, runsCommand, resetCommand, emulatorCommand, normalizeCommand, demoCommand, serveCommand, doctorCommand, audiencesCommand, testRecordCommand, initCommand];
-for (const c of commands) c.register(program);
+/**
+ * Each command lives in its own module under ./commands and registers itself. Only the invoked
+ * command's module is loaded (all of them for help), so `normalize` does not pay for DuckDB.
+ */
+const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  demo: () => import('./commands/demo.js'),
+  init: () => import('./commands/init.js'),
+  validate: () => import('./commands/validate.js'),
+  plan: () => import('./commands/plan.js'),
+  sync: () => import('./commands/sync.js'),
+  runs: () => import('./commands/runs.js'),
+  reset: () => import('./commands/reset.js'),
+  'test-record': () => import('./commands/test-record.js'),
+  audiences: () => import('./commands/audiences.js'),
+  doctor: () => import('./commands/doctor.js'),
+  serve: () => import('./commands/serve.js'),
+  worker: () => import('./commands/worker.js'),
+  normalize: () => import('./commands/normalize.js'),
+  emulator: () => import('./commands/emulator.js'),
+};
+const invoked = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const load = invoked !== undefined && invoked in COMMANDS ? [COMMANDS[invoked]!] : Object.values(COMMANDS);
+for (const module of await Promise.all(load.map((l) => l()))) module.register(program);
 
 try {
   await program.parseAsync(process.argv);

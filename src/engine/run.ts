@@ -65,6 +65,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
 
   try {
     runId = await store.startRun(spec.name, options.trigger ?? 'manual');
+    deps.onEvent?.({ type: 'run_started', runId });
     const encoder = createRecordEncoder(spec.mapping, spec.identity);
     const schemaSignature = encoder.schema.join(',');
     const info = await store.getSyncInfo(spec.name);

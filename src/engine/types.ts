@@ -82,6 +82,7 @@ export interface RunSummary {
 }
 
 export type EngineEvent =
+  | { type: 'run_started'; runId: number }
   | { type: 'phase'; phase: 'extract' | 'safeguards' | 'remove' | 'add' | 'replace' | 'commit'; total?: number }
   | { type: 'progress'; phase: 'extract' | 'remove' | 'add' | 'replace'; done: number; total?: number }
   | { type: 'warning'; message: string };

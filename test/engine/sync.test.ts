@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createWorld, customer, customers, type Customer, type World } from '../support/world.js';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../fleet/helpers.js';
+import { startPostgres, type TestPostgres } from '../support/postgres.js';
+import { createWorld, customer, customers, type Customer, type World, type WorldOptions } from '../support/world.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -9,9 +12,43 @@ afterEach(async () => {
 });
 const ids = (rows: Customer[]) => rows.map((r) => String(r.user_id)).sort();
 
-describe('sync engine over DuckDB, the emulator and SQLite state', () => {
+/** Every row of every state table, as text: what an attacker reading the database would see. */
+async function postgresDump(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows: tables } = await client.query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public'`);
+    let text = '';
+    for (const t of tables) {
+      const { rows } = await client.query<{ row: string }>(`select r::text as row from "${t.name}" r`);
+      text += rows.map((r) => r.row).join('\n');
+    }
+    return text;
+  } finally {
+    await client.end();
+  }
+}
+
+describe.each(['SQLite', 'PostgreSQL'] as const)('sync engine over DuckDB, the emulator and %s state', (kind) => {
+  // One PostgreSQL server for the file; each world gets a database of its own.
+  let server: TestPostgres | undefined;
+  let databases = 0;
+  let stateUrl: string | undefined;
+  if (kind === 'PostgreSQL') {
+    beforeAll(async () => {
+      server = await startPostgres();
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+  }
+  async function createWorldWithState(opts: WorldOptions = {}): Promise<World> {
+    stateUrl = server ? await createDatabase(server.url, `world_${++databases}`) : undefined;
+    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
+  }
+
   it('mirror: first run adds everything, a rerun with no change sends nothing, changes converge', async () => {
-    world = await createWorld();
+    world = await createWorldWithState();
     let model = customers(1200);
     await world.setCustomers(model);
 
@@ -38,7 +75,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('upsert never removes; delete never adds', async () => {
-    world = await createWorld({ mode: 'upsert' });
+    world = await createWorldWithState({ mode: 'upsert' });
     await world.setCustomers(customers(50));
     await world.run();
     await world.setCustomers(customers(10));
@@ -47,7 +84,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
     expect(world.memberIds()).toHaveLength(50);
     await world.close();
 
-    world = await createWorld({ mode: 'delete' });
+    world = await createWorldWithState({ mode: 'delete' });
     await world.setCustomers(customers(50));
     const first = await world.run();
     expect(first.counts.delivered).toBe(0);
@@ -55,7 +92,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('delete mode removes records that leave the model', async () => {
-    world = await createWorld({ mode: 'delete' });
+    world = await createWorldWithState({ mode: 'delete' });
     await world.setCustomers(customers(40));
     await world.run();
     // Someone else put these people in the audience; this sync only takes departed ones out.
@@ -73,7 +110,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('replace rebuilds the audience with usersreplace on every run', async () => {
-    world = await createWorld({ mode: 'replace' });
+    world = await createWorldWithState({ mode: 'replace' });
     await world.setCustomers(customers(300));
     expect((await world.run()).status).toBe('success');
     expect(world.memberIds()).toEqual(ids(customers(300)));
@@ -87,7 +124,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('rejects null and duplicate keys and rows without a usable identifier, with hashed samples only', async () => {
-    world = await createWorld({ mapping: { EMAIL: 'email', PHONE: 'phone' } });
+    world = await createWorldWithState({ mapping: { EMAIL: 'email', PHONE: 'phone' } });
     const rows: Customer[] = [
       ...customers(5),
       { user_id: null, email: 'nokey@example.com' },
@@ -109,14 +146,14 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('a SQL error fails the run before anything is sent', async () => {
-    world = await createWorld({ model: 'select * from no_such_table' });
+    world = await createWorldWithState({ model: 'select * from no_such_table' });
     world.emulator.control.clearRequestLog();
     await expect(world.run()).rejects.toThrow(/no_such_table/);
     expect(world.emulator.control.requestLog()).toHaveLength(0);
   });
 
   it('refuses an empty model or mass removal unless forced', async () => {
-    world = await createWorld();
+    world = await createWorldWithState();
     await world.setCustomers(customers(100));
     await world.run();
     await world.setCustomers([]);
@@ -137,7 +174,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('retries failed records on later runs and marks them failed after maxAttempts', async () => {
-    world = await createWorld({ sync: { maxAttempts: 2 } });
+    world = await createWorldWithState({ sync: { maxAttempts: 2 } });
     await world.setCustomers(customers(20));
     world.emulator.control.setFaults({ rate: 1, kinds: ['transient'], seed: 1 });
     const failed = await world.run();
@@ -152,7 +189,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('rides out transient faults within a run', async () => {
-    world = await createWorld({ sync: { batchRows: 100 } });
+    world = await createWorldWithState({ sync: { batchRows: 100 } });
     await world.setCustomers(customers(1000));
     world.emulator.control.setFaults({ rate: 0.2, kinds: ['transient', 'html5xx', 'drop'], seed: 7 });
     const r = await world.run();
@@ -162,7 +199,7 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('creates the audience on the first run and records its id', async () => {
-    world = await createWorld({ audience: { create: { name: 'Loyalty (created)', description: 'made by a test' } } });
+    world = await createWorldWithState({ audience: { create: { name: 'Loyalty (created)', description: 'made by a test' } } });
     await world.setCustomers(customers(10));
     const r = await world.run();
     expect(r.status).toBe('success');
@@ -175,13 +212,16 @@ describe('sync engine over DuckDB, the emulator and SQLite state', () => {
   });
 
   it('never writes a raw email, phone or name to the state database', async () => {
-    world = await createWorld();
+    world = await createWorldWithState();
     const rows = customers(300);
     await world.setCustomers(rows);
     await world.run();
     await world.setCustomers(rows.slice(0, 250));
     await world.run();
-    const bytes = readFileSync(world.statePath).toString('latin1') + readFileSync(world.statePath + '-wal', { flag: 'a+' }).toString('latin1');
+    const bytes = stateUrl
+      ? await postgresDump(stateUrl)
+      : readFileSync(world.statePath).toString('latin1') + readFileSync(world.statePath + '-wal', { flag: 'a+' }).toString('latin1');
+    expect(bytes).toContain(world.audienceId);
     for (const r of rows.slice(0, 20)) {
       expect(bytes).not.toContain(String(r.email).trim().toLowerCase());
       expect(bytes).not.toContain(String(r.email).trim());

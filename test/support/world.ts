@@ -54,6 +54,8 @@ export interface WorldOptions {
   sync?: Record<string, unknown>;
   model?: string;
   audience?: Record<string, unknown>;
+  /** State store URL (e.g. a fresh PostgreSQL database); default a SQLite file at `statePath`. */
+  stateUrl?: string;
 }
 
 export interface World {
@@ -84,7 +86,7 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
   const env = { ...process.env, META_ACCESS_TOKEN: DEFAULT_TOKEN };
   const config = {
     version: 1,
-    state: { url: `sqlite://${statePath}` },
+    state: { url: opts.stateUrl ?? `sqlite://${statePath}` },
     meta: { accessToken: '${META_ACCESS_TOKEN}', adAccountId: `act_${DEFAULT_AD_ACCOUNT}`, graphUrl: emulator.url },
     sources: { warehouse: { type: 'duckdb', path: './warehouse.duckdb' } },
     syncs: [

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { startServer } from '../../server/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { withConfigOption } from '../workspace.js';
+import { serveSchedulerOnly } from './worker.js';
 
 export function register(program: Command): void {
   withConfigOption(
@@ -11,8 +12,10 @@ export function register(program: Command): void {
       .option('--host <address>', 'address to listen on (default: server.host from the config, else 127.0.0.1); other than loopback it needs AUDIENCE_SYNC_ADMIN_TOKEN')
       .option('--port <port>', 'port to listen on (default: server.port from the config, else 8080)')
       .option('--shutdown-timeout <seconds>', 'on SIGINT/SIGTERM, how long to wait for running syncs', '600')
-      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info'),
-  ).action(async (opts: { config: string; host?: string; port?: string; shutdownTimeout: string; logLevel: string }) => {
+      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+      .option('--scheduler-only', 'only queue due runs for `audience-sync worker` processes (needs PostgreSQL state): no dashboard, no runs here'),
+  ).action(async (opts: { config: string; host?: string; port?: string; shutdownTimeout: string; logLevel: string; schedulerOnly?: boolean }) => {
+    if (opts.schedulerOnly) return serveSchedulerOnly(opts);
     const port = opts.port === undefined ? undefined : Number(opts.port);
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port must be a number from 0 to 65535, not "${opts.port}"`, EXIT.usage);
     const timeout = Number(opts.shutdownTimeout);
