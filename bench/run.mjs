@@ -1,31 +1,121 @@
-// Runs every bench/*.bench.mjs in turn and writes one markdown report (bench/results/latest.md).
-// Each bench module exports `run()` returning { title, rows: [{ metric, value, note? }] }.
-import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+// Runs every bench/*.bench.mjs (or those named on the command line) and writes one markdown report,
+// bench/results/latest.md: a summary table where every figure stands next to its floor measured in
+// the same run (and the ratio between them), then each bench's own table.
+//   node bench/run.mjs [names...] [--readme] [--out=file.md]
+// --readme also copies the summary into README.md between <!-- bench:start --> and <!-- bench:end -->.
+// Each bench module exports `run()` returning { title, rows: [{ metric, value, note? }], headlines? };
+// `headlines` ([{ figure, measured, floor, ratio, goal? }]) feed the summary. For benches that don't
+// return them, HEADLINES below reads them from the bench's rows.
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import os from 'node:os';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+const updateReadme = args.includes('--readme');
+const only = args.filter((a) => !a.startsWith('--'));
+// --out: write the report elsewhere (a trial at small sizes must not replace the committed one).
+const out = args.find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? join(here, 'results', 'latest.md');
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.mjs'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
+// ---- headline figures read from the rows of benches that don't report them ----------------------
+
+const find = (rows, pattern) => rows.find((r) => pattern.test(r.metric));
+const number = (text) => Number(String(text ?? '').replace(/,/g, '').match(/[\d.]+/)?.[0] ?? NaN);
+const times = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
+
+/** bench file → rows → headlines. Each names the row it reads, so a renamed metric shows up as "n/a", not as a wrong number. */
+const HEADLINES = {
+  'identity.bench.mjs': (rows) => {
+    const one = find(rows, /^one thread/);
+    const floor = find(rows, /^floor: bare crypto\.hash/);
+    const ratio = find(rows, /floor time$/);
+    return [{ figure: 'identity: normalize + hash (one thread)', measured: one?.value, floor: floor && `${floor.value} (bare SHA-256)`, ratio: ratio && `${ratio.value}× the floor's time`, goal: ratio?.note?.replace(/^goal\s*/, '') }];
+  },
+  'engine.bench.mjs': (rows) => {
+    const floor = find(rows, /— floor$/);
+    const floorSecs = number(floor?.value);
+    const out = [];
+    const first = find(rows, /^first full sync/);
+    if (first) out.push({ figure: first.metric, measured: `${first.value} (${first.note?.split(';')[0]})`, floor: floor && `${floor.value} bare DuckDB scan`, ratio: `${times(number(first.value) / floorSecs)} the scan` });
+    for (const [pattern, goal] of [[/^rerun, no change/, '≤ 5×'], [/^rerun, 1% changed/, undefined]]) {
+      const row = find(rows, pattern);
+      if (row) out.push({ figure: row.metric, measured: row.value, floor: floor && `${floor.value} bare DuckDB scan`, ratio: `${times(number(row.value) / floorSecs)} the scan`, goal });
+    }
+    for (const row of rows.filter((r) => /^peak RSS/.test(r.metric))) out.push({ figure: row.metric, measured: row.value, floor: '—', ratio: '—', goal: '< 400 MB' });
+    return out;
+  },
+  'delivery.bench.mjs': (rows) => {
+    const client = find(rows, /^client upload rows\/s/);
+    const ceiling = find(rows, /ceiling\)$/);
+    const ratio = find(rows, /^client \/ ceiling/);
+    return [{ figure: 'delivery: GraphClient upload', measured: client && `${client.value} rows/s`, floor: ceiling && `${ceiling.value} rows/s emulator raw ingest`, ratio: ratio && `${ratio.value} of the ceiling` }];
+  },
+};
+
+// ---- run ------------------------------------------------------------------------------------------
+
 const sections = [];
+const headlines = [];
+const failures = [];
 for (const file of files) {
-  const mod = await import(join(here, file));
   process.stderr.write(`bench: ${file} ...\n`);
   const started = performance.now();
-  const result = await mod.run();
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
-  process.stderr.write(`bench: ${file} done in ${secs}s\n`);
+  let result;
+  try {
+    const mod = await import(join(here, file));
+    result = await mod.run();
+  } catch (e) {
+    // One broken bench must not cost the others' figures: report it and go on.
+    failures.push(file);
+    sections.push(`## ${file}\n\nFAILED: ${String(e?.stack ?? e).split('\n').slice(0, 3).join(' ')}`);
+    process.stderr.write(`bench: ${file} FAILED: ${e?.message ?? e}\n`);
+    continue;
+  }
+  const secs = (performance.now() - started) / 1000;
+  process.stderr.write(`bench: ${file} done in ${secs.toFixed(1)}s\n`);
   const lines = [`## ${result.title}`, '', '| metric | value | note |', '|---|---|---|'];
   for (const r of result.rows) lines.push(`| ${r.metric} | ${r.value} | ${r.note ?? ''} |`);
+  lines.push('', `_${file}, ${secs.toFixed(0)} s_`);
   sections.push(lines.join('\n'));
   console.log(lines.join('\n') + '\n');
+  headlines.push(...(result.headlines ?? HEADLINES[file]?.(result.rows) ?? []));
 }
 
-const header = `# audience-sync performance report\n\n${new Date().toISOString()} · Node ${process.version} · ${os.cpus().length} cores · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB\n`;
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.md'), [header, ...sections].join('\n\n') + '\n');
+const machine = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · Node ${process.version} · ${os.cpus().length} cores · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const summary = [
+  '| figure | measured | floor (same run) | ratio | goal |',
+  '|---|---|---|---|---|',
+  ...headlines.map((h) => `| ${h.figure} | ${h.measured ?? 'n/a'} | ${h.floor ?? 'n/a'} | ${h.ratio ?? 'n/a'} | ${h.goal ?? ''} |`),
+].join('\n');
+const sizes = Object.entries(process.env)
+  .filter(([k]) => /BENCH/.test(k))
+  .map(([k, v]) => `${k}=${v}`);
+const header = [
+  '# audience-sync performance report',
+  '',
+  `${machine}${sizes.length ? ` · ${sizes.join(' ')}` : ''}`,
+  '',
+  '## Summary',
+  '',
+  headlines.length ? summary : '_no headline figures in this run_',
+  ...(failures.length ? ['', `**Failed benches:** ${failures.join(', ')}`] : []),
+].join('\n');
+
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, [header, ...sections].join('\n\n') + '\n');
+process.stderr.write(`bench: report written to ${out}\n`);
+
+if (updateReadme) {
+  const readme = join(here, '..', 'README.md');
+  const block = ['<!-- bench:start -->', `_Latest \`npm run bench\` (${machine}); every bench's full table is in [bench/results/latest.md](bench/results/latest.md)._`, '', summary, '<!-- bench:end -->'].join('\n');
+  const text = existsSync(readme) ? readFileSync(readme, 'utf8') : '';
+  const marked = /<!-- bench:start -->[\s\S]*?<!-- bench:end -->/;
+  writeFileSync(readme, marked.test(text) ? text.replace(marked, () => block) : `${text.trimEnd()}\n\n## Performance\n\n${block}\n`);
+  process.stderr.write(`bench: README.md performance block updated\n`);
+}
+if (failures.length) process.exitCode = 1;

@@ -1,4 +1,4 @@
-import { failureWrite, successWrite, type Delivery } from './diff.js';
+import { failureWrite, intentWrite, successWrite, type Delivery } from './diff.js';
 import type { EngineGraph, EngineStore } from './ports.js';
 import type { Spool } from './spool.js';
 import type { ErrorSample, RecordWrite, RunCounts } from './types.js';
@@ -49,6 +49,14 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
     next = await batches.next();
     const last = next.done === true;
     const rows = batch.map((d) => d.c);
+    if (o.op === 'add') {
+      const intents: RecordWrite[] = [];
+      for (const d of batch) {
+        const w = intentWrite(d);
+        if (w) intents.push(w);
+      }
+      await o.store.applyRecordWrites(o.sync, intents);
+    }
     try {
       const result = await session.send(rows, { last });
       o.counts.delivered += rows.length;
@@ -61,7 +69,8 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
       failedBatches++;
       o.counts.failed += batch.length;
       const writes: RecordWrite[] = [];
-      for (const d of batch) if (d.f) writes.push(failureWrite(d.k, d.f, message, o.maxAttempts));
+      // An add may have reached Meta even though it failed here (a lost answer): keep the cells sent.
+      for (const d of batch) if (d.f) writes.push(failureWrite(d.k, o.op === 'add' ? { ...d.f, cells: d.c } : d.f, message, o.maxAttempts));
       await o.store.applyRecordWrites(o.sync, writes);
       for (const d of batch.slice(0, Math.max(0, 5 - o.samples.length))) o.samples.push(sampleOf(d, message, o.externIdIndex));
       // A replace session cannot go on past a refused batch, and account-level errors hit every batch alike.

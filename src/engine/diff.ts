@@ -83,6 +83,15 @@ export function successWrite(d: Delivery): RecordWrite {
   }
 }
 
+/**
+ * Written just before an add batch goes out: from then on Meta may hold these cells even if the
+ * answer is lost or the process dies, so our state must know them to remove the record later.
+ */
+export function intentWrite(d: Delivery): RecordWrite | undefined {
+  if (!d.f) return undefined;
+  return { op: 'upsert', pk: d.k, fingerprint: d.f.fingerprint, cells: d.c, status: 'pending', attempts: d.f.priorAttempts, lastError: null };
+}
+
 /** The state write for a record whose batch Meta refused: pending until it runs out of attempts. */
 export function failureWrite(pkHash: string, base: FailureBase, error: string, maxAttempts: number): RecordWrite {
   const attempts = base.priorAttempts + 1;

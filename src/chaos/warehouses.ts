@@ -1,0 +1,63 @@
+// Writes a chaos model table into its warehouse between runs. The sync child reads it read-only,
+// so every write here opens, writes and closes before the child starts.
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import { CHAOS_COLUMNS, type ChaosRow } from './population.js';
+
+export interface ModelTable {
+  /** Replaces the table's rows with these. */
+  write(rows: readonly ChaosRow[]): Promise<void>;
+}
+
+const TABLE = 'customers';
+const DDL = `(${CHAOS_COLUMNS.map((c) => `${c} varchar`).join(', ')})`;
+
+export function duckdbTable(path: string): ModelTable {
+  return {
+    async write(rows) {
+      const instance = await DuckDBInstance.create(path);
+      const db = await instance.connect();
+      try {
+        await db.run(`create or replace table ${TABLE} ${DDL}`);
+        const appender = await db.createAppender(TABLE);
+        for (const row of rows) {
+          for (const c of CHAOS_COLUMNS) {
+            const v = row[c];
+            if (v === null) appender.appendNull();
+            else appender.appendVarchar(v);
+          }
+          appender.endRow();
+        }
+        appender.closeSync();
+        await db.run('checkpoint');
+      } finally {
+        db.closeSync();
+        instance.closeSync();
+      }
+    },
+  };
+}
+
+export function postgresTable(url: string): ModelTable {
+  return {
+    async write(rows) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`create table if not exists ${TABLE} ${DDL}`);
+        await client.query('begin');
+        // DELETE, not TRUNCATE: a killed sync's backend may still hold a read lock for a moment.
+        await client.query(`delete from ${TABLE}`);
+        const width = CHAOS_COLUMNS.length;
+        for (let start = 0; start < rows.length; start += 1000) {
+          const chunk = rows.slice(start, start + 1000);
+          const values = chunk.map((_, i) => `(${CHAOS_COLUMNS.map((_c, j) => `$${i * width + j + 1}`).join(', ')})`).join(', ');
+          await client.query(`insert into ${TABLE} (${CHAOS_COLUMNS.join(', ')}) values ${values}`, chunk.flatMap((r) => CHAOS_COLUMNS.map((c) => r[c])));
+        }
+        await client.query('commit');
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
