@@ -5,14 +5,14 @@
 // does. Figures are runs finished (success) in the measuring window, from the run history.
 // BENCH_FLEET_SECONDS sets the window (default 20), BENCH_FLEET_SYNCS the syncs (default 24).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import ts from 'typescript';
 import { createSyntheticWarehouse } from './lib/warehouse.mjs';
 import { startEmulatorChild } from './lib/emulator.mjs';
+import { startPostgres } from '../dist/devtools/postgres.js';
 
 const WINDOW_SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? 20);
 const SYNCS = Number(process.env.BENCH_FLEET_SYNCS ?? 24);
@@ -22,15 +22,6 @@ const BATCH_ROWS = 100;
 const WORKER_COUNTS = [1, 2, 4];
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const ACCOUNT = '1000000000000001';
-
-/** The tests' throw-away PostgreSQL server (test/support/postgres.ts), transpiled on the fly. */
-async function startPostgres(dir) {
-  const source = readFileSync(fileURLToPath(new URL('../test/support/postgres.ts', import.meta.url)), 'utf8');
-  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-  const file = join(dir, 'postgres.mjs');
-  writeFileSync(file, outputText);
-  return (await import(file)).startPostgres();
-}
 
 async function query(url, sql, params = []) {
   const client = new pg.Client({ connectionString: url });
@@ -124,7 +115,7 @@ export async function run() {
   let server;
   const rows = [];
   try {
-    server = await startPostgres(dir);
+    server = await startPostgres();
     await graph(emulator.url, '/_emulator/faults', { rate: 1, kinds: ['latency'], latencyMs: LATENCY_MS, paths: '/users(replace)?$' });
     const warehouse = join(dir, 'warehouse.duckdb');
     await createSyntheticWarehouse(warehouse, ROWS, { seed: 5 });

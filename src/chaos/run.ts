@@ -21,7 +21,7 @@ import {
 } from './invariants.js';
 import { findPii } from './pii.js';
 import { Population } from './population.js';
-import { startScratchPostgres, type ScratchPostgres } from './postgres.js';
+import { startPostgres, type TestPostgres } from '../devtools/postgres.js';
 import { createRng } from './random.js';
 import { FAULT_KINDS, planStep, type ChaosFaultKind, type StepPlan } from './schedule.js';
 import { duckdbTable, postgresTable, type ModelTable } from './warehouses.js';
@@ -101,11 +101,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const dir = mkdtempSync(join(tmpdir(), 'audience-sync-chaos-'));
   const report = emptyReport(o.seed);
   let emulator: RunningEmulator | undefined;
-  let postgres: ScratchPostgres | undefined;
+  let postgres: TestPostgres | undefined;
   let state: StateStore | undefined;
   try {
     emulator = await startEmulator({ port: 0, rateLimit: { budgetPerHour: 1e9 } });
-    if (o.postgres) postgres = await startScratchPostgres();
+    if (o.postgres) postgres = await startPostgres();
     const serials = { next: 0 };
     const worlds: SyncWorld[] = [
       { name: 'duck', warehouse: 'duckdb', audienceId: await createAudience(emulator.url, 'chaos duck'), table: duckdbTable(join(dir, 'warehouse.duckdb')), population: new Population('d', rng, serials) },
