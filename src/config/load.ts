@@ -45,8 +45,15 @@ export function parseConfig(text: string, configPath: string, env: Env = process
     );
   }
 
+  let plain: unknown;
+  try {
+    plain = doc.toJS() ?? {};
+  } catch (err) {
+    // e.g. an alias bomb: the yaml library refuses to expand it.
+    throw new ConfigError(configPath, [{ path: '', message: `YAML cannot be read: ${(err as Error).message}; remove the anchors/aliases that repeat content` }]);
+  }
   const found: IssueAt[] = [];
-  const expanded = expandEnv(doc.toJS() ?? {}, env, found);
+  const expanded = expandEnv(plain, env, found);
   const parsed = configSchema.safeParse(expanded);
   if (!parsed.success) found.push(...parsed.error.issues.flatMap(fromZodIssue));
   found.push(...checkSemantics(expanded));

@@ -34,8 +34,8 @@ const dateToJs: Convert = (v) => (v instanceof DuckDBDateValue ? (dateFromMillis
 const decimalToJs: Convert = (v) => (v instanceof DuckDBDecimalValue ? decimalValue(v.toString()) : v);
 const asString: Convert = (v) => String(v);
 
-/** Timestamps through the library's converter; ±infinity and out-of-range ones become text. */
-function timestampToJs(type: DuckDBType): Convert {
+/** Timestamps and nested values through the library's converter; what it cannot convert becomes text. */
+function libraryToJs(type: DuckDBType): Convert {
   return (v) => {
     try {
       return JSDuckDBValueConverter(v, type, JSDuckDBValueConverter);
@@ -73,9 +73,17 @@ function converterFor(type: DuckDBType): Convert {
     case DuckDBTypeId.TIMESTAMP_MS:
     case DuckDBTypeId.TIMESTAMP_NS:
     case DuckDBTypeId.TIMESTAMP_TZ:
-      return timestampToJs(type);
+      return libraryToJs(type);
     case DuckDBTypeId.DECIMAL:
       return decimalToJs;
+    case DuckDBTypeId.LIST:
+    case DuckDBTypeId.ARRAY:
+    case DuckDBTypeId.STRUCT:
+    case DuckDBTypeId.MAP:
+    case DuckDBTypeId.UNION:
+      // Kept as JS arrays/objects: the identity rules drop nested values with a reason, where their
+      // text form ("[object Object]", joined elements) would be hashed as if it were a name or phone.
+      return libraryToJs(type);
     default:
       return asString;
   }
@@ -115,9 +123,10 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
     async columns(sql: string): Promise<ColumnInfo[]> {
       const connection = await connect();
       try {
-        const result = await connection.stream(columnsQuery(sql));
-        const names = result.deduplicatedColumnNames();
-        return result.columnTypes().map((type, i) => ({ name: names[i] ?? `column${i}`, type: type.toString() }));
+        // DESCRIBE plans the query without allocating a vector per column (LIMIT 0 does, and a very
+        // wide model then runs out of memory).
+        const described = await connection.runAndReadAll(`DESCRIBE ${columnsQuery(sql)}`);
+        return described.getRowObjects().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
       } catch (err) {
         throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
       } finally {
