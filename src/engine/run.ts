@@ -85,6 +85,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
       onProgress: (done) => deps.onEvent?.({ type: 'progress', phase: 'extract', done }),
     });
 
+    deps.onEvent?.({ type: 'planned', counts: { ...counts }, toRemove: scan.removals.size, toSend: scan.deliveries.size });
     deps.onEvent?.({ type: 'phase', phase: 'safeguards' });
     const refusal = options.force ? undefined : safeguardRefusal(spec, counts.extracted, scan);
     if (refusal) {

@@ -83,6 +83,8 @@ export interface RunSummary {
 
 export type EngineEvent =
   | { type: 'run_started'; runId: number }
+  /** The diff is known: what the run is about to send (before the safeguards' verdict). */
+  | { type: 'planned'; counts: RunCounts; toRemove: number; toSend: number }
   | { type: 'phase'; phase: 'extract' | 'safeguards' | 'remove' | 'add' | 'replace' | 'commit'; total?: number }
   | { type: 'progress'; phase: 'extract' | 'remove' | 'add' | 'replace'; done: number; total?: number }
   | { type: 'warning'; message: string };
