@@ -11,7 +11,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { columnsQuery, errorText, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
+import { columnsQuery, errorText, keyRanges, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 import { dateFromMillis, decimalValue, integerValue } from './values.js';
 
@@ -146,10 +146,33 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
   };
 }
 
+/** Rows one sort may hold: above it, a key-hash-ordered read is split into slices of the key space. */
+const ROWS_PER_SORT = 750_000;
+
 async function* streamRows(connect: () => Promise<DuckDBConnection>, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
+  if (opts.orderByKey === undefined || opts.keyForm !== 'sha256') {
+    yield* streamQueryRows(connect, streamQuery(sql, opts, DUCKDB_KEYS), opts, label);
+    return;
+  }
+  // Sorting millions of wide rows at once needs far more native memory than the limit allows. The
+  // key hashes are uniform, so sorting slices of the key space one after another keeps each sort
+  // small while the rows still come out in one global order (at the cost of one scan per slice).
+  let total: number;
+  const connection = await connect();
+  try {
+    const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
+    total = Number(counted.getRowObjects()[0]?.n ?? 0);
+  } catch (err) {
+    throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+  } finally {
+    connection.closeSync();
+  }
+  const ranges = total > ROWS_PER_SORT ? keyRanges(Math.ceil(total / ROWS_PER_SORT)) : [undefined];
+  for (const range of ranges) yield* streamQueryRows(connect, streamQuery(sql, opts, DUCKDB_KEYS, range), opts, label);
+}
+
+async function* streamQueryRows(connect: () => Promise<DuckDBConnection>, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
-  // DuckDB's default collation compares VARCHARs byte by byte.
-  const query = streamQuery(sql, opts, DUCKDB_KEYS);
   // A connection per stream: a new query on a connection would invalidate its open streaming result.
   const connection = await connect();
   let phase = 'run';

@@ -52,6 +52,22 @@ export function columnsQuery(sql: string): string {
   return `SELECT * FROM ${modelAsSubquery(sql)} LIMIT 0`;
 }
 
+/** A slice of the SHA-256 key space, by lowercase hex prefix: `from` inclusive, `to` exclusive (none: to the end, nulls included). */
+export interface KeyRange {
+  from: string;
+  to?: string;
+}
+
+/**
+ * Splits the SHA-256 key space into `parts` contiguous slices. Hashes are uniform, so each slice
+ * holds about 1/parts of the rows, and the slices read in order give the whole model in key order.
+ */
+export function keyRanges(parts: number): KeyRange[] {
+  const n = Math.max(1, Math.min(4096, Math.floor(parts)));
+  const bound = (i: number) => Math.floor((i * 4096) / n).toString(16).padStart(3, '0');
+  return Array.from({ length: n }, (_, i) => (i === n - 1 ? { from: bound(i) } : { from: bound(i), to: bound(i + 1) }));
+}
+
 /** How a warehouse spells the key's text form (byte-ordered) and the SHA-256 hex of that text. */
 export interface KeyDialect {
   text(quotedColumn: string): string;
@@ -62,14 +78,19 @@ export interface KeyDialect {
  * The model's rows, projected to `columns` when given, with `__pk` = the key's text form (or its
  * SHA-256 hex with `keyForm: 'sha256'`) and ordered by it when `orderByKey` is given.
  */
-export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect): string {
+export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect, range?: KeyRange): string {
   const projection = opts.columns ? opts.columns.map(quoteIdent) : ['*'];
   if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql)}`;
   const column = quoteIdent(opts.orderByKey);
   const key = opts.keyForm === 'sha256' ? dialect.sha256(column) : dialect.text(column);
+  const pk = quoteIdent(PK_FIELD);
+  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelAsSubquery(sql)}`;
+  if (range === undefined) return `${keyed} ORDER BY ${pk} NULLS LAST`;
+  const from = `${pk} >= '${range.from}'`;
+  const below = range.to === undefined ? `(${pk} IS NULL OR ${from})` : `${from} AND ${pk} < '${range.to}'`;
   return (
-    `SELECT ${[...projection, `${key} AS ${quoteIdent(PK_FIELD)}`].join(', ')} FROM ${modelAsSubquery(sql)} ` +
-    `ORDER BY ${quoteIdent(PK_FIELD)} NULLS LAST`
+    `SELECT * FROM (${keyed}) AS "audience_sync_keyed" WHERE ${below} ` +
+    `ORDER BY ${pk} NULLS LAST`
   );
 }
 
