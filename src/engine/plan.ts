@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createRecordEncoder } from '../identity/index.js';
 import type { EngineSource, EngineStore } from './ports.js';
 import { encoderSignature, safeguardRefusal } from './run.js';
-import { scanModel } from './scan.js';
+import { disposeScan, scanModel } from './scan.js';
 import { emptyCounts, type ErrorSample, type RunCounts, type SyncSpec } from './types.js';
 
 export interface SyncPlan {
@@ -53,6 +53,6 @@ export async function planSync(spec: SyncSpec, deps: { source: EngineSource; sto
         : {}),
     };
   } finally {
-    for (const s of [scan.removals, scan.deliveries, scan.stateWrites, scan.afterReplace]) await s.dispose();
+    await disposeScan(scan);
   }
 }

@@ -4,7 +4,7 @@ import { createRecordEncoder, type RecordEncoder } from '../identity/index.js';
 import { DeliveryAborted, deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
-import { scanModel, type ScanResult } from './scan.js';
+import { disposeScan, scanModel, type ScanResult } from './scan.js';
 import type { Spool } from './spool.js';
 import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunSummary, type SyncSpec } from './types.js';
 
@@ -119,7 +119,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
   try {
     if (runId !== undefined) await store.finishRun(runId, summary);
   } finally {
-    if (scan) for (const s of [scan.removals, scan.deliveries, scan.stateWrites, scan.afterReplace]) await s.dispose();
+    if (scan) await disposeScan(scan);
     await store.releaseLock(spec.name, holder).catch(() => undefined);
   }
   return summary;

@@ -109,10 +109,19 @@ export async function scanModel(
       if (plan.write) await result.stateWrites.write(plan.write);
       if (plan.afterReplace) await result.afterReplace.write(plan.afterReplace);
     }
+  } catch (error) {
+    // A failed scan leaves nothing on disk: its spools hold hashed cells and are of no use.
+    await disposeScan(result);
+    throw error;
   } finally {
     for (const s of Object.values(spools)) await s.finish();
   }
   return result;
+}
+
+/** Removes a scan's spool files. */
+export async function disposeScan(scan: Pick<ScanResult, 'removals' | 'deliveries' | 'stateWrites' | 'afterReplace'>): Promise<void> {
+  for (const s of [scan.removals, scan.deliveries, scan.stateWrites, scan.afterReplace]) await s.dispose();
 }
 
 /** The model columns the sync reads: the mapped ones, in the fixed key order, each once. */

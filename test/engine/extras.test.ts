@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -35,6 +35,18 @@ describe('engine extras', () => {
     const after = await world.run();
     expect(after.error).toBeUndefined();
     expect(after.status).toBe('success');
+  });
+
+  it('a model that fails while it is read sends nothing and leaves no spool files behind', async () => {
+    // DESCRIBE accepts the model; the cast only fails once rows are read.
+    world = await createWorld({ model: "select user_id, cast(email as integer) as email, phone, first_name, country from customers" });
+    await world.setCustomers(customers(50));
+    const r = await world.run();
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(/DuckDB/);
+    expect(world.emulator.control.requestLog().filter((e) => e.path.includes('/users'))).toHaveLength(0);
+    const tmp = join(world.dir, '.audience-sync', 'tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
   });
 
   it('value-based audiences carry LOOKALIKE_VALUE as a number; a row without one is rejected', async () => {
