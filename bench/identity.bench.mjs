@@ -128,7 +128,18 @@ export async function run() {
   }
   const oneSecs = seconds(start);
 
-  // Worker pool on all cores, batches of 10k rows with a couple in flight per worker.
+  // One thread the way a pipeline calls it: 10k-row batches whose records are kept until the batch is used.
+  // Holding them costs garbage-collection time the loop above does not pay; the pool is measured the same way.
+  let batched = 0;
+  start = performance.now();
+  for (let b = 0; b < rows.length; b += BATCH) {
+    const records = rows.slice(b, b + BATCH).map((row) => encoder.encode(row));
+    await null;
+    batched += records.length;
+  }
+  const batchSecs = seconds(start);
+
+  // Worker pool on all cores (the calling thread included), batches of 10k rows, a couple in flight per thread.
   const threads = availableParallelism();
   const pool = createEncoderPool(MAPPING, { defaultPhoneCountry: 'US' }, { threads });
   await pool.encodeBatch(rows.slice(0, 20_000));
@@ -142,13 +153,14 @@ export async function run() {
   await Promise.all(inFlight);
   const poolSecs = seconds(start);
   await pool.close();
-  if (pooled !== rows.length || sink === 0) throw new Error('pool lost rows');
+  if (pooled !== rows.length || batched !== rows.length || sink === 0) throw new Error('pool lost rows');
 
   return {
     title: `Identity: normalize + hash ${fmt(ROWS)} rows × 8 keys (7 hashed)`,
     rows: [
       { metric: 'one thread (encode)', value: `${fmt(ROWS / oneSecs)} rows/s`, note: `${oneSecs.toFixed(2)} s; ${fmt(dropped)} values dropped, ${rejected} rows rejected` },
-      { metric: `worker pool (${threads} threads)`, value: `${fmt(ROWS / poolSecs)} rows/s`, note: `${poolSecs.toFixed(2)} s; ×${(oneSecs / poolSecs).toFixed(2)} vs one thread` },
+      { metric: 'one thread, 10k-row batches kept (encode)', value: `${fmt(ROWS / batchSecs)} rows/s`, note: `${batchSecs.toFixed(2)} s` },
+      { metric: `worker pool (${threads} threads, 10k-row batches)`, value: `${fmt(ROWS / poolSecs)} rows/s`, note: `${poolSecs.toFixed(2)} s; ×${(batchSecs / poolSecs).toFixed(2)} vs one thread in batches, ×${(oneSecs / poolSecs).toFixed(2)} vs the one-thread loop` },
       { metric: `floor: bare crypto.hash over ${fmt(values.length)} values`, value: `${fmt(values.length / floorSecs)} hashes/s`, note: `${floorSecs.toFixed(2)} s` },
       { metric: 'one-thread time / floor time', value: (oneSecs / floorSecs).toFixed(2), note: 'goal ≤ 2' },
     ],

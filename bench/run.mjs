@@ -3,6 +3,8 @@
 // the same run (and the ratio between them), then each bench's own table.
 //   node bench/run.mjs [names...] [--readme] [--out=file.md]
 // --readme also copies the summary into README.md between <!-- bench:start --> and <!-- bench:end -->.
+// Each bench's result is kept in bench/results/latest.json; running only some benches replaces theirs and the
+// report is written from all of them, each section saying when it was measured.
 // Each bench module exports `run()` returning { title, rows: [{ metric, value, note? }], headlines? };
 // `headlines` ([{ figure, measured, floor, ratio, goal? }]) feed the summary. For benches that don't
 // return them, HEADLINES below reads them from the bench's rows.
@@ -34,7 +36,12 @@ const HEADLINES = {
     const one = find(rows, /^one thread/);
     const floor = find(rows, /^floor: bare crypto\.hash/);
     const ratio = find(rows, /floor time$/);
-    return [{ figure: 'identity: normalize + hash (one thread)', measured: one?.value, floor: floor && `${floor.value} (bare SHA-256)`, ratio: ratio && `${ratio.value}× the floor's time`, goal: ratio?.note?.replace(/^goal\s*/, '') }];
+    const batched = find(rows, /^one thread, 10k-row batches/);
+    const pool = find(rows, /^worker pool/);
+    return [
+      { figure: 'identity: normalize + hash (one thread)', measured: one?.value, floor: floor && `${floor.value} (bare SHA-256)`, ratio: ratio && `${ratio.value}× the floor's time`, goal: ratio?.note?.replace(/^goal\s*/, '') },
+      ...(pool ? [{ figure: `identity: ${pool.metric}`, measured: pool.value, floor: batched && `${batched.value} one thread, same batches`, ratio: `${times(number(pool.value) / number(batched?.value))} one thread`, goal: 'scales with cores' }] : []),
+    ];
   },
   'engine.bench.mjs': (rows) => {
     const floor = find(rows, /— floor$/);
@@ -59,60 +66,75 @@ const HEADLINES = {
 
 // ---- run ------------------------------------------------------------------------------------------
 
-const sections = [];
-const headlines = [];
+const machine = `Node ${process.version} · ${os.cpus().length} cores · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const now = () => `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+const sizes = Object.entries(process.env)
+  .filter(([k]) => /BENCH/.test(k))
+  .map(([k, v]) => `${k}=${v}`)
+  .join(' ');
+// Results by bench file: { title, rows, seconds, when, machine, sizes } or { failed, when }.
+const resultsFile = join(dirname(out), 'latest.json');
+const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
 const failures = [];
 for (const file of files) {
   process.stderr.write(`bench: ${file} ...\n`);
   const started = performance.now();
-  let result;
   try {
     const mod = await import(join(here, file));
-    result = await mod.run();
+    const result = await mod.run();
+    const seconds = (performance.now() - started) / 1000;
+    results[file] = { title: result.title, rows: result.rows, headlines: result.headlines, seconds, when: now(), machine, sizes };
+    process.stderr.write(`bench: ${file} done in ${seconds.toFixed(1)}s\n`);
   } catch (e) {
     // One broken bench must not cost the others' figures: report it and go on.
     failures.push(file);
-    sections.push(`## ${file}\n\nFAILED: ${String(e?.stack ?? e).split('\n').slice(0, 3).join(' ')}`);
+    results[file] = { failed: String(e?.stack ?? e).split('\n').slice(0, 3).join(' '), when: now(), machine, sizes };
     process.stderr.write(`bench: ${file} FAILED: ${e?.message ?? e}\n`);
-    continue;
   }
-  const secs = (performance.now() - started) / 1000;
-  process.stderr.write(`bench: ${file} done in ${secs.toFixed(1)}s\n`);
-  const lines = [`## ${result.title}`, '', '| metric | value | note |', '|---|---|---|'];
-  for (const r of result.rows) lines.push(`| ${r.metric} | ${r.value} | ${r.note ?? ''} |`);
-  lines.push('', `_${file}, ${secs.toFixed(0)} s_`);
-  sections.push(lines.join('\n'));
-  console.log(lines.join('\n') + '\n');
-  headlines.push(...(result.headlines ?? HEADLINES[file]?.(result.rows) ?? []));
 }
 
-const machine = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · Node ${process.version} · ${os.cpus().length} cores · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+const sections = [];
+const headlines = [];
+for (const file of Object.keys(results).sort()) {
+  const r = results[file];
+  const stamp = `_${file} · ${r.when} · ${r.machine}${r.sizes ? ` · ${r.sizes}` : ''}${r.seconds ? ` · ${r.seconds.toFixed(0)} s` : ''}_`;
+  if (r.failed) {
+    sections.push(`## ${file}\n\nFAILED: ${r.failed}\n\n${stamp}`);
+    continue;
+  }
+  const lines = [`## ${r.title}`, '', '| metric | value | note |', '|---|---|---|'];
+  for (const row of r.rows) lines.push(`| ${row.metric} | ${row.value} | ${row.note ?? ''} |`);
+  lines.push('', stamp);
+  sections.push(lines.join('\n'));
+  if (files.includes(file)) console.log(lines.join('\n') + '\n');
+  headlines.push(...(r.headlines ?? HEADLINES[file]?.(r.rows) ?? []));
+}
+
 const summary = [
   '| figure | measured | floor (same run) | ratio | goal |',
   '|---|---|---|---|---|',
   ...headlines.map((h) => `| ${h.figure} | ${h.measured ?? 'n/a'} | ${h.floor ?? 'n/a'} | ${h.ratio ?? 'n/a'} | ${h.goal ?? ''} |`),
 ].join('\n');
-const sizes = Object.entries(process.env)
-  .filter(([k]) => /BENCH/.test(k))
-  .map(([k, v]) => `${k}=${v}`);
+const failed = Object.keys(results).filter((f) => results[f].failed);
 const header = [
   '# audience-sync performance report',
   '',
-  `${machine}${sizes.length ? ` · ${sizes.join(' ')}` : ''}`,
+  `Written ${now()}; each section says when and where it was measured.`,
   '',
   '## Summary',
   '',
   headlines.length ? summary : '_no headline figures in this run_',
-  ...(failures.length ? ['', `**Failed benches:** ${failures.join(', ')}`] : []),
+  ...(failed.length ? ['', `**Failed benches:** ${failed.join(', ')}`] : []),
 ].join('\n');
 
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, [header, ...sections].join('\n\n') + '\n');
+writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
 process.stderr.write(`bench: report written to ${out}\n`);
 
 if (updateReadme) {
   const readme = join(here, '..', 'README.md');
-  const block = ['<!-- bench:start -->', `_Latest \`npm run bench\` (${machine}); every bench's full table is in [bench/results/latest.md](bench/results/latest.md)._`, '', summary, '<!-- bench:end -->'].join('\n');
+  const block = ['<!-- bench:start -->', `_Latest \`npm run bench\` figures (${machine}); every bench's full table, with when it ran, is in [bench/results/latest.md](bench/results/latest.md)._`, '', summary, '<!-- bench:end -->'].join('\n');
   const text = existsSync(readme) ? readFileSync(readme, 'utf8') : '';
   const marked = /<!-- bench:start -->[\s\S]*?<!-- bench:end -->/;
   writeFileSync(readme, marked.test(text) ? text.replace(marked, () => block) : `${text.trimEnd()}\n\n## Performance\n\n${block}\n`);

@@ -1,10 +1,10 @@
 /** Worker-thread side of the encoder pool: builds the same encoder and encodes the chunks it is sent. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createRecordEncoder, type IdentityOptions, type Mapping } from './encoder.js';
-import type { WorkerReply, WorkerRequest } from './pool.js';
-import { packRecords } from './wire.js';
+import { createRecordEncoder } from './encoder.js';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './pool.js';
+import { packedRowReader, packRecords } from './wire.js';
 
-const { mapping, options } = workerData as { mapping: Mapping; options: IdentityOptions };
+const { mapping, options, columns } = workerData as WorkerSetup;
 const encoder = createRecordEncoder(mapping, options);
 const port = parentPort;
 if (!port) throw new Error('encoderWorker.js must run as a worker thread (it is started by createEncoderPool).');
@@ -12,7 +12,10 @@ if (!port) throw new Error('encoderWorker.js must run as a worker thread (it is 
 port.on('message', (request: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = { id: request.id, packed: packRecords(encoder.schema, request.rows.map((row) => encoder.encode(row))) };
+    const rowAt = packedRowReader(columns, request.rows);
+    const packed = packRecords(encoder.schema, request.rows.count, (index) => encoder.encode(rowAt(index)), request.spare);
+    port.postMessage({ id: request.id, packed } satisfies WorkerReply, [packed.hashes]);
+    return;
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
   }

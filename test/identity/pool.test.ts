@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEncoderPool, createRecordEncoder, MappingError, type Mapping } from '../../src/identity/index.js';
+import { callerShare } from '../../src/identity/pool.js';
+import { packedRowReader, packRecords, packRows, unpackRecords } from '../../src/identity/wire.js';
 
 // The workers run the compiled encoder (dist/); CI builds before testing, a fresh clone may not have.
 beforeAll(() => {
@@ -31,20 +33,24 @@ describe('createEncoderPool', () => {
     close = undefined;
   });
 
-  it('gives the same records as encode(), in order, across concurrent batches', async () => {
-    const pool = createEncoderPool(MAPPING, OPTIONS, { threads: 2 });
+  it.each([2, 3])('gives the same records as encode(), in order, across concurrent batches (%i threads)', async (threads) => {
+    const pool = createEncoderPool(MAPPING, OPTIONS, { threads });
     close = () => pool.close();
     const local = createRecordEncoder(MAPPING, OPTIONS);
     expect(pool.schema).toEqual(local.schema);
-    const batches = [rows(3000), rows(10), rows(0), rows(1200).reverse()];
-    const results = await Promise.all(batches.map((b) => pool.encodeBatch(b)));
-    batches.forEach((batch, i) => expect(results[i]).toEqual(batch.map((r) => local.encode(r))));
+    // Several rounds, so workers write into the hash buffers they are handed back.
+    for (let round = 0; round < 3; round++) {
+      const batches = [rows(3000), rows(10), rows(0), rows(1200).reverse(), rows(600)];
+      const results = await Promise.all(batches.map((b) => pool.encodeBatch(b)));
+      batches.forEach((batch, i) => expect(results[i]).toEqual(batch.map((r) => local.encode(r))));
+    }
   });
 
   it('encodes rows that cannot cross threads in the calling thread', async () => {
-    const pool = createEncoderPool(MAPPING, OPTIONS, { threads: 1 });
+    const pool = createEncoderPool(MAPPING, OPTIONS, { threads: 2 });
     close = () => pool.close();
-    const odd = [{ id: 'a', email: () => 'x' }, { id: Symbol('s') }];
+    // Enough rows that the pool hands them to its worker.
+    const odd = [{ id: 'a', email: () => 'x' }, { id: Symbol('s') }, ...rows(1000)];
     const local = createRecordEncoder(MAPPING, OPTIONS);
     expect(await pool.encodeBatch(odd as Record<string, unknown>[])).toEqual(odd.map((r) => local.encode(r as Record<string, unknown>)));
   });
@@ -54,5 +60,47 @@ describe('createEncoderPool', () => {
     const pool = createEncoderPool(MAPPING, OPTIONS, { threads: 1 });
     await pool.close();
     await expect(pool.encodeBatch(rows(5))).rejects.toThrow(/closed/);
+  });
+});
+
+describe('the thread wire format', () => {
+  const local = createRecordEncoder(MAPPING, OPTIONS);
+  const columns = [...new Set(Object.values(MAPPING))] as string[];
+
+  it('round-trips rows column by column, nulls, numbers, dates and bigints included', () => {
+    const batch = [...rows(50), null as unknown as Record<string, unknown>, {}];
+    const packed = structuredClone(packRows(columns, batch));
+    const rowAt = packedRowReader(columns, packed);
+    for (let i = 0; i < batch.length; i++) {
+      expect(local.encode(rowAt(i))).toEqual(local.encode(batch[i]!));
+    }
+  });
+
+  it('round-trips records, empty hashed cells, drops and rejections, reusing a spare buffer', () => {
+    const batch = rows(300);
+    const records = batch.map((r) => local.encode(r));
+    expect(records.some((r) => r.dropped.length > 0)).toBe(true);
+    expect(records.some((r) => r.cells.includes(''))).toBe(true);
+    const first = packRecords(local.schema, records.length, (i) => records[i]!);
+    expect(unpackRecords(local.schema, structuredClone(first))).toEqual(records);
+    // A smaller batch written into the first one's buffer: the tail left from before is ignored.
+    const fewer = records.slice(0, 40).reverse();
+    const second = packRecords(local.schema, fewer.length, (i) => fewer[i]!, first.hashes);
+    expect(second.hashes).toBe(first.hashes);
+    expect(unpackRecords(local.schema, second)).toEqual(fewer);
+  });
+
+  it('refuses a hashed cell that is not a digest, instead of shifting every later hash', () => {
+    const record = { ...local.encode(rows(1)[0]!) };
+    record.cells = record.cells.map((c, i) => (local.schema[i] === 'EMAIL' ? 'short' : c));
+    expect(() => packRecords(local.schema, 1, () => record)).toThrow(/EMAIL cell is not a SHA-256/);
+  });
+
+  it('gives the calling thread a share that shrinks as workers grow', () => {
+    expect(callerShare(0)).toBe(1);
+    expect(callerShare(1)).toBeGreaterThan(0.3);
+    expect(callerShare(1)).toBeLessThan(0.5);
+    expect(callerShare(3)).toBeLessThan(callerShare(1));
+    expect(callerShare(16)).toBe(0);
   });
 });
