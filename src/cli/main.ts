@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { exitCodeFor } from './errors.js';
+import { limitHeapGrowth } from './heap.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -32,6 +33,8 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   emulator: () => import('./commands/emulator.js'),
 };
 const invoked = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+// Every command but the emulator, whose heap holds every member it is sent and so grows by design.
+if (invoked !== 'emulator') limitHeapGrowth();
 const load = invoked !== undefined && invoked in COMMANDS ? [COMMANDS[invoked]!] : Object.values(COMMANDS);
 for (const module of await Promise.all(load.map((l) => l()))) module.register(program);
 
