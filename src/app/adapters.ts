@@ -61,5 +61,6 @@ export function engineSource(source: Source): EngineSource {
   return {
     streamByKeyHash: (sql, opts) =>
       source.stream(sql, { orderByKey: opts.primaryKey, keyForm: 'sha256', columns: opts.columns, ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}) }),
+    release: () => source.release(),
   };
 }

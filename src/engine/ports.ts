@@ -24,6 +24,8 @@ export interface EngineSource {
    * that hash as `__pk` (null for a null key), projected on `columns`.
    */
   streamByKeyHash(sql: string, opts: { primaryKey: string; columns: string[]; chunkRows?: number }): AsyncIterable<Array<Record<string, unknown>>>;
+  /** The model is read: free what reading it took before the run spends minutes sending. */
+  release?(): Promise<void>;
 }
 
 export interface UploadResultLike {

@@ -77,13 +77,18 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     await store.saveSyncInfo(spec.name, { audienceId, schemaSignature });
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
-    scan = await scanModel(spec, encoder, deps.source, store, counts, samples, {
-      workDir: deps.workDir,
-      signature: encoderSignature(spec, encoder),
-      encodeAll: false,
-      staleRemoval: !schemaChanged,
-      onProgress: (done) => deps.onEvent?.({ type: 'progress', phase: 'extract', done }),
-    });
+    try {
+      scan = await scanModel(spec, encoder, deps.source, store, counts, samples, {
+        workDir: deps.workDir,
+        signature: encoderSignature(spec, encoder),
+        encodeAll: false,
+        staleRemoval: !schemaChanged,
+        onProgress: (done) => deps.onEvent?.({ type: 'progress', phase: 'extract', done }),
+      });
+    } finally {
+      // Freeing memory must never fail the run: the next read opens the source again anyway.
+      await deps.source.release?.().catch(() => undefined);
+    }
 
     deps.onEvent?.({ type: 'planned', counts: { ...counts }, toRemove: scan.removals.size, toSend: scan.deliveries.size });
     deps.onEvent?.({ type: 'phase', phase: 'safeguards' });

@@ -100,28 +100,43 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
     memory_limit: settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT,
     temp_directory: settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb'),
   };
-  let instance: DuckDBInstance;
-  if (path === ':memory:') {
-    instance = await DuckDBInstance.create(':memory:', options);
-  } else {
+  const openInstance = async (): Promise<DuckDBInstance> => {
+    if (path === ':memory:') return DuckDBInstance.create(':memory:', options);
     if (!existsSync(path)) throw new SourceError(`${label}: DuckDB file ${path} does not exist; check the source's path`);
     try {
-      instance = await DuckDBInstance.create(path, { ...options, access_mode: 'READ_ONLY' });
+      return await DuckDBInstance.create(path, { ...options, access_mode: 'READ_ONLY' });
     } catch (err) {
       throw new SourceError(`${label}: cannot open DuckDB file ${path} (${errorText(err)}); if another process is writing to it, let it finish first`, { cause: err });
     }
-  }
+  };
+  // Opened now so a bad path fails here; after release() it is opened again by the next read.
+  let instance: Promise<DuckDBInstance> | undefined = Promise.resolve(await openInstance());
+  let active = 0;
   let closed = false;
-  const connect = async (): Promise<DuckDBConnection> => {
-    if (closed) throw new SourceError(`${label}: the source is closed`);
-    return instance.connect();
+  const connections: Connections = {
+    async open() {
+      if (closed) throw new SourceError(`${label}: the source is closed`);
+      active++;
+      try {
+        instance ??= openInstance();
+        return await (await instance).connect();
+      } catch (err) {
+        active--;
+        instance = undefined;
+        throw err;
+      }
+    },
+    close(connection) {
+      connection.closeSync();
+      active--;
+    },
   };
 
   return {
     type: 'duckdb',
 
     async columns(sql: string): Promise<ColumnInfo[]> {
-      const connection = await connect();
+      const connection = await connections.open();
       try {
         // DESCRIBE plans the query without allocating a vector per column (LIMIT 0 does, and a very
         // wide model then runs out of memory).
@@ -130,56 +145,80 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       } catch (err) {
         throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
       } finally {
-        connection.closeSync();
+        connections.close(connection);
       }
     },
 
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
-      return streamRows(connect, sql, opts, label);
+      return streamRows(connections, sql, opts, label);
+    },
+
+    async release() {
+      // An in-memory database would lose its data; a read in progress keeps the instance it uses.
+      if (closed || active > 0 || path === ':memory:' || instance === undefined) return;
+      const current = instance;
+      instance = undefined;
+      (await current).closeSync();
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      instance.closeSync();
+      const current = instance;
+      instance = undefined;
+      (await current)?.closeSync();
     },
   };
 }
 
-/**
- * Rows one sort may hold: above it, a key-hash-ordered read is split into slices of the key space. DuckDB's
- * native memory grows with the slice, whatever its memory_limit: reading 1M rows peaked at 356 MB RSS with
- * 750k-row slices, 294 MB with 300k and 276 MB with 200k. Each slice costs one more pass over the model
- * (about 0.2 s per million rows for the key hash filter here), so 200k is the knee.
- */
-const ROWS_PER_SORT = 200_000;
+/** Opens and closes the connections of one source, counting those open. */
+interface Connections {
+  open(): Promise<DuckDBConnection>;
+  close(connection: DuckDBConnection): void;
+}
 
-async function* streamRows(connect: () => Promise<DuckDBConnection>, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
+/**
+ * Cells (rows × columns) one sort may hold: above it, a key-hash-ordered read is split into slices of the
+ * key space. DuckDB's native memory grows with the slice, whatever its memory_limit: reading 1M rows of
+ * 8 columns and the key peaked at 356 MB RSS with 750k-row slices, 294 MB with 300k and 276 MB with 200k,
+ * and 16 columns need half the rows per slice to stay within the default 128MB memory_limit. Each slice
+ * costs one more pass over the model (about 0.2 s per million rows for the key hash filter here).
+ */
+const CELLS_PER_SORT = 1_800_000;
+/** Columns assumed when the read is not projected (select *). */
+const UNPROJECTED_WIDTH = 16;
+
+export function rowsPerSort(columns: number | undefined): number {
+  return Math.max(10_000, Math.floor(CELLS_PER_SORT / ((columns ?? UNPROJECTED_WIDTH) + 1)));
+}
+
+async function* streamRows(connections: Connections, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   if (opts.orderByKey === undefined || opts.keyForm !== 'sha256') {
-    yield* streamQueryRows(connect, streamQuery(sql, opts, DUCKDB_KEYS), opts, label);
+    yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS), opts, label);
     return;
   }
   // Sorting millions of wide rows at once needs far more native memory than the limit allows. The
   // key hashes are uniform, so sorting slices of the key space one after another keeps each sort
   // small while the rows still come out in one global order (at the cost of one scan per slice).
   let total: number;
-  const connection = await connect();
+  const connection = await connections.open();
   try {
     const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
     total = Number(counted.getRowObjects()[0]?.n ?? 0);
   } catch (err) {
     throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
   } finally {
-    connection.closeSync();
+    connections.close(connection);
   }
-  const ranges = total > ROWS_PER_SORT ? keyRanges(Math.ceil(total / ROWS_PER_SORT)) : [undefined];
-  for (const range of ranges) yield* streamQueryRows(connect, streamQuery(sql, opts, DUCKDB_KEYS, range), opts, label);
+  const perSort = rowsPerSort(opts.columns?.length);
+  const ranges = total > perSort ? keyRanges(Math.ceil(total / perSort)) : [undefined];
+  for (const range of ranges) yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS, range), opts, label);
 }
 
-async function* streamQueryRows(connect: () => Promise<DuckDBConnection>, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
+async function* streamQueryRows(connections: Connections, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
   // A connection per stream: a new query on a connection would invalidate its open streaming result.
-  const connection = await connect();
+  const connection = await connections.open();
   let phase = 'run';
   try {
     const result = await connection.stream(query);
@@ -228,6 +267,6 @@ async function* streamQueryRows(connect: () => Promise<DuckDBConnection>, query:
     const what = phase === 'run' ? 'could not run the model' : 'failed while reading the model';
     throw new SourceError(`${label}: DuckDB ${what}: ${errorText(err)}`, { cause: err });
   } finally {
-    connection.closeSync();
+    connections.close(connection);
   }
 }

@@ -153,6 +153,9 @@ export async function openPostgres(url: string, label: string): Promise<Source> 
       return streamRows(sql, opts);
     },
 
+    // One idle connection holds next to nothing here; the cursor's rows were freed as they streamed.
+    async release() {},
+
     async close() {
       if (closed) return;
       closed = true;

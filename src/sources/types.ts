@@ -34,6 +34,11 @@ export interface Source {
    * throws `SourceError`: the stream never just ends as if the model were empty.
    */
   stream(sql: string, opts?: StreamOptions): AsyncIterable<Row[]>;
+  /**
+   * Frees what reading took until the next read, which opens it again (DuckDB closes its database: its
+   * buffers and allocator caches are native memory a run that is now sending would hold for nothing).
+   */
+  release(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -51,3 +51,13 @@ describe('key-hash ordered reads in slices', () => {
     }
   });
 });
+
+describe('rows per sorted slice', () => {
+  it('shrinks as the read gets wider, so one sort holds about the same number of cells', async () => {
+    const { rowsPerSort } = await import('../../src/sources/duckdb.js');
+    expect(rowsPerSort(8)).toBe(200_000);
+    expect(rowsPerSort(16)).toBeLessThan(rowsPerSort(8) * 0.6);
+    expect(rowsPerSort(undefined)).toBe(rowsPerSort(16));
+    expect(rowsPerSort(100_000)).toBe(10_000);
+  });
+});
