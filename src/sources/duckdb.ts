@@ -18,10 +18,10 @@ import { dateFromMillis, decimalValue, integerValue } from './values.js';
 const MS_PER_DAY = 86_400_000;
 /** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex, like PostgreSQL's below. */
 const DUCKDB_KEYS: KeyDialect = { text: (col) => `CAST(${col} AS VARCHAR)`, sha256: (col) => `sha256(CAST(${col} AS VARCHAR))` };
-export const DEFAULT_DUCKDB_MEMORY_LIMIT = '128MB';
+export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 
 export interface DuckDbSettings {
-  /** DuckDB `memory_limit` (default 128MB): bounds the native memory a sort of the model may use. */
+  /** DuckDB `memory_limit` (default 96MB): bounds the native memory a sort of the model may use, and DuckDB's cache of table blocks fills up to it on a big model (5M rows: 342 MB peak RSS at 128MB, 317 MB at 96MB). */
   readonly memoryLimit?: string;
   /** Where DuckDB spills beyond the limit (default: <os tmp>/audience-sync-duckdb). */
   readonly tempDirectory?: string;
@@ -181,7 +181,7 @@ interface Connections {
  * Cells (rows × columns) one sort may hold: above it, a key-hash-ordered read is split into slices of the
  * key space. DuckDB's native memory grows with the slice, whatever its memory_limit: reading 1M rows of
  * 8 columns and the key peaked at 356 MB RSS with 750k-row slices, 294 MB with 300k and 276 MB with 200k,
- * and 16 columns need half the rows per slice to stay within the default 128MB memory_limit. Each slice
+ * and 16 columns need half the rows per slice to fit the default memory_limit (5M rows of 16 columns: 338 MB at 96MB). Each slice
  * costs one more pass over the model (about 0.2 s per million rows for the key hash filter here).
  */
 const CELLS_PER_SORT = 1_800_000;
