@@ -14,7 +14,7 @@ export interface ServedWorld {
   server: RunningServer;
   /** JSON request to the service; `body` is sent as application/json. */
   api(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: Json; headers: Headers }>;
-  /** Polls a run until it is no longer `running`. */
+  /** Polls a run until it is no longer `running` and its sync's runner has let go of it. */
   waitForRun(id: number, headers?: Record<string, string>): Promise<Json>;
   close(): Promise<void>;
 }
@@ -62,7 +62,11 @@ export async function serveWorld(
     async waitForRun(id, headers = {}) {
       for (let i = 0; i < 400; i++) {
         const r = await api('GET', `/api/runs/${id}`, { headers });
-        if (r.status === 200 && r.body.status !== 'running') return r.body;
+        // The run's record is finished a moment before the runner returns and the sync stops showing `running`.
+        if (r.status === 200 && r.body.status !== 'running') {
+          const sync = await api('GET', `/api/syncs/${encodeURIComponent(String(r.body.sync))}`, { headers });
+          if (sync.status !== 200 || sync.body.status !== 'running') return r.body;
+        }
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       throw new Error(`run ${id} did not finish`);
