@@ -4,8 +4,7 @@
  * run. The state store is not touched: the next run sees the row as new and sends it again, which
  * Meta treats as the same member.
  */
-import { createRecordEncoder, type MatchKey } from '../identity/index.js';
-import { mappedColumns } from '../engine/index.js';
+import { createRecordEncoder, mappedColumns, type MatchKey } from '../identity/index.js';
 import { toSyncSpec, type Workspace } from './workspace.js';
 
 export interface TestRecordResult {
@@ -39,7 +38,7 @@ export async function sendTestRecord(ws: Workspace, syncName: string, opts: { pr
   if (!audienceId) {
     throw new TestRecordError(`sync "${sync.name}" has no audience yet: it is created by the first run; run the sync once, then send a test record`);
   }
-  const row = await findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec)])], sync.primaryKey, opts.primaryKey);
+  const row = await findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec.mapping)])], sync.primaryKey, opts.primaryKey);
   if (!row) {
     throw new TestRecordError(
       opts.primaryKey === undefined

@@ -1,4 +1,4 @@
-import { MATCH_KEYS, type EncodedRecord, type MatchKey, type RecordEncoder } from '../identity/index.js';
+import { mappedColumns, type EncodedRecord, type MatchKey, type RecordEncoder } from '../identity/index.js';
 import { classify, planRecord, type Delivery } from './diff.js';
 import { rawFingerprint } from './fingerprint.js';
 import { joinByKey } from './join.js';
@@ -43,7 +43,7 @@ export async function scanModel(
   samples: ErrorSample[],
   opts: ScanOptions,
 ): Promise<ScanResult> {
-  const columns = mappedColumns(spec);
+  const columns = mappedColumns(spec.mapping);
   const spools = {
     removals: await Spool.create<Delivery>(opts.workDir, 'remove'),
     deliveries: await Spool.create<Delivery>(opts.workDir, spec.mode === 'replace' ? 'replace' : 'add'),
@@ -122,16 +122,6 @@ export async function scanModel(
 /** Removes a scan's spool files. */
 export async function disposeScan(scan: Pick<ScanResult, 'removals' | 'deliveries' | 'stateWrites' | 'afterReplace'>): Promise<void> {
   for (const s of [scan.removals, scan.deliveries, scan.stateWrites, scan.afterReplace]) await s.dispose();
-}
-
-/** The model columns the sync reads: the mapped ones, in the fixed key order, each once. */
-export function mappedColumns(spec: SyncSpec): string[] {
-  const seen = new Set<string>();
-  for (const key of MATCH_KEYS) {
-    const column = spec.mapping[key];
-    if (column !== undefined) seen.add(column);
-  }
-  return [...seen];
 }
 
 async function* countRows(

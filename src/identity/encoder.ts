@@ -151,6 +151,16 @@ function buildPlan(mapping: Mapping, options: IdentityOptions): EncoderPlan {
   return { ...settings, schema, columns, countryColumn: mapped.get('COUNTRY'), deriveFirstInitial };
 }
 
+/** The source columns a mapping reads, in Meta's key order, each once. */
+export function mappedColumns(mapping: Mapping): string[] {
+  const columns = new Set<string>();
+  for (const key of MATCH_KEYS) {
+    const column = mapping[key];
+    if (column !== undefined) columns.add(column);
+  }
+  return [...columns];
+}
+
 const NOT_A_ROW: Record<string, unknown> = {};
 
 function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, unknown>): EncodedRecord {

@@ -10,14 +10,11 @@ const port = parentPort;
 if (!port) throw new Error('encoderWorker.js must run as a worker thread (it is started by createEncoderPool).');
 
 port.on('message', (request: WorkerRequest) => {
-  let reply: WorkerReply;
   try {
     const rowAt = packedRowReader(columns, request.rows);
     const packed = packRecords(encoder.schema, request.rows.count, (index) => encoder.encode(rowAt(index)), request.spare);
     port.postMessage({ id: request.id, packed } satisfies WorkerReply, [packed.hashes]);
-    return;
   } catch (error) {
-    reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+    port.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) } satisfies WorkerReply);
   }
-  port.postMessage(reply);
 });

@@ -7,6 +7,7 @@ export { sha256Hex } from './hash.js';
 export { normalizeKey, type Hashing, type KeyContextInput, type KeyOutcome } from './normalize.js';
 export {
   createRecordEncoder,
+  mappedColumns,
   MappingError,
   MISSING_LOOKALIKE_VALUE,
   NO_USABLE_IDENTIFIER,

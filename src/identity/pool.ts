@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { createRecordEncoder, type EncodedRecord, type IdentityOptions, type Mapping } from './encoder.js';
+import { createRecordEncoder, mappedColumns, type EncodedRecord, type IdentityOptions, type Mapping } from './encoder.js';
 import type { MatchKey } from './keys.js';
 import { type PackedRecords, type PackedRows, packRows, unpackRecords } from './wire.js';
 
@@ -88,11 +88,7 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
   const local = createRecordEncoder(mapping, options);
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
   const share = callerShare(threads - 1);
-  const setup: WorkerSetup = {
-    mapping,
-    options,
-    columns: [...new Set(Object.values(mapping).filter((c): c is string => typeof c === 'string'))],
-  };
+  const setup: WorkerSetup = { mapping, options, columns: mappedColumns(mapping) };
   const script = threads > 1 ? workerScript() : undefined;
   let nextId = 1;
   let failure: Error | undefined;

@@ -38,9 +38,9 @@ export function packedRowReader(columnNames: readonly string[], packed: PackedRo
 export interface PackedRecords {
   count: number;
   /**
- * Hashed cells in row-major order as 64 hex digits each (latin1 bytes); an empty cell is 64 spaces. It may be
- * longer than that: the rest is unused.
- */
+   * Hashed cells in row-major order as 64 hex digits each (latin1 bytes); an empty cell is 64 spaces. It may be
+   * longer than that: the rest is unused.
+   */
   hashes: ArrayBuffer;
   /** Unhashed cells (EXTERN_ID, MADID, LOOKALIKE_VALUE) in row-major order. */
   plain: Array<string | number>;
@@ -49,13 +49,13 @@ export interface PackedRecords {
 }
 
 const HASH_LENGTH = 64;
+const EMPTY_HASH = ' '.repeat(HASH_LENGTH);
 
 /**
  * Buffer's own latin1 writer, which buffer.write(text, offset, 'latin1') calls after parsing its arguments;
  * called directly it packs hashes about a third faster. Node has it on every Buffer but leaves it out of the types.
  */
 type LatinBuffer = Buffer & { latin1Write(text: string, offset: number): number };
-const EMPTY_HASH = ' '.repeat(HASH_LENGTH);
 
 /**
  * Packs `count` records, asking for each in turn: a record is dropped as soon as it is packed, so the packer

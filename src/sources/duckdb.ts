@@ -116,13 +116,16 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
   const connections: Connections = {
     async open() {
       if (closed) throw new SourceError(`${label}: the source is closed`);
+      // Only a failed open is forgotten (the next read tries again); a failed connect keeps the instance.
+      instance ??= openInstance().catch((err: unknown) => {
+        instance = undefined;
+        throw err;
+      });
       active++;
       try {
-        instance ??= openInstance();
         return await (await instance).connect();
       } catch (err) {
         active--;
-        instance = undefined;
         throw err;
       }
     },
