@@ -1,43 +1,33 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../src/emulator/index.js';
+import { describe, expect, it } from 'vitest';
 import { GraphClient, MetaApiError, appSecretProof } from '../../src/meta/index.js';
-import { ACCOUNT, SCHEMA, TOKEN, memberIds, person, sha, startTestEmulator, testClient } from './harness.js';
+import { ACCOUNT, SCHEMA, TOKEN, memberIds, person, sha, useTestEmulator, testClient } from './harness.js';
 import { startWiretap } from './wiretap.js';
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startTestEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-afterEach(() => {
-  emu.control.reset();
-});
+const emulator = useTestEmulator();
 
 describe('account and token calls', () => {
   it('reads the user, ad accounts, permissions and ToS state', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     expect((await client.me()).id).toMatch(/^\d+$/);
     const accounts = await client.adAccounts();
     expect(accounts).toContainEqual(expect.objectContaining({ id: `act_${ACCOUNT}`, accountId: ACCOUNT, accountStatus: 1 }));
     expect(await client.permissions()).toContainEqual({ permission: 'ads_management', status: 'granted' });
     expect(await client.customAudienceTosAccepted(ACCOUNT)).toBe(true);
     expect(await client.customAudienceTosAccepted(`act_${ACCOUNT}`)).toBe(true);
-    emu.control.setTos(ACCOUNT, false);
+    emulator().control.setTos(ACCOUNT, false);
     expect(await client.customAudienceTosAccepted(ACCOUNT)).toBe(false);
   });
 
   it('follows every page of the ad account list', async () => {
-    for (let i = 2; i <= 60; i++) emu.control.addAdAccount({ id: `10000000000${String(i).padStart(5, '0')}`, name: `acct ${i}` });
-    const { client } = testClient(emu);
+    for (let i = 2; i <= 60; i++) emulator().control.addAdAccount({ id: `10000000000${String(i).padStart(5, '0')}`, name: `acct ${i}` });
+    const { client } = testClient(emulator());
     expect(await client.adAccounts()).toHaveLength(60);
   });
 });
 
 describe('audiences', () => {
   it('creates, reads, lists and deletes with ids kept as strings', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     const { id } = await client.createCustomAudience(`act_${ACCOUNT}`, { name: 'Churn risk', description: 'd', valueBased: false });
     expect(typeof id).toBe('string');
     expect(BigInt(id) > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
@@ -61,19 +51,19 @@ describe('audiences', () => {
   });
 
   it('lists an account with many audiences across pages, including an empty page that has next', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     const created: string[] = [];
     for (let i = 0; i < 47; i++) created.push((await client.createCustomAudience(ACCOUNT, { name: `aud ${i}` })).id);
-    emu.control.setFlags({ emptyFirstPage: true });
-    emu.control.clearRequestLog();
+    emulator().control.setFlags({ emptyFirstPage: true });
+    emulator().control.clearRequestLog();
     const listed = await client.listAudiences(ACCOUNT);
     expect(listed.map((a) => a.id).sort()).toEqual([...created].sort());
-    const pages = emu.control.requestLog().filter((r) => r.path.endsWith('/customaudiences'));
+    const pages = emulator().control.requestLog().filter((r) => r.path.endsWith('/customaudiences'));
     expect(pages.length).toBeGreaterThanOrEqual(4); // empty first page + 3 pages of at most 20
   });
 
   it('reports size bounds and data source after an upload', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'sized' });
     await client.upload('add', id, SCHEMA, Array.from({ length: 1500 }, (_, i) => person(i)));
     const info = await client.getAudience(id);
@@ -85,9 +75,9 @@ describe('audiences', () => {
 
 describe('uploads', () => {
   it('sends 25,000 rows as 3 requests of one session: batch_seq 1,2,3, last flag only on 3, estimated total', async () => {
-    const tap = await startWiretap(emu.url);
+    const tap = await startWiretap(emulator().url);
     try {
-      const { client } = testClient(emu, { graphUrl: tap.url });
+      const { client } = testClient(emulator(), { graphUrl: tap.url });
       const { id } = await client.createCustomAudience(ACCOUNT, { name: 'big' });
       const rows = Array.from({ length: 25_000 }, (_, i) => person(i));
       const results: Array<{ batchSeq: number; rows: number; sessionId: string }> = [];
@@ -107,8 +97,8 @@ describe('uploads', () => {
       expect(results.map((r) => r.batchSeq)).toEqual([1, 2, 3]);
       expect(results[2]?.sessionId).toBe(String(bodies[0]?.session.session_id));
 
-      expect(memberIds(emu, id).size).toBe(25_000);
-      const log = emu.control.requestLog().filter((r) => r.path.endsWith('/users'));
+      expect(memberIds(emulator(), id).size).toBe(25_000);
+      const log = emulator().control.requestLog().filter((r) => r.path.endsWith('/users'));
       expect(log.map((r) => r.rows)).toEqual([10_000, 10_000, 5_000]);
     } finally {
       await tap.close();
@@ -116,21 +106,21 @@ describe('uploads', () => {
   });
 
   it('never puts a removal payload in the URL', async () => {
-    const tap = await startWiretap(emu.url);
+    const tap = await startWiretap(emulator().url);
     try {
-      const { client } = testClient(emu, { graphUrl: tap.url });
+      const { client } = testClient(emulator(), { graphUrl: tap.url });
       const { id } = await client.createCustomAudience(ACCOUNT, { name: 'removals' });
       const rows = Array.from({ length: 3000 }, (_, i) => person(i));
       await client.upload('add', id, SCHEMA, rows);
       await client.upload('remove', id, SCHEMA, rows.slice(0, 2000));
-      expect(memberIds(emu, id).size).toBe(1000);
+      expect(memberIds(emulator(), id).size).toBe(1000);
 
       const removal = tap.requests.filter((r) => r.url.includes('/users')).at(-1);
       expect(removal?.method).toBe('POST');
       expect(removal?.url).not.toMatch(/payload|session|crm-|[0-9a-f]{64}/);
       expect(removal?.url.length).toBeLessThan(200);
       expect(JSON.parse(removal?.body ?? '{}')).toMatchObject({ method: 'DELETE', payload: { data: expect.any(Array) } });
-      expect(emu.control.requestLog().filter((r) => r.path.endsWith('/users')).at(-1)?.method).toBe('DELETE');
+      expect(emulator().control.requestLog().filter((r) => r.path.endsWith('/users')).at(-1)?.method).toBe('DELETE');
       // The token travels only in the Authorization header, never in a URL.
       for (const r of tap.requests) expect(r.url).not.toContain(TOKEN);
     } finally {
@@ -139,10 +129,10 @@ describe('uploads', () => {
   });
 
   it('splits by the byte budget as well as by rows', async () => {
-    const tap = await startWiretap(emu.url);
+    const tap = await startWiretap(emulator().url);
     try {
       const budget = 32 * 1024;
-      const { client } = testClient(emu, { graphUrl: tap.url, maxBatchBytes: budget });
+      const { client } = testClient(emulator(), { graphUrl: tap.url, maxBatchBytes: budget });
       const { id } = await client.createCustomAudience(ACCOUNT, { name: 'bytes' });
       const sizes: number[] = [];
       await client.upload('add', id, SCHEMA, Array.from({ length: 1000 }, (_, i) => person(i)), { onBatch: (r) => void sizes.push(r.rows) });
@@ -151,39 +141,39 @@ describe('uploads', () => {
       for (const r of tap.requests.filter((x) => x.url.includes('/users'))) {
         expect(Buffer.byteLength(r.body)).toBeLessThanOrEqual(budget);
       }
-      expect(memberIds(emu, id).size).toBe(1000);
+      expect(memberIds(emulator(), id).size).toBe(1000);
     } finally {
       await tap.close();
     }
   });
 
   it('streams rows from an async iterable', async () => {
-    const { client } = testClient(emu, { batchRows: 300 });
+    const { client } = testClient(emulator(), { batchRows: 300 });
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'stream' });
     async function* rows() {
       for (let i = 0; i < 1000; i++) yield person(i);
     }
     const summary = await client.upload('add', id, SCHEMA, rows());
     expect(summary).toMatchObject({ batches: 4, rows: 1000 });
-    expect(memberIds(emu, id).size).toBe(1000);
+    expect(memberIds(emulator(), id).size).toBe(1000);
   });
 
   it('reports invalid entries, given as an object or an array, as a list of strings', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'invalid' });
     const rows = [person(1), ['crm-2', 'NOT-A-HASH', ''], ['crm-3', sha('x').toUpperCase(), '']];
     const a = await client.upload('add', id, SCHEMA, rows);
     expect(a.numInvalidEntries).toBe(2);
     expect(a.invalidEntrySamples).toHaveLength(2);
     for (const s of a.invalidEntrySamples) expect(typeof s).toBe('string');
-    emu.control.setFlags({ invalidSamplesShape: 'array' });
+    emulator().control.setFlags({ invalidSamplesShape: 'array' });
     const b = await client.upload('add', id, SCHEMA, rows);
     expect(b.numInvalidEntries).toBe(2);
     expect(b.invalidEntrySamples).toHaveLength(2);
   });
 
   it('refuses batches that break the contract before sending them', async () => {
-    const { client } = testClient(emu, { batchRows: 10 });
+    const { client } = testClient(emulator(), { batchRows: 10 });
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'contract' });
     const session = client.openUploadSession('add', id, SCHEMA);
     await expect(session.send(Array.from({ length: 11 }, (_, i) => person(i)), { last: false })).rejects.toThrow(/more than the 10 allowed/);
@@ -198,22 +188,22 @@ describe('uploads', () => {
 describe('appsecret_proof', () => {
   it('is sent when configured, and missing or wrong proofs fail with advice', async () => {
     const secret = 'appsecret123';
-    emu.control.setAppSecret(secret);
-    const good = testClient(emu, { appSecret: secret }).client;
+    emulator().control.setAppSecret(secret);
+    const good = testClient(emulator(), { appSecret: secret }).client;
     expect((await good.me()).id).toMatch(/^\d+$/);
 
-    const none = testClient(emu).client;
+    const none = testClient(emulator()).client;
     const missing = await none.me().catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(MetaApiError);
     expect(missing).toMatchObject({ kind: 'auth', code: 100 });
     expect((missing as MetaApiError).userAction).toMatch(/app secret/);
 
-    const wrong = testClient(emu, { appSecret: 'not-the-secret' }).client;
+    const wrong = testClient(emulator(), { appSecret: 'not-the-secret' }).client;
     await expect(wrong.me()).rejects.toMatchObject({ kind: 'auth', code: 100, message: expect.stringMatching(/Invalid appsecret_proof/) });
   });
 
   it('puts the HMAC of the token in the query string', async () => {
-    const tap = await startWiretap(emu.url);
+    const tap = await startWiretap(emulator().url);
     try {
       const client = new GraphClient({ accessToken: TOKEN, graphUrl: tap.url, appSecret: 's3cret' });
       await client.me();

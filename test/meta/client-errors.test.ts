@@ -1,18 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultKind, RunningEmulator } from '../../src/emulator/index.js';
+import { describe, expect, it } from 'vitest';
+import type { FaultKind } from '../../src/emulator/index.js';
 import { MetaApiError } from '../../src/meta/index.js';
-import { ACCOUNT, SCHEMA, TOKEN, memberIds, person, startTestEmulator, testClient } from './harness.js';
+import { ACCOUNT, SCHEMA, TOKEN, memberIds, person, useTestEmulator, testClient } from './harness.js';
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startTestEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-afterEach(() => {
-  emu.control.reset();
-});
+const emulator = useTestEmulator();
 
 async function failure(p: Promise<unknown>): Promise<MetaApiError> {
   const err = await p.then(
@@ -28,34 +19,34 @@ async function failure(p: Promise<unknown>): Promise<MetaApiError> {
 }
 
 async function newAudience(name = 'errors'): Promise<string> {
-  return (await testClient(emu).client.createCustomAudience(ACCOUNT, { name })).id;
+  return (await testClient(emulator()).client.createCustomAudience(ACCOUNT, { name })).id;
 }
 
 describe('fatal errors carry a kind and tell the user what to do', () => {
   it('expired token (190/463)', async () => {
-    emu.control.setTokenState(TOKEN, 'expired');
-    const e = await failure(testClient(emu).client.me());
+    emulator().control.setTokenState(TOKEN, 'expired');
+    const e = await failure(testClient(emulator()).client.me());
     expect(e).toMatchObject({ kind: 'auth', code: 190, subcode: 463, retryable: false });
     expect(e.userAction).toMatch(/Re-authorize: the token expired/);
   });
 
   it('password changed and logged out tokens (190/460, 190/467)', async () => {
-    emu.control.setTokenState(TOKEN, 'password_changed');
-    expect(await failure(testClient(emu).client.me())).toMatchObject({ kind: 'auth', subcode: 460 });
-    emu.control.setTokenState(TOKEN, 'logged_out');
-    expect(await failure(testClient(emu).client.me())).toMatchObject({ kind: 'auth', subcode: 467 });
+    emulator().control.setTokenState(TOKEN, 'password_changed');
+    expect(await failure(testClient(emulator()).client.me())).toMatchObject({ kind: 'auth', subcode: 460 });
+    emulator().control.setTokenState(TOKEN, 'logged_out');
+    expect(await failure(testClient(emulator()).client.me())).toMatchObject({ kind: 'auth', subcode: 467 });
   });
 
   it('unknown token (190, no subcode)', async () => {
-    const e = await failure(testClient(emu, { accessToken: 'not-a-known-token' }).client.adAccounts());
+    const e = await failure(testClient(emulator(), { accessToken: 'not-a-known-token' }).client.adAccounts());
     expect(e).toMatchObject({ kind: 'auth', code: 190, subcode: undefined });
     expect(e.message).not.toContain('not-a-known-token');
   });
 
   it('missing ads_management (294 or 200)', async () => {
     const audienceId = await newAudience();
-    emu.control.setScopes(TOKEN, []);
-    const e = await failure(testClient(emu).client.upload('add', audienceId, SCHEMA, [person(1)]));
+    emulator().control.setScopes(TOKEN, []);
+    const e = await failure(testClient(emulator()).client.upload('add', audienceId, SCHEMA, [person(1)]));
     expect(e.kind).toBe('permission');
     expect([294, 200]).toContain(e.code);
     expect(e.userAction).toMatch(/ads_management/);
@@ -63,27 +54,27 @@ describe('fatal errors carry a kind and tell the user what to do', () => {
 
   it('custom audience ToS not accepted (200/1870090) links to the ToS page of the account', async () => {
     const audienceId = await newAudience();
-    emu.control.setTos(ACCOUNT, false);
+    emulator().control.setTos(ACCOUNT, false);
     const link = `https://business.facebook.com/ads/manage/customaudiences/tos/?act=${ACCOUNT}`;
-    const onCreate = await failure(testClient(emu).client.createCustomAudience(`act_${ACCOUNT}`, { name: 'x' }));
+    const onCreate = await failure(testClient(emulator()).client.createCustomAudience(`act_${ACCOUNT}`, { name: 'x' }));
     expect(onCreate).toMatchObject({ kind: 'tos', code: 200, subcode: 1870090 });
     expect(onCreate.userAction).toContain(link);
     // A client that never saw the audience looks its account up to build the link.
-    const onUpload = await failure(testClient(emu).client.upload('add', audienceId, SCHEMA, [person(1)]));
+    const onUpload = await failure(testClient(emulator()).client.upload('add', audienceId, SCHEMA, [person(1)]));
     expect(onUpload).toMatchObject({ kind: 'tos', subcode: 1870090 });
     expect(onUpload.message).toContain(link);
   });
 
   it('flagged audience (471 blocks uploads with 100/1713230)', async () => {
     const audienceId = await newAudience();
-    emu.control.setAudienceStatus(audienceId, 471);
-    const e = await failure(testClient(emu).client.upload('remove', audienceId, SCHEMA, [person(1)]));
+    emulator().control.setAudienceStatus(audienceId, 471);
+    const e = await failure(testClient(emulator()).client.upload('remove', audienceId, SCHEMA, [person(1)]));
     expect(e).toMatchObject({ kind: 'flagged', code: 100, subcode: 1713230, retryable: false });
-    expect((await testClient(emu).client.getAudience(audienceId)).fieldsViolatingIntegrityPolicy).toEqual(['EMAIL']);
+    expect((await testClient(emulator()).client.getAudience(audienceId)).fieldsViolatingIntegrityPolicy).toEqual(['EMAIL']);
   });
 
   it('object not found (100/33), for reads and uploads', async () => {
-    const { client } = testClient(emu);
+    const { client } = testClient(emulator());
     expect(await failure(client.getAudience('2385000000000000099'))).toMatchObject({ kind: 'not_found', code: 100, subcode: 33 });
     const audienceId = await newAudience();
     await client.deleteAudience(audienceId);
@@ -92,21 +83,21 @@ describe('fatal errors carry a kind and tell the user what to do', () => {
 
   it('bad schema key (100, invalid_request)', async () => {
     const audienceId = await newAudience();
-    const e = await failure(testClient(emu).client.upload('add', audienceId, ['EMAIL', 'SHOE_SIZE'], [['a', 'b']]));
+    const e = await failure(testClient(emulator()).client.upload('add', audienceId, ['EMAIL', 'SHOE_SIZE'], [['a', 'b']]));
     expect(e).toMatchObject({ kind: 'invalid_request', code: 100 });
   });
 
   it('retired API version (2635)', async () => {
-    emu.control.setFlags({ rejectedVersions: ['v22.0'] });
-    const e = await failure(testClient(emu, { apiVersion: 'v22.0' }).client.me());
+    emulator().control.setFlags({ rejectedVersions: ['v22.0'] });
+    const e = await failure(testClient(emulator(), { apiVersion: 'v22.0' }).client.me());
     expect(e).toMatchObject({ kind: 'deprecated_version', code: 2635 });
   });
 });
 
 describe('throttling', () => {
   it('waits as long as the usage headers say, then succeeds', async () => {
-    emu.control.setRateLimit({ budgetPerHour: 3 });
-    const { client, waits, events } = testClient(emu, { maxThrottleWaitMs: 2 * 60 * 60_000 });
+    emulator().control.setRateLimit({ budgetPerHour: 3 });
+    const { client, waits, events } = testClient(emulator(), { maxThrottleWaitMs: 2 * 60 * 60_000 });
     const audienceId = (await client.createCustomAudience(ACCOUNT, { name: 'throttled' })).id;
     for (let i = 0; i < 4; i++) await client.getAudience(audienceId, ['name']);
     expect(waits.length).toBeGreaterThanOrEqual(1);
@@ -118,16 +109,16 @@ describe('throttling', () => {
   });
 
   it.each([17, 613, 4] as const)('treats limit %i as a throttle too', async (kind) => {
-    emu.control.setRateLimit({ budgetPerHour: 1, kind });
-    const { client, events } = testClient(emu, { maxThrottleWaitMs: 2 * 60 * 60_000 });
+    emulator().control.setRateLimit({ budgetPerHour: 1, kind });
+    const { client, events } = testClient(emulator(), { maxThrottleWaitMs: 2 * 60 * 60_000 });
     await client.customAudienceTosAccepted(ACCOUNT);
     await client.customAudienceTosAccepted(ACCOUNT);
     expect(events.filter((e) => e.type === 'throttle').map((e) => (e.type === 'throttle' ? e.code : 0))).toEqual([kind]);
   });
 
   it('gives up with a throttled error saying when to retry when the wait exceeds maxThrottleWaitMs', async () => {
-    emu.control.setRateLimit({ budgetPerHour: 1 });
-    const { client, waits } = testClient(emu, { maxThrottleWaitMs: 15 * 60_000 });
+    emulator().control.setRateLimit({ budgetPerHour: 1 });
+    const { client, waits } = testClient(emulator(), { maxThrottleWaitMs: 15 * 60_000 });
     await client.customAudienceTosAccepted(ACCOUNT);
     const e = await failure(client.customAudienceTosAccepted(ACCOUNT));
     expect(e).toMatchObject({ kind: 'throttled', code: 80003, retryable: true });
@@ -140,64 +131,64 @@ describe('throttling', () => {
 describe('transient faults are retried', () => {
   it.each<FaultKind>(['transient', 'unknown', 'html5xx', 'drop'])('%s: uploads still land completely', async (kind) => {
     const audienceId = await newAudience();
-    emu.control.setFaults({ rate: 0.4, kinds: [kind], seed: 11, paths: '/users$', phase: 'either' });
-    const { client, events } = testClient(emu, { batchRows: 100 });
+    emulator().control.setFaults({ rate: 0.4, kinds: [kind], seed: 11, paths: '/users$', phase: 'either' });
+    const { client, events } = testClient(emulator(), { batchRows: 100 });
     const rows = Array.from({ length: 1000 }, (_, i) => person(i));
     const summary = await client.upload('add', audienceId, SCHEMA, rows);
     expect(summary.rows).toBe(1000);
     expect(events.filter((e) => e.type === 'retry').length).toBeGreaterThan(0);
-    expect(memberIds(emu, audienceId).size).toBe(1000);
+    expect(memberIds(emulator(), audienceId).size).toBe(1000);
   });
 
   it('a slow answer past requestTimeoutMs counts as transient', async () => {
-    const { client, events } = testClient(emu, { requestTimeoutMs: 150 });
-    emu.control.setFaults({ rate: 1, kinds: ['latency'], latencyMs: 400, paths: '/me$' });
+    const { client, events } = testClient(emulator(), { requestTimeoutMs: 150 });
+    emulator().control.setFaults({ rate: 1, kinds: ['latency'], latencyMs: 400, paths: '/me$' });
     const pending = client.me();
     // Let the first attempt time out, then lift the fault so a retry can succeed.
     await new Promise((r) => setTimeout(r, 250));
-    emu.control.setFaults({ rate: 0, kinds: [] });
+    emulator().control.setFaults({ rate: 0, kinds: [] });
     expect((await pending).id).toMatch(/^\d+$/);
     expect(events.find((e) => e.type === 'retry')).toMatchObject({ reason: expect.stringMatching(/no response within 150 ms/) });
   });
 
   it('gives up after maxAttempts and says so', async () => {
-    emu.control.setFaults({ rate: 1, kinds: ['html5xx'] });
-    const { client, waits } = testClient(emu, { retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 100 } });
+    emulator().control.setFaults({ rate: 1, kinds: ['html5xx'] });
+    const { client, waits } = testClient(emulator(), { retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 100 } });
     const e = await failure(client.me());
     expect(e).toMatchObject({ kind: 'transient', retryable: true, httpStatus: 502 });
     expect(e.message).toMatch(/gave up after 4 attempts/);
     expect(waits).toHaveLength(3);
-    expect(emu.control.requestLog()).toHaveLength(4);
+    expect(emulator().control.requestLog()).toHaveLength(4);
   });
 
   it('an ambiguous failure on create does not create a second audience', async () => {
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/customaudiences$' });
-    const { client, events } = testClient(emu, {
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/customaudiences$' });
+    const { client, events } = testClient(emulator(), {
       onEvent: (e) => {
         events.push(e);
         // Only the POST is faulted: lift the fault once the create was dropped.
-        if (e.type === 'retry') emu.control.setFaults({ rate: 0, kinds: [] });
+        if (e.type === 'retry') emulator().control.setFaults({ rate: 0, kinds: [] });
       },
     });
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'once only' });
     expect(events.filter((e) => e.type === 'retry')).toHaveLength(1);
-    const live = emu.control.audiences().filter((a) => !a.deleted);
+    const live = emulator().control.audiences().filter((a) => !a.deleted);
     expect(live.map((a) => a.id)).toEqual([id]);
   });
 
   it('a delete whose answer was lost counts as done when the retry finds it gone', async () => {
     const audienceId = await newAudience();
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: `^/v25.0/${audienceId}$` });
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: `^/v25.0/${audienceId}$` });
     let retries = 0;
-    const { client } = testClient(emu, {
+    const { client } = testClient(emulator(), {
       onEvent: (e) => {
         if (e.type !== 'retry') return;
         retries++;
-        emu.control.setFaults({ rate: 0, kinds: [] });
+        emulator().control.setFaults({ rate: 0, kinds: [] });
       },
     });
     await client.deleteAudience(audienceId);
     expect(retries).toBe(1);
-    expect(emu.control.audience(audienceId)?.deleted).toBe(true);
+    expect(emulator().control.audience(audienceId)?.deleted).toBe(true);
   });
 });

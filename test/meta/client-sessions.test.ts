@@ -1,19 +1,10 @@
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultConfig, RunningEmulator } from '../../src/emulator/index.js';
+import { describe, expect, it } from 'vitest';
+import type { FaultConfig } from '../../src/emulator/index.js';
 import type { GraphClientEvent, UploadBatchResult, UploadOp } from '../../src/meta/index.js';
-import { ACCOUNT, SCHEMA, memberIds, person, startTestEmulator, testClient } from './harness.js';
+import { ACCOUNT, SCHEMA, memberIds, person, useTestEmulator, testClient } from './harness.js';
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startTestEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-afterEach(() => {
-  emu.control.reset();
-});
+const emulator = useTestEmulator();
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const ids = (xs: number[]) => new Set(xs.map((i) => `crm-${i}`));
@@ -23,10 +14,10 @@ const NO_FAULTS: FaultConfig = { rate: 0, kinds: [] };
 /** A client whose first retry lifts the fault, so exactly one attempt fails. */
 function clientFailingOnce(extra: Parameters<typeof testClient>[1] = {}) {
   const events: GraphClientEvent[] = [];
-  const t = testClient(emu, {
+  const t = testClient(emulator(), {
     onEvent: (e) => {
       events.push(e);
-      if (e.type === 'retry') emu.control.setFaults(NO_FAULTS);
+      if (e.type === 'retry') emulator().control.setFaults(NO_FAULTS);
     },
     ...extra,
   });
@@ -34,7 +25,7 @@ function clientFailingOnce(extra: Parameters<typeof testClient>[1] = {}) {
 }
 
 async function audienceWith(members: number[]): Promise<string> {
-  const { client } = testClient(emu);
+  const { client } = testClient(emulator());
   const { id } = await client.createCustomAudience(ACCOUNT, { name: `aud ${Math.random()}` });
   if (members.length > 0) await client.upload('add', id, SCHEMA, rows(members));
   return id;
@@ -43,10 +34,10 @@ async function audienceWith(members: number[]): Promise<string> {
 describe('replace', () => {
   it('leaves exactly the uploaded set, over several batches of one session', async () => {
     const id = await audienceWith(range(0, 100));
-    const { client, events } = testClient(emu, { batchRows: 20 });
+    const { client, events } = testClient(emulator(), { batchRows: 20 });
     const results: UploadBatchResult[] = [];
     await client.upload('replace', id, SCHEMA, rows(range(50, 150)), { onBatch: (r) => void results.push(r) });
-    expect(memberIds(emu, id)).toEqual(ids(range(50, 150)));
+    expect(memberIds(emulator(), id)).toEqual(ids(range(50, 150)));
     expect(results.map((r) => r.batchSeq)).toEqual([1, 2, 3, 4, 5]);
     expect(new Set(results.map((r) => r.sessionId)).size).toBe(1);
     expect(events.some((e) => e.type === 'session_restart')).toBe(false);
@@ -55,7 +46,7 @@ describe('replace', () => {
 
   it('starts a new session after batch 1 failed before reaching Meta', async () => {
     const id = await audienceWith(range(0, 30));
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'before', paths: '/usersreplace$' });
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'before', paths: '/usersreplace$' });
     const { client, events } = clientFailingOnce({ batchRows: 10 });
     const results: UploadBatchResult[] = [];
     await client.upload('replace', id, SCHEMA, rows(range(20, 50)), { onBatch: (r) => void results.push(r) });
@@ -68,12 +59,12 @@ describe('replace', () => {
       [2, restart.newSessionId],
       [3, restart.newSessionId],
     ]);
-    expect(memberIds(emu, id)).toEqual(ids(range(20, 50)));
+    expect(memberIds(emulator(), id)).toEqual(ids(range(20, 50)));
   });
 
   it('never resends batch 1 in a session, even when batch 1 did reach Meta before the connection dropped', async () => {
     const id = await audienceWith(range(0, 30));
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/usersreplace$' });
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/usersreplace$' });
     const { client, events } = clientFailingOnce({ batchRows: 10 });
     const results: UploadBatchResult[] = [];
     await client.upload('replace', id, SCHEMA, rows(range(20, 50)), { onBatch: (r) => void results.push(r) });
@@ -88,8 +79,8 @@ describe('replace', () => {
       [3, fresh.oldSessionId],
       [4, fresh.oldSessionId],
     ]);
-    expect(memberIds(emu, id)).toEqual(ids(range(20, 50)));
-    expect(emu.control.audience(id)?.operationStatus).toBe(200);
+    expect(memberIds(emulator(), id)).toEqual(ids(range(20, 50)));
+    expect(emulator().control.audience(id)?.operationStatus).toBe(200);
   });
 
   it('retries later batches in the same session', async () => {
@@ -97,7 +88,7 @@ describe('replace', () => {
     const { client, events } = clientFailingOnce({ batchRows: 10 });
     const session = client.openUploadSession('replace', id, SCHEMA);
     const first = await session.send(rows(range(100, 110)), { last: false });
-    emu.control.setFaults({ rate: 1, kinds: ['html5xx'], phase: 'after', paths: '/usersreplace$' });
+    emulator().control.setFaults({ rate: 1, kinds: ['html5xx'], phase: 'after', paths: '/usersreplace$' });
     const second = await session.send(rows(range(110, 120)), { last: false });
     const third = await session.send(rows(range(120, 130)), { last: true });
     expect(events.filter((e) => e.type === 'retry')).toHaveLength(1);
@@ -107,7 +98,7 @@ describe('replace', () => {
       [2, first.sessionId],
       [3, first.sessionId],
     ]);
-    expect(memberIds(emu, id)).toEqual(ids(range(100, 130)));
+    expect(memberIds(emulator(), id)).toEqual(ids(range(100, 130)));
   });
 
   it('treats "session already finished" after a lost answer to the last batch as delivered', async () => {
@@ -115,16 +106,16 @@ describe('replace', () => {
     const { client } = clientFailingOnce();
     const session = client.openUploadSession('replace', id, SCHEMA);
     await session.send(rows(range(40, 45)), { last: false });
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/usersreplace$' });
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/usersreplace$' });
     const last = await session.send(rows(range(45, 50)), { last: true });
     expect(last.batchSeq).toBe(2);
-    expect(memberIds(emu, id)).toEqual(ids(range(40, 50)));
+    expect(memberIds(emulator(), id)).toEqual(ids(range(40, 50)));
   });
 
   it('reports a partial replace failure (2650/1870148) as replace_failed, and /users during a replace as replace_in_progress', async () => {
     const id = await audienceWith(range(0, 10));
-    const { client } = testClient(emu);
-    emu.control.failNextReplace(id);
+    const { client } = testClient(emulator());
+    emulator().control.failNextReplace(id);
     await expect(client.upload('replace', id, SCHEMA, rows(range(5, 15)))).rejects.toMatchObject({
       kind: 'replace_failed',
       subcode: 1870148,
@@ -135,7 +126,7 @@ describe('replace', () => {
     await session.send(rows(range(0, 5)), { last: false });
     await expect(client.upload('add', id2, SCHEMA, rows([99]))).rejects.toMatchObject({ kind: 'replace_in_progress', subcode: 1870145 });
     await session.send(rows(range(5, 6)), { last: true });
-    expect(memberIds(emu, id2)).toEqual(ids(range(0, 6)));
+    expect(memberIds(emulator(), id2)).toEqual(ids(range(0, 6)));
   });
 });
 
@@ -145,24 +136,24 @@ describe('add/remove sessions', () => {
     const { client, events } = clientFailingOnce({ batchRows: 10 });
     const session = client.openUploadSession('add', id, SCHEMA);
     await session.send(rows(range(0, 10)), { last: false });
-    emu.control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/users$' });
+    emulator().control.setFaults({ rate: 1, kinds: ['drop'], phase: 'after', paths: '/users$' });
     const last = await session.send(rows(range(10, 20)), { last: true });
     expect(events.filter((e) => e.type === 'session_restart')).toHaveLength(1);
     expect(last.batchSeq).toBe(1);
-    expect(memberIds(emu, id)).toEqual(ids(range(0, 20)));
+    expect(memberIds(emulator(), id)).toEqual(ids(range(0, 20)));
   });
 });
 
 it('an add that outlives the 90-minute session window continues in a new session', async () => {
   const id = await audienceWith([]);
-  const { client, events } = testClient(emu);
+  const { client, events } = testClient(emulator());
   const session = client.openUploadSession('add', id, SCHEMA);
   await session.send(rows(range(0, 10)), { last: false });
-  emu.control.advanceClock(91 * 60_000);
+  emulator().control.advanceClock(91 * 60_000);
   const next = await session.send(rows(range(10, 20)), { last: true });
   expect(next.batchSeq).toBe(1);
   expect(events.filter((e) => e.type === 'session_restart')).toHaveLength(1);
-  expect(memberIds(emu, id)).toEqual(ids(range(0, 20)));
+  expect(memberIds(emulator(), id)).toEqual(ids(range(0, 20)));
 });
 
 describe('property: membership equals what the client was asked to deliver, despite transient faults', () => {
@@ -175,10 +166,10 @@ describe('property: membership equals what the client was asked to deliver, desp
   it('for any sequence of add/remove/replace uploads', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 1_000_000 }), async (ops, seed) => {
-        emu.control.reset();
+        emulator().control.reset();
         const id = await audienceWith([]);
-        emu.control.setFaults({ rate: 0.3, kinds: ['transient', 'unknown', 'html5xx', 'drop'], seed, phase: 'either', paths: '/users(replace)?$' });
-        const { client } = testClient(emu, { batchRows: 7, retry: { maxAttempts: 12, baseDelayMs: 1, maxDelayMs: 5 } });
+        emulator().control.setFaults({ rate: 0.3, kinds: ['transient', 'unknown', 'html5xx', 'drop'], seed, phase: 'either', paths: '/users(replace)?$' });
+        const { client } = testClient(emulator(), { batchRows: 7, retry: { maxAttempts: 12, baseDelayMs: 1, maxDelayMs: 5 } });
         const model = new Set<string>();
         for (const { op, members } of ops) {
           await client.upload(op, id, SCHEMA, rows(members));
@@ -188,7 +179,7 @@ describe('property: membership equals what the client was asked to deliver, desp
             else model.add(`crm-${m}`);
           }
         }
-        expect(memberIds(emu, id)).toEqual(model);
+        expect(memberIds(emulator(), id)).toEqual(model);
       }),
       { numRuns: 25 },
     );

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type EmulatorOptions, type RunningEmulator } from '../../src/emulator/index.js';
 import { GraphClient, type GraphClientEvent, type GraphClientOptions } from '../../src/meta/index.js';
 
@@ -11,8 +12,29 @@ export const sha = (s: string): string => createHash('sha256').update(s).digest(
 /** A person row for SCHEMA: unique EXTERN_ID, EMAIL and PHONE hashes. */
 export const person = (i: number): string[] => [`crm-${i}`, sha(`user${i}@example.com`), sha(`1555000${i}`)];
 
-export function startTestEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+function startTestEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   return startEmulator({ port: 0, ...options });
+}
+
+/**
+ * One emulator for a test file, reset after each test. Call it at the file's top level; the getter it
+ * returns gives the running emulator inside tests.
+ */
+export function useTestEmulator(): () => RunningEmulator {
+  let emulator: RunningEmulator | undefined;
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+  });
+  afterAll(async () => {
+    await emulator?.close();
+  });
+  afterEach(() => {
+    emulator?.control.reset();
+  });
+  return () => {
+    if (!emulator) throw new Error('the test emulator is not running: call useTestEmulator() at the top level of the file');
+    return emulator;
+  };
 }
 
 /**
