@@ -48,8 +48,32 @@ export function maintenanceIntervalSeconds(jobTimeoutSeconds: number): number {
   return Math.max(1, Math.min(120, Math.floor(jobTimeoutSeconds / 10)));
 }
 
-/** Starts pg-boss on the state database (installing its schema on first use) and makes sure the run queue exists. */
+/** Attempts at opening the queue when workers starting together deadlock on pg-boss's setup. */
+const OPEN_ATTEMPTS = 5;
+
+/** PostgreSQL's "deadlock detected": the transaction was chosen as the victim and is meant to be retried. */
+function isDeadlock(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return e?.code === '40P01' || (typeof e?.message === 'string' && /deadlock detected/.test(e.message));
+}
+
+/**
+ * Starts pg-boss on the state database (installing its schema on first use) and makes sure the run queue
+ * exists. Workers started together on a fresh database can deadlock creating the queue's tables: PostgreSQL
+ * aborts one of them, which then tries again after a short random wait.
+ */
 export async function openRunQueue(settings: FleetSettings, options: RunQueueOptions = {}): Promise<RunQueue> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRunQueue(settings, options);
+    } catch (err) {
+      if (attempt >= OPEN_ATTEMPTS || !isDeadlock((err as Error).cause)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400 * attempt));
+    }
+  }
+}
+
+async function startRunQueue(settings: FleetSettings, options: RunQueueOptions): Promise<RunQueue> {
   const boss = new PgBoss({
     connectionString: settings.databaseUrl,
     max: options.maxConnections ?? 3,

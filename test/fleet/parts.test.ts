@@ -146,6 +146,18 @@ describe('per-ad-account cap (PostgreSQL advisory locks)', () => {
 });
 
 describe('run queue (pg-boss)', () => {
+  it('opens on a fresh database when several workers start at once', async () => {
+    const fresh = await createDatabase(server.url, 'together');
+    const settings = fleetSettings(parseConfig(configText(fresh, { jobTimeoutSeconds: 30 }), join(dir, 't.yml'), {}));
+    const queues = await Promise.all(Array.from({ length: 4 }, () => openRunQueue(settings, { maxConnections: 2 })));
+    try {
+      expect(await queues[0]!.enqueue('a', 'test')).toBe(true);
+      expect((await queues[3]!.take())?.sync).toBe('a');
+    } finally {
+      await Promise.all(queues.map((q) => q.stop()));
+    }
+  });
+
   it('holds one queued job per sync; a sync whose job is running can be queued again', async () => {
     const settings = fleetSettings(parseConfig(configText(databaseUrl, { jobTimeoutSeconds: 30 }), join(dir, 'q.yml'), {}));
     const queue = await openRunQueue(settings);
