@@ -32,17 +32,6 @@ const times = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
 
 /** bench file → rows → headlines. Each names the row it reads, so a renamed metric shows up as "n/a", not as a wrong number. */
 const HEADLINES = {
-  'identity.bench.mjs': (rows) => {
-    const one = find(rows, /^one thread/);
-    const floor = find(rows, /^floor: bare crypto\.hash/);
-    const ratio = find(rows, /floor time$/);
-    const batched = find(rows, /^one thread, 10k-row batches/);
-    const pool = find(rows, /^worker pool/);
-    return [
-      { figure: 'identity: normalize + hash (one thread)', measured: one?.value, floor: floor && `${floor.value} (bare SHA-256)`, ratio: ratio && `${ratio.value}× the floor's time`, goal: ratio?.note?.replace(/^goal\s*/, '') },
-      ...(pool ? [{ figure: `identity: ${pool.metric}`, measured: pool.value, floor: batched && `${batched.value} one thread, same batches`, ratio: `${times(number(pool.value) / number(batched?.value))} one thread`, goal: 'scales with cores' }] : []),
-    ];
-  },
   'engine.bench.mjs': (rows) => {
     const floor = find(rows, /— floor$/);
     const floorSecs = number(floor?.value);

@@ -17,3 +17,4 @@ export {
   type RecordEncoder,
 } from './encoder.js';
 export { createEncoderPool, type EncoderPool } from './pool.js';
+export type { EncodedBatch } from './batch.js';

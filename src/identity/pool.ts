@@ -1,20 +1,22 @@
 /**
  * A worker-thread pool for big tables: the same records as encoder.encode(), in order, spread over cores.
  * Each encodeBatch() is cut into contiguous chunks: one per worker, and on few cores a share the calling thread
- * encodes itself while the workers run (see callerShare). Concurrent calls queue up on the workers.
+ * encodes itself while the workers run (see callerShare). Concurrent calls queue up on the workers. Records
+ * come back packed (batch.ts), so the calling thread spends almost nothing per row but handing it off.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { createRecordEncoder, mappedColumns, type EncodedRecord, type IdentityOptions, type Mapping } from './encoder.js';
-import type { MatchKey } from './keys.js';
-import { type PackedRecords, type PackedRows, packRows, unpackRecords } from './wire.js';
+import { type EncodedBatch, packedBatch } from './batch.js';
+import { createRecordEncoder, mappedColumns, type IdentityOptions, type Mapping } from './encoder.js';
+import { isHashedKey, type MatchKey } from './keys.js';
+import { HASH_LENGTH, type PackedRecords, type PackedRows, packRecords, packRows } from './wire.js';
 
 export interface EncoderPool {
   readonly schema: readonly MatchKey[];
   /** Encodes rows on the workers and the calling thread; resolves with one record per row, in order. */
-  encodeBatch(rows: Record<string, unknown>[]): Promise<EncodedRecord[]>;
+  encodeBatch(rows: Record<string, unknown>[]): Promise<EncodedBatch>;
   /** Stops the workers; pending batches reject. */
   close(): Promise<void>;
 }
@@ -41,23 +43,23 @@ export type WorkerReply = { id: number; packed: PackedRecords } | { id: number; 
 
 /** Below this many rows a chunk is not worth a trip to another thread. */
 const MIN_CHUNK_ROWS = 256;
-/** What packing a row for a worker and unpacking its record costs the caller, relative to a worker encoding it. */
-const HANDOFF_COST = 0.15;
 /**
- * What encoding a row costs the caller relative to a worker: the caller's records are objects and strings it
- * holds until the batch resolves, which the garbage collector keeps copying; a worker's come back packed.
+ * Per-row costs relative to the calling thread encoding a row itself (packing the record included), from timing
+ * each step over 1M rows: packing a row into columns and cloning it for a worker costs the caller about 0.2; a
+ * worker pays about 1.15 for a row, 0.15 of it to read the cloned columns back.
  */
-const CALLER_ENCODE_COST = 1.4;
+const HANDOFF_COST = 0.2;
+const WORKER_ROW_COST = 1.15;
 
 /**
- * The share of a batch the calling thread encodes itself so that it finishes with the workers: it pays
- * CALLER_ENCODE_COST for each of its rows and HANDOFF_COST for each row a worker gets. Measured on 2 cores,
- * one worker and the caller at 0.38 beat 0.5 and 0.3; from about 7 workers on the caller only hands off.
+ * The share of a batch the calling thread encodes itself so that it finishes with the workers: s rows at 1 and
+ * (1 - s) rows handed off at HANDOFF_COST, against (1 - s) / workers rows at WORKER_ROW_COST on each worker.
+ * One worker: about 0.49 (on 2 cores, 0.5 beat 0.38, 0.45 and 0.55); from 6 workers on the caller only hands off.
  */
 export function callerShare(workers: number): number {
   if (workers <= 0) return 1;
-  const perWorker = 1 / workers;
-  return Math.max(0, (perWorker - HANDOFF_COST) / (CALLER_ENCODE_COST - HANDOFF_COST + perWorker));
+  const perWorker = WORKER_ROW_COST / workers;
+  return Math.max(0, (perWorker - HANDOFF_COST) / (1 - HANDOFF_COST + perWorker));
 }
 
 /**
@@ -72,16 +74,17 @@ function workerScript(): URL {
 }
 
 interface Job {
-  resolve(records: EncodedRecord[]): void;
+  resolve(records: PackedRecords): void;
   reject(error: Error): void;
 }
 
 interface Slot {
   worker: Worker;
   pending: Map<number, Job>;
-  /** The hash buffer of the worker's last reply, unpacked and free to go back. */
-  spare?: ArrayBuffer;
 }
+
+/** Released hash buffers kept for reuse; a few per thread cover the batches in flight. */
+const SPARES_PER_THREAD = 3;
 
 export function createEncoderPool(mapping: Mapping, options: IdentityOptions, opts: EncoderPoolOptions = {}): EncoderPool {
   // Validate here so a bad mapping throws MappingError synchronously, as createRecordEncoder does.
@@ -110,10 +113,7 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
     slot.pending.delete(reply.id);
     if (slot.pending.size === 0) slot.worker.unref();
     if ('error' in reply) job.reject(new Error(`Identity worker error: ${reply.error}`));
-    else {
-      job.resolve(unpackRecords(local.schema, reply.packed));
-      slot.spare = reply.packed.hashes;
-    }
+    else job.resolve(reply.packed);
   }
 
   function fail(error: Error): void {
@@ -124,39 +124,49 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
     }
   }
 
-  function encodeHere(rows: Record<string, unknown>[]): EncodedRecord[] {
-    return rows.map((row) => local.encode(row));
+  const spares: ArrayBuffer[] = [];
+  const recycle = (hashes: ArrayBuffer) => {
+    if (spares.length < SPARES_PER_THREAD * threads) spares.push(hashes);
+  };
+  const hashBytesPerRow = local.schema.filter((k) => isHashedKey(k)).length * HASH_LENGTH;
+  /** A released buffer that holds `rows` records' hashes, if there is one. */
+  function spareFor(rows: number): ArrayBuffer | undefined {
+    const i = spares.findIndex((b) => b.byteLength >= rows * hashBytesPerRow);
+    return i < 0 ? undefined : spares.splice(i, 1)[0];
   }
 
-  function send(rows: Record<string, unknown>[]): Promise<EncodedRecord[]> {
+  function encodeHere(rows: Record<string, unknown>[]): PackedRecords {
+    return packRecords(local.schema, rows.length, (i) => local.encode(rows[i]!), spareFor(rows.length));
+  }
+
+  function send(rows: Record<string, unknown>[]): Promise<PackedRecords> | PackedRecords {
     const slot = slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
     const id = nextId++;
+    let request: WorkerRequest;
     try {
-      const spare = slot.spare;
-      slot.spare = undefined;
-      const request: WorkerRequest = { id, rows: packRows(setup.columns, rows), ...(spare ? { spare } : {}) };
-      slot.worker.postMessage(request, spare ? [spare] : []);
+      request = { id, rows: packRows(setup.columns, rows) };
+      const spare = spareFor(rows.length);
+      if (spare) request.spare = spare;
+      slot.worker.postMessage(request, request.spare ? [request.spare] : []);
     } catch {
       // Rows holding values that cannot cross threads (functions, symbols…): encode them here instead.
-      return Promise.resolve(encodeHere(rows));
+      return encodeHere(rows);
     }
     slot.worker.ref();
-    return new Promise<EncodedRecord[]>((resolve, reject) => slot.pending.set(id, { resolve, reject }));
+    return new Promise<PackedRecords>((resolve, reject) => slot.pending.set(id, { resolve, reject }));
   }
 
   return {
     schema: local.schema,
     async encodeBatch(rows) {
       if (failure) throw failure;
-      if (rows.length === 0) return [];
-      // The caller's share is the tail of the batch, so the parts concatenate in order.
+      // The caller's share is the tail of the batch, so the parts follow each other in order.
       const handedOff = slots.length === 0 || rows.length < 2 * MIN_CHUNK_ROWS ? 0 : Math.round(rows.length * (1 - share));
       const size = Math.max(MIN_CHUNK_ROWS, Math.ceil(handedOff / slots.length));
-      const parts: Array<Promise<EncodedRecord[]> | EncodedRecord[]> = [];
+      const parts: Array<Promise<PackedRecords> | PackedRecords> = [];
       for (let start = 0; start < handedOff; start += size) parts.push(send(rows.slice(start, Math.min(start + size, handedOff))));
       if (handedOff < rows.length) parts.push(encodeHere(handedOff === 0 ? rows : rows.slice(handedOff)));
-      const done = await Promise.all(parts);
-      return done.length === 1 ? done[0]! : ([] as EncodedRecord[]).concat(...done);
+      return packedBatch(local.schema, await Promise.all(parts), recycle);
     },
     async close() {
       failure ??= new Error('The encoder pool is closed.');

@@ -48,7 +48,7 @@ export interface PackedRecords {
   unusual: Array<[number, EncodedRecord['dropped'], boolean, string[]]>;
 }
 
-const HASH_LENGTH = 64;
+export const HASH_LENGTH = 64;
 const EMPTY_HASH = ' '.repeat(HASH_LENGTH);
 
 /**
@@ -56,6 +56,13 @@ const EMPTY_HASH = ' '.repeat(HASH_LENGTH);
  * called directly it packs hashes about a third faster. Node has it on every Buffer but leaves it out of the types.
  */
 type LatinBuffer = Buffer & { latin1Write(text: string, offset: number): number };
+
+/** Where record `index`'s cells are in a packed batch (hashed and unhashed cells come in fixed numbers per record). */
+function layout(schema: readonly MatchKey[]) {
+  const hashed = schema.map((k) => isHashedKey(k));
+  const hashedCount = hashed.filter(Boolean).length;
+  return { hashed, hashedCount, plainCount: hashed.length - hashedCount };
+}
 
 /**
  * Packs `count` records, asking for each in turn: a record is dropped as soon as it is packed, so the packer
@@ -69,8 +76,7 @@ export function packRecords(
   recordAt: (index: number) => EncodedRecord,
   spare?: ArrayBuffer,
 ): PackedRecords {
-  const hashed = schema.map((k) => isHashedKey(k));
-  const hashedCount = hashed.filter(Boolean).length;
+  const { hashed, hashedCount } = layout(schema);
   const bytes = count * hashedCount * HASH_LENGTH;
   const hashes = (spare !== undefined && spare.byteLength >= bytes ? Buffer.from(spare) : Buffer.allocUnsafeSlow(bytes)) as LatinBuffer;
   const plain: Array<string | number> = [];
@@ -91,10 +97,31 @@ export function packRecords(
   return { count, hashes: hashes.buffer as ArrayBuffer, plain, unusual };
 }
 
+function applyDrops(record: EncodedRecord, [, dropped, rejected, reasons]: PackedRecords['unusual'][number]): void {
+  record.dropped = dropped;
+  record.rejected = rejected;
+  record.reasons = reasons;
+}
+
+/** The drops of record `index`, found by bisection: packRecords lists unusual records in row order. */
+function unusualAt(packed: PackedRecords, index: number): PackedRecords['unusual'][number] | undefined {
+  let lo = 0;
+  let hi = packed.unusual.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (packed.unusual[mid]![0] < index) lo = mid + 1;
+    else hi = mid;
+  }
+  const found = packed.unusual[lo];
+  return found?.[0] === index ? found : undefined;
+}
+
+/** Every record of a packed batch. */
 export function unpackRecords(schema: readonly MatchKey[], packed: PackedRecords): EncodedRecord[] {
-  const hashed = schema.map((k) => isHashedKey(k));
+  const { hashed, hashedCount } = layout(schema);
   const records = new Array<EncodedRecord>(packed.count);
-  const hashes = Buffer.from(packed.hashes).toString('latin1', 0, packed.count * hashed.filter(Boolean).length * HASH_LENGTH);
+  // One string for all the digits: the cells are slices of it, which V8 makes without copying.
+  const hashes = Buffer.from(packed.hashes).toString('latin1', 0, packed.count * hashedCount * HASH_LENGTH);
   const plain = packed.plain;
   let h = 0;
   let p = 0;
@@ -110,12 +137,27 @@ export function unpackRecords(schema: readonly MatchKey[], packed: PackedRecords
     }
     records[r] = { cells, dropped: [], rejected: false, reasons: [] };
   }
-  for (const [r, dropped, rejected, reasons] of packed.unusual) {
-    const record = records[r]!;
-    record.dropped = dropped;
-    record.rejected = rejected;
-    record.reasons = reasons;
-  }
+  for (const entry of packed.unusual) applyDrops(records[entry[0]]!, entry);
   return records;
 }
 
+/** Record `index` of a packed batch alone, without decoding the others. */
+export function unpackRecord(schema: readonly MatchKey[], packed: PackedRecords, index: number): EncodedRecord {
+  const { hashed, hashedCount, plainCount } = layout(schema);
+  const bytes = Buffer.from(packed.hashes);
+  const cells = new Array<string | number>(hashed.length);
+  let h = index * hashedCount * HASH_LENGTH;
+  let p = index * plainCount;
+  for (let i = 0; i < hashed.length; i++) {
+    if (hashed[i]) {
+      cells[i] = bytes[h] === 32 ? '' : bytes.toString('latin1', h, h + HASH_LENGTH);
+      h += HASH_LENGTH;
+    } else {
+      cells[i] = packed.plain[p++]!;
+    }
+  }
+  const record: EncodedRecord = { cells, dropped: [], rejected: false, reasons: [] };
+  const unusual = unusualAt(packed, index);
+  if (unusual) applyDrops(record, unusual);
+  return record;
+}
