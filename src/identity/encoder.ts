@@ -61,6 +61,25 @@ interface Column {
   readonly column: string | undefined;
   readonly hashed: boolean;
   readonly identifier: boolean;
+  /** Hashes of this key's values seen so far, for keys whose values come from a small set (see BOUNDED_KEYS). */
+  readonly hashMemo: Map<string, string> | undefined;
+}
+
+/**
+ * Keys whose normalized values come from a small set (a letter, a country code, m/f, a year, month or day):
+ * their hashes are remembered instead of computed for every row. Every other key (EMAIL, PHONE, names, ZIP…)
+ * is hashed for every row. Held in memory only, per encoder, and capped.
+ */
+const BOUNDED_KEYS: ReadonlySet<MatchKey> = new Set(['FI', 'COUNTRY', 'GEN', 'DOBY', 'DOBM', 'DOBD']);
+const HASH_MEMO_CAP = 4096;
+
+function memoizedHash(memo: Map<string, string>, value: string): string {
+  let digest = memo.get(value);
+  if (digest === undefined) {
+    digest = sha256Hex(value);
+    if (memo.size < HASH_MEMO_CAP) memo.set(value, digest);
+  }
+  return digest;
 }
 
 interface EncoderPlan {
@@ -147,6 +166,7 @@ function buildPlan(mapping: Mapping, options: IdentityOptions): EncoderPlan {
     column: mapped.get(key),
     hashed: isHashedKey(key),
     identifier: key !== 'LOOKALIKE_VALUE',
+    hashMemo: BOUNDED_KEYS.has(key) ? new Map<string, string>() : undefined,
   }));
   return { ...settings, schema, columns, countryColumn: mapped.get('COUNTRY'), deriveFirstInitial };
 }
@@ -206,7 +226,10 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, un
     cells[i] = cell;
   }
   for (let i = 0; plainToHash !== 0; i++, plainToHash >>>= 1) {
-    if (plainToHash & 1) cells[i] = sha256Hex(cells[i] as string);
+    if (plainToHash & 1) {
+      const memo = columns[i]!.hashMemo;
+      cells[i] = memo === undefined ? sha256Hex(cells[i] as string) : memoizedHash(memo, cells[i] as string);
+    }
   }
 
   const rejected = identifiers === 0 || lookalikeMissing;

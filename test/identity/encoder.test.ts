@@ -149,6 +149,21 @@ describe('encode', () => {
     expect(r.dropped).toEqual([{ key: 'FN', reason: 'FN: no letters' }]);
   });
 
+  it('remembered hashes of small-set keys stay right past the memo cap (FI over 6,000 distinct letters)', () => {
+    const fiAt = enc.schema.indexOf('FI');
+    const dobyAt = enc.schema.indexOf('DOBY');
+    // CJK ideographs from U+4E00: each a letter, so each first name has its own FI; twice, so the second pass
+    // reads the memo for the first 4,096 and computes the rest.
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < 6000; i++) {
+        const letter = String.fromCodePoint(0x4e00 + i);
+        const r = enc.encode({ id: 'x', first: letter + 'x', born: `${1930 + (i % 90)}-01-02` });
+        expect(r.cells[fiAt]).toBe(h(letter));
+        expect(r.cells[dobyAt]).toBe(h(String(1930 + (i % 90))));
+      }
+    }
+  });
+
   it('a first name of combining marks only is dropped and FI is never the hash of ""', () => {
     const r = enc.encode({ id: 'x', first: '\u{E0100}\u0301' });
     expect(r.dropped).toEqual([{ key: 'FN', reason: 'FN: no letters' }]);
