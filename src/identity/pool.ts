@@ -1,7 +1,7 @@
 /**
  * A worker-thread pool for big tables: the same records as encoder.encode(), in order, spread over cores.
  * Each encodeBatch() is cut into contiguous chunks: one per worker, and on few cores a share the calling thread
- * encodes itself while the workers run (see callerShare). Concurrent calls queue up on the workers. Records
+ * encodes itself while the workers run (share.ts). Concurrent calls queue up on the workers. Records
  * come back packed (batch.ts), so the calling thread spends almost nothing per row but handing it off.
  */
 import { existsSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type EncodedBatch, packedBatch } from './batch.js';
+import { createShareTuner } from './share.js';
 import { createRecordEncoder, mappedColumns, type IdentityOptions, type Mapping } from './encoder.js';
 import { isHashedKey, type MatchKey } from './keys.js';
 import { HASH_LENGTH, type PackedRecords, type PackedRows, packRecords, packRows } from './wire.js';
@@ -39,29 +40,11 @@ export interface WorkerRequest {
   /** A hash buffer the worker sent earlier, handed back for reuse. */
   spare?: ArrayBuffer;
 }
-export type WorkerReply = { id: number; packed: PackedRecords } | { id: number; error: string };
+/** `ms`: how long the worker took to encode the chunk, so the pool can balance the caller's share. */
+export type WorkerReply = { id: number; packed: PackedRecords; ms: number } | { id: number; error: string };
 
 /** Below this many rows a chunk is not worth a trip to another thread. */
 const MIN_CHUNK_ROWS = 256;
-/**
- * Per-row costs relative to the calling thread encoding a row itself (packing the record included), from timing
- * each step over 1M rows: packing a row into columns and cloning it for a worker costs the caller about 0.2; a
- * worker pays about 1.15 for a row, 0.15 of it to read the cloned columns back.
- */
-const HANDOFF_COST = 0.2;
-const WORKER_ROW_COST = 1.15;
-
-/**
- * The share of a batch the calling thread encodes itself so that it finishes with the workers: s rows at 1 and
- * (1 - s) rows handed off at HANDOFF_COST, against (1 - s) / workers rows at WORKER_ROW_COST on each worker.
- * One worker: about 0.49 (on 2 cores, 0.5 beat 0.38, 0.45 and 0.55); from 6 workers on the caller only hands off.
- */
-export function callerShare(workers: number): number {
-  if (workers <= 0) return 1;
-  const perWorker = WORKER_ROW_COST / workers;
-  return Math.max(0, (perWorker - HANDOFF_COST) / (1 - HANDOFF_COST + perWorker));
-}
-
 /**
  * The compiled worker script. Next to this module in dist/; when running from sources (tests), the built copy.
  */
@@ -90,7 +73,7 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
   // Validate here so a bad mapping throws MappingError synchronously, as createRecordEncoder does.
   const local = createRecordEncoder(mapping, options);
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
-  const share = callerShare(threads - 1);
+  const tuner = createShareTuner(threads - 1);
   const setup: WorkerSetup = { mapping, options, columns: mappedColumns(mapping) };
   const script = threads > 1 ? workerScript() : undefined;
   let nextId = 1;
@@ -113,7 +96,10 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
     slot.pending.delete(reply.id);
     if (slot.pending.size === 0) slot.worker.unref();
     if ('error' in reply) job.reject(new Error(`Identity worker error: ${reply.error}`));
-    else job.resolve(reply.packed);
+    else {
+      tuner.observe('worker', reply.ms, reply.packed.count);
+      job.resolve(reply.packed);
+    }
   }
 
   function fail(error: Error): void {
@@ -136,7 +122,10 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
   }
 
   function encodeHere(rows: Record<string, unknown>[]): PackedRecords {
-    return packRecords(local.schema, rows.length, (i) => local.encode(rows[i]!), spareFor(rows.length));
+    const start = performance.now();
+    const packed = packRecords(local.schema, rows.length, (i) => local.encode(rows[i]!), spareFor(rows.length));
+    if (rows.length >= MIN_CHUNK_ROWS) tuner.observe('caller', performance.now() - start, rows.length);
+    return packed;
   }
 
   function send(rows: Record<string, unknown>[]): Promise<PackedRecords> | PackedRecords {
@@ -161,10 +150,12 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
     async encodeBatch(rows) {
       if (failure) throw failure;
       // The caller's share is the tail of the batch, so the parts follow each other in order.
-      const handedOff = slots.length === 0 || rows.length < 2 * MIN_CHUNK_ROWS ? 0 : Math.round(rows.length * (1 - share));
+      const handedOff = slots.length === 0 || rows.length < 2 * MIN_CHUNK_ROWS ? 0 : Math.round(rows.length * (1 - tuner.share));
       const size = Math.max(MIN_CHUNK_ROWS, Math.ceil(handedOff / slots.length));
       const parts: Array<Promise<PackedRecords> | PackedRecords> = [];
+      const handoffStart = performance.now();
       for (let start = 0; start < handedOff; start += size) parts.push(send(rows.slice(start, Math.min(start + size, handedOff))));
+      if (handedOff > 0) tuner.observe('handoff', performance.now() - handoffStart, handedOff);
       if (handedOff < rows.length) parts.push(encodeHere(handedOff === 0 ? rows : rows.slice(handedOff)));
       return packedBatch(local.schema, await Promise.all(parts), recycle);
     },

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEncoderPool, createRecordEncoder, MappingError, type Mapping } from '../../src/identity/index.js';
-import { callerShare } from '../../src/identity/pool.js';
+import { balancedShare, callerShare, createShareTuner, MODEL_COSTS } from '../../src/identity/share.js';
 import { packedRowReader, packRecords, packRows, unpackRecord, unpackRecords } from '../../src/identity/wire.js';
 
 // The workers run the compiled encoder (dist/); CI builds before testing, a fresh clone may not have.
@@ -122,5 +122,47 @@ describe('the thread wire format', () => {
     expect(callerShare(1)).toBeLessThan(0.55);
     expect(callerShare(3)).toBeLessThan(callerShare(1));
     expect(callerShare(16)).toBe(0);
+  });
+});
+
+describe('the caller\'s share, learned', () => {
+  it('balances both sides for the costs given', () => {
+    const costs = { caller: 2, handoff: 0.5, worker: 3 };
+    for (const workers of [1, 2, 3]) {
+      const s = balancedShare(costs, workers);
+      const callerTime = s * costs.caller + (1 - s) * costs.handoff;
+      const workerTime = ((1 - s) / workers) * costs.worker;
+      expect(callerTime).toBeCloseTo(workerTime, 10);
+    }
+    expect(balancedShare({ caller: 1, handoff: 0, worker: 0 }, 1)).toBe(0);
+    expect(balancedShare(MODEL_COSTS, 1)).toBe(callerShare(1));
+  });
+
+  it('starts from the model and follows measured speeds once it has them all', () => {
+    const tuner = createShareTuner(1);
+    expect(tuner.share).toBe(callerShare(1));
+    tuner.observe('caller', 100, 1000);
+    tuner.observe('handoff', 20, 1000);
+    expect(tuner.share).toBe(callerShare(1)); // no worker timing yet
+    // The worker's core is twice as slow as the model says: the caller takes more.
+    for (let i = 0; i < 30; i++) tuner.observe('worker', 230, 1000);
+    const slowWorker = tuner.share;
+    expect(slowWorker).toBeCloseTo(balancedShare({ caller: 0.1, handoff: 0.02, worker: 0.23 }, 1), 2);
+    expect(slowWorker).toBeGreaterThan(callerShare(1));
+    // Then the caller's core slows down: the share moves back towards the worker, gradually.
+    tuner.observe('caller', 300, 1000);
+    expect(tuner.share).toBeLessThan(slowWorker);
+    expect(tuner.share).toBeGreaterThan(balancedShare({ caller: 0.3, handoff: 0.02, worker: 0.23 }, 1));
+  });
+
+  it('never leaves the workers without rows, however slow they look', () => {
+    const tuner = createShareTuner(1);
+    tuner.observe('caller', 10, 1000);
+    tuner.observe('handoff', 1, 1000);
+    tuner.observe('worker', 100_000, 1000);
+    expect(tuner.share).toBe(0.9);
+    tuner.observe('worker', Number.NaN, 1000);
+    tuner.observe('worker', 5, 0);
+    expect(tuner.share).toBe(0.9);
   });
 });
