@@ -40,11 +40,12 @@ export interface WorkerRequest {
   /** A hash buffer the worker sent earlier, handed back for reuse. */
   spare?: ArrayBuffer;
 }
-/** `ms`: how long the worker took to encode the chunk, so the pool can balance the caller's share. */
+/** `ms`: the worker's busy time for the chunk (reading its rows and encoding them), to balance the caller's share. */
 export type WorkerReply = { id: number; packed: PackedRecords; ms: number } | { id: number; error: string };
 
 /** Below this many rows a chunk is not worth a trip to another thread. */
 const MIN_CHUNK_ROWS = 256;
+
 /**
  * The compiled worker script. Next to this module in dist/; when running from sources (tests), the built copy.
  */
