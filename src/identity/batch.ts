@@ -6,7 +6,7 @@
  */
 import type { EncodedRecord } from './encoder.js';
 import type { MatchKey } from './keys.js';
-import { type PackedRecords, unpackRecord, unpackRecords } from './wire.js';
+import { packedRecordReader, type PackedRecords, unpackRecords } from './wire.js';
 
 export interface EncodedBatch {
   readonly count: number;
@@ -33,6 +33,8 @@ export function packedBatch(
     starts.push(count);
     count += part.count;
   }
+  // One reader per part, made when a record of that part is first read.
+  const readers: Array<((index: number) => EncodedRecord) | undefined> = [];
   let released = false;
   const live = () => {
     if (released) throw new Error('This encoded batch was released; read it before calling release().');
@@ -45,7 +47,9 @@ export function packedBatch(
       // The last part that starts at or before index.
       let p = parts.length - 1;
       while (starts[p]! > index) p--;
-      return unpackRecord(schema, live()[p]!, index - starts[p]!);
+      const part = live()[p]!;
+      const read = (readers[p] ??= packedRecordReader(schema, part));
+      return read(index - starts[p]!);
     },
     records() {
       const all = live().map((part) => unpackRecords(schema, part));

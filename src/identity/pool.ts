@@ -11,8 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { type EncodedBatch, packedBatch } from './batch.js';
 import { createShareTuner } from './share.js';
 import { createRecordEncoder, mappedColumns, type IdentityOptions, type Mapping } from './encoder.js';
-import { isHashedKey, type MatchKey } from './keys.js';
-import { HASH_LENGTH, type PackedRecords, type PackedRows, packRecords, packRows } from './wire.js';
+import type { MatchKey } from './keys.js';
+import { hashBytesPerRecord, type PackedRecords, type PackedRows, packRecords, packRows } from './wire.js';
 
 export interface EncoderPool {
   readonly schema: readonly MatchKey[];
@@ -115,7 +115,7 @@ export function createEncoderPool(mapping: Mapping, options: IdentityOptions, op
   const recycle = (hashes: ArrayBuffer) => {
     if (spares.length < SPARES_PER_THREAD * threads) spares.push(hashes);
   };
-  const hashBytesPerRow = local.schema.filter((k) => isHashedKey(k)).length * HASH_LENGTH;
+  const hashBytesPerRow = hashBytesPerRecord(local.schema);
   /** A released buffer that holds `rows` records' hashes, if there is one. */
   function spareFor(rows: number): ArrayBuffer | undefined {
     const i = spares.findIndex((b) => b.byteLength >= rows * hashBytesPerRow);

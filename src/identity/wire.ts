@@ -48,7 +48,7 @@ export interface PackedRecords {
   unusual: Array<[number, EncodedRecord['dropped'], boolean, string[]]>;
 }
 
-export const HASH_LENGTH = 64;
+const HASH_LENGTH = 64;
 const EMPTY_HASH = ' '.repeat(HASH_LENGTH);
 
 /**
@@ -76,8 +76,8 @@ export function packRecords(
   recordAt: (index: number) => EncodedRecord,
   spare?: ArrayBuffer,
 ): PackedRecords {
-  const { hashed, hashedCount } = layout(schema);
-  const bytes = count * hashedCount * HASH_LENGTH;
+  const { hashed } = layout(schema);
+  const bytes = count * hashBytesPerRecord(schema);
   const hashes = (spare !== undefined && spare.byteLength >= bytes ? Buffer.from(spare) : Buffer.allocUnsafeSlow(bytes)) as LatinBuffer;
   const plain: Array<string | number> = [];
   const unusual: PackedRecords['unusual'] = [];
@@ -141,23 +141,33 @@ export function unpackRecords(schema: readonly MatchKey[], packed: PackedRecords
   return records;
 }
 
-/** Record `index` of a packed batch alone, without decoding the others. */
-export function unpackRecord(schema: readonly MatchKey[], packed: PackedRecords, index: number): EncodedRecord {
+/**
+ * A reader of single records of a packed batch, by index, without decoding the others. The layout and the
+ * view of the hash buffer are worked out once, so reading a batch record by record costs no more per record.
+ */
+export function packedRecordReader(schema: readonly MatchKey[], packed: PackedRecords): (index: number) => EncodedRecord {
   const { hashed, hashedCount, plainCount } = layout(schema);
   const bytes = Buffer.from(packed.hashes);
-  const cells = new Array<string | number>(hashed.length);
-  let h = index * hashedCount * HASH_LENGTH;
-  let p = index * plainCount;
-  for (let i = 0; i < hashed.length; i++) {
-    if (hashed[i]) {
-      cells[i] = bytes[h] === 32 ? '' : bytes.toString('latin1', h, h + HASH_LENGTH);
-      h += HASH_LENGTH;
-    } else {
-      cells[i] = packed.plain[p++]!;
+  return (index) => {
+    const cells = new Array<string | number>(hashed.length);
+    let h = index * hashedCount * HASH_LENGTH;
+    let p = index * plainCount;
+    for (let i = 0; i < hashed.length; i++) {
+      if (hashed[i]) {
+        cells[i] = bytes[h] === 32 ? '' : bytes.toString('latin1', h, h + HASH_LENGTH);
+        h += HASH_LENGTH;
+      } else {
+        cells[i] = packed.plain[p++]!;
+      }
     }
-  }
-  const record: EncodedRecord = { cells, dropped: [], rejected: false, reasons: [] };
-  const unusual = unusualAt(packed, index);
-  if (unusual) applyDrops(record, unusual);
-  return record;
+    const record: EncodedRecord = { cells, dropped: [], rejected: false, reasons: [] };
+    const unusual = unusualAt(packed, index);
+    if (unusual) applyDrops(record, unusual);
+    return record;
+  };
+}
+
+/** Bytes of hash digits a record of `schema` takes in a packed batch. */
+export function hashBytesPerRecord(schema: readonly MatchKey[]): number {
+  return layout(schema).hashedCount * HASH_LENGTH;
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEncoderPool, createRecordEncoder, MappingError, type Mapping } from '../../src/identity/index.js';
 import { balancedShare, callerShare, createShareTuner, MODEL_COSTS } from '../../src/identity/share.js';
-import { packedRowReader, packRecords, packRows, unpackRecord, unpackRecords } from '../../src/identity/wire.js';
+import { packedRecordReader, packedRowReader, packRecords, packRows, unpackRecords } from '../../src/identity/wire.js';
 
 // The workers run the compiled encoder (dist/); CI builds before testing, a fresh clone may not have.
 beforeAll(() => {
@@ -58,6 +58,7 @@ describe('createEncoderPool', () => {
     close = () => pool.close();
     const batch = await pool.encodeBatch(rows(1000));
     expect(() => batch.record(1000)).toThrow(RangeError);
+    expect(batch.record(0)).toEqual(createRecordEncoder(MAPPING, OPTIONS).encode(rows(1)[0]!));
     batch.release();
     expect(() => batch.record(0)).toThrow(/released/);
     expect(() => batch.records()).toThrow(/released/);
@@ -102,7 +103,8 @@ describe('the thread wire format', () => {
     expect(records.some((r) => r.cells.includes(''))).toBe(true);
     const first = packRecords(local.schema, records.length, (i) => records[i]!);
     expect(unpackRecords(local.schema, structuredClone(first))).toEqual(records);
-    records.forEach((record, i) => expect(unpackRecord(local.schema, first, i)).toEqual(record));
+    const recordAt = packedRecordReader(local.schema, first);
+    records.forEach((record, i) => expect(recordAt(i)).toEqual(record));
     // A smaller batch written into the first one's buffer: the tail left from before is ignored.
     const fewer = records.slice(0, 40).reverse();
     const second = packRecords(local.schema, fewer.length, (i) => fewer[i]!, first.hashes);
