@@ -3,7 +3,8 @@
  * dropped values and whether the record is usable at all.
  */
 import type { CountryCode } from 'libphonenumber-js/core';
-import { sha256Hex } from './hash.js';
+import { byteRuleFor, firstCharacter, MAX_OUTPUT_BYTES, MAX_TEXT_LENGTH, type ByteRule } from './byteRules.js';
+import { HashScratch, sha256Hex } from './hash.js';
 import { IDENTIFIER_KEYS, isHashedKey, isMatchKey, MATCH_KEYS, type MatchKey } from './keys.js';
 import { AlreadyHashed, countryOf, type Hashing, normalizeValue, regionFor, type ValueContext } from './normalize.js';
 import { phoneRegion } from './phone.js';
@@ -63,6 +64,9 @@ interface Column {
   readonly identifier: boolean;
   /** Hashes of this key's values seen so far, for keys whose values come from a small set (see BOUNDED_KEYS). */
   readonly hashMemo: Map<string, string> | undefined;
+  /** The key's byte-level fast path (byteRules.ts), for plain values of a mapped column, and its bytes. */
+  readonly byteRule: ByteRule | undefined;
+  readonly scratch: HashScratch | undefined;
 }
 
 /**
@@ -161,13 +165,19 @@ function buildPlan(mapping: Mapping, options: IdentityOptions): EncoderPlan {
   const schema = MATCH_KEYS.filter(
     (k) => mapped.has(k) || (k === 'FI' && deriveFirstInitial) || (k === 'LOOKALIKE_VALUE' && settings.valueBased),
   );
-  const columns = schema.map((key) => ({
-    key,
-    column: mapped.get(key),
-    hashed: isHashedKey(key),
-    identifier: key !== 'LOOKALIKE_VALUE',
-    hashMemo: BOUNDED_KEYS.has(key) ? new Map<string, string>() : undefined,
-  }));
+  const columns = schema.map((key): Column => {
+    // 'pre-hashed' refuses plain values, which only the string path reports.
+    const byteRule = mapped.has(key) && settings.hashing === 'auto' ? byteRuleFor(key) : undefined;
+    return {
+      key,
+      column: mapped.get(key),
+      hashed: isHashedKey(key),
+      identifier: key !== 'LOOKALIKE_VALUE',
+      hashMemo: BOUNDED_KEYS.has(key) ? new Map<string, string>() : undefined,
+      byteRule,
+      scratch: byteRule && new HashScratch(MAX_OUTPUT_BYTES),
+    };
+  });
   return { ...settings, schema, columns, countryColumn: mapped.get('COUNTRY'), deriveFirstInitial };
 }
 
@@ -183,7 +193,8 @@ export function mappedColumns(mapping: Mapping): string[] {
 
 const NOT_A_ROW: Record<string, unknown> = {};
 
-function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, unknown>): EncodedRecord {
+/** `byteLengths[i]`: how many bytes column i's fast path left in its scratch, to hash after the loop. */
+function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Array, row: Record<string, unknown>): EncodedRecord {
   const source = row !== null && typeof row === 'object' ? row : NOT_A_ROW;
   const columns = plan.columns;
   const cells = new Array<string | number>(columns.length);
@@ -191,7 +202,9 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, un
   let identifiers = 0;
   let lookalikeMissing = false;
   let firstName: string | undefined;
+  let firstNameInitial: string | undefined; // FN's first letter, when FN took the byte path
   let plainToHash = 0; // bit i set: cells[i] holds a normalized value still to be hashed
+  let bytesToHash = 0; // bit i set: column i's scratch holds normalized bytes still to be hashed
 
   // The row's country drives the phone region and the ZIP rule, so it goes first.
   const countryResult = plan.countryColumn === undefined ? EMPTY : normalizeValue('COUNTRY', source[plan.countryColumn], ctx);
@@ -199,13 +212,30 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, un
   ctx.country = country;
   ctx.phoneRegion = regionFor(country, plan.defaultRegion);
 
-  // Normalize every value first and hash afterwards, back to back: interleaving the two is measurably slower.
+  // Normalize every value first and hash afterwards, back to back: interleaving the two is measurably slower
+  // (4–5% for the fast paths alone).
   for (let i = 0; i < columns.length; i++) {
     const col = columns[i]!;
+    if (col.byteRule !== undefined) {
+      // Fast path: normalized straight into bytes; when it is unsure, the string rule below decides.
+      const value = source[col.column!];
+      if (typeof value === 'string' && value.length < MAX_TEXT_LENGTH) {
+        const bytes = col.scratch!.bytes;
+        const length = col.byteRule(value, bytes, ctx);
+        if (length > 0) {
+          if (col.key === 'FN') firstNameInitial = firstCharacter(bytes);
+          byteLengths[i] = length;
+          bytesToHash |= 1 << i;
+          cells[i] = '';
+          identifiers++;
+          continue;
+        }
+      }
+    }
     let result;
     if (col.key === 'COUNTRY') result = countryResult;
     else if (col.column !== undefined) result = normalizeValue(col.key, source[col.column], ctx, col.hashed);
-    else if (col.key === 'FI') result = firstName === undefined ? EMPTY : firstInitial(firstName);
+    else if (col.key === 'FI') result = firstNameInitial ?? (firstName === undefined ? EMPTY : firstInitial(firstName));
     else result = EMPTY; // LOOKALIKE_VALUE without a column: the default below
 
     let cell: string | number = '';
@@ -224,6 +254,9 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, row: Record<string, un
     }
     if (col.identifier && cell !== '') identifiers++;
     cells[i] = cell;
+  }
+  for (let i = 0; bytesToHash !== 0; i++, bytesToHash >>>= 1) {
+    if (bytesToHash & 1) cells[i] = columns[i]!.scratch!.sha256Hex(byteLengths[i]!);
   }
   for (let i = 0; plainToHash !== 0; i++, plainToHash >>>= 1) {
     if (plainToHash & 1) {
@@ -250,8 +283,9 @@ export function createRecordEncoder(mapping: Mapping, options: IdentityOptions =
   const plan = buildPlan(mapping, options);
   // One mutable context per encoder: encode() is synchronous, so rows never share it concurrently.
   const ctx: ValueContext = { country: undefined, phoneRegion: undefined, currentYear: plan.currentYear, hashing: plan.hashing };
+  const byteLengths = new Int32Array(plan.columns.length);
   return {
     schema: plan.schema,
-    encode: (row) => encodeWith(plan, ctx, row),
+    encode: (row) => encodeWith(plan, ctx, byteLengths, row),
   };
 }
