@@ -31,14 +31,18 @@ export const MAX_TEXT_LENGTH = 64;
 export const MAX_OUTPUT_BYTES = 3 * MAX_TEXT_LENGTH;
 
 /**
- * Latin, Latin-1, Latin Extended-A/B, IPA, spacing modifiers (all below the combining marks at U+0300) and
- * Latin Extended Additional (Vietnamese). No character here is the second half of a canonical composition, so
- * NFC, NFD and lowercasing act on each one alone; byteRules.test.ts checks every pair.
+ * Latin, Latin-1, Latin Extended-A/B, IPA and spacing modifiers (all below the combining marks at U+0300),
+ * Greek and Coptic, Cyrillic, and Latin Extended Additional (Vietnamese). No character here is the second half
+ * of a canonical composition, so NFC, NFD and lowercasing act on each one alone; byteRules.test.ts checks every
+ * pair. Combining marks inside these blocks (Cyrillic titlo…) are left out when the tables are built.
  */
 const COVERED: ReadonlyArray<readonly [number, number]> = [
   [0x0000, 0x02ff],
+  [0x0370, 0x04ff],
   [0x1e00, 0x1eff],
 ];
+/** Σ lowercases to σ or, at the end of a word, ς: it depends on its neighbours, so the string rules handle it. */
+const CONTEXT_SENSITIVE = new Set([0x03a3]);
 const TABLE_SIZE = 0x1f00;
 /** In a table: the character is not covered, or its rule does not give one UTF-16 unit. */
 const NOT_MAPPED = 0xffff;
@@ -46,13 +50,13 @@ const NOT_MAPPED = 0xffff;
 const REMOVED = 0xfffe;
 
 const MARK = /\p{M}/u;
-/** A table over COVERED; combining marks (none are there today) stay unmapped, since they attach to neighbours. */
+/** A table over COVERED. Combining marks stay unmapped (they attach to neighbours), as do CONTEXT_SENSITIVE ones. */
 function buildTable(map: (char: string) => number): Uint16Array {
   const table = new Uint16Array(TABLE_SIZE).fill(NOT_MAPPED);
   for (const [from, to] of COVERED) {
     for (let code = from; code <= to; code++) {
       const char = String.fromCharCode(code);
-      table[code] = MARK.test(char) ? NOT_MAPPED : map(char);
+      table[code] = MARK.test(char) || CONTEXT_SENSITIVE.has(code) ? NOT_MAPPED : map(char);
     }
   }
   return table;
@@ -208,6 +212,11 @@ const BYTE_RULES: Partial<Record<string, ByteRule>> = {
   CT: (text, out) => lettersBytes(PLACE_CHAR, text, out),
   ZIP: zipBytes,
 };
+
+/** Whether the fast paths map this UTF-16 code unit (for tests: the tables may still refuse it, e.g. a mark). */
+export function isCovered(code: number): boolean {
+  return COVERED.some(([from, to]) => code >= from && code <= to) && !CONTEXT_SENSITIVE.has(code);
+}
 
 /** The byte-level fast path of a key, if it has one. */
 export function byteRuleFor(key: string): ByteRule | undefined {
