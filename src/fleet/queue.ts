@@ -67,7 +67,7 @@ export async function openRunQueue(settings: FleetSettings, options: RunQueueOpt
     try {
       return await startRunQueue(settings, options);
     } catch (err) {
-      if (attempt >= OPEN_ATTEMPTS || !isDeadlock((err as Error).cause)) throw err;
+      if (attempt >= OPEN_ATTEMPTS || !(isDeadlock(err) || isDeadlock((err as Error | undefined)?.cause))) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400 * attempt));
     }
   }

@@ -10,6 +10,7 @@
  * string rule decides, so the string rules stay the single definition of a key's normalization and of every
  * drop reason. test/identity/byteRules.test.ts checks the two agree.
  */
+import type { MatchKey } from './keys.js';
 import { personName, placeName } from './rules.js';
 import type { RuleContext } from './rules.js';
 import { trimUnicode } from './value.js';
@@ -205,7 +206,7 @@ function zipBytes(text: string, out: Uint8Array, ctx: RuleContext): number {
   return kept === 0 ? UNSURE : kept;
 }
 
-const BYTE_RULES: Partial<Record<string, ByteRule>> = {
+const BYTE_RULES: Partial<Record<MatchKey, ByteRule>> = {
   EMAIL: emailBytes,
   FN: (text, out) => lettersBytes(NAME_CHAR, text, out),
   LN: (text, out) => lettersBytes(NAME_CHAR, text, out),
@@ -219,6 +220,6 @@ export function isCovered(code: number): boolean {
 }
 
 /** The byte-level fast path of a key, if it has one. */
-export function byteRuleFor(key: string): ByteRule | undefined {
+export function byteRuleFor(key: MatchKey): ByteRule | undefined {
   return BYTE_RULES[key];
 }

@@ -201,8 +201,7 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Arra
   const dropped: EncodedRecord['dropped'] = [];
   let identifiers = 0;
   let lookalikeMissing = false;
-  let firstName: string | undefined;
-  let firstNameInitial: string | undefined; // FN's first letter, when FN took the byte path
+  let firstNameInitial: string | undefined; // FI derived from FN's normalized value (plan.deriveFirstInitial)
   let plainToHash = 0; // bit i set: cells[i] holds a normalized value still to be hashed
   let bytesToHash = 0; // bit i set: column i's scratch holds normalized bytes still to be hashed
 
@@ -223,7 +222,7 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Arra
         const bytes = col.scratch!.bytes;
         const length = col.byteRule(value, bytes, ctx);
         if (length > 0) {
-          if (col.key === 'FN') firstNameInitial = firstCharacter(bytes);
+          if (col.key === 'FN' && plan.deriveFirstInitial) firstNameInitial = firstCharacter(bytes);
           byteLengths[i] = length;
           bytesToHash |= 1 << i;
           cells[i] = '';
@@ -235,7 +234,7 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Arra
     let result;
     if (col.key === 'COUNTRY') result = countryResult;
     else if (col.column !== undefined) result = normalizeValue(col.key, source[col.column], ctx, col.hashed);
-    else if (col.key === 'FI') result = firstNameInitial ?? (firstName === undefined ? EMPTY : firstInitial(firstName));
+    else if (col.key === 'FI') result = firstNameInitial ?? EMPTY;
     else result = EMPTY; // LOOKALIKE_VALUE without a column: the default below
 
     let cell: string | number = '';
@@ -243,7 +242,7 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Arra
       // An empty string is never hashed (a derived FI can come out empty): it stays an unknown cell.
       cell = result;
       if (col.hashed && result !== '') plainToHash |= 1 << i;
-      if (col.key === 'FN') firstName = result;
+      if (col.key === 'FN' && plan.deriveFirstInitial) firstNameInitial = firstInitial(result);
     } else if (typeof result === 'number') cell = result;
     else if (result instanceof AlreadyHashed) cell = result.hash;
     else if (result instanceof Dropped) dropped.push({ key: col.key, reason: result.reason });

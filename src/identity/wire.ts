@@ -97,12 +97,6 @@ export function packRecords(
   return { count, hashes: hashes.buffer as ArrayBuffer, plain, unusual };
 }
 
-function applyDrops(record: EncodedRecord, [, dropped, rejected, reasons]: PackedRecords['unusual'][number]): void {
-  record.dropped = dropped;
-  record.rejected = rejected;
-  record.reasons = reasons;
-}
-
 /** The drops of record `index`, found by bisection: packRecords lists unusual records in row order. */
 function unusualAt(packed: PackedRecords, index: number): PackedRecords['unusual'][number] | undefined {
   let lo = 0;
@@ -116,55 +110,43 @@ function unusualAt(packed: PackedRecords, index: number): PackedRecords['unusual
   return found?.[0] === index ? found : undefined;
 }
 
-/** Every record of a packed batch. */
-export function unpackRecords(schema: readonly MatchKey[], packed: PackedRecords): EncodedRecord[] {
-  const { hashed, hashedCount } = layout(schema);
-  const records = new Array<EncodedRecord>(packed.count);
-  // One string for all the digits: the cells are slices of it, which V8 makes without copying.
-  const hashes = Buffer.from(packed.hashes).toString('latin1', 0, packed.count * hashedCount * HASH_LENGTH);
-  const plain = packed.plain;
-  let h = 0;
-  let p = 0;
-  for (let r = 0; r < packed.count; r++) {
-    const cells = new Array<string | number>(hashed.length);
-    for (let i = 0; i < hashed.length; i++) {
-      if (hashed[i]) {
-        cells[i] = hashes.charCodeAt(h) === 32 ? '' : hashes.slice(h, h + HASH_LENGTH);
-        h += HASH_LENGTH;
-      } else {
-        cells[i] = plain[p++]!;
-      }
-    }
-    records[r] = { cells, dropped: [], rejected: false, reasons: [] };
-  }
-  for (const entry of packed.unusual) applyDrops(records[entry[0]]!, entry);
-  return records;
-}
-
 /**
- * A reader of single records of a packed batch, by index, without decoding the others. The layout and the
- * view of the hash buffer are worked out once, so reading a batch record by record costs no more per record.
+ * Record `index` of a packed batch; `digitsAt(offset)` reads the 64 digits of a hashed cell at that byte offset
+ * ('' for an empty cell). The layout is worked out once, so reading record by record costs no more per record.
  */
-export function packedRecordReader(schema: readonly MatchKey[], packed: PackedRecords): (index: number) => EncodedRecord {
+function recordReader(schema: readonly MatchKey[], packed: PackedRecords, digitsAt: (offset: number) => string): (index: number) => EncodedRecord {
   const { hashed, hashedCount, plainCount } = layout(schema);
-  const bytes = Buffer.from(packed.hashes);
   return (index) => {
     const cells = new Array<string | number>(hashed.length);
     let h = index * hashedCount * HASH_LENGTH;
     let p = index * plainCount;
     for (let i = 0; i < hashed.length; i++) {
       if (hashed[i]) {
-        cells[i] = bytes[h] === 32 ? '' : bytes.toString('latin1', h, h + HASH_LENGTH);
+        cells[i] = digitsAt(h);
         h += HASH_LENGTH;
       } else {
         cells[i] = packed.plain[p++]!;
       }
     }
-    const record: EncodedRecord = { cells, dropped: [], rejected: false, reasons: [] };
     const unusual = unusualAt(packed, index);
-    if (unusual) applyDrops(record, unusual);
-    return record;
+    if (!unusual) return { cells, dropped: [], rejected: false, reasons: [] };
+    const [, dropped, rejected, reasons] = unusual;
+    return { cells, dropped, rejected, reasons };
   };
+}
+
+/** Every record of a packed batch. */
+export function unpackRecords(schema: readonly MatchKey[], packed: PackedRecords): EncodedRecord[] {
+  // One string for all the digits: the cells are slices of it, which V8 makes without copying.
+  const digits = Buffer.from(packed.hashes).toString('latin1', 0, packed.count * hashBytesPerRecord(schema));
+  const read = recordReader(schema, packed, (h) => (digits.charCodeAt(h) === 32 ? '' : digits.slice(h, h + HASH_LENGTH)));
+  return Array.from({ length: packed.count }, (_, index) => read(index));
+}
+
+/** A reader of single records of a packed batch, by index, without decoding the others. */
+export function packedRecordReader(schema: readonly MatchKey[], packed: PackedRecords): (index: number) => EncodedRecord {
+  const bytes = Buffer.from(packed.hashes);
+  return recordReader(schema, packed, (h) => (bytes[h] === 32 ? '' : bytes.toString('latin1', h, h + HASH_LENGTH)));
 }
 
 /** Bytes of hash digits a record of `schema` takes in a packed batch. */
