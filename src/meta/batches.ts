@@ -12,7 +12,7 @@ export interface BatchLimits {
 /** Splits rows into batches of at most `maxRows` rows and `maxBytes` serialized bytes, keeping order. */
 export function planBatches(rows: Cell[][], limits: BatchLimits): Cell[][][] {
   const batches: Cell[][][] = [];
-  const builder = new BatchBuilder(limits);
+  const builder = new BatchBuilder(limits, (row: Cell[]) => row);
   for (const row of rows) {
     const full = builder.add(row);
     if (full) batches.push(full);
@@ -23,40 +23,44 @@ export function planBatches(rows: Cell[][], limits: BatchLimits): Cell[][][] {
 }
 
 /**
- * Incremental form of planBatches for streamed rows: `add` returns a completed batch when the new row
- * does not fit (the row then starts the next batch). A single row larger than maxBytes travels alone.
+ * Incremental form of planBatches for streamed items that each carry one row: `add` returns a
+ * completed batch when the new item's row does not fit (the item then starts the next batch). A single
+ * row larger than maxBytes travels alone.
  */
-export class BatchBuilder {
-  private rows: Cell[][] = [];
+export class BatchBuilder<T> {
+  private items: T[] = [];
   private bytes = 1; // the enclosing "[" of the data array
   private readonly maxRows: number;
   private readonly maxBytes: number;
 
-  constructor(limits: BatchLimits) {
+  constructor(
+    limits: BatchLimits,
+    private readonly rowOf: (item: T) => readonly Cell[],
+  ) {
     if (!(limits.maxRows >= 1)) throw new RangeError(`maxRows must be at least 1, got ${limits.maxRows}`);
     this.maxRows = Math.min(Math.floor(limits.maxRows), MAX_ROWS_PER_REQUEST);
     this.maxBytes = limits.maxBytes;
   }
 
-  add(row: Cell[]): Cell[][] | undefined {
-    const size = rowJsonBytes(row) + 1; // plus "," or "]"
-    let completed: Cell[][] | undefined;
-    if (this.rows.length > 0 && (this.rows.length >= this.maxRows || this.bytes + size > this.maxBytes)) {
+  add(item: T): T[] | undefined {
+    const size = rowJsonBytes(this.rowOf(item)) + 1; // plus "," or "]"
+    let completed: T[] | undefined;
+    if (this.items.length > 0 && (this.items.length >= this.maxRows || this.bytes + size > this.maxBytes)) {
       completed = this.take();
     }
-    this.rows.push(row);
+    this.items.push(item);
     this.bytes += size;
     return completed;
   }
 
   /** The partly filled batch, if any. */
-  flush(): Cell[][] | undefined {
-    return this.rows.length > 0 ? this.take() : undefined;
+  flush(): T[] | undefined {
+    return this.items.length > 0 ? this.take() : undefined;
   }
 
-  private take(): Cell[][] {
-    const batch = this.rows;
-    this.rows = [];
+  private take(): T[] {
+    const batch = this.items;
+    this.items = [];
     this.bytes = 1;
     return batch;
   }

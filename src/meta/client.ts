@@ -236,7 +236,7 @@ export class GraphClient {
       audienceId: id,
       schema: [...schema],
       estimatedTotal: opts.estimatedTotal,
-      maxRows: this.batchRows,
+      limits: { maxRows: this.batchRows, maxBytes: this.maxBatchBytes - envelopeBytes(schema) },
       newSessionId: () => newSessionId(),
       onEvent: this.onEvent,
       explain: (err) => this.explain(err, id),
@@ -255,7 +255,7 @@ export class GraphClient {
     opts: { estimatedTotal?: number; onBatch?: (r: UploadBatchResult, batch: Cell[][]) => void | Promise<void> } = {},
   ): Promise<UploadSummary> {
     const session = this.openUploadSession(op, audienceId, schema, { estimatedTotal: opts.estimatedTotal });
-    const builder = new BatchBuilder({ maxRows: this.batchRows, maxBytes: this.maxBatchBytes - envelopeBytes(schema) });
+    const builder = new BatchBuilder(session.limits, (row: Cell[]) => row);
     const summary: UploadSummary = { batches: 0, rows: 0, numInvalidEntries: 0, invalidEntrySamples: [] };
     let held: Cell[][] | undefined;
 

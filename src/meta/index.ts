@@ -8,7 +8,7 @@ export {
   type ErrorContext,
   type MetaErrorKind,
 } from './errors.js';
-export { planBatches, MAX_ROWS_PER_REQUEST, type BatchLimits } from './batches.js';
+export { BatchBuilder, planBatches, MAX_ROWS_PER_REQUEST, type BatchLimits } from './batches.js';
 export { parseUsageHeaders, type UsageInfo } from './usage.js';
 export { appSecretProof } from './proof.js';
 export { backoffDelay, throttleDelay, type BackoffPolicy } from './backoff.js';
@@ -21,6 +21,7 @@ export type {
   Cell,
   CustomerFileSource,
   GraphClientEvent,
+  InvalidEntry,
   NewAudience,
   NewLookalike,
   Permission,

@@ -1,6 +1,6 @@
 import { MetaApiError } from './errors.js';
 import { idString, isRecord } from './json.js';
-import type { AdAccount, AudienceInfo, AudienceStatus, Permission } from './types.js';
+import type { AdAccount, AudienceInfo, AudienceStatus, InvalidEntry, Permission } from './types.js';
 
 /** Meta sends at most 100 invalid-entry samples; we keep the same cap when summing batches. */
 export const MAX_INVALID_SAMPLES = 100;
@@ -103,6 +103,7 @@ export function toUploadResponse(value: unknown): {
   numReceived: number;
   numInvalidEntries: number;
   invalidEntrySamples: string[];
+  invalidEntries: InvalidEntry[];
 } {
   const r = asRecord(value, 'an upload result');
   return {
@@ -110,6 +111,7 @@ export function toUploadResponse(value: unknown): {
     numReceived: num(r.num_received) ?? 0,
     numInvalidEntries: num(r.num_invalid_entries) ?? 0,
     invalidEntrySamples: normalizeInvalidSamples(r.invalid_entry_samples),
+    invalidEntries: invalidEntriesOf(r.invalid_entry_samples),
   };
 }
 
@@ -127,6 +129,31 @@ export function normalizeInvalidSamples(value: unknown): string[] {
     );
   }
   return samples.slice(0, MAX_INVALID_SAMPLES);
+}
+
+const ROW_KEY = /^row (\d+)$/;
+const ROW_TEXT = /^row (\d+): ([\s\S]*)$/;
+
+/**
+ * The samples of `invalid_entry_samples` that name a row of the request, as (row, reason):
+ * `{"row 3": "reason"}` or `["row 3: reason"]`. Samples in any other form are left out: what
+ * their keys hold is not documented, and may be the refused cell itself.
+ */
+export function invalidEntriesOf(value: unknown): InvalidEntry[] {
+  const entries: InvalidEntry[] = [];
+  const push = (row: string | undefined, reason: unknown) => {
+    const n = Number(row);
+    if (row !== undefined && Number.isSafeInteger(n)) entries.push({ row: n, reason: typeof reason === 'string' && reason !== '' ? reason : 'no reason given' });
+  };
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const m = typeof v === 'string' ? ROW_TEXT.exec(v) : null;
+      if (m) push(m[1], m[2]);
+    }
+  } else if (isRecord(value)) {
+    for (const [key, v] of Object.entries(value)) push(ROW_KEY.exec(key)?.[1], v);
+  }
+  return entries.slice(0, MAX_INVALID_SAMPLES);
 }
 
 function status(value: unknown): AudienceStatus | undefined {

@@ -1,3 +1,4 @@
+import type { BatchLimits } from './batches.js';
 import { MetaApiError } from './errors.js';
 import type { GraphRequest, GraphTransport } from './transport.js';
 import { toUploadResponse } from './responses.js';
@@ -12,7 +13,8 @@ export interface SessionDeps {
   audienceId: string;
   schema: readonly string[];
   estimatedTotal?: number;
-  maxRows: number;
+  /** What one request of this session may carry. */
+  limits: BatchLimits;
   newSessionId: () => string;
   onEvent: (e: GraphClientEvent) => void;
   /** Turns a thrown error into the one the caller sees (adds the ToS link, for instance). */
@@ -36,6 +38,10 @@ abstract class BaseSession implements UploadSession {
 
   get sessionId(): string {
     return this.currentId;
+  }
+
+  get limits(): BatchLimits {
+    return this.deps.limits;
   }
 
   async send(rows: Cell[][], opts: { last: boolean }): Promise<UploadBatchResult> {
@@ -62,6 +68,7 @@ abstract class BaseSession implements UploadSession {
       numReceived: response.numReceived,
       numInvalidEntries: response.numInvalidEntries,
       invalidEntrySamples: response.invalidEntrySamples,
+      invalidEntries: response.invalidEntries,
       sessionId,
     };
   }
@@ -96,8 +103,8 @@ abstract class BaseSession implements UploadSession {
         ? 'the session already sent its last batch'
         : rows.length === 0
           ? 'a batch needs at least one row'
-          : rows.length > this.deps.maxRows
-            ? `a batch holds ${rows.length} rows, more than the ${this.deps.maxRows} allowed per request`
+          : rows.length > this.deps.limits.maxRows
+            ? `a batch holds ${rows.length} rows, more than the ${this.deps.limits.maxRows} allowed per request`
             : badArityMessage(rows, this.deps.schema.length);
     if (problem !== undefined) {
       throw new MetaApiError(
@@ -233,6 +240,7 @@ class ReplaceSession extends BaseSession {
           numReceived: this.lastNumReceived + rows.length, // Meta's own count was lost with the response
           numInvalidEntries: 0,
           invalidEntrySamples: [],
+          invalidEntries: [],
           sessionId: this.currentId,
         };
       }

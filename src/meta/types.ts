@@ -1,3 +1,5 @@
+import type { BatchLimits } from './batches.js';
+
 /** One cell of an upload row: a hash, an unhashed id (EXTERN_ID, MADID) or a LOOKALIKE_VALUE number. */
 export type Cell = string | number;
 
@@ -69,6 +71,13 @@ export interface Permission {
   status: string;
 }
 
+/** One of Meta's invalid-entry samples that names a row of the request. */
+export interface InvalidEntry {
+  /** 0-based row of the batch ("row 3"). */
+  row: number;
+  reason: string;
+}
+
 export interface UploadBatchResult {
   /** The batch_seq this batch was finally accepted under (a replace can restart, see sessions.ts). */
   batchSeq: number;
@@ -77,6 +86,8 @@ export interface UploadBatchResult {
   numReceived: number;
   numInvalidEntries: number;
   invalidEntrySamples: string[];
+  /** The same samples with the row they name, so a caller can tell which of its rows Meta skipped. */
+  invalidEntries: InvalidEntry[];
   sessionId: string;
 }
 
@@ -91,6 +102,8 @@ export interface UploadSummary {
 export interface UploadSession {
   /** Numeric string <= 2^53-1. Can change after an ambiguous failure (see sessions.ts). */
   readonly sessionId: string;
+  /** Rows and serialized bytes one request of this session may carry (cut batches with BatchBuilder). */
+  readonly limits: BatchLimits;
   /** rows.length must be <= batchRows. Retries internally. */
   send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadBatchResult>;
 }

@@ -172,6 +172,21 @@ describe('uploads', () => {
     expect(b.invalidEntrySamples).toHaveLength(2);
   });
 
+  it('names the rows of a batch Meta found invalid, whichever shape the samples come in', async () => {
+    const { client } = testClient(emulator());
+    const { id } = await client.createCustomAudience(ACCOUNT, { name: 'invalid rows' });
+    const rows = [person(1), ['crm-2', 'NOT-A-HASH', ''], person(3), ['crm-4', sha('x').toUpperCase(), '']];
+    for (const shape of ['object', 'array'] as const) {
+      emulator().control.setFlags({ invalidSamplesShape: shape });
+      const r = await client.openUploadSession('add', id, SCHEMA).send(rows, { last: true });
+      expect(r.numInvalidEntries).toBe(2);
+      expect(r.invalidEntries).toEqual([
+        { row: 1, reason: 'EMAIL: not a lowercase SHA-256 hex digest' },
+        { row: 3, reason: 'EMAIL: not a lowercase SHA-256 hex digest' },
+      ]);
+    }
+  });
+
   it('refuses batches that break the contract before sending them', async () => {
     const { client } = testClient(emulator(), { batchRows: 10 });
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'contract' });

@@ -14,7 +14,7 @@ import {
 } from '../../src/meta/index.js';
 import { rowJsonBytes } from '../../src/meta/batches.js';
 import { newSessionId } from '../../src/meta/ids.js';
-import { normalizeInvalidSamples } from '../../src/meta/responses.js';
+import { invalidEntriesOf, normalizeInvalidSamples } from '../../src/meta/responses.js';
 
 const graphError = (code: number, extra: Record<string, unknown> = {}) => ({
   error: { message: `(#${code}) something`, type: 'OAuthException', code, fbtrace_id: 'AbC123', ...extra },
@@ -241,5 +241,14 @@ describe('ids and samples', () => {
     expect(normalizeInvalidSamples({ abc: 'bad hash', def: '' })).toEqual(['abc: bad hash', 'def']);
     expect(normalizeInvalidSamples(Array.from({ length: 150 }, (_, i) => String(i)))).toHaveLength(100);
     expect(normalizeInvalidSamples(null)).toEqual([]);
+  });
+  it('reads the row each invalid_entry_samples entry names, and leaves out entries that name none', () => {
+    expect(invalidEntriesOf({ 'row 0': 'EMAIL: bad', 'row 12': '', ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08']: 'bad hash' })).toEqual([
+      { row: 0, reason: 'EMAIL: bad' },
+      { row: 12, reason: 'no reason given' },
+    ]);
+    expect(invalidEntriesOf(['row 7: PHONE: bad: really', 'garbage', 3])).toEqual([{ row: 7, reason: 'PHONE: bad: really' }]);
+    expect(invalidEntriesOf({})).toEqual([]);
+    expect(invalidEntriesOf(undefined)).toEqual([]);
   });
 });
