@@ -1,5 +1,6 @@
-// Adapters from our stores and warehouses to the narrow ports the engine is written against.
-import type { EngineSource, EngineStore, RecordWrite, RunSummary } from '../engine/index.js';
+// Adapters from our stores, warehouses and Graph client to the narrow ports the engine is written against.
+import { DeliveryError, type EngineGraph, type EngineSource, type EngineStore, type RecordWrite, type RunSummary } from '../engine/index.js';
+import { BatchBuilder, MetaApiError, type GraphClient } from '../meta/index.js';
 import type { Source } from '../sources/index.js';
 import type { RecordState, StateStore } from '../state/index.js';
 
@@ -63,4 +64,35 @@ export function engineSource(source: Source): EngineSource {
       source.stream(sql, { orderByKey: opts.primaryKey, keyForm: 'sha256', columns: opts.columns, ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}) }),
     release: () => source.release(),
   };
+}
+
+export function engineGraph(client: GraphClient): EngineGraph {
+  return {
+    createCustomAudience: (adAccountId, audience) => client.createCustomAudience(adAccountId, audience),
+    openUploadSession(op, audienceId, schema, opts) {
+      const session = client.openUploadSession(op, audienceId, schema, opts);
+      const { limits } = session;
+      return {
+        batcher: (rowOf, maxRows) => new BatchBuilder({ maxRows: Math.min(maxRows ?? limits.maxRows, limits.maxRows), maxBytes: limits.maxBytes }, rowOf),
+        async send(rows, sendOpts) {
+          try {
+            return await session.send(rows, sendOpts);
+          } catch (err) {
+            throw deliveryError(err);
+          }
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Only an invalid-parameter refusal of an upload (code 100) is about the rows sent; every other
+ * failure concerns the token, the account, the audience or Meta itself, and hits every batch alike.
+ * The message (what happened, then what to do) is the client's.
+ */
+export function deliveryError(err: unknown): unknown {
+  if (!(err instanceof MetaApiError)) return err;
+  const rowsRefused = err.kind === 'invalid_request' && err.code === 100;
+  return new DeliveryError(err.message, rowsRefused ? 'batch' : 'run', err.retryable, { cause: err });
 }

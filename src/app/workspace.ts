@@ -4,7 +4,7 @@ import { checkModelColumns, runSync, planSync, type EngineEvent, type RunSummary
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
 import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
-import { engineSource, engineStore } from './adapters.js';
+import { engineGraph, engineSource, engineStore } from './adapters.js';
 import { withConnectedToken } from './tokens.js';
 
 /**
@@ -98,7 +98,7 @@ export class Workspace {
       {
         source: engineSource(source),
         store: engineStore(state),
-        graph: this.graph(),
+        graph: engineGraph(this.graph()),
         adAccountId: this.config.meta.adAccountId,
         workDir: this.workDir(),
         ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),

@@ -72,6 +72,11 @@ export interface EmulatorFlags {
   emptyFirstPage: boolean;
   /** Shape of invalid_entry_samples. */
   invalidSamplesShape: 'object' | 'array';
+  /**
+   * Well-formed cells counted as invalid entries anyway, as Meta may find values wrong that pass
+   * every documented check: lets a test choose which rows of an upload come back in the samples.
+   */
+  invalidCells: string[];
   /** /users calls while a replace runs give 2650/1870145. */
   rejectUsersDuringReplace: boolean;
   /** Lifetime of an upload or replace session from its first batch. */
@@ -119,6 +124,7 @@ export const DEFAULT_FLAGS: Readonly<EmulatorFlags> = Object.freeze({
   listLimitCeiling: 500,
   emptyFirstPage: false,
   invalidSamplesShape: 'object',
+  invalidCells: [],
   rejectUsersDuringReplace: true,
   sessionWindowMs: 90 * 60 * 1000,
   replaceMaxMembers: 100_000_000,

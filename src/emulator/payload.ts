@@ -29,7 +29,7 @@ export interface ValidatedPayload {
 
 export interface PayloadContext {
   isValueBased: boolean;
-  flags: Pick<EmulatorFlags, 'maxRows' | 'rowCapError'>;
+  flags: Pick<EmulatorFlags, 'maxRows' | 'rowCapError' | 'invalidCells'>;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -67,6 +67,7 @@ export function validatePayload(raw: unknown, ctx: PayloadContext): ValidatedPay
   }
 
   const rules = schema.map((k) => keySpec(k)?.rule as CellRule);
+  const refused = new Set(ctx.flags.invalidCells);
   const roles = schema.map((k) => identityRole(k));
   const rows: CellValue[][] = [];
   const invalid: InvalidRow[] = [];
@@ -79,8 +80,8 @@ export function validatePayload(raw: unknown, ctx: PayloadContext): ValidatedPay
     let identifiers = 0;
     for (let c = 0; c < cells.length; c++) {
       const checked = checkCell(rules[c] as CellRule, cells[c]);
-      if (typeof checked === 'object') {
-        reason = `${schema[c]}: ${checked.invalid}`;
+      if (typeof checked === 'object' || (refused.size > 0 && typeof checked === 'string' && refused.has(checked))) {
+        reason = `${schema[c]}: ${typeof checked === 'object' ? checked.invalid : 'not a valid value'}`;
         break;
       }
       normalized[c] = checked;

@@ -1,27 +1,16 @@
 import { failureWrite, intentWrite, successWrite, type Delivery } from './diff.js';
-import type { EngineGraph, EngineStore } from './ports.js';
+import { DeliveryError, type Batcher, type EngineGraph, type EngineStore, type EngineUploadSession } from './ports.js';
+import { MAX_ERROR_SAMPLES } from './scan.js';
 import type { Spool } from './spool.js';
 import type { ErrorSample, RecordWrite, RunCounts } from './types.js';
-
-/** Errors that concern one batch's data: the batch fails, the run goes on. Anything else stops the run. */
-const BATCH_LEVEL_KINDS = new Set(['invalid_request']);
-
-export class DeliveryAborted extends Error {
-  constructor(
-    message: string,
-    readonly fatal: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 export interface DeliverOptions {
   op: 'add' | 'remove' | 'replace';
   sync: string;
   audienceId: string;
   schema: readonly string[];
-  batchRows: number;
+  /** Rows per request at most (the sync's batchRows); bytes are the session's to limit. */
+  batchRows?: number;
   maxAttempts: number;
   graph: EngineGraph;
   store: EngineStore;
@@ -34,7 +23,7 @@ export interface DeliverOptions {
 /**
  * Sends a spool through one upload session, batch by batch, and commits our state after each
  * batch Meta acknowledged: a crash at any point re-sends at most the batch in flight. Returns the
- * number of batches that failed.
+ * number of batches whose rows Meta refused; throws a run-level DeliveryError when the run must stop.
  */
 export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): Promise<number> {
   if (spool.size === 0) return 0;
@@ -42,49 +31,91 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
   let failedBatches = 0;
   let done = 0;
   // One batch of lookahead, so the last batch carries last_batch_flag.
-  const batches = spool.batches(o.batchRows)[Symbol.asyncIterator]();
-  let next = await batches.next();
-  while (!next.done) {
-    const batch = next.value;
-    next = await batches.next();
-    const last = next.done === true;
-    const rows = batch.map((d) => d.c);
-    if (o.op === 'add') {
-      const intents: RecordWrite[] = [];
-      for (const d of batch) {
-        const w = intentWrite(d);
-        if (w) intents.push(w);
-      }
-      await o.store.applyRecordWrites(o.sync, intents);
+  const batches = cut(spool.items(), session.batcher((d: Delivery) => d.c, o.batchRows))[Symbol.asyncIterator]();
+  try {
+    let next = await batches.next();
+    while (!next.done) {
+      const batch = next.value;
+      next = await batches.next();
+      if (!(await sendBatch(session, batch, next.done === true, o, { done, total: spool.size }))) failedBatches++;
+      done += batch.length;
+      o.onProgress?.(done, spool.size);
     }
-    try {
-      const result = await session.send(rows, { last });
-      o.counts.delivered += rows.length;
-      if (o.op === 'remove') o.counts.removedFromAudience += batch.filter((d) => d.ok === 'forget').length;
-      o.counts.numInvalidEntries += result.numInvalidEntries;
-      await o.store.applyRecordWrites(o.sync, batch.map(successWrite));
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const kind = (error as { kind?: string }).kind;
-      failedBatches++;
-      o.counts.failed += batch.length;
-      const writes: RecordWrite[] = [];
-      // An add may have reached Meta even though it failed here (a lost answer): keep the cells sent.
-      for (const d of batch) if (d.f) writes.push(failureWrite(d.k, o.op === 'add' ? { ...d.f, cells: d.c } : d.f, message, o.maxAttempts));
-      await o.store.applyRecordWrites(o.sync, writes);
-      for (const d of batch.slice(0, Math.max(0, 5 - o.samples.length))) o.samples.push(sampleOf(d, message, o.externIdIndex));
-      // A replace session cannot go on past a refused batch, and account-level errors hit every batch alike.
-      if (o.op === 'replace' || kind === undefined || !BATCH_LEVEL_KINDS.has(kind)) {
-        throw new DeliveryAborted(message, kind !== 'transient' && kind !== 'throttled', { cause: error });
-      }
-    }
-    done += batch.length;
-    o.onProgress?.(done, spool.size);
+  } finally {
+    await batches.return(undefined);
   }
   return failedBatches;
 }
 
-function sampleOf(d: Delivery, reason: string, externIdIndex: number): ErrorSample {
-  const externId = externIdIndex >= 0 ? d.c[externIdIndex] : undefined;
-  return { pkHash: d.k, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) };
+async function* cut<T>(items: AsyncIterable<T>, batcher: Batcher<T>): AsyncGenerator<T[]> {
+  for await (const item of items) {
+    const full = batcher.add(item);
+    if (full) yield full;
+  }
+  const rest = batcher.flush();
+  if (rest) yield rest;
+}
+
+/** Sends one batch and commits its outcome. False when Meta refused the batch's rows. */
+async function sendBatch(session: EngineUploadSession, batch: Delivery[], last: boolean, o: DeliverOptions, progress: { done: number; total: number }): Promise<boolean> {
+  if (o.op === 'add') {
+    const intents: RecordWrite[] = [];
+    for (const d of batch) {
+      const w = intentWrite(d);
+      if (w) intents.push(w);
+    }
+    await o.store.applyRecordWrites(o.sync, intents);
+  }
+  let invalid: Map<number, string>;
+  try {
+    const result = await session.send(batch.map((d) => d.c), { last });
+    o.counts.numInvalidEntries += result.numInvalidEntries;
+    invalid = new Map(result.invalidEntries.filter((e) => e.row >= 0 && e.row < batch.length).map((e) => [e.row, e.reason]));
+  } catch (error) {
+    // A replace session cannot go on past a refused batch; account-level errors hit every batch alike.
+    if (!(error instanceof DeliveryError && error.scope === 'batch') || o.op === 'replace') throw stopped(error, o.op, progress);
+    o.counts.failed += batch.length;
+    await o.store.applyRecordWrites(o.sync, batch.flatMap((d) => refusedWrite(d, error.message, o) ?? []));
+    for (const d of batch) sample(d, error.message, o);
+    return false;
+  }
+  o.counts.delivered += batch.length - invalid.size;
+  o.counts.failed += invalid.size;
+  const writes: RecordWrite[] = [];
+  batch.forEach((d, i) => {
+    const reason = invalid.get(i);
+    if (reason === undefined) {
+      if (o.op === 'remove' && d.ok === 'forget') o.counts.removedFromAudience++;
+      writes.push(successWrite(d));
+      return;
+    }
+    // Meta skipped this row: the record spends an attempt, like a refused batch.
+    const message = `Meta found this row invalid: ${reason}`;
+    sample(d, message, o);
+    const w = refusedWrite(d, message, o) ?? successWrite(d);
+    writes.push(w.op === 'upsert' ? { ...w, lastError: message } : w);
+  });
+  await o.store.applyRecordWrites(o.sync, writes);
+  return true;
+}
+
+/** The record after Meta refused its row; undefined when a refusal changes nothing (replace). */
+function refusedWrite(d: Delivery, reason: string, o: DeliverOptions): RecordWrite | undefined {
+  if (!d.f) return undefined;
+  // An add may have reached Meta even though it was refused here (a lost answer, a wrong sample): keep the cells sent.
+  return failureWrite(d.k, o.op === 'add' ? { ...d.f, cells: d.c } : d.f, reason, o.maxAttempts);
+}
+
+function sample(d: Delivery, reason: string, o: DeliverOptions): void {
+  if (o.samples.length >= MAX_ERROR_SAMPLES) return;
+  const externId = o.externIdIndex >= 0 ? d.c[o.externIdIndex] : undefined;
+  o.samples.push({ pkHash: d.k, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+}
+
+/** The error that stops the run: what happened, what to do (the cause's message says both), and what is left. */
+function stopped(error: unknown, op: DeliverOptions['op'], p: { done: number; total: number }): DeliveryError {
+  const message = error instanceof Error ? error.message : String(error);
+  const retryable = error instanceof DeliveryError ? error.retryable : false;
+  const left = `${p.total - p.done} of ${p.total} rows to ${op} were left for the next run.`;
+  return new DeliveryError(`${message}${/[.!?]$/.test(message) ? '' : '.'} ${left}`, 'run', retryable, { cause: error });
 }

@@ -28,18 +28,48 @@ export interface EngineSource {
   release?(): Promise<void>;
 }
 
-export interface UploadResultLike {
-  numInvalidEntries: number;
-  invalidEntrySamples: string[];
+/**
+ * A failed upload, in the engine's terms. `batch`: Meta refused the rows of this batch (their data);
+ * the run goes on and each record spends one of its attempts. `run`: nothing in the batch is at
+ * fault (token, permission, terms, ad account, audience, throttling, an outage); the run stops and
+ * no record spends an attempt. Any other error thrown by a send counts as `run`.
+ */
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+  constructor(
+    /** What happened and what to do about it. */
+    message: string,
+    readonly scope: 'batch' | 'run',
+    /** The cause may go away by itself (throttling, an outage); otherwise someone has to act first. */
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
-/** The engine's view of the Graph API (implemented in src/meta). */
+export interface UploadResultLike {
+  numInvalidEntries: number;
+  /** Rows of the batch (0-based) Meta skipped as invalid, as far as its samples name them. */
+  invalidEntries: ReadonlyArray<{ row: number; reason: string }>;
+}
+
+/** Groups items into batches: `add` returns the completed batch when the new item starts the next one. */
+export interface Batcher<T> {
+  add(item: T): T[] | undefined;
+  /** The partly filled batch, if any. */
+  flush(): T[] | undefined;
+}
+
+export interface EngineUploadSession {
+  /** Cuts items into batches one request can carry (rows and exact bytes), at most `maxRows` each. */
+  batcher<T>(rowOf: (item: T) => readonly Cell[], maxRows?: number): Batcher<T>;
+  /** Throws a DeliveryError when the batch is refused. */
+  send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadResultLike>;
+}
+
+/** The engine's view of the Graph API (implemented over src/meta in src/app/adapters.ts). */
 export interface EngineGraph {
   createCustomAudience(adAccountId: string, a: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }>;
-  openUploadSession(
-    op: 'add' | 'remove' | 'replace',
-    audienceId: string,
-    schema: readonly string[],
-    opts?: { estimatedTotal?: number },
-  ): { send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadResultLike> };
+  openUploadSession(op: 'add' | 'remove' | 'replace', audienceId: string, schema: readonly string[], opts?: { estimatedTotal?: number }): EngineUploadSession;
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRecordEncoder, type RecordEncoder } from '../identity/index.js';
-import { DeliveryAborted, deliverSpool } from './deliver.js';
+import { deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
 import { disposeScan, scanModel, type ScanResult } from './scan.js';
@@ -11,7 +11,6 @@ import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type
 /** Bumped whenever a normalization rule changes, so every record is re-encoded and re-sent once. */
 export const IDENTITY_RULES_VERSION = 1;
 const MAX_BATCH_ROWS = 10_000;
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 export interface EngineDeps {
   source: EngineSource;
@@ -101,7 +100,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
       status = await deliver(spec, deps, encoder, audienceId, scan, counts, samples);
     }
   } catch (e) {
-    status = e instanceof DeliveryAborted && !e.fatal ? 'partial' : 'failed';
+    status = 'failed';
     error = e instanceof Error ? e.message : String(e);
   } finally {
     clearInterval(refresher);
@@ -143,7 +142,7 @@ async function deliver(
     sync: spec.name,
     audienceId,
     schema: encoder.schema,
-    batchRows: batchRowsFor(spec, encoder.schema.length),
+    ...(spec.batchRows !== undefined ? { batchRows: spec.batchRows } : {}),
     maxAttempts: spec.maxAttempts,
     graph: deps.graph,
     store: deps.store,
@@ -220,10 +219,4 @@ async function applySpool(store: EngineStore, sync: string, spool: Spool<RecordW
 export function encoderSignature(spec: SyncSpec, encoder: RecordEncoder): string {
   const { now: _now, ...identity } = spec.identity;
   return JSON.stringify({ v: IDENTITY_RULES_VERSION, schema: encoder.schema, mapping: spec.mapping, identity });
-}
-
-/** Rows per request: 10,000 at most, fewer for wide schemas so a request stays under the byte budget. */
-export function batchRowsFor(spec: SyncSpec, schemaWidth: number): number {
-  const approxRowBytes = 8 + schemaWidth * 68;
-  return Math.max(1, Math.min(spec.batchRows ?? MAX_BATCH_ROWS, MAX_BATCH_ROWS, Math.floor(MAX_BATCH_BYTES / approxRowBytes)));
 }

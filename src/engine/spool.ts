@@ -39,14 +39,18 @@ export class Spool<T> {
     this.handle = undefined;
   }
 
-  /** Batches of at most `size` items, in write order. */
-  async *batches(size: number): AsyncGenerator<T[]> {
+  /** The items, in write order. */
+  async *items(): AsyncGenerator<T> {
     if (this.count === 0) return;
     const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    for await (const line of lines) if (line !== '') yield JSON.parse(line) as T;
+  }
+
+  /** Batches of at most `size` items, in write order. */
+  async *batches(size: number): AsyncGenerator<T[]> {
     let batch: T[] = [];
-    for await (const line of lines) {
-      if (line === '') continue;
-      batch.push(JSON.parse(line) as T);
+    for await (const item of this.items()) {
+      batch.push(item);
       if (batch.length >= size) {
         yield batch;
         batch = [];
