@@ -43,7 +43,6 @@ function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
     fingerprint: w.fingerprint,
     cells: w.cells,
     status: w.status,
-    pendingOp: null,
     attempts: w.attempts,
     lastError: w.lastError,
   };

@@ -4,7 +4,6 @@ export { compareKeys } from './order.js';
 export type {
   DeliveredCell,
   ErrorSample,
-  PendingOp,
   RecordBatch,
   RecordCounts,
   RecordState,

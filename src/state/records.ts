@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { StateDb } from './schema.js';
-import type { DeliveredCell, PendingOp, RecordBatch, RecordCounts, RecordState, RecordStatus, StoredRecord } from './types.js';
+import type { DeliveredCell, RecordBatch, RecordCounts, RecordState, RecordStatus, StoredRecord } from './types.js';
 import { RECORD_STATUSES } from './types.js';
 
-/** Rows per multi-row statement: 9 parameters each stays under SQLite's 32,766 limit. */
+/** Rows per multi-row statement: 8 parameters each stays under SQLite's 32,766 limit. */
 const ROWS_PER_STATEMENT = 1_000;
 
 type Row = StateDb['records'];
@@ -21,7 +21,6 @@ class LazyRecord implements StoredRecord {
     readonly fingerprint: string,
     private readonly cellsText: string | null,
     readonly status: RecordStatus,
-    readonly pendingOp: PendingOp | null,
     readonly attempts: number,
     readonly lastError: string | null,
     private readonly updatedAtMs: number,
@@ -36,12 +35,12 @@ class LazyRecord implements StoredRecord {
     return new Date(this.updatedAtMs);
   }
   toJSON() {
-    return { pk: this.pk, fingerprint: this.fingerprint, cells: this.cells, status: this.status, pendingOp: this.pendingOp, attempts: this.attempts, lastError: this.lastError, updatedAt: this.updatedAt };
+    return { pk: this.pk, fingerprint: this.fingerprint, cells: this.cells, status: this.status, attempts: this.attempts, lastError: this.lastError, updatedAt: this.updatedAt };
   }
 }
 
 function toStored(row: Row): StoredRecord {
-  return new LazyRecord(row.pk, row.fingerprint, row.cells, row.status as RecordStatus, row.pending_op as PendingOp | null, row.attempts, row.last_error, Number(row.updated_at));
+  return new LazyRecord(row.pk, row.fingerprint, row.cells, row.status as RecordStatus, row.attempts, row.last_error, Number(row.updated_at));
 }
 
 function toRow(sync: string, record: RecordState, now: number): Row {
@@ -52,15 +51,14 @@ function toRow(sync: string, record: RecordState, now: number): Row {
     fingerprint: record.fingerprint,
     cells: record.cells === null ? null : JSON.stringify(record.cells),
     status: record.status,
-    pending_op: record.pendingOp,
     attempts: record.attempts,
     last_error: record.lastError,
     updated_at: now,
   };
 }
 
-const RAW_COLUMNS = 'pk, fingerprint, cells, status, pending_op, attempts, last_error, updated_at';
-type RawRecord = [string, string, string | null, string, string | null, number, string | null, number | bigint];
+const RAW_COLUMNS = 'pk, fingerprint, cells, status, attempts, last_error, updated_at';
+type RawRecord = [string, string, string | null, string, number, string | null, number | bigint];
 
 /**
  * The same pages as `streamRecords`, read through better-sqlite3's raw (array) mode: a diff reads
@@ -74,7 +72,7 @@ export async function* streamRecordsSqlite(sqlite: Database.Database, sync: stri
   for (;;) {
     const rows = (after === undefined ? first.all(sync, chunkRows) : next.all(sync, after, chunkRows)) as RawRecord[];
     if (rows.length > 0) {
-      yield rows.map((r) => new LazyRecord(r[0], r[1], r[2], r[3] as RecordStatus, r[4] as PendingOp | null, r[5], r[6], Number(r[7])));
+      yield rows.map((r) => new LazyRecord(r[0], r[1], r[2], r[3] as RecordStatus, r[4], r[5], Number(r[6])));
     }
     if (rows.length < chunkRows) return;
     after = rows[rows.length - 1]![0];
@@ -123,7 +121,7 @@ export async function countRecords(db: Kysely<StateDb>, sync: string): Promise<R
   return counts;
 }
 
-const ROW_COLUMNS = ['sync', 'pk', 'fingerprint', 'cells', 'status', 'pending_op', 'attempts', 'last_error', 'updated_at'] as const;
+const ROW_COLUMNS = ['sync', 'pk', 'fingerprint', 'cells', 'status', 'attempts', 'last_error', 'updated_at'] as const;
 
 function upsertQuery(trx: Transaction<StateDb>, rows: Row[]) {
   return trx
@@ -134,7 +132,6 @@ function upsertQuery(trx: Transaction<StateDb>, rows: Row[]) {
         fingerprint: eb.ref('excluded.fingerprint'),
         cells: eb.ref('excluded.cells'),
         status: eb.ref('excluded.status'),
-        pending_op: eb.ref('excluded.pending_op'),
         attempts: eb.ref('excluded.attempts'),
         last_error: eb.ref('excluded.last_error'),
         updated_at: eb.ref('excluded.updated_at'),

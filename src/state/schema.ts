@@ -16,7 +16,6 @@ export interface RecordsTable {
   fingerprint: string;
   cells: string | null;
   status: string;
-  pending_op: string | null;
   attempts: number;
   last_error: string | null;
   updated_at: number | string;
@@ -118,6 +117,27 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('value', 'text', (c) => c.notNull())
           .addColumn('updated_at', 'bigint', (c) => c.notNull())
           .execute();
+      },
+    },
+
+    // Runs stopped by the token, permissions, terms, throttling or an outage used to charge every
+    // record of the batch in flight an attempt, until records were marked failed and never sent
+    // again. Only Meta refusing a batch's rows (invalid parameter, code 100) counts now: give back
+    // the attempts of every record whose last error was anything else.
+    '0002_give_back_account_level_attempts': {
+      async up(db: Kysely<unknown>) {
+        await sql`
+          update records set attempts = 0, status = 'pending', last_error = null
+          where status in ('pending', 'failed') and last_error is not null
+            and not (last_error like ${'%(invalid request): %'} and last_error like ${'%[code 100,%'})
+        `.execute(db);
+      },
+    },
+
+    // Never written with anything but null.
+    '0003_drop_pending_op': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('records').dropColumn('pending_op').execute();
       },
     },
   };

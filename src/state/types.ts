@@ -2,9 +2,6 @@
 export type RecordStatus = 'synced' | 'pending' | 'failed';
 export const RECORD_STATUSES = ['synced', 'pending', 'failed'] as const satisfies readonly RecordStatus[];
 
-/** The change still owed to Meta for a pending or failed record. */
-export type PendingOp = 'add' | 'remove';
-
 /** A cell as delivered to Meta: a SHA-256 hex digest, EXTERN_ID, MADID or LOOKALIKE_VALUE. Never raw PII. */
 export type DeliveredCell = string | number;
 
@@ -16,7 +13,6 @@ export interface RecordState {
   /** Cells last delivered to Meta (enough to remove the user later); null when never delivered. */
   readonly cells: readonly DeliveredCell[] | null;
   readonly status: RecordStatus;
-  readonly pendingOp: PendingOp | null;
   readonly attempts: number;
   readonly lastError: string | null;
 }

@@ -1,11 +1,15 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareKeys, openStateStore, StateStoreError, type RecordState, type StateStore } from '../../src/state/index.js';
+import { classifyGraphError, MetaApiError } from '../../src/meta/index.js';
+import { classifyTransportFailure } from '../../src/meta/errors.js';
+import { compareKeys, openStateStore, parseStateUrl, StateStoreError, type RecordState, type StateStore } from '../../src/state/index.js';
+import { migrationProvider } from '../../src/state/schema.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 let dir: string;
@@ -35,8 +39,32 @@ const backends: Array<[string, () => Promise<string>]> = [
   ['postgres', freshPostgresUrl],
 ];
 
+/** A state database migrated up to `migration` only, as an older release left it. */
+async function stateAt(url: string, migration: string): Promise<{ db: Kysely<unknown>; close(): Promise<void> }> {
+  const location = parseStateUrl(url);
+  let db: Kysely<unknown>;
+  if (location.kind === 'postgres') db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.url, max: 1 }) }) });
+  else {
+    mkdirSync(dirname(location.path), { recursive: true });
+    db = new Kysely({ dialect: new SqliteDialect({ database: new Database(location.path) }) });
+  }
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(location.kind === 'postgres' ? 'postgres' : 'sqlite'),
+    migrationTableName: 'audience_sync_migrations',
+    migrationLockTableName: 'audience_sync_migrations_lock',
+  });
+  const { error } = await migrator.migrateTo(migration);
+  if (error) throw error;
+  return { db, close: () => db.destroy() };
+}
+
+/** The message a run of an older release stored as a record's last error for this Graph failure. */
+const metaMessage = (status: number, body: unknown) => new MetaApiError(classifyGraphError(status, body), 'POST 23850000000001234/users failed').message;
+const graphError = (code: number, more: Record<string, unknown> = {}) => ({ error: { message: `(#${code}) failed`, type: 'OAuthException', code, fbtrace_id: 'Abc', ...more } });
+
 function record(pk: string, over: Partial<RecordState> = {}): RecordState {
-  return { pk, fingerprint: `fp-${pk}`, cells: [pk, 'a'.repeat(64)], status: 'synced', pendingOp: null, attempts: 0, lastError: null, ...over };
+  return { pk, fingerprint: `fp-${pk}`, cells: [pk, 'a'.repeat(64)], status: 'synced', attempts: 0, lastError: null, ...over };
 }
 
 async function collect(store: StateStore, sync: string, chunkRows: number) {
@@ -141,11 +169,11 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
   it('commits a batch of 10,000 records quickly, in one transaction with the sync state', async () => {
     const store = await openStateStore(await makeUrl());
     try {
-      const batch = Array.from({ length: 10_000 }, (_, i) => record(`user-${String(i).padStart(6, '0')}`, { status: 'pending', pendingOp: 'add', cells: null }));
+      const batch = Array.from({ length: 10_000 }, (_, i) => record(`user-${String(i).padStart(6, '0')}`, { status: 'pending', cells: null }));
       const started = performance.now();
       await store.commitBatch('big', { upsert: batch, sync: { schemaSignature: 'EXTERN_ID,EMAIL' } });
       const insertMs = performance.now() - started;
-      const updated = batch.map((r) => ({ ...r, status: 'synced' as const, pendingOp: null, cells: [r.pk, 'f'.repeat(64)] }));
+      const updated = batch.map((r) => ({ ...r, status: 'synced' as const, cells: [r.pk, 'f'.repeat(64)] }));
       const again = performance.now();
       await store.commitBatch('big', { upsert: updated });
       const updateMs = performance.now() - again;
@@ -184,16 +212,16 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
       await store.commitBatch('s', {
         upsert: [
           record('1'),
-          record('2', { status: 'pending', pendingOp: 'add', attempts: 1, lastError: 'HTTP 500', cells: null }),
-          record('3', { status: 'failed', pendingOp: 'remove', attempts: 5, lastError: 'HTTP 400' }),
+          record('2', { status: 'pending', attempts: 1, lastError: 'HTTP 500', cells: null }),
+          record('3', { status: 'failed', attempts: 5, lastError: 'HTTP 400' }),
         ],
       });
       expect(await store.countRecords('s')).toEqual({ synced: 1, pending: 1, failed: 1, total: 3 });
       expect(await store.countRecords('none')).toEqual({ synced: 0, pending: 0, failed: 0, total: 0 });
       const pending = await store.listRecords('s', { status: ['pending', 'failed'] });
-      expect(pending.map((r) => [r.pk, r.pendingOp, r.attempts, r.lastError, r.cells])).toEqual([
-        ['2', 'add', 1, 'HTTP 500', null],
-        ['3', 'remove', 5, 'HTTP 400', ['3', 'a'.repeat(64)]],
+      expect(pending.map((r) => [r.pk, r.attempts, r.lastError, r.cells])).toEqual([
+        ['2', 1, 'HTTP 500', null],
+        ['3', 5, 'HTTP 400', ['3', 'a'.repeat(64)]],
       ]);
       expect(pending[0]?.updatedAt).toBeInstanceOf(Date);
 
@@ -209,6 +237,55 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
       expect(await store.getSync('s')).toBeUndefined();
     } finally {
       await store.close();
+    }
+  });
+
+  it('gives back the attempts records spent on account-level failures, keeps those spent on refused rows, and drops pending_op', async () => {
+    const url = await makeUrl();
+    const old = await stateAt(url, '0001_initial');
+    const accountLevel = {
+      expired: metaMessage(400, graphError(190, { error_subcode: 463 })),
+      tos: metaMessage(403, graphError(200, { error_subcode: 1870090 })),
+      throttled: metaMessage(400, graphError(80003)),
+      outage: metaMessage(502, '<html>Bad Gateway</html>'),
+      network: new MetaApiError(classifyTransportFailure('fetch failed'), 'POST 23850000000001234/users failed').message,
+      schemaMismatch: metaMessage(400, graphError(2650)),
+      other: 'connect ECONNREFUSED 127.0.0.1:443',
+    };
+    const rowsRefused = metaMessage(400, graphError(100, { message: '(#100) Data is missing or does not match schema' }));
+    expect(rowsRefused).toMatch(/\(invalid request\): .*\[code 100, /);
+    try {
+      const rows: Array<[string, string, number, string | null, string | null]> = [
+        ...Object.values(accountLevel).map((e, i): [string, string, number, string | null, string | null] => [`acct-${i}`, i % 2 ? 'failed' : 'pending', i % 2 ? 5 : 3, e, 'add']),
+        ['data-failed', 'failed', 5, rowsRefused, 'add'],
+        ['data-pending', 'pending', 2, rowsRefused, null],
+        ['synced', 'synced', 0, null, null],
+      ];
+      for (const [pk, status, attempts, lastError, pendingOp] of rows) {
+        await sql`insert into records (sync, pk, fingerprint, cells, status, pending_op, attempts, last_error, updated_at)
+          values ('s', ${pk}, 'fp', '["x"]', ${status}, ${pendingOp}, ${attempts}, ${lastError}, 1)`.execute(old.db);
+      }
+    } finally {
+      await old.close();
+    }
+
+    const store = await openStateStore(url);
+    try {
+      const byPk = new Map((await store.listRecords('s')).map((r) => [r.pk, r]));
+      for (let i = 0; i < Object.keys(accountLevel).length; i++) {
+        expect(byPk.get(`acct-${i}`)).toMatchObject({ status: 'pending', attempts: 0, lastError: null, cells: ['x'] });
+      }
+      expect(byPk.get('data-failed')).toMatchObject({ status: 'failed', attempts: 5, lastError: rowsRefused });
+      expect(byPk.get('data-pending')).toMatchObject({ status: 'pending', attempts: 2, lastError: rowsRefused });
+      expect(byPk.get('synced')).toMatchObject({ status: 'synced', attempts: 0, lastError: null });
+    } finally {
+      await store.close();
+    }
+    const latest = await stateAt(url, '0003_drop_pending_op');
+    try {
+      await expect(sql`select pending_op from records`.execute(latest.db)).rejects.toThrow(/pending_op/);
+    } finally {
+      await latest.close();
     }
   });
 
