@@ -90,7 +90,7 @@ export function engineGraph(client: GraphClient): EngineGraph {
  * failure concerns the token, the account, the audience or Meta itself, and hits every batch alike.
  * The message (what happened, then what to do) is the client's.
  */
-export function deliveryError(err: unknown): unknown {
+function deliveryError(err: unknown): unknown {
   if (!(err instanceof MetaApiError)) return err;
   const rowsRefused = err.kind === 'invalid_request' && err.code === 100;
   return new DeliveryError(err.message, rowsRefused ? 'batch' : 'run', err.retryable, { cause: err });

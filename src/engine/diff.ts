@@ -162,7 +162,7 @@ export function planRecord(
   }
 }
 
-export function cellsEqual(a: readonly Cell[], b: readonly Cell[]): boolean {
+function cellsEqual(a: readonly Cell[], b: readonly Cell[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

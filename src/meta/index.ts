@@ -8,7 +8,7 @@ export {
   type ErrorContext,
   type MetaErrorKind,
 } from './errors.js';
-export { BatchBuilder, planBatches, MAX_ROWS_PER_REQUEST, type BatchLimits } from './batches.js';
+export { BatchBuilder, planBatches, type BatchLimits } from './batches.js';
 export { parseUsageHeaders, type UsageInfo } from './usage.js';
 export { appSecretProof } from './proof.js';
 export { backoffDelay, throttleDelay, type BackoffPolicy } from './backoff.js';

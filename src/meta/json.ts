@@ -10,7 +10,7 @@ export function parseGraphJson(text: string): unknown {
 }
 
 /** Wraps every integer literal outside a string whose value is not a safe integer in double quotes. */
-export function quoteUnsafeIntegers(text: string): string {
+function quoteUnsafeIntegers(text: string): string {
   let out = '';
   let copiedUpTo = 0;
   let i = 0;

@@ -17,4 +17,3 @@ export type {
   SyncState,
   SyncStatePatch,
 } from './types.js';
-export { RECORD_STATUSES } from './types.js';
