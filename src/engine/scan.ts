@@ -4,7 +4,7 @@ import { rawFingerprint } from './fingerprint.js';
 import { joinByKey } from './join.js';
 import type { EngineSource, EngineStore } from './ports.js';
 import { Spool } from './spool.js';
-import type { ErrorSample, RecordWrite, RunCounts, SyncSpec } from './types.js';
+import type { ErrorSample, RecordWrite, RunCounts, StoredRecord, SyncSpec } from './types.js';
 
 export const MAX_ERROR_SAMPLES = 20;
 
@@ -60,6 +60,14 @@ export async function scanModel(
       samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
     }
   };
+  // A record out of attempts is counted as failed on every run: say why, or the run has no error text.
+  const gaveUp = (pkHash: string, stored: StoredRecord) => {
+    counts.failed++;
+    if (samples.length >= MAX_ERROR_SAMPLES) return;
+    const externId = externIdIndex >= 0 ? stored.cells?.[externIdIndex] : undefined;
+    const reason = `not sent any more: Meta refused it ${stored.attempts} times (maxAttempts ${spec.maxAttempts}), last: ${stored.lastError ?? 'no error recorded'}. New data for this record, or a higher maxAttempts, sends it again.`;
+    samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+  };
   const encode = (row: Record<string, unknown>): EncodedRecord => {
     const encoded = encoder.encode(row);
     tallyCoverage(counts, encoder.schema, encoded);
@@ -94,7 +102,7 @@ export async function scanModel(
         case 'retry': counts.retried++; break;
         case 'unchanged': counts.unchanged++; break;
         case 'deleted': counts.deleted++; break;
-        case 'failed': counts.failed++; break;
+        case 'failed': gaveUp(joined.pkHash, stored!); break;
         case 'rejected': reject(c.encoded!.reasons.join('; ') || 'no usable identifier', joined.pkHash, c.encoded); break;
       }
       const plan = planRecord(spec.mode, joined.pkHash, c, stored, { staleRemoval: opts.staleRemoval });
