@@ -1,6 +1,6 @@
 import { failureWrite, intentWrite, successWrite, type Delivery } from './diff.js';
 import { DeliveryError, type Batcher, type EngineGraph, type EngineStore, type EngineUploadSession } from './ports.js';
-import { MAX_ERROR_SAMPLES } from './scan.js';
+import { addSample } from './scan.js';
 import type { Spool } from './spool.js';
 import type { ErrorSample, RecordWrite, RunCounts } from './types.js';
 
@@ -107,9 +107,7 @@ function refusedWrite(d: Delivery, reason: string, o: DeliverOptions): RecordWri
 }
 
 function sample(d: Delivery, reason: string, o: DeliverOptions): void {
-  if (o.samples.length >= MAX_ERROR_SAMPLES) return;
-  const externId = o.externIdIndex >= 0 ? d.c[o.externIdIndex] : undefined;
-  o.samples.push({ pkHash: d.k, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+  addSample(o.samples, d.k, reason, d.c, o.externIdIndex);
 }
 
 /** The error that stops the run: what happened, what to do (the cause's message says both), and what is left. */

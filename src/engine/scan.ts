@@ -4,9 +4,16 @@ import { rawFingerprint } from './fingerprint.js';
 import { joinByKey } from './join.js';
 import type { EngineSource, EngineStore } from './ports.js';
 import { Spool } from './spool.js';
-import type { ErrorSample, RecordWrite, RunCounts, StoredRecord, SyncSpec } from './types.js';
+import type { Cell, ErrorSample, RecordWrite, RunCounts, StoredRecord, SyncSpec } from './types.js';
 
-export const MAX_ERROR_SAMPLES = 20;
+const MAX_ERROR_SAMPLES = 20;
+
+/** Adds a run error sample while there is room: the key's hash and the EXTERN_ID cell, never other cells. */
+export function addSample(samples: ErrorSample[], pkHash: string, reason: string, cells: readonly Cell[] | null | undefined, externIdIndex: number): void {
+  if (samples.length >= MAX_ERROR_SAMPLES) return;
+  const externId = externIdIndex >= 0 ? cells?.[externIdIndex] : undefined;
+  samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+}
 
 /** The plan of one run, spooled: what to remove, what to add (or replace), what to write without sending. */
 export interface ScanResult {
@@ -55,18 +62,14 @@ export async function scanModel(
   const reject = (reason: string, pkHash: string, encoded?: EncodedRecord) => {
     counts.rejected++;
     counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
-    if (samples.length < MAX_ERROR_SAMPLES) {
-      const externId = externIdIndex >= 0 ? encoded?.cells[externIdIndex] : undefined;
-      samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
-    }
+    addSample(samples, pkHash, reason, encoded?.cells, externIdIndex);
   };
   // A record out of attempts is counted as failed on every run: say why, or the run has no error text.
   const gaveUp = (pkHash: string, stored: StoredRecord) => {
     counts.failed++;
-    if (samples.length >= MAX_ERROR_SAMPLES) return;
-    const externId = externIdIndex >= 0 ? stored.cells?.[externIdIndex] : undefined;
     const reason = `not sent any more: Meta refused it ${stored.attempts} times (maxAttempts ${spec.maxAttempts}), last: ${stored.lastError ?? 'no error recorded'}. New data for this record, or a higher maxAttempts, sends it again.`;
-    samples.push({ pkHash, reason, ...(typeof externId === 'string' && externId !== '' ? { externId } : {}) });
+    // Checked first: reading the stored cells parses them.
+    if (samples.length < MAX_ERROR_SAMPLES) addSample(samples, pkHash, reason, stored.cells, externIdIndex);
   };
   const encode = (row: Record<string, unknown>): EncodedRecord => {
     const encoded = encoder.encode(row);
