@@ -121,7 +121,7 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('delivery failures with %s stat
       // The batch that went out is known (Meta might hold it), still pending, with every attempt left.
       const state = await records(world);
       expect(state).toHaveLength(30);
-      for (const rec of state) expect(rec).toMatchObject({ status: 'pending', attempts: 0, lastError: null });
+      for (const rec of state) expect(rec).toMatchObject({ status: 'pending', attempts: 0, lastError: null, hasCells: true });
       expect(r.counts.failed).toBe(0);
       expect(r.error).toMatch(expired!.says);
       expect(r.error).toMatch(/30 of 30 rows to add were left for the next run/);
