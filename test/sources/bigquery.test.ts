@@ -11,7 +11,7 @@ import { runDoctor } from '../../src/doctor/index.js';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator } from '../../src/emulator/index.js';
 import { bigQueryStreamSql, openBigQuery, type BigQueryOptions } from '../../src/sources/bigquery.js';
 import { openSource, SourceError, type Row, type Source } from '../../src/sources/index.js';
-import { CLI } from '../cli/run-cli.js';
+import { CLI, runCli } from '../cli/run-cli.js';
 import { startBigQueryServer, type BigQueryServer, type ServiceAccountKeyFile } from '../support/bigquery-server.js';
 
 const ROWS = 10_500;
@@ -185,6 +185,22 @@ describe('BigQuery source: reading', () => {
     } finally {
       await viaConfig.close();
     }
+  });
+});
+
+describe('BigQuery source: the CLI', () => {
+  it('`validate` and `plan` read a BigQuery model end to end', async () => {
+    const configPath = join(dir, 'cli.yml');
+    writeFileSync(configPath, configYaml({ type: 'bigquery', projectId: server.projectId, keyFile: './key.json', apiEndpoint: server.url }));
+    const env = { ...process.env, META_ACCESS_TOKEN: 'x' };
+    const validate = await runCli(['validate', '-c', configPath], { env });
+    expect(validate.stderr).toBe('');
+    expect(validate.code).toBe(0);
+    const plan = await runCli(['plan', '-c', configPath, '--json'], { env });
+    expect(plan.code).toBe(0);
+    const [result] = JSON.parse(plan.stdout) as Array<{ counts: Record<string, number> }>;
+    expect(result!.counts).toMatchObject({ extracted: ROWS, added: ROWS, rejected: 0 });
+    expect(server.count('jobs.cancel')).toBe(0);
   });
 });
 
