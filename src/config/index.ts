@@ -14,6 +14,7 @@ export {
 } from './schema.js';
 export type {
   AudienceConfig,
+  BigQuerySourceConfig,
   Config,
   DuckDbSourceConfig,
   FleetConfig,

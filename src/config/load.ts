@@ -112,14 +112,7 @@ function locate(issues: IssueAt[], doc: Document, lines: LineCounter): ConfigIss
 function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issues: IssueAt[]): Config {
   const sources: Record<string, SourceConfig> = {};
   for (const [name, source] of Object.entries(raw.sources)) {
-    sources[name] =
-      source.type === 'duckdb'
-        ? {
-            type: 'duckdb',
-            path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
-            ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
-          }
-        : { type: 'postgres', url: source.url };
+    sources[name] = resolveSource(source, baseDir);
   }
   return {
     version: 1,
@@ -181,6 +174,27 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
     maxRemovalShare: sync.maxRemovalShare,
     batchRows: sync.batchRows,
   };
+}
+
+function resolveSource(source: RawConfig['sources'][string], baseDir: string): SourceConfig {
+  switch (source.type) {
+    case 'duckdb':
+      return {
+        type: 'duckdb',
+        path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
+        ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
+      };
+    case 'postgres':
+      return { type: 'postgres', url: source.url };
+    case 'bigquery':
+      return {
+        type: 'bigquery',
+        projectId: source.projectId,
+        ...(source.location === undefined ? {} : { location: source.location }),
+        ...(source.keyFile === undefined ? {} : { keyFile: resolve(baseDir, source.keyFile) }),
+        ...(source.apiEndpoint === undefined ? {} : { apiEndpoint: source.apiEndpoint }),
+      };
+  }
 }
 
 /** `sqlite://rel/path.db` → `sqlite:///abs/rel/path.db`; memory and postgres URLs unchanged. */

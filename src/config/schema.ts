@@ -159,8 +159,30 @@ export const postgresSourceSchema = z
   })
   .describe('A PostgreSQL database, read through a server-side cursor.');
 
-export const sourceSchema = z.discriminatedUnion('type', [duckdbSourceSchema, postgresSourceSchema], {
-  error: 'type must be "duckdb" or "postgres"',
+export const bigquerySourceSchema = z
+  .strictObject({
+    type: z.literal('bigquery'),
+    projectId: z
+      .string({ error: 'is required: the Google Cloud project the query jobs run (and are billed) in, e.g. "my-project"' })
+      .trim()
+      .regex(/^[a-z0-9][a-z0-9.:-]*[a-z0-9]$/i, 'must be a Google Cloud project ID such as "my-project"')
+      .describe('Project the query jobs run (and are billed) in; the model names its tables as dataset.table or project.dataset.table.'),
+    location: nonEmpty('location')
+      .optional()
+      .describe('Location of the model\'s datasets, e.g. "EU" or "europe-west2"; needed for datasets outside the US and EU multi-regions.'),
+    keyFile: nonEmpty('keyFile')
+      .optional()
+      .describe('Service-account key file (JSON), relative to the config file folder. Without it: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the metadata server on Google Cloud.'),
+    apiEndpoint: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://bigquery.googleapis.com' })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional()
+      .describe('BigQuery API root (default https://bigquery.googleapis.com); for private endpoints and tests.'),
+  })
+  .describe('A Google BigQuery project, read through the BigQuery REST API.');
+
+export const sourceSchema = z.discriminatedUnion('type', [duckdbSourceSchema, postgresSourceSchema, bigquerySourceSchema], {
+  error: 'type must be "duckdb", "postgres" or "bigquery"',
 });
 
 export const audienceSchema = z

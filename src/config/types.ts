@@ -22,7 +22,16 @@ export type PostgresSourceConfig = {
   readonly url: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig;
+export type BigQuerySourceConfig = {
+  readonly type: 'bigquery';
+  readonly projectId: string;
+  readonly location?: string;
+  /** Absolute path of a service-account key file; absent: Application Default Credentials. */
+  readonly keyFile?: string;
+  readonly apiEndpoint?: string;
+};
+
+export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | BigQuerySourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

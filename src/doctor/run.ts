@@ -92,10 +92,22 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       checks.push({ subject: at('schema'), status: 'fail', message: reason(e), fix: 'fix the mapping; `audience-sync validate` checks again' });
     }
 
+    let modelOk = false;
     try {
-      checks.push(...checkModel(at('model'), await ws.checkSync(sync.name)));
+      const issues = await ws.checkSync(sync.name);
+      modelOk = issues.length === 0;
+      checks.push(...checkModel(at('model'), issues));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
+    }
+    // What the warehouse can say beyond the columns: credentials, grants, how many rows a run reads.
+    if (modelOk) {
+      try {
+        const source = await ws.source(sync.source);
+        for (const c of (await source.doctor?.(sync.model)) ?? []) checks.push({ ...c, subject: at(`source ${c.subject}`) });
+      } catch (e) {
+        checks.push({ subject: at('source'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
+      }
     }
   }
   return doctorReport(checks);

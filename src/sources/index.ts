@@ -1,10 +1,11 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
+import { openBigQuery } from './bigquery.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
 import { openPostgres } from './postgres.js';
 import type { Source } from './types.js';
 
-export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
+export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
 
@@ -15,6 +16,8 @@ export interface OpenSourceOptions {
   readonly name?: string;
   /** DuckDB memory limit / spill folder (DuckDB sources only; the config's memoryLimit wins). */
   readonly duckdb?: DuckDbSettings;
+  /** Environment cloud credentials are looked up in (BigQuery's Application Default Credentials; default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Opens a warehouse; fails with `SourceError` when it cannot be reached. */
@@ -28,5 +31,7 @@ export async function openSource(config: SourceConfig, opts: OpenSourceOptions =
     }
     case 'postgres':
       return openPostgres(config.url, label);
+    case 'bigquery':
+      return openBigQuery(config, label, opts.env ? { env: opts.env } : {});
   }
 }

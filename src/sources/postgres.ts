@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { columnsQuery, errorText, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromMillis, decimalValue, integerValue } from './values.js';
+import { dateFromIsoDay, dateFromMillis, decimalValue, integerValue } from './values.js';
 
 const POSTGRES_KEYS: KeyDialect = {
   text: (col) => `(${col})::text COLLATE "C"`,
@@ -12,15 +12,7 @@ const APPLICATION_NAME = 'audience-sync source';
 
 const OID = { bool: 16, int8: 20, int2: 21, int4: 23, oid: 26, float4: 700, float8: 701, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700 } as const;
 
-const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIMESTAMP_TEXT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d+)?([+-]\d{2})?(?::?(\d{2}))?(?::?(\d{2}))?$/;
-
-/** `YYYY-MM-DD` at UTC midnight; BC and infinite dates stay text. */
-function parseDate(text: string): Date | string {
-  const m = DATE_TEXT.exec(text);
-  if (!m) return text;
-  return dateFromMillis(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) ?? text;
-}
 
 /** A timestamp without zone is read as UTC; with one, as that offset. BC and infinity stay text. */
 function parseTimestamp(text: string): Date | string {
@@ -45,7 +37,7 @@ const parsers: Record<number, (text: string) => unknown> = {
   [OID.float8]: Number,
   [OID.int8]: (t) => integerValue(BigInt(t)),
   [OID.numeric]: decimalValue,
-  [OID.date]: parseDate,
+  [OID.date]: dateFromIsoDay,
   [OID.timestamp]: parseTimestamp,
   [OID.timestamptz]: parseTimestamp,
 };

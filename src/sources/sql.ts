@@ -7,20 +7,26 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** What a dialect adds to standard SQL's quotes and comments (BigQuery: `#` comments and backquoted names). */
+export interface Lexicon {
+  readonly hashComments?: boolean;
+  readonly backquotes?: boolean;
+}
+
 /**
  * Blanks the semicolons after the model's last statement text (`select ...; -- note` included), so
  * it can be used as a subquery. Quotes and comments are skipped while scanning.
  */
-export function stripTrailingSemicolons(sql: string): string {
+export function stripTrailingSemicolons(sql: string, lexicon: Lexicon = {}): string {
   const semicolons: number[] = [];
   let lastText = -1;
   for (let i = 0; i < sql.length; i++) {
     const ch = sql[i]!;
-    if (ch === "'" || ch === '"') {
+    if (ch === "'" || ch === '"' || (ch === '`' && lexicon.backquotes)) {
       const end = sql.indexOf(ch, i + 1);
       lastText = end === -1 ? sql.length - 1 : end;
       i = lastText;
-    } else if (ch === '-' && sql[i + 1] === '-') {
+    } else if ((ch === '-' && sql[i + 1] === '-') || (ch === '#' && lexicon.hashComments)) {
       const end = sql.indexOf('\n', i);
       i = end === -1 ? sql.length : end;
     } else if (ch === '/' && sql[i + 1] === '*') {
@@ -38,14 +44,20 @@ export function stripTrailingSemicolons(sql: string): string {
   return out;
 }
 
-/** The model as a subquery. */
-export function modelAsSubquery(sql: string): string {
-  const body = stripTrailingSemicolons(sql).trim();
-  if (body === '' || /^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*$/.test(body)) {
+/** The model's text without trailing semicolons; an empty model (or only comments) is an error. */
+export function modelBody(sql: string, lexicon: Lexicon = {}): string {
+  const body = stripTrailingSemicolons(sql, lexicon).trim();
+  const onlyComments = lexicon.hashComments ? /^(\s|(--|#)[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*$/ : /^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*$/;
+  if (body === '' || onlyComments.test(body)) {
     throw new SourceError('the model is empty: give the sync a SQL query');
   }
+  return body;
+}
+
+/** The model as a subquery. */
+export function modelAsSubquery(sql: string): string {
   // The newline ends a trailing `-- comment` before the closing parenthesis.
-  return `(\n${body}\n) AS "audience_sync_model"`;
+  return `(\n${modelBody(sql)}\n) AS "audience_sync_model"`;
 }
 
 export function columnsQuery(sql: string): string {

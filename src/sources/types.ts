@@ -22,11 +22,24 @@ export interface StreamOptions {
   readonly keyForm?: 'text' | 'sha256';
   /** Read only these columns of the model. */
   readonly columns?: readonly string[];
+  /**
+   * Stops the read: the stream throws `SourceError` and a statement still running in a remote
+   * warehouse is cancelled there (BigQuery). Local sources stop at their next chunk.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** A finding of `doctor` about a source: what was checked, what was found, and what to do. */
+export interface SourceCheck {
+  readonly subject: string;
+  readonly status: 'ok' | 'warn' | 'fail';
+  readonly message: string;
+  readonly fix?: string;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres';
+  readonly type: 'duckdb' | 'postgres' | 'bigquery';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
   /**
@@ -40,11 +53,22 @@ export interface Source {
    */
   release(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Checks `doctor` runs on a model beyond its columns, for sources that can say more (who the
+   * credentials are, the grants that are missing, how many rows a run reads).
+   */
+  doctor?(sql: string): Promise<SourceCheck[]>;
 }
 
 /** The warehouse could not be opened or the model could not be read; the message says why. */
 export class SourceError extends Error {
   override readonly name = 'SourceError';
+  /** What to do about it, when the message's advice can be given on its own (doctor shows it as the fix). */
+  readonly fix: string | undefined;
+  constructor(message: string, options?: ErrorOptions & { fix?: string }) {
+    super(message, options);
+    this.fix = options?.fix;
+  }
 }
 
 /** Name of the extra field carrying the ordered key's text form. */

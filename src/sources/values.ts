@@ -22,3 +22,12 @@ const MAX_DATE_MS = 8.64e15;
 export function dateFromMillis(ms: number): Date | undefined {
   return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms) : undefined;
 }
+
+const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** `YYYY-MM-DD` at UTC midnight; anything else (BC or infinite dates) stays text. */
+export function dateFromIsoDay(text: string): Date | string {
+  const m = DATE_TEXT.exec(text);
+  if (!m) return text;
+  return dateFromMillis(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) ?? text;
+}

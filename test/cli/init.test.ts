@@ -42,6 +42,20 @@ describe('audience-sync init', () => {
     expect(config.syncs[0]).toMatchObject({ name: 'crm-leads', audience: { id: '23851234567890123' }, modelFile: join(dir, 'conf', 'models', 'crm-leads.sql') });
   });
 
+  it('writes a BigQuery config from flags, and asks for the project id it cannot guess', async () => {
+    const r = await init('--yes', '--source', 'bigquery', '--project-id', 'my-project', '--location', 'EU', '--key-file', 'sa.json', '--ad-account', '42');
+    expect(r.code).toBe(0);
+    const config = loadConfig(join(dir, 'audience-sync.yml'), env);
+    expect(config.sources.warehouse).toEqual({ type: 'bigquery', projectId: 'my-project', location: 'EU', keyFile: join(dir, 'sa.json') });
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).toContain('roles/bigquery.jobUser');
+    expect(text).toContain('roles/bigquery.dataViewer');
+    expect(config.syncs[0]?.model).toContain('from crm.customers');
+    const missing = await init('--yes', '--force', '--source', 'bigquery', '--ad-account', '42');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('pass --project-id with --source bigquery');
+  });
+
   it('refuses to overwrite without --force, and to guess the ad account', async () => {
     writeFileSync(join(dir, 'audience-sync.yml'), 'mine\n');
     const refused = await init('--yes', '--ad-account', '1');
@@ -61,7 +75,7 @@ describe('audience-sync init', () => {
   it('renders configs that load for every choice of source and audience', () => {
     mkdirSync(join(dir, 'models'));
     writeFileSync(join(dir, 'models', 's1.sql'), 'select 1');
-    for (const source of [{ type: 'duckdb', path: 'data/w.duckdb' }, { type: 'postgres', url: '${DATABASE_URL}' }] as const) {
+    for (const source of [{ type: 'duckdb', path: 'data/w.duckdb' }, { type: 'postgres', url: '${DATABASE_URL}' }, { type: 'bigquery', projectId: 'p-1' }] as const) {
       for (const audience of [{ id: '123' }, { create: 'a "quoted" name: with colon' }]) {
         const path = join(dir, 'render.yml');
         writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql' }));

@@ -95,6 +95,35 @@ syncs: [{ name: a, source: w, model: "select 1 as id", primaryKey: id, audience:
     expect(config.sources.w).toEqual({ type: 'duckdb', path: ':memory:' });
   });
 
+  it('reads a bigquery source: keyFile relative to the config folder, optional location and endpoint', () => {
+    const config = loadConfig(
+      write(`version: 1
+meta: { accessToken: "t", adAccountId: "987" }
+sources:
+  bq: { type: bigquery, projectId: my-project, keyFile: keys/sa.json, location: EU, apiEndpoint: "http://127.0.0.1:9050/" }
+  adc: { type: bigquery, projectId: "example.com:legacy-project" }
+syncs: [{ name: a, source: bq, model: "select 1 as id", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }]
+`),
+      {},
+    );
+    expect(config.sources.bq).toEqual({ type: 'bigquery', projectId: 'my-project', keyFile: join(dir, 'keys', 'sa.json'), location: 'EU', apiEndpoint: 'http://127.0.0.1:9050' });
+    expect(config.sources.adc).toEqual({ type: 'bigquery', projectId: 'example.com:legacy-project' });
+    const issues = issuesOf(
+      write(`version: 1
+meta: { accessToken: "t", adAccountId: "987" }
+sources:
+  bq: { type: bigquery, keyFile: "", apiEndpoint: "bigquery.googleapis.com" }
+syncs: [{ name: a, source: bq, model: "select 1 as id", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }]
+`),
+      {},
+    );
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      expect.stringMatching(/^sources\.bq\.projectId: is required: the Google Cloud project/),
+      expect.stringMatching(/^sources\.bq\.keyFile: keyFile must not be empty/),
+      expect.stringMatching(/^sources\.bq\.apiEndpoint: must be an http\(s\) URL/),
+    ]);
+  });
+
   it('names an unset environment variable and where it is used', () => {
     const issues = issuesOf(write(VALID.replace('models/buyers.sql', 'models/x.sql')), { CRM_DATABASE_URL: env.CRM_DATABASE_URL });
     expect(issues).toContainEqual(

@@ -9,7 +9,7 @@ import { withConfigOption } from '../workspace.js';
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
-  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string };
+  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string } | { type: 'bigquery'; projectId: string; location?: string; keyFile?: string };
   audience: { id: string } | { create: string };
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
@@ -20,14 +20,20 @@ interface InitOptions {
   config: string;
   yes?: boolean;
   force?: boolean;
-  source?: 'duckdb' | 'postgres';
+  source?: SourceType;
   path?: string;
   url?: string;
+  projectId?: string;
+  location?: string;
+  keyFile?: string;
   adAccount?: string;
   audienceId?: string;
   createAudience?: string;
   syncName?: string;
 }
+
+type SourceType = InitAnswers['source']['type'];
+const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'bigquery'];
 
 const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
 
@@ -38,9 +44,12 @@ export function register(program: Command): void {
       .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
       .option('-y, --yes', 'do not ask: use the flags and the defaults')
       .option('--force', 'overwrite existing files')
-      .option('--source <type>', 'warehouse type: duckdb or postgres', parseSourceType)
+      .option('--source <type>', 'warehouse type: duckdb, postgres or bigquery', parseSourceType)
       .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
       .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
+      .option('--project-id <id>', 'BigQuery: the Google Cloud project the query jobs run in', parseProjectId)
+      .option('--location <location>', 'BigQuery: location of the datasets (e.g. EU, europe-west2); needed outside the US and EU multi-regions')
+      .option('--key-file <file>', 'BigQuery: service-account key file (default: Application Default Credentials)')
       .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
       .option('--audience-id <id>', 'sync into this existing audience', parseAudienceId)
       .option('--create-audience <name>', 'create an audience with this name on the first run')
@@ -54,7 +63,7 @@ export function register(program: Command): void {
     if (existing.length > 0 && !opts.force) throw new CliError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: pass --force to overwrite`);
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(configPath, renderInitConfig(answers));
-    writeFileSync(modelPath, renderExampleModel());
+    writeFileSync(modelPath, renderExampleModel(answers.source.type));
     const shown = relative(process.cwd(), configPath) || configPath;
     console.log(
       [
@@ -87,10 +96,7 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
     const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
     if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
     const type = opts.source ?? (await askSource(rl, ask));
-    const source: InitAnswers['source'] =
-      type === 'duckdb'
-        ? { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) }
-        : { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    const source = await askSourceSettings(type, opts, ask, rl !== undefined);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
@@ -101,9 +107,25 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
 
 type Ask = (question: string, fallback: string, parse?: (v: string) => string) => Promise<string>;
 
-async function askSource(rl: Interface | undefined, ask: Ask): Promise<'duckdb' | 'postgres'> {
+async function askSource(rl: Interface | undefined, ask: Ask): Promise<SourceType> {
   if (!rl) return 'duckdb';
-  return parseSourceType(await ask('Warehouse type (duckdb or postgres)', 'duckdb', parseSourceType)) as 'duckdb' | 'postgres';
+  return parseSourceType(await ask('Warehouse type (duckdb, postgres or bigquery)', 'duckdb', parseSourceType)) as SourceType;
+}
+
+async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, interactive: boolean): Promise<InitAnswers['source']> {
+  switch (type) {
+    case 'duckdb':
+      return { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) };
+    case 'postgres':
+      return { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    case 'bigquery': {
+      const projectId = opts.projectId ?? (interactive ? await ask('Google Cloud project ID the query jobs run in', '', parseProjectId) : undefined);
+      if (projectId === undefined) throw new CliError('pass --project-id with --source bigquery (init asks for it only on a terminal)');
+      const location = opts.location ?? (await ask('Location of the datasets (e.g. EU, europe-west2; empty for the US and EU multi-regions)', ''));
+      const keyFile = opts.keyFile ?? (await ask('Service-account key file (empty: Application Default Credentials)', ''));
+      return { type, projectId, ...(location ? { location } : {}), ...(keyFile ? { keyFile } : {}) };
+    }
+  }
 }
 
 async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask: Ask): Promise<InitAnswers['audience']> {
@@ -117,7 +139,13 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
 
 function parseSourceType(value: string): string {
   const v = value.trim().toLowerCase();
-  if (v !== 'duckdb' && v !== 'postgres') throw new InvalidArgumentError('expected duckdb or postgres');
+  if (!(SOURCE_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError('expected duckdb, postgres or bigquery');
+  return v;
+}
+
+function parseProjectId(value: string): string {
+  const v = value.trim();
+  if (!/^[a-z0-9][a-z0-9.:-]*[a-z0-9]$/i.test(v)) throw new InvalidArgumentError('expected a Google Cloud project ID such as my-project');
   return v;
 }
 
@@ -143,10 +171,7 @@ const q = (s: string) => JSON.stringify(s);
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source =
-    a.source.type === 'duckdb'
-      ? [`  warehouse:`, `    type: duckdb`, `    path: ${q(a.source.path)}             # relative to this file; opened read-only`]
-      : [`  warehouse:`, `    type: postgres`, `    url: ${q(a.source.url)}             # read it from the environment: it holds a password`];
+  const source = [`  warehouse:`, ...renderSource(a.source)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -205,7 +230,26 @@ export function renderInitConfig(a: InitAnswers): string {
   ].join('\n');
 }
 
-export function renderExampleModel(): string {
+function renderSource(s: InitAnswers['source']): string[] {
+  switch (s.type) {
+    case 'duckdb':
+      return [`    type: duckdb`, `    path: ${q(s.path)}             # relative to this file; opened read-only`];
+    case 'postgres':
+      return [`    type: postgres`, `    url: ${q(s.url)}             # read it from the environment: it holds a password`];
+    case 'bigquery':
+      return [
+        `    type: bigquery`,
+        `    projectId: ${q(s.projectId)}         # query jobs run (and are billed) here: grant roles/bigquery.jobUser on it`,
+        s.location ? `    location: ${q(s.location)}           # where the model's datasets live` : `    # location: "europe-west2"           # needed for datasets outside the US and EU multi-regions`,
+        s.keyFile
+          ? `    keyFile: ${q(s.keyFile)}             # service-account key, relative to this file; keep it out of version control`
+          : `    # keyFile: "service-account.json"    # without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server`,
+        `    # The credentials also need roles/bigquery.dataViewer on the datasets the model reads.`,
+      ];
+  }
+}
+
+export function renderExampleModel(sourceType: SourceType = 'duckdb'): string {
   return [
     '-- The rows of this query are the audience: one row per person, keyed by user_id.',
     '-- Columns are mapped to Meta match keys in audience-sync.yml (mapping:). Values can be raw:',
@@ -217,7 +261,7 @@ export function renderExampleModel(): string {
     '  first_name,',
     '  last_name,',
     '  country',
-    'from customers',
+    ...(sourceType === 'bigquery' ? ['from crm.customers                   -- BigQuery names tables dataset.table (or project.dataset.table)'] : ['from customers']),
     "-- where marketing_opt_in            -- only people who agreed to this use of their data",
     '',
   ].join('\n');
