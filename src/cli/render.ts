@@ -37,7 +37,10 @@ export function formatCoverage(c: RunCounts): string[] {
       .slice(0, 2)
       .map(([reason, count]) => `${reason.replace(/^[A-Z_]+: /, '')} (${n(count)})`)
       .join(', ');
-    lines.push(`  ${key.padEnd(16)} ${pct}%${top ? `   dropped: ${top}` : ''}`);
+    // The rest of the rows had no value for the key at all: said, so the shares add up to 100%.
+    const empty = c.encoded - entry.usable - Object.values(entry.dropReasons).reduce((sum, x) => sum + x, 0);
+    const notes = [...(top ? [`dropped: ${top}`] : []), ...(empty > 0 ? [`no value in ${n(empty)}`] : [])];
+    lines.push(`  ${key.padEnd(16)} ${pct}%${notes.length > 0 ? `   ${notes.join('; ')}` : ''}`);
   }
   return lines;
 }
