@@ -51,7 +51,7 @@ function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
 function runOutcome(s: RunSummary) {
   return {
     status: s.status,
-    counts: { ...s.counts, mode: s.mode, audienceId: s.audienceId ?? null, warnings: s.warnings, durationMs: Date.parse(s.finishedAt) - Date.parse(s.startedAt) },
+    counts: { ...s.counts, mode: s.mode, audienceId: s.audienceId ?? null, warnings: s.warnings, durationMs: Date.parse(s.finishedAt) - Date.parse(s.startedAt), timings: s.timings },
     error: s.error ?? null,
     errorSamples: s.errorSamples.map((e) => ({ pk: e.pkHash, reason: e.reason, ...(e.externId ? { identifiers: { EXTERN_ID: e.externId } } : {}) })),
   };

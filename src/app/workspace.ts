@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { loadConfig, type Config, type SyncConfig } from '../config/index.js';
 import { checkModelColumns, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
+import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
 import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
+import { readGivenUp, type GivenUpReport } from './given-up.js';
 import { withConnectedToken } from './tokens.js';
 
 /**
@@ -107,11 +109,31 @@ export class Workspace {
     );
   }
 
-  async plan(name: string): Promise<SyncPlan> {
+  async plan(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    return planSync(toSyncSpec(sync), { source: engineSource(source), store: engineStore(state), workDir: this.workDir() });
+    const plan = await planSync(toSyncSpec(sync), { source: engineSource(source), store: engineStore(state), workDir: this.workDir() });
+    return { ...plan, givenUp: await this.givenUp(name) };
+  }
+
+  /** The sync's records that used up their attempts: count, reasons, a few samples (hashes and EXTERN_IDs only). */
+  async givenUp(name: string, sampleSize?: number): Promise<GivenUpReport> {
+    const sync = this.sync(name);
+    const spec = toSyncSpec(sync);
+    let schema: readonly string[] = [];
+    try {
+      schema = createRecordEncoder(spec.mapping, spec.identity).schema;
+    } catch {
+      // A mapping the encoder refuses (validate and doctor say why): the samples go without EXTERN_ID.
+    }
+    return readGivenUp(await this.state(), sync, schema, sampleSize);
+  }
+
+  /** Puts the sync's given-up records back in the queue (the next run sends them); returns how many. */
+  async retryGivenUp(name: string): Promise<number> {
+    const sync = this.sync(name);
+    return (await this.state()).requeueGivenUp(sync.name, { maxAttempts: sync.maxAttempts });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 // Human-readable output of runs and plans. Only counts, hashes and EXTERN_IDs are ever shown.
-import type { RunCounts, RunSummary, SyncPlan } from '../engine/index.js';
+import { givenUpSentence, type GivenUpReport } from '../app/given-up.js';
+import { TIMING_LABELS, type RunCounts, type RunSummary, type RunTimings, type SyncPlan } from '../engine/index.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -36,7 +37,10 @@ export function formatCoverage(c: RunCounts): string[] {
       .slice(0, 2)
       .map(([reason, count]) => `${reason.replace(/^[A-Z_]+: /, '')} (${n(count)})`)
       .join(', ');
-    lines.push(`  ${key.padEnd(16)} ${pct}%${top ? `   dropped: ${top}` : ''}`);
+    // The rest of the rows had no value for the key at all: said, so the shares add up to 100%.
+    const empty = c.encoded - entry.usable - Object.values(entry.dropReasons).reduce((sum, x) => sum + x, 0);
+    const notes = [...(top ? [`dropped: ${top}`] : []), ...(empty > 0 ? [`no value in ${n(empty)}`] : [])];
+    lines.push(`  ${key.padEnd(16)} ${pct}%${notes.length > 0 ? `   ${notes.join('; ')}` : ''}`);
   }
   return lines;
 }
@@ -47,19 +51,50 @@ export function formatSummary(s: RunSummary): string {
   lines.push(...formatRejections(s.counts));
   if (s.error) lines.push(`  error: ${s.error}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
-  for (const e of s.errorSamples.slice(0, 5)) lines.push(`  sample: key sha256 ${e.pkHash.slice(0, 16)}…${e.externId ? ` (EXTERN_ID ${e.externId})` : ''}: ${e.reason}`);
+  for (const e of s.errorSamples.slice(0, 5)) lines.push(`  sample: ${formatSample(e)}`);
+  lines.push(`  ${formatTimings(s.timings)}`);
   return lines.join('\n');
 }
 
-export function formatPlan(p: SyncPlan): string {
+/** An error sample as shown everywhere: the key's hash (never the key), EXTERN_ID when mapped, the reason. */
+export function formatSample(e: { pkHash: string; externId?: string | undefined; reason: string }): string {
+  return `${formatKey(e)}: ${e.reason}`;
+}
+
+function formatKey(e: { pkHash: string; externId?: string | undefined }): string {
+  const key = e.pkHash === '' ? 'null primary key' : `key sha256 ${e.pkHash.slice(0, 16)}…`;
+  return `${key}${e.externId ? ` (EXTERN_ID ${e.externId})` : ''}`;
+}
+
+const seconds = (ms: number) => (ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`);
+
+export function formatTimings(t: RunTimings): string {
+  return `time: ${TIMING_LABELS.map(([k, label]) => `${label} ${seconds(t[k])}`).join(' · ')}`;
+}
+
+/** The given-up block of `plan`, `runs` and `retry`: count, reasons, samples and what to do. */
+export function formatGivenUp(sync: string, g: GivenUpReport): string[] {
+  if (g.count === 0) return [];
+  return [
+    `  given up: ${givenUpSentence(g)}:`,
+    ...g.reasons.slice(0, 5).map((r) => `    ${n(r.count)} × ${r.reason}`),
+    // With one reason, listed just above, the samples need not repeat it.
+    ...g.samples.map((e) => `    sample: ${g.reasons.length === 1 ? formatKey(e) : formatSample(e)}`),
+    `    fix the cause, then \`audience-sync retry ${sync}\` puts them back in the queue (a record whose data changes is retried on its own);`,
+    `    \`audience-sync locate ${sync} --given-up\` prints their primary keys on this terminal`,
+  ];
+}
+
+export function formatPlan(p: SyncPlan & { givenUp?: GivenUpReport }): string {
   const c = p.counts;
   const lines = [
     `${p.sync} (${p.mode}) — dry run, nothing sent, state untouched`,
-    `  ${n(c.extracted)} rows in the model: ${n(c.added)} to add, ${n(c.updated)} to update, ${n(c.deleted)} departed, ${n(c.unchanged)} unchanged, ${n(c.retried)} to retry, ${n(c.rejected)} rejected`,
+    `  ${n(c.extracted)} rows in the model: ${n(c.added)} to add, ${n(c.updated)} to update, ${n(c.deleted)} departed, ${n(c.unchanged)} unchanged, ${n(c.retried)} to retry, ${n(c.rejected)} rejected${c.failed ? `, ${n(c.failed)} given up` : ''}`,
     `  would send: ${n(p.toRemove)} removals, ${n(p.toSend)} ${p.mode === 'replace' ? 'rows in a replace session' : 'adds'}`,
     `  schema: [${p.schema.join(', ')}]`,
   ];
   lines.push(...formatRejections(c), ...formatCoverage(c));
+  if (p.givenUp) lines.push(...formatGivenUp(p.sync, p.givenUp));
   if (p.refusal) lines.push(`  a real run would be ${p.refusal}`);
   if (p.sampleRequest) lines.push(`sample request (POST ${p.sampleRequest.endpoint}, hashed values):`, JSON.stringify({ payload: p.sampleRequest.payload }, null, 2));
   return lines.join('\n');

@@ -31,6 +31,20 @@ export interface DemoOptions {
   progress?: (label: string) => { onEvent(e: EngineEvent): void; stop(): void };
 }
 
+/**
+ * Run 2 explained: every row it sent is a removal or an add, and each has its cause. A customer whose
+ * email changed is sent twice: the old email is removed first (else Meta keeps matching the person
+ * by it), then the record is added with the new one.
+ */
+export interface SecondRunStory {
+  /** Model rows: before run 2, then who left, who joined, and the count now. */
+  model: { before: number; left: number; joined: number; now: number; unchanged: number; changed: number };
+  removals: { total: number; departed: number; identifierChanged: number };
+  adds: { total: number; joined: number; changed: number; retried: number };
+  /** Rows Meta acknowledged: removals.total + adds.total. */
+  sent: number;
+}
+
 export interface DemoReport {
   dir: string;
   kept: boolean;
@@ -42,6 +56,8 @@ export interface DemoReport {
   audience: AudienceInfo;
   /** Members the emulator holds: the model's rows that carry at least one usable identifier. */
   members: number;
+  /** What run 2 sent and why, so its counts can be checked against each other. */
+  secondRun: SecondRunStory;
   seconds: { warehouse: number; firstRun: number; change: number; secondRun: number; total: number };
 }
 
@@ -77,16 +93,21 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
     // The token of the emulator is no secret; a real config reads it from the environment the same way.
     const env = { ...process.env, META_ACCESS_TOKEN: DEFAULT_TOKEN };
 
-    const runOnce = async (label: string): Promise<{ summary: RunSummary; ws: Workspace }> => {
+    const runOnce = async (label: string): Promise<{ summary: RunSummary; ws: Workspace; planned: Planned }> => {
       const ws = new Workspace(loadConfig(configPath, env));
       const progress = opts.progress?.(label);
+      let planned: Planned = { toRemove: 0, toSend: 0 };
+      const onEvent = (e: EngineEvent) => {
+        if (e.type === 'planned') planned = { toRemove: e.toRemove, toSend: e.toSend };
+        progress?.onEvent(e);
+      };
       try {
-        const summary = await ws.run(DEMO_SYNC, { trigger: 'demo', ...(progress ? { onEvent: progress.onEvent } : {}) });
+        const summary = await ws.run(DEMO_SYNC, { trigger: 'demo', onEvent });
         progress?.stop();
         if (summary.status !== 'success') {
           throw new Error(`the demo's ${label} ended ${summary.status}${summary.error ? `: ${summary.error}` : ''}`);
         }
-        return { summary, ws };
+        return { summary, ws, planned };
       } catch (e) {
         progress?.stop();
         await ws.close();
@@ -123,12 +144,27 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       runs: [first.summary, second.summary],
       audience,
       members,
+      secondRun: explainSecondRun(first.summary, second.summary, second.planned),
       seconds: { warehouse: warehouseSecs, firstRun: firstSecs, change: changeSecs, secondRun: secondSecs, total: (performance.now() - started) / 1000 },
     };
   } finally {
     await emulator.close();
     if (opts.keep !== true) removeDemoFiles(dir);
   }
+}
+
+type Planned = { toRemove: number; toSend: number };
+
+/** Run 2's counts and its plan (what it was about to send) as one story whose parts add up. */
+export function explainSecondRun(first: RunSummary, second: RunSummary, planned: Planned): SecondRunStory {
+  const c = second.counts;
+  const departed = c.removedFromAudience;
+  return {
+    model: { before: first.counts.extracted, left: c.deleted, joined: c.added, now: c.extracted, unchanged: c.unchanged, changed: c.updated },
+    removals: { total: planned.toRemove, departed, identifierChanged: planned.toRemove - departed },
+    adds: { total: planned.toSend, joined: c.added, changed: c.updated, retried: c.retried },
+    sent: c.delivered,
+  };
 }
 
 /** The config the demo syncs with: one mirror sync of every customer into a new audience. */

@@ -1,5 +1,6 @@
 // The doctor's judgements: pure functions from what Meta and the state store reported to a check
 // result that says what is wrong and how to fix it. The runner (run.ts) gathers the inputs.
+import { givenUpSentence, type GivenUpReport } from '../app/given-up.js';
 import type { AdAccount, AudienceInfo, Permission } from '../meta/index.js';
 import { TOS_URL } from '../meta/index.js';
 
@@ -150,6 +151,17 @@ export function checkSchema(subject: string, current: string, stored: string | n
 export function checkModel(subject: string, issues: ReadonlyArray<{ path: string; message: string }>): Check[] {
   if (issues.length === 0) return [ok(subject, 'every mapped column and the primary key are in the model')];
   return issues.map((i) => fail(subject, `${i.path}: ${i.message}`, 'fix the model or the mapping; `audience-sync validate` checks again'));
+}
+
+/** Records that used up their attempts: the audience is missing them (or still holds them) until they are retried. */
+export function checkGivenUp(subject: string, sync: string, g: GivenUpReport): Check {
+  if (g.count === 0) return ok(subject, 'no record has used up its attempts');
+  const top = g.reasons[0];
+  return fail(
+    subject,
+    `${givenUpSentence(g)}${top ? `; most often: ${top.reason} (${top.count.toLocaleString('en-US')})` : ''}`,
+    `\`audience-sync plan ${sync}\` shows them; fix the cause, then \`audience-sync retry ${sync}\` puts them back in the queue`,
+  );
 }
 
 export interface DoctorReport {

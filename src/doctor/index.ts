@@ -6,6 +6,7 @@ export {
   checkAdAccount,
   checkApiVersion,
   checkAudience,
+  checkGivenUp,
   checkModel,
   checkPermissions,
   checkSchema,

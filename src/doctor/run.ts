@@ -8,6 +8,7 @@ import {
   checkAdAccount,
   checkApiVersion,
   checkAudience,
+  checkGivenUp,
   checkModel,
   checkPermissions,
   checkSchema,
@@ -91,6 +92,15 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     } catch (e) {
       checks.push({ subject: at('schema'), status: 'fail', message: reason(e), fix: 'fix the mapping; `audience-sync validate` checks again' });
     }
+
+    if (state) {
+      try {
+        checks.push(checkGivenUp(at('records given up'), sync.name, await ws.givenUp(sync.name)));
+      } catch (e) {
+        checks.push({ subject: at('records given up'), status: 'fail', message: reason(e), fix: 'check state.url in the config and that the state store answers' });
+      }
+    }
+
 
     let modelOk = false;
     try {

@@ -6,6 +6,7 @@ import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
 import { disposeScan, scanModel, type ScanResult } from './scan.js';
 import type { Spool } from './spool.js';
+import { PhaseTimer } from './timings.js';
 import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunSummary, type SyncSpec } from './types.js';
 
 /** Bumped whenever a normalization rule changes, so every record is re-encoded and re-sent once. */
@@ -38,7 +39,9 @@ export class SyncBusyError extends Error {
  * recorded in the run history. Never throws for a failed run (the summary says why); throws
  * SyncBusyError when another run of the same sync holds the lock.
  */
-export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOptions = {}): Promise<RunSummary> {
+export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: RunOptions = {}): Promise<RunSummary> {
+  const timer = new PhaseTimer();
+  const deps: EngineDeps = { ...untimedDeps, source: timer.source(untimedDeps.source), store: timer.store(untimedDeps.store) };
   const { store } = deps;
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const ttl = deps.lockTtlMs ?? 60_000;
@@ -77,13 +80,13 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
     try {
-      scan = await scanModel(spec, encoder, deps.source, store, counts, samples, {
+      scan = await timer.time('plan', () => scanModel(spec, encoder, deps.source, store, counts, samples, {
         workDir: deps.workDir,
         signature: encoderSignature(spec, encoder),
         encodeAll: false,
         staleRemoval: !schemaChanged,
         onProgress: (done) => deps.onEvent?.({ type: 'progress', phase: 'extract', done }),
-      });
+      }));
     } finally {
       // Freeing memory must never fail the run: the next read opens the source again anyway.
       await deps.source.release?.().catch(() => undefined);
@@ -97,7 +100,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
       error = refusal;
     } else {
       await applySpool(store, spec.name, scan.stateWrites);
-      status = await deliver(spec, deps, encoder, audienceId, scan, counts, samples);
+      status = await deliver(spec, deps, encoder, audienceId, scan, counts, samples, timer);
     }
   } catch (e) {
     status = 'failed';
@@ -119,6 +122,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     ...(error !== undefined ? { error } : {}),
     errorSamples: samples,
     warnings,
+    timings: timer.timings(),
   };
   try {
     if (runId !== undefined) await store.finishRun(runId, summary);
@@ -137,6 +141,7 @@ async function deliver(
   scan: ScanResult,
   counts: RunSummary['counts'],
   samples: ErrorSample[],
+  timer: PhaseTimer,
 ): Promise<RunSummary['status']> {
   const common = {
     sync: spec.name,
@@ -152,7 +157,8 @@ async function deliver(
   };
   const phase = (p: 'remove' | 'add' | 'replace', spool: Spool<Delivery>) => {
     deps.onEvent?.({ type: 'phase', phase: p, total: spool.size });
-    return deliverSpool(spool, { ...common, op: p, onProgress: (done, total) => deps.onEvent?.({ type: 'progress', phase: p, done, total }) });
+    const send = () => deliverSpool(spool, { ...common, op: p, onProgress: (done, total) => deps.onEvent?.({ type: 'progress', phase: p, done, total }) });
+    return timer.time(p === 'remove' ? 'remove' : 'add', send);
   };
   let failedBatches = 0;
   if (spec.mode === 'replace') {

@@ -67,7 +67,7 @@ export async function scanModel(
   // A record out of attempts is counted as failed on every run: say why, or the run has no error text.
   const gaveUp = (pkHash: string, stored: StoredRecord) => {
     counts.failed++;
-    const reason = `not sent any more: Meta refused it ${stored.attempts} times (maxAttempts ${spec.maxAttempts}), last: ${stored.lastError ?? 'no error recorded'}. New data for this record, or a higher maxAttempts, sends it again.`;
+    const reason = `not sent any more: Meta refused it ${stored.attempts} times (maxAttempts ${spec.maxAttempts}), last: ${stored.lastError ?? 'no error recorded'}. New data for this record, a higher maxAttempts or \`audience-sync retry ${spec.name}\` sends it again.`;
     // Checked first: reading the stored cells parses them.
     if (samples.length < MAX_ERROR_SAMPLES) addSample(samples, pkHash, reason, stored.cells, externIdIndex);
   };

@@ -67,6 +67,19 @@ export interface ErrorSample {
 
 export type RunStatus = 'success' | 'partial' | 'failed';
 
+/**
+ * Milliseconds a run spent in each phase. They never overlap: readModel is the wait for the
+ * warehouse; plan the rest of the scan (diff against the state, identity, safeguards); remove and add
+ * the sends to Meta (add also a replace upload); commit every write of our own state.
+ */
+export interface RunTimings {
+  readModelMs: number;
+  planMs: number;
+  removeMs: number;
+  addMs: number;
+  commitMs: number;
+}
+
 export interface RunSummary {
   runId?: number;
   sync: string;
@@ -79,6 +92,7 @@ export interface RunSummary {
   error?: string;
   errorSamples: ErrorSample[];
   warnings: string[];
+  timings: RunTimings;
 }
 
 export type EngineEvent =

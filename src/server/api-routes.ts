@@ -43,6 +43,15 @@ export const apiRoutes: ApiRoute[] = [
     },
   },
   {
+    method: 'POST',
+    path: '/api/syncs/:name/retry',
+    kind: 'api',
+    async handle({ req, res, app }, { name = '' }) {
+      await readJsonObject(req); // no fields; a body that is not a JSON object is still an error
+      sendJson(res, 200, await app.service.retryGivenUp(name));
+    },
+  },
+  {
     method: 'GET',
     path: '/api/syncs/:name/health',
     kind: 'api',

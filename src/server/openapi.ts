@@ -34,14 +34,44 @@ export function openApiDocument(version: string): Record<string, unknown> {
             durationMs: nullable({ type: 'integer' }),
             counts: {
               type: 'object',
-              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, ...',
+              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, ..., and timings.',
+              properties: { timings: ref('RunTimings') },
               additionalProperties: true,
             },
             error: nullable({ type: 'string' }),
-            errorSamples: {
-              type: 'array',
-              items: { type: 'object', properties: { pkHash: { type: 'string', description: 'SHA-256 of the primary key.' }, reason: { type: 'string' }, externId: { type: 'string' } } },
-            },
+            errorSamples: { type: 'array', items: ref('Sample') },
+          },
+        },
+        RunTimings: {
+          type: 'object',
+          description: 'Milliseconds per phase of a finished run; the phases do not overlap. Absent on runs recorded before timings were kept.',
+          properties: {
+            readModelMs: { ...count, description: 'Waiting for the warehouse to return the model.' },
+            planMs: { ...count, description: 'Diff against the state, identity normalization and hashing, safeguards.' },
+            removeMs: { ...count, description: 'Sending removals to Meta.' },
+            addMs: { ...count, description: 'Sending adds (or the replace upload) to Meta.' },
+            commitMs: { ...count, description: 'Writing our own state.' },
+          },
+        },
+        Sample: {
+          type: 'object',
+          required: ['pkHash', 'reason'],
+          properties: {
+            pkHash: { type: 'string', description: 'SHA-256 of the primary key (`audience-sync locate` prints the key on a terminal).' },
+            externId: { type: 'string', description: 'EXTERN_ID, when the mapping has one.' },
+            reason: { type: 'string' },
+            attempts: count,
+          },
+        },
+        GivenUp: {
+          type: 'object',
+          description: 'Records that used up their attempts: runs no longer send them until they are retried (POST /api/syncs/{name}/retry) or their data changes.',
+          required: ['count', 'maxAttempts', 'reasons', 'samples'],
+          properties: {
+            count,
+            maxAttempts: count,
+            reasons: { type: 'array', items: { type: 'object', properties: { reason: { type: 'string' }, count } } },
+            samples: { type: 'array', items: ref('Sample') },
           },
         },
         Sync: {
@@ -56,6 +86,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             lastRun: nullable(ref('Run')),
             nextRunAt: nullable({ type: 'string', format: 'date-time' }),
             records: { type: 'object', properties: { synced: count, pending: count, failed: count, total: count } },
+            givenUp: ref('GivenUp'),
           },
         },
         Connection: {
@@ -120,6 +151,16 @@ export function openApiDocument(version: string): Record<string, unknown> {
             404: error('No such sync'),
             409: error('The sync is already running'),
             422: error("The sync's model does not fit its mapping"),
+          },
+        },
+      },
+      '/api/syncs/{name}/retry': {
+        post: {
+          summary: 'Put the records that used up their attempts back in the queue: the next run sends them again',
+          parameters: [syncName],
+          responses: {
+            200: json({ type: 'object', properties: { sync: { type: 'string' }, requeued: { ...count, description: 'Records put back in the queue.' } } }, 'Done'),
+            404: error('No such sync'),
           },
         },
       },

@@ -71,6 +71,22 @@ export const pageRoutes: PageRoute[] = [
   },
   {
     method: 'POST',
+    path: '/syncs/:name/retry',
+    kind: 'page',
+    async handle(ctx, { name = '' }) {
+      const { requeued } = await ctx.app.service.retryGivenUp(name);
+      flash(
+        ctx,
+        'ok',
+        requeued === 0
+          ? 'No record is given up: nothing to retry.'
+          : `${requeued.toLocaleString('en-US')} given-up record${requeued === 1 ? ' is' : 's are'} back in the queue: the next run sends ${requeued === 1 ? 'it' : 'them'}.`,
+      );
+      redirect(ctx.res, `/syncs/${encodeURIComponent(name)}`);
+    },
+  },
+  {
+    method: 'POST',
     path: '/syncs/:name/test-record',
     kind: 'page',
     async handle(ctx, { name = '' }) {

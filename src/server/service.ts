@@ -2,6 +2,7 @@
  * What the API and the dashboard show and do, over the Workspace, the runner and the scheduler.
  * Returns plain view objects (ids, counts, statuses, hashes): never a token or raw personal data.
  */
+import type { GivenUpReport } from '../app/given-up.js';
 import { ModelCheckError, type Workspace } from '../app/workspace.js';
 import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
 import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
@@ -39,6 +40,8 @@ export interface SyncView {
   lastRun: RunView | null;
   nextRunAt: string | null;
   records: { synced: number; pending: number; failed: number; total: number };
+  /** Records that used up their attempts: runs no longer send them until they are retried or their data changes. */
+  givenUp: GivenUpReport;
 }
 
 export interface AudienceHealth {
@@ -104,7 +107,12 @@ export class SyncService {
   async syncView(name: string): Promise<SyncView> {
     const sync = this.requireSync(name);
     const state = await this.ws.state();
-    const [[last], info, records] = await Promise.all([state.listRuns({ sync: name, limit: 1 }), state.getSync(name), state.countRecords(name)]);
+    const [[last], info, records, givenUp] = await Promise.all([
+      state.listRuns({ sync: name, limit: 1 }),
+      state.getSync(name),
+      state.countRecords(name),
+      this.ws.givenUp(name),
+    ]);
     const lastRun = last ? runView(last) : null;
     return {
       name,
@@ -116,7 +124,14 @@ export class SyncService {
       lastRun,
       nextRunAt: this.scheduler.nextRun(name)?.toISOString() ?? null,
       records: { synced: records.synced, pending: records.pending, failed: records.failed, total: records.total },
+      givenUp,
     };
+  }
+
+  /** Puts the sync's given-up records back in the queue; the next run sends them. */
+  async retryGivenUp(name: string): Promise<{ sync: string; requeued: number }> {
+    this.requireSync(name);
+    return { sync: name, requeued: await this.ws.retryGivenUp(name) };
   }
 
   async runs(name: string, limit = 50): Promise<RunView[]> {

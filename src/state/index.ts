@@ -4,6 +4,7 @@ export { compareKeys } from './order.js';
 export type {
   DeliveredCell,
   ErrorSample,
+  GivenUpRecords,
   RecordBatch,
   RecordCounts,
   RecordState,

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { StateDb } from './schema.js';
-import type { DeliveredCell, RecordBatch, RecordCounts, RecordState, RecordStatus, StoredRecord } from './types.js';
+import type { DeliveredCell, GivenUpRecords, RecordBatch, RecordCounts, RecordState, RecordStatus, StoredRecord } from './types.js';
 import { RECORD_STATUSES } from './types.js';
 
 /** Rows per multi-row statement: 8 parameters each stays under SQLite's 32,766 limit. */
@@ -119,6 +119,37 @@ export async function countRecords(db: Kysely<StateDb>, sync: string): Promise<R
     counts.total += n;
   }
   return counts;
+}
+
+/**
+ * Records that used up their attempts: `failed`, with at least `maxAttempts` attempts (raising
+ * maxAttempts gives the others more tries, so they are not given up any more).
+ */
+export async function givenUpRecords(db: Kysely<StateDb>, sync: string, maxAttempts: number, sampleSize: number): Promise<GivenUpRecords> {
+  const givenUp = db.selectFrom('records').where('sync', '=', sync).where('status', '=', 'failed').where('attempts', '>=', maxAttempts);
+  const [reasons, samples] = await Promise.all([
+    givenUp
+      .select((eb) => ['last_error', eb.fn.countAll().as('n')])
+      .groupBy('last_error')
+      .execute(),
+    givenUp.selectAll().orderBy('pk').limit(sampleSize).execute(),
+  ]);
+  const byReason = reasons
+    .map((r) => ({ reason: r.last_error ?? 'no reason was recorded', count: Number(r.n) }))
+    .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  return { count: byReason.reduce((sum, r) => sum + r.count, 0), byReason, samples: samples.map(toStored) };
+}
+
+/** Puts given-up records back in the queue: pending with no attempts spent; the next run sends them. */
+export async function requeueGivenUp(db: Kysely<StateDb>, sync: string, maxAttempts: number, now: number): Promise<number> {
+  const result = await db
+    .updateTable('records')
+    .set({ status: 'pending', attempts: 0, updated_at: now })
+    .where('sync', '=', sync)
+    .where('status', '=', 'failed')
+    .where('attempts', '>=', maxAttempts)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 const ROW_COLUMNS = ['sync', 'pk', 'fingerprint', 'cells', 'status', 'attempts', 'last_error', 'updated_at'] as const;

@@ -81,6 +81,8 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
         : records.streamRecords(db, sync, streamOpts.chunkRows ?? 10_000),
     listRecords: (sync, listOpts = {}) => records.listRecords(db, sync, listOpts.status, listOpts.limit),
     countRecords: (sync) => records.countRecords(db, sync),
+    givenUp: (sync, o) => records.givenUpRecords(db, sync, o.maxAttempts, o.sampleSize ?? 5),
+    requeueGivenUp: (sync, o) => records.requeueGivenUp(db, sync, o.maxAttempts, now()),
     async commitBatch(sync, batch) {
       const at = now();
       await db.transaction().execute(async (trx) => {

@@ -30,6 +30,14 @@ export interface RecordCounts {
   readonly total: number;
 }
 
+/** Records that used up their attempts: how many, why, and the first few by key hash. */
+export interface GivenUpRecords {
+  readonly count: number;
+  /** Counts by the last error, most frequent first. */
+  readonly byReason: ReadonlyArray<{ readonly reason: string; readonly count: number }>;
+  readonly samples: readonly StoredRecord[];
+}
+
 export interface SyncState {
   readonly name: string;
   /** Audience the sync delivers to (recorded when `audience: { create }` created it). */
@@ -115,6 +123,10 @@ export interface StateStore {
   listRecords(sync: string, opts?: { status?: RecordStatus | readonly RecordStatus[]; limit?: number }): Promise<StoredRecord[]>;
   countRecords(sync: string): Promise<RecordCounts>;
   commitBatch(sync: string, batch: RecordBatch): Promise<void>;
+  /** Records given up: `failed` with at least `maxAttempts` attempts; `sampleSize` (default 5) of them in key-hash order. */
+  givenUp(sync: string, opts: { maxAttempts: number; sampleSize?: number }): Promise<GivenUpRecords>;
+  /** Makes the given-up records pending again with no attempts spent, so the next run retries them; returns how many. */
+  requeueGivenUp(sync: string, opts: { maxAttempts: number }): Promise<number>;
 
   startRun(sync: string, trigger: string): Promise<number>;
   /** Stores counts while a run is in progress (visible to `runs` even if the process dies). */

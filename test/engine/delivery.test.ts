@@ -196,7 +196,7 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('delivery failures with %s stat
     expect(third.counts).toMatchObject({ failed: 20, delivered: 0 });
     // The run says why, for each record it no longer sends.
     expect(third.errorSamples).toHaveLength(20);
-    expect(third.errorSamples[0]?.reason).toMatch(/^not sent any more: Meta refused it 2 times \(maxAttempts 2\), last: .*Too many rows.*New data for this record, or a higher maxAttempts, sends it again\.$/);
+    expect(third.errorSamples[0]?.reason).toMatch(/^not sent any more: Meta refused it 2 times \(maxAttempts 2\), last: .*Too many rows.*New data for this record, a higher maxAttempts or `audience-sync retry loyalty` sends it again\.$/);
     expect(world.emulator.control.requestLog().filter((e) => e.path.endsWith('/users'))).toHaveLength(0);
   });
 

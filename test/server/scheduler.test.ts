@@ -140,7 +140,7 @@ describe('cron helpers', () => {
 
 describe('SyncRunner', () => {
   function summary(name: string, runId: number): RunSummary {
-    return { runId, sync: name, mode: 'mirror', status: 'success', startedAt: '', finishedAt: '', counts: {} as RunSummary['counts'], errorSamples: [], warnings: [] };
+    return { runId, sync: name, mode: 'mirror', status: 'success', startedAt: '', finishedAt: '', counts: {} as RunSummary['counts'], errorSamples: [], warnings: [], timings: { readModelMs: 0, planMs: 0, removeMs: 0, addMs: 0, commitMs: 0 } };
   }
 
   it('refuses a second run of a running sync, and frees it once finished', async () => {

@@ -332,6 +332,47 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
     }
   });
 
+  it('lists the records that used up their attempts, by reason, and puts them back in the queue', async () => {
+    const store = await openStateStore(await makeUrl());
+    try {
+      const failed = (pk: string, attempts: number, lastError: string | null) => record(pk, { status: 'failed', attempts, lastError });
+      await store.commitBatch('s', {
+        upsert: [
+          failed('d', 3, 'batch refused'),
+          failed('a', 3, 'batch refused'),
+          failed('c', 4, 'token expired'),
+          failed('b', 2, 'batch refused'), // below maxAttempts 3: still retried by runs
+          record('e', { status: 'pending', attempts: 2, lastError: 'batch refused' }),
+          record('f'),
+        ],
+      });
+      await store.commitBatch('other', { upsert: [failed('a', 9, 'elsewhere')] });
+
+      const givenUp = await store.givenUp('s', { maxAttempts: 3, sampleSize: 2 });
+      expect(givenUp.count).toBe(3);
+      expect(givenUp.byReason).toEqual([
+        { reason: 'batch refused', count: 2 },
+        { reason: 'token expired', count: 1 },
+      ]);
+      expect(givenUp.samples.map((r) => [r.pk, r.attempts, r.lastError, r.cells])).toEqual([
+        ['a', 3, 'batch refused', ['a', 'a'.repeat(64)]],
+        ['c', 4, 'token expired', ['c', 'a'.repeat(64)]],
+      ]);
+      // Raising maxAttempts gives the records more tries: they are no longer given up.
+      expect((await store.givenUp('s', { maxAttempts: 5 })).count).toBe(0);
+
+      expect(await store.requeueGivenUp('s', { maxAttempts: 3 })).toBe(3);
+      expect((await store.givenUp('s', { maxAttempts: 3 })).count).toBe(0);
+      const after = new Map((await store.listRecords('s')).map((r) => [r.pk, r]));
+      for (const pk of ['a', 'c', 'd']) expect(after.get(pk)).toMatchObject({ status: 'pending', attempts: 0, cells: [pk, 'a'.repeat(64)] });
+      expect(after.get('b')).toMatchObject({ status: 'failed', attempts: 2 });
+      expect((await store.givenUp('other', { maxAttempts: 3 })).count).toBe(1);
+      expect(await store.requeueGivenUp('s', { maxAttempts: 3 })).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('stores key/values', async () => {
     const store = await openStateStore(await makeUrl());
     try {

@@ -1,15 +1,19 @@
 import type { Command } from 'commander';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
+/** Error samples shown per run; `locate` prints the keys of all of them. */
+const SAMPLES_SHOWN = 3;
+
 export function register(program: Command): void {
   withConfigOption(
     program
       .command('runs')
-      .description('run history: status, counts and errors of past runs, newest first')
+      .description('run history: status, counts, time per phase and errors of past runs, newest first, and the records given up')
       .argument('[sync]', 'only this sync')
       .option('-n, --limit <n>', 'how many runs', '20')
       .option('--json', 'print as JSON'),
   ).action(async (sync: string | undefined, opts: { config: string; limit: string; json?: boolean }) => {
+    const [{ readTimings }, { formatGivenUp, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
     await withWorkspace(opts.config, async (ws) => {
       if (sync) ws.sync(sync);
       const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: Math.max(1, Number(opts.limit) || 20) });
@@ -26,6 +30,20 @@ export function register(program: Command): void {
             `extracted ${c.extracted ?? 0} · added ${c.added ?? 0} · updated ${c.updated ?? 0} · deleted ${c.deleted ?? 0} · rejected ${c.rejected ?? 0} · delivered ${c.delivered ?? 0} · failed ${c.failed ?? 0}`,
         );
         if (r.error) console.log(`    error: ${r.error}`);
+        const timings = readTimings(r.counts);
+        if (timings) console.log(`    ${formatTimings(timings)}`);
+        for (const s of r.errorSamples.slice(0, SAMPLES_SHOWN)) {
+          console.log(`    sample: ${formatSample({ pkHash: s.pk, reason: s.reason, ...(s.identifiers?.EXTERN_ID ? { externId: s.identifiers.EXTERN_ID } : {}) })}`);
+        }
+        if (r.errorSamples.length > 0) {
+          const more = r.errorSamples.length > SAMPLES_SHOWN ? `${r.errorSamples.length - SAMPLES_SHOWN} more samples; ` : '';
+          console.log(`    ${more}\`audience-sync locate ${r.sync} --run ${r.id}\` prints the primary keys behind the samples on this terminal`);
+        }
+      }
+      // What runs no longer send: shown under the history so it is not mistaken for a past problem.
+      for (const name of sync ? [sync] : ws.config.syncs.map((s) => s.name)) {
+        const lines = formatGivenUp(name, await ws.givenUp(name));
+        if (lines.length > 0) console.log([`${name}:`, ...lines].join('\n'));
       }
     });
   });

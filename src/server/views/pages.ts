@@ -1,6 +1,8 @@
 /** The dashboard's pages, rendered from view objects. Everything interpolated is escaped by `html`. */
 import type { TestRecordResult } from '../../app/test-record.js';
+import { givenUpSentence, type GivenUpReport } from '../../app/given-up.js';
 import { EXPIRY_WARNING_DAYS } from '../../app/tokens.js';
+import { readTimings, TIMING_LABELS } from '../../engine/index.js';
 import { html, trusted, type SafeHtml } from '../html.js';
 import { count, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
 import { runChart } from './chart.js';
@@ -14,7 +16,7 @@ export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map
     const last = s.lastRun;
     return html`<tr>
 <td><a href="/syncs/${encodeURIComponent(s.name)}">${s.name}</a><div class="muted">${s.mode} · ${s.source}</div></td>
-<td>${statusBadge(s.status)}</td>
+<td>${statusBadge(s.status)}${s.givenUp.count > 0 ? html`<div class="given-up"><a href="/syncs/${encodeURIComponent(s.name)}#given-up">${n(s.givenUp.count)} given up</a></div>` : ''}</td>
 <td>${last ? html`<a href="/runs/${last.id}">${when(last.startedAt)}</a><div class="muted">+${n(count(last, 'added'))} / −${n(count(last, 'deleted'))} / ${n(count(last, 'failed'))} failed</div>` : html`<span class="muted">never</span>`}</td>
 <td>${s.nextRunAt ? when(s.nextRunAt) : html`<span class="muted">${s.schedule ? 'no upcoming tick' : 'not scheduled'}</span>`}</td>
 <td class="mono">${s.audienceId ?? '—'}</td>
@@ -43,6 +45,7 @@ export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; 
 <div class="card"><div class="k">Mode</div><div class="v">${sync.mode}</div></div>
 <div class="card"><div class="k">Schedule</div><div class="v">${sync.schedule ?? 'manual'}</div><div class="muted">next: ${when(sync.nextRunAt)}</div></div>
 <div class="card"><div class="k">Records in state</div><div class="v">${n(sync.records.total)}</div><div class="muted">${n(sync.records.pending)} pending · ${n(sync.records.failed)} failed</div></div>
+<div class="card"><div class="k">Given up</div><div class="v" data-given-up="${sync.givenUp.count}">${n(sync.givenUp.count)}</div><div class="muted">after ${sync.givenUp.maxAttempts} failed attempt${sync.givenUp.maxAttempts === 1 ? '' : 's'}</div></div>
 <div class="card"><div class="k">Audience</div><div class="v mono">${sync.audienceId ?? '—'}</div></div>
 </div>
 <div class="actions">
@@ -51,6 +54,7 @@ export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; 
 <form method="post" action="/syncs/${encodeURIComponent(sync.name)}/test-record">${csrfField(frame.session)}
 <input type="text" name="primaryKey" placeholder="primary key (optional)" aria-label="primary key"><button type="submit">Send test record</button></form>
 </div>
+${givenUpPanel(sync.name, sync.givenUp, frame)}
 <h2>Audience health</h2>${healthPanel(health, data.connection)}
 <h2>Added, removed and failed per run</h2>${trusted(chart)}
 <h2>Run history</h2>${runsTable(runs)}`,
@@ -74,13 +78,12 @@ export function runPage(frame: Frame, run: RunView): SafeHtml {
 ${run.error ? html`<h2>Error</h2><pre>${run.error}</pre>` : ''}
 ${warnings.length > 0 ? html`<h2>Warnings</h2><ul>${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}
 <h2>Counts</h2><table><tbody>${counters.map(([k, v]) => html`<tr><th>${k}</th><td class="num">${n(v as number)}</td></tr>`)}</tbody></table>
+${timingsTable(run)}
 ${rejectedRows.length > 0 ? html`<h2>Rejected rows by reason</h2><table><tbody>${rejectedRows.map(([k, v]) => html`<tr><td>${k}</td><td class="num">${String(v)}</td></tr>`)}</tbody></table>` : ''}
 <h2>Error samples</h2>${
       run.errorSamples.length === 0
         ? html`<p class="muted">None.</p>`
-        : html`<p class="muted">Primary keys are shown as SHA-256 hashes.</p><table><thead><tr><th>Primary key (SHA-256)</th><th>Reason</th></tr></thead><tbody>${run.errorSamples.map(
-            (s) => html`<tr><td class="mono">${s.pkHash}</td><td>${s.reason}</td></tr>`,
-          )}</tbody></table>`
+        : html`<p class="muted">Primary keys are shown as SHA-256 hashes. <code>audience-sync locate ${run.sync} --run ${run.id}</code> prints the keys themselves on your terminal.</p>${samplesTable(run.errorSamples)}`
     }`,
   );
 }
@@ -120,6 +123,32 @@ function runsTable(runs: RunView[]): SafeHtml {
     (r) => html`<tr data-run-id="${r.id}"><td><a href="/runs/${r.id}">#${r.id}</a></td><td>${statusBadge(r.status)}</td><td>${when(r.startedAt)}</td><td>${r.trigger}</td><td>${duration(r.durationMs)}</td>
 <td class="num">${n(count(r, 'extracted'))}</td><td class="num" data-count="added">${n(count(r, 'added'))}</td><td class="num">${n(count(r, 'updated'))}</td><td class="num">${n(count(r, 'deleted'))}</td><td class="num">${n(count(r, 'failed'))}</td><td class="num">${n(count(r, 'rejected'))}</td></tr>`,
   )}</tbody></table>`;
+}
+
+/** Error samples: the key's SHA-256 (never the key), EXTERN_ID when mapped, and the reason unless it is the same for all. */
+function samplesTable(samples: ReadonlyArray<{ pkHash: string; externId?: string; reason: string; attempts?: number }>, opts: { reason: boolean } = { reason: true }): SafeHtml {
+  const attempts = samples.some((s) => s.attempts !== undefined);
+  return html`<table class="samples"><thead><tr><th>Primary key (SHA-256)</th><th>EXTERN_ID</th>${opts.reason ? html`<th>Reason</th>` : ''}${attempts ? html`<th class="num">Attempts</th>` : ''}</tr></thead><tbody>${samples.map(
+    (s) =>
+      html`<tr><td class="mono">${s.pkHash || html`<span class="muted">null key</span>`}</td><td class="mono">${s.externId ?? html`<span class="muted">—</span>`}</td>${opts.reason ? html`<td>${s.reason}</td>` : ''}${attempts ? html`<td class="num">${n(s.attempts)}</td>` : ''}</tr>`,
+  )}</tbody></table>`;
+}
+
+function givenUpPanel(sync: string, g: GivenUpReport, frame: Frame): SafeHtml {
+  if (g.count === 0) return html``;
+  return html`<h2 id="given-up">Given up</h2>
+<div class="flash warn">${givenUpSentence(g)}. Fix the cause, then retry them; a record whose data changes is retried on its own.
+<code>audience-sync locate ${sync} --given-up</code> prints their primary keys on your terminal.</div>
+<table><thead><tr><th>Last error</th><th class="num">Records</th></tr></thead><tbody>${g.reasons.map((r) => html`<tr><td>${r.reason}</td><td class="num">${n(r.count)}</td></tr>`)}</tbody></table>
+${samplesTable(g.samples, { reason: g.reasons.length > 1 })}
+<form method="post" action="/syncs/${encodeURIComponent(sync)}/retry">${csrfField(frame.session)}<button class="primary" type="submit">Retry given-up records</button>
+<span class="muted">puts them back in the queue; the next run sends them</span></form>`;
+}
+
+function timingsTable(run: RunView): SafeHtml {
+  const t = readTimings(run.counts);
+  if (!t) return html``;
+  return html`<h2>Time per phase</h2><table class="timings"><tbody>${TIMING_LABELS.map(([k, label]) => html`<tr><th>${label}</th><td class="num" data-phase="${k}">${duration(t[k])}</td></tr>`)}</tbody></table>`;
 }
 
 function sizeText(h: AudienceHealth | null | undefined): string {

@@ -1,0 +1,78 @@
+// Per-phase timings of a run: recorded in the summary and the run history, shown by `runs`.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStateStore } from '../../src/state/index.js';
+import { PhaseTimer } from '../../src/engine/timings.js';
+import { createWorld, customers, type World } from '../support/world.js';
+
+const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const exec = promisify(execFile);
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+describe('PhaseTimer', () => {
+  it('counts a nested phase once: the inner phase pauses the outer one', async () => {
+    let now = 0;
+    const timer = new PhaseTimer(() => now);
+    await timer.time('plan', async () => {
+      now += 10;
+      await timer.time('readModel', async () => {
+        now += 5;
+      });
+      now += 1;
+      await timer.time('commit', async () => {
+        now += 3;
+      });
+    });
+    now += 100; // outside any phase: not counted
+    await timer.time('add', async () => {
+      now += 7;
+      await timer.time('commit', async () => {
+        now += 2;
+        throw new Error('a failed write still stops its clock');
+      }).catch(() => undefined);
+    });
+    expect(timer.timings()).toEqual({ readModelMs: 5, planMs: 11, removeMs: 0, addMs: 7, commitMs: 5 });
+  });
+});
+
+describe('run timings', () => {
+  it('are in every run summary, in the run history (runs, runs --json), and never overlap', async () => {
+    world = await createWorld({ sync: { batchRows: 200 } });
+    await world.setCustomers(customers(1200));
+    const first = await world.run();
+    expect(first.status).toBe('success');
+    const t = first.timings;
+    expect(Object.keys(t).sort()).toEqual(['addMs', 'commitMs', 'planMs', 'readModelMs', 'removeMs']);
+    for (const v of Object.values(t)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+    expect(t.readModelMs).toBeGreaterThan(0);
+    expect(t.planMs).toBeGreaterThan(0);
+    expect(t.addMs).toBeGreaterThan(0);
+    expect(t.commitMs).toBeGreaterThan(0);
+    expect(t.removeMs).toBe(0); // nothing to remove on a first run
+    const total = Date.parse(first.finishedAt) - Date.parse(first.startedAt);
+    expect(t.readModelMs + t.planMs + t.removeMs + t.addMs + t.commitMs).toBeLessThanOrEqual(total + 5);
+
+    await world.setCustomers(customers(1000));
+    const second = await world.run();
+    expect(second.counts.deleted).toBe(200);
+    expect(second.timings.removeMs).toBeGreaterThan(0);
+
+    const state = await openStateStore(`sqlite://${world.statePath}`);
+    try {
+      const runs = await state.listRuns({ sync: 'loyalty' });
+      expect(runs.map((r) => r.counts.timings)).toEqual([second.timings, first.timings]);
+    } finally {
+      await state.close();
+    }
+    const json = JSON.parse((await exec(process.execPath, [CLI, 'runs', 'loyalty', '--json', '-c', world.configPath], { env: world.env })).stdout) as Array<{ counts: { timings: unknown } }>;
+    expect(json[0]!.counts.timings).toEqual(second.timings);
+    const text = (await exec(process.execPath, [CLI, 'runs', 'loyalty', '-c', world.configPath], { env: world.env })).stdout;
+    expect(text).toMatch(/#2 loyalty success .*\n {4}time: read model \d+(ms|\.\ds) · plan \d+(ms|\.\ds) · remove \d+(ms|\.\ds) · add \d+(ms|\.\ds) · commit \d+(ms|\.\ds)\n/);
+  });
+});
