@@ -1,18 +1,18 @@
 // The dashboard in a real browser (Debian's chromium, headless, through playwright-core): run a sync
 // from the page, see the run with its counts, connect a Meta account through the emulator's OAuth dialog.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveConnectedToken } from '../../src/app/tokens.js';
+import { browserAvailable, chromiumPath } from '../support/browser.js';
 import { SECRET_KEY, serveWorld, type ServedWorld } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
+const CHROMIUM = chromiumPath();
 const APP_ID = '777000111';
 
-describe.skipIf(!hasChromium)('dashboard in chromium', () => {
+describe.skipIf(!browserAvailable())('dashboard in chromium', () => {
   let s: ServedWorld;
   let context: BrowserContext;
   let page: Page;
