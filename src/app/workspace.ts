@@ -61,7 +61,7 @@ export class Workspace {
     const sync = this.config.syncs.find((s) => s.name === name);
     if (!sync) {
       const known = this.config.syncs.map((s) => s.name).join(', ') || 'none';
-      throw new Error(`no sync named "${name}" in ${this.config.configPath} (syncs: ${known})`);
+      throw new UnknownSyncError(`no sync named "${name}" in ${this.config.configPath} (syncs: ${known})`);
     }
     return sync;
   }
@@ -145,6 +145,11 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     maxRemovalShare: sync.maxRemovalShare,
     batchRows: sync.batchRows,
   };
+}
+
+/** A sync name the config does not have (a usage error: exit code 2). */
+export class UnknownSyncError extends Error {
+  override readonly name = 'UnknownSyncError';
 }
 
 export class ModelCheckError extends Error {

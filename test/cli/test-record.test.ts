@@ -53,7 +53,7 @@ describe('audience-sync test-record (real process against the emulator)', () => 
       world.emulator.control.setTos(DEFAULT_AD_ACCOUNT, true);
     }
     const unknownSync = await runCli(['test-record', 'nope', '-c', world.configPath], { env: world.env });
-    expect(unknownSync.code).toBe(1);
+    expect(unknownSync.code).toBe(2);
     expect(unknownSync.stderr).toContain('no sync named "nope"');
   });
 });
