@@ -38,7 +38,7 @@ export class TestRecordError extends Error {
 export async function sendTestRecord(ws: Workspace, syncName: string, opts: { primaryKey?: string } = {}): Promise<TestRecordResult> {
   const sync = ws.sync(syncName);
   const spec = toSyncSpec(sync);
-  const row = await findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec.mapping)])], sync.primaryKey, opts.primaryKey);
+  const row = await ws.reading(() => findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec.mapping)])], sync.primaryKey, opts.primaryKey));
   if (!row) {
     throw new TestRecordError(
       opts.primaryKey === undefined

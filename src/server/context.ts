@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Workspace } from '../app/workspace.js';
 import type { GraphSwitch } from './graph-switch.js';
 import type { Metrics } from './metrics.js';
+import type { ConfigReloader } from './reload.js';
 import type { Session, SessionStore } from './security.js';
 import type { SyncService } from './service.js';
 
@@ -19,6 +20,8 @@ export interface ServerContext {
   adminToken: string | undefined;
   /** The URL people reach us at, when behind a proxy. */
   publicUrl: string | undefined;
+  /** Follows edits of the config; `error` says why the file in place cannot be used. */
+  reloader: ConfigReloader;
   startedAt: Date;
 }
 

@@ -14,7 +14,7 @@ type PageRoute = Route<RequestContext>;
 const OAUTH_STATE_TTL_MS = 10 * 60_000;
 
 export function frameOf(ctx: RequestContext) {
-  return { session: ctx.session, loginRequired: ctx.app.adminToken !== undefined };
+  return { session: ctx.session, loginRequired: ctx.app.adminToken !== undefined, configError: ctx.app.reloader.error };
 }
 
 function flash(ctx: RequestContext, kind: 'ok' | 'warn' | 'error', text: string): void {

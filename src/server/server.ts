@@ -16,6 +16,7 @@ import type { RequestContext, ServerContext } from './context.js';
 import { GraphSwitch } from './graph-switch.js';
 import { HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
 import { Metrics } from './metrics.js';
+import { ConfigReloader } from './reload.js';
 import { frameOf, pageRoutes } from './page-routes.js';
 import { systemRoutes } from './system-routes.js';
 import { adminTokenFor, assertCsrfToken, assertNotFormEncoded, assertSameOrigin, bearerToken, hostAllowed, SessionStore, tokensEqual } from './security.js';
@@ -40,6 +41,8 @@ export interface ServeOptions {
   clock?: SchedulerClock;
   /** How long shutdown waits for running syncs. Default 10 minutes. */
   shutdownTimeoutMs?: number;
+  /** How often the config and model files are read again for edits (they are before each run too). Default 2 s; 0: only before runs. */
+  configCheckMs?: number;
 }
 
 export interface RunningServer {
@@ -69,13 +72,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const state = await ws.state();
   await useConnectedToken(ws, graph, metrics, log, env);
 
+  // Re-read before each run (and every few seconds): a run uses the config and model as they are now.
+  const reloader = new ConfigReloader({
+    env,
+    log,
+    current: () => ws.config,
+    apply(next) {
+      ws.reconfigure(next);
+      graph.reconfigure(next.meta);
+      scheduler.update(next.syncs);
+    },
+  });
   const runner = new SyncRunner({
-    run: (name, opts) => ws.run(name, opts),
+    run: (name, opts) => {
+      reloader.check();
+      return ws.run(name, opts);
+    },
     latestRunId: async (name) => (await state.listRuns({ sync: name, limit: 1 }))[0]?.id,
     exclusiveKey: (name) => {
       const source = ws.sync(name).source;
       // DuckDB reads each stream on its own connection; a PostgreSQL source has one connection.
-      return config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
+      return ws.config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
     },
     onFinished: (name, outcome) => {
       if ('summary' in outcome) {
@@ -111,6 +128,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     env,
     adminToken,
     publicUrl,
+    reloader,
     startedAt: new Date(),
   };
   const router = new Router(routes);
@@ -138,6 +156,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort()}`;
   log.info({ event: 'listening', url, syncs: config.syncs.length, login: adminToken !== undefined }, `audience-sync serving on ${url}`);
   await scheduler.start();
+  reloader.start(options.configCheckMs ?? 2_000);
 
   let closing: Promise<void> | undefined;
   return {
@@ -148,6 +167,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     scheduler,
     close() {
       closing ??= (async () => {
+        reloader.stop();
         scheduler.stop();
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();

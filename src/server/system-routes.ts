@@ -20,7 +20,13 @@ export const systemRoutes: Array<Route<RequestContext>> = [
     async handle({ res, app }) {
       try {
         await (await app.ws.state()).getValue('healthz');
-        sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.floor((Date.now() - app.startedAt.getTime()) / 1000), running: app.service.running() });
+        sendJson(res, 200, {
+          status: 'ok',
+          uptimeSeconds: Math.floor((Date.now() - app.startedAt.getTime()) / 1000),
+          running: app.service.running(),
+          // The service runs on its last good config while the file in place cannot be used.
+          configError: app.reloader.error ?? null,
+        });
       } catch {
         sendJson(res, 503, { status: 'unavailable', reason: 'the state store does not answer' });
       }
