@@ -1,10 +1,13 @@
 /**
  * "Send test record": one model row, encoded exactly as a run would encode it, added to the sync's
  * audience in a session of its own. It checks the whole path (warehouse → identity → Meta) without a
- * run. The state store is not touched: the next run sees the row as new and sends it again, which
- * Meta treats as the same member.
+ * run. The row's state is not touched: the next run sees the row as new and sends it again, which
+ * Meta treats as the same member. Before the first sync of an `audience.create` sync, the audience is
+ * created and recorded the way the run does it, so the run then uses the same audience.
  */
+import { ensureAudience } from '../engine/index.js';
 import { createRecordEncoder, mappedColumns, type MatchKey } from '../identity/index.js';
+import { engineGraph, engineStore } from './adapters.js';
 import { toSyncSpec, type Workspace } from './workspace.js';
 
 export interface TestRecordResult {
@@ -27,18 +30,15 @@ export class TestRecordError extends Error {
 }
 
 /**
- * Sends the model's first row (or the row whose primary key is `primaryKey`) to the sync's audience.
- * @throws TestRecordError when there is no such row, the row has no usable identifier, or the audience
- *   does not exist yet; MetaApiError when Meta refuses the upload.
+ * Sends the model's first row (or the row whose primary key is `primaryKey`) to the sync's audience,
+ * creating that audience first when the config says `audience.create` and no run has created it yet.
+ * @throws TestRecordError when there is no such row or the row has no usable identifier; MetaApiError
+ *   when Meta refuses the upload (or the audience's creation).
  */
 export async function sendTestRecord(ws: Workspace, syncName: string, opts: { primaryKey?: string } = {}): Promise<TestRecordResult> {
   const sync = ws.sync(syncName);
   const spec = toSyncSpec(sync);
-  const audienceId = 'id' in sync.audience ? sync.audience.id : ((await (await ws.state()).getSync(sync.name))?.audienceId ?? null);
-  if (!audienceId) {
-    throw new TestRecordError(`sync "${sync.name}" has no audience yet: it is created by the first run; run the sync once, then send a test record`);
-  }
-  const row = await findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec.mapping)])], sync.primaryKey, opts.primaryKey);
+  const row = await ws.reading(() => findRow(ws, sync.source, sync.model, [...new Set([sync.primaryKey, ...mappedColumns(spec.mapping)])], sync.primaryKey, opts.primaryKey));
   if (!row) {
     throw new TestRecordError(
       opts.primaryKey === undefined
@@ -51,6 +51,8 @@ export async function sendTestRecord(ws: Workspace, syncName: string, opts: { pr
   if (encoded.rejected) {
     throw new TestRecordError(`that row of sync "${sync.name}" cannot be sent: ${encoded.reasons.join('; ')}`);
   }
+  // Only now, so a model without a usable row creates nothing.
+  const audienceId = await ensureAudience(spec, { graph: engineGraph(ws.graph()), adAccountId: ws.config.meta.adAccountId, store: engineStore(await ws.state()) }, encoder.schema);
   const session = ws.graph().openUploadSession('add', audienceId, encoder.schema, { estimatedTotal: 1 });
   const answer = await session.send([encoded.cells], { last: true });
   return {

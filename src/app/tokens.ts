@@ -1,9 +1,11 @@
 /**
  * A Meta access token obtained through "Connect with Facebook", kept encrypted (AES-256-GCM) in the
  * state store's key/value table. The key comes from the environment (`AUDIENCE_SYNC_SECRET_KEY`), never
- * from the state itself, so a copy of the state database does not hand out the token.
+ * from the state itself, so a copy of the state database does not hand out the token. A passphrase
+ * (rather than 32 random bytes) is stretched with scrypt and a random salt kept with the token.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt as scryptCallback, type ScryptOptions } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Config } from '../config/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 
@@ -13,7 +15,17 @@ export const CONNECTED_TOKEN_KEY = 'meta.connected_token';
 
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
-const FORMAT = 'v1';
+/** `v1:<iv>:<tag>:<ciphertext>`: sealed with a 32-byte key as given (or, before v2, a passphrase's SHA-256). */
+const RAW_FORMAT = 'v1';
+/** `v2:<salt>:<iv>:<tag>:<ciphertext>`: sealed with a passphrase stretched by scrypt with that salt. */
+const PASSPHRASE_FORMAT = 'v2';
+const SALT_BYTES = 16;
+/** scrypt cost: 2^15 × 8 × 128 bytes = 32 MiB and about 0.1 s per derivation, once per process start. */
+const SCRYPT: ScryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, keylen: number, options: ScryptOptions) => Promise<Buffer>;
+
+/** 32 random bytes (hex or base64 in the environment), or a passphrase to stretch. */
+export type SecretKey = Buffer | { passphrase: string };
 
 /** What the dashboard may show about a connected token: never the token itself. */
 export interface ConnectionInfo {
@@ -25,7 +37,7 @@ export interface ConnectionInfo {
 }
 
 interface StoredToken extends ConnectionInfo {
-  /** `v1:<iv b64>:<tag b64>:<ciphertext b64>`. */
+  /** `v1:…` or `v2:…` (see RAW_FORMAT and PASSPHRASE_FORMAT), base64 parts. */
   sealed: string;
 }
 
@@ -34,53 +46,90 @@ export class SecretKeyError extends Error {
 }
 
 /**
- * Reads the 32-byte key from the environment. Accepted: 64 hex digits or base64 of 32 bytes; any other
- * text of at least 32 characters is stretched with SHA-256 (a passphrase).
+ * Reads the key from the environment. Accepted: 64 hex digits or base64 of 32 bytes (used as they
+ * are); any other text of at least 32 characters is a passphrase, stretched with scrypt when used.
  * @throws SecretKeyError when it is missing or too short, saying how to make one.
  */
-export function secretKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer {
+export function secretKeyFromEnv(env: NodeJS.ProcessEnv = process.env): SecretKey {
   const raw = env[SECRET_KEY_ENV]?.trim();
   const howTo = `set ${SECRET_KEY_ENV} to 32 random bytes, e.g. the output of \`openssl rand -hex 32\``;
   if (!raw) throw new SecretKeyError(`${SECRET_KEY_ENV} is not set: it encrypts the Meta token stored by "Connect with Facebook"; ${howTo}`);
   if (/^[0-9a-f]{64}$/i.test(raw)) return Buffer.from(raw, 'hex');
   const b64 = Buffer.from(raw, 'base64');
   if (b64.length === 32 && /^[A-Za-z0-9+/]{43}=?$/.test(raw)) return b64;
-  if (raw.length >= 32) return createHash('sha256').update(raw, 'utf8').digest();
+  if (raw.length >= 32) return { passphrase: raw };
   throw new SecretKeyError(`${SECRET_KEY_ENV} is too short to be a key; ${howTo}`);
 }
 
-export function sealToken(token: string, key: Buffer): string {
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv(ALGORITHM, key, iv);
-  const ciphertext = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
-  return [FORMAT, iv.toString('base64'), cipher.getAuthTag().toString('base64'), ciphertext.toString('base64')].join(':');
+/** Encrypts a token; a passphrase gets a fresh salt each time. */
+export async function sealToken(token: string, key: SecretKey): Promise<string> {
+  if (Buffer.isBuffer(key)) return [RAW_FORMAT, ...encrypt(token, key)].join(':');
+  const salt = randomBytes(SALT_BYTES);
+  return [PASSPHRASE_FORMAT, salt.toString('base64'), ...encrypt(token, await scrypt(key.passphrase, salt, 32, SCRYPT))].join(':');
 }
 
 /** @throws SecretKeyError when the key is not the one the token was sealed with (or the text was altered). */
-export function openToken(sealed: string, key: Buffer): string {
-  const [format, iv, tag, ciphertext] = sealed.split(':');
-  if (format !== FORMAT || iv === undefined || tag === undefined || ciphertext === undefined) {
-    throw new SecretKeyError('the stored Meta token is in an unknown format: connect the Meta account again');
+export async function openToken(sealed: string, key: SecretKey): Promise<string> {
+  return (await unseal(sealed, key)).token;
+}
+
+/** The token, and whether it was sealed the old way (a passphrase's bare SHA-256) and should be sealed again. */
+async function unseal(sealed: string, key: SecretKey): Promise<{ token: string; legacy: boolean }> {
+  const [format, ...parts] = sealed.split(':');
+  if (format === RAW_FORMAT && parts.length === 3) {
+    if (Buffer.isBuffer(key)) return { token: decrypt(parts, key), legacy: false };
+    return { token: decrypt(parts, createHash('sha256').update(key.passphrase, 'utf8').digest()), legacy: true };
   }
+  if (format === PASSPHRASE_FORMAT && parts.length === 4) {
+    if (Buffer.isBuffer(key)) throw cannotDecrypt();
+    const [salt = '', ...rest] = parts;
+    return { token: decrypt(rest, await scrypt(key.passphrase, Buffer.from(salt, 'base64'), 32, SCRYPT)), legacy: false };
+  }
+  throw new SecretKeyError('the stored Meta token is in an unknown format: connect the Meta account again');
+}
+
+/** `[iv, tag, ciphertext]`, base64. */
+function encrypt(token: string, key: Buffer): string[] {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv(ALGORITHM, key, iv);
+  const ciphertext = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
+  return [iv.toString('base64'), cipher.getAuthTag().toString('base64'), ciphertext.toString('base64')];
+}
+
+function decrypt([iv = '', tag = '', ciphertext = '']: string[], key: Buffer): string {
   try {
     const decipher = createDecipheriv(ALGORITHM, key, Buffer.from(iv, 'base64'));
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64')), decipher.final()]).toString('utf8');
   } catch {
-    throw new SecretKeyError(`the stored Meta token cannot be decrypted with this ${SECRET_KEY_ENV}: restore the key it was stored with, or connect the Meta account again`);
+    throw cannotDecrypt();
   }
+}
+
+function cannotDecrypt(): SecretKeyError {
+  return new SecretKeyError(`the stored Meta token cannot be decrypted with this ${SECRET_KEY_ENV}: restore the key it was stored with, or connect the Meta account again`);
 }
 
 export async function saveConnectedToken(
   state: StateStore,
-  key: Buffer,
+  key: SecretKey,
   token: { accessToken: string; expiresAt: Date | null; userId: string | null },
   now: Date = new Date(),
 ): Promise<ConnectionInfo> {
   const info: ConnectionInfo = { userId: token.userId, connectedAt: now.toISOString(), expiresAt: token.expiresAt?.toISOString() ?? null };
-  const stored: StoredToken = { ...info, sealed: sealToken(token.accessToken, key) };
-  await state.setValue(CONNECTED_TOKEN_KEY, JSON.stringify(stored));
+  await writeStored(state, { ...info, sealed: await sealToken(token.accessToken, key) });
   return info;
+}
+
+async function writeStored(state: StateStore, stored: StoredToken): Promise<void> {
+  await state.setValue(CONNECTED_TOKEN_KEY, JSON.stringify(stored));
+}
+
+/** Opens the stored token; one sealed the old way is sealed again (scrypt, random salt) and saved. */
+async function openStored(state: StateStore, stored: StoredToken, key: SecretKey): Promise<string> {
+  const { token, legacy } = await unseal(stored.sealed, key);
+  if (legacy) await writeStored(state, { ...stored, sealed: await sealToken(token, key) });
+  return token;
 }
 
 async function readStored(state: StateStore): Promise<StoredToken | undefined> {
@@ -101,10 +150,10 @@ export async function connectionInfo(state: StateStore): Promise<ConnectionInfo 
   return stored && { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt };
 }
 
-export async function loadConnectedToken(state: StateStore, key: Buffer): Promise<{ accessToken: string; info: ConnectionInfo } | undefined> {
+export async function loadConnectedToken(state: StateStore, key: SecretKey): Promise<{ accessToken: string; info: ConnectionInfo } | undefined> {
   const stored = await readStored(state);
   if (!stored) return undefined;
-  return { accessToken: openToken(stored.sealed, key), info: { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt } };
+  return { accessToken: await openStored(state, stored, key), info: { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt } };
 }
 
 export async function forgetConnectedToken(state: StateStore): Promise<void> {
@@ -125,7 +174,7 @@ export async function resolveAccessToken(
   const stored = await readStored(state);
   if (stored) {
     try {
-      return { accessToken: openToken(stored.sealed, secretKeyFromEnv(env)), source: 'connected' };
+      return { accessToken: await openStored(state, stored, secretKeyFromEnv(env)), source: 'connected' };
     } catch (e) {
       if (!configToken) throw e;
     }

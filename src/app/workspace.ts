@@ -14,14 +14,50 @@ import { withConnectedToken } from './tokens.js';
  * calls the CLI and the server make on them. Everything is opened lazily and closed by `close()`.
  */
 export class Workspace {
-  private readonly sources = new Map<string, Promise<Source>>();
+  /** Open warehouses by name, with the settings they were opened with. */
+  private readonly sources = new Map<string, { settings: string; source: Promise<Source> }>();
+  /** Warehouses whose settings a reconfigure() changed: closed once nothing reads from them. */
+  private readonly retired: Array<Promise<Source>> = [];
+  private reads = 0;
   private statePromise: Promise<StateStore> | undefined;
   private graphClient: GraphClient | undefined;
 
   constructor(
-    readonly config: Config,
+    private current: Config,
     private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient } = {},
   ) {}
+
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * Swaps in a re-read config (`serve` follows edits of the config and model files). A warehouse
+   * whose settings changed is opened anew on its next use; runs already going keep theirs.
+   * @throws Error when the state store would change: it stays open for the workspace's lifetime.
+   */
+  reconfigure(next: Config): void {
+    if (next.state.url !== this.current.state.url) throw new Error('the state store of an open workspace cannot change');
+    for (const [name, entry] of this.sources) {
+      const settings = next.sources[name];
+      if (settings !== undefined && JSON.stringify(settings) === entry.settings) continue;
+      this.sources.delete(name);
+      this.retired.push(entry.source);
+    }
+    if (JSON.stringify(next.meta) !== JSON.stringify(this.current.meta)) this.graphClient = undefined;
+    this.current = next;
+    if (this.reads === 0) void this.closeRetired();
+  }
+
+  /** Work that reads warehouses: a warehouse retired by reconfigure() is closed only once none is going on. */
+  async reading<T>(fn: () => Promise<T>): Promise<T> {
+    this.reads++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.reads === 0) await this.closeRetired();
+    }
+  }
 
   /** Loads the config; a token stored by "Connect with Facebook" stands in for a missing or older config token. */
   static async open(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<Workspace> {
@@ -47,23 +83,26 @@ export class Workspace {
   }
 
   source(name: string): Promise<Source> {
-    let s = this.sources.get(name);
-    if (!s) {
+    let entry = this.sources.get(name);
+    if (!entry) {
       const config = this.config.sources[name];
       if (!config) throw new Error(`no source named "${name}" in ${this.config.configPath}`);
-      s = openSource(config, { baseDir: this.config.baseDir, name });
+      const opened = { settings: JSON.stringify(config), source: openSource(config, { baseDir: this.config.baseDir, name }) };
       // Let a failed open be retried on the next call.
-      s.catch(() => this.sources.delete(name));
-      this.sources.set(name, s);
+      opened.source.catch(() => {
+        if (this.sources.get(name) === opened) this.sources.delete(name);
+      });
+      this.sources.set(name, opened);
+      entry = opened;
     }
-    return s;
+    return entry.source;
   }
 
   sync(name: string): SyncConfig {
     const sync = this.config.syncs.find((s) => s.name === name);
     if (!sync) {
       const known = this.config.syncs.map((s) => s.name).join(', ') || 'none';
-      throw new Error(`no sync named "${name}" in ${this.config.configPath} (syncs: ${known})`);
+      throw new UnknownSyncError(`no sync named "${name}" in ${this.config.configPath} (syncs: ${known})`);
     }
     return sync;
   }
@@ -72,7 +111,11 @@ export class Workspace {
    * Opens the sync's warehouse and checks its model against the mapping without reading rows.
    * Returns the problems, each with the config path at fault.
    */
-  async checkSync(name: string): Promise<Array<{ path: string; message: string }>> {
+  checkSync(name: string): Promise<Array<{ path: string; message: string }>> {
+    return this.reading(() => this.checkModel(name));
+  }
+
+  private async checkModel(name: string): Promise<Array<{ path: string; message: string }>> {
     const index = this.config.syncs.findIndex((s) => s.name === name);
     const sync = this.sync(name);
     const at = (p: string) => `syncs[${index}]${p ? `.${p}` : ''} (${sync.name})`;
@@ -91,7 +134,11 @@ export class Workspace {
     if (issues.length > 0) throw new ModelCheckError(issues);
   }
 
-  async run(name: string, opts: { force?: boolean; trigger?: string; onEvent?: (e: EngineEvent) => void } = {}): Promise<RunSummary> {
+  run(name: string, opts: { force?: boolean; trigger?: string; onEvent?: (e: EngineEvent) => void } = {}): Promise<RunSummary> {
+    return this.reading(() => this.runNow(name, opts));
+  }
+
+  private async runNow(name: string, opts: { force?: boolean; trigger?: string; onEvent?: (e: EngineEvent) => void }): Promise<RunSummary> {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
@@ -109,7 +156,11 @@ export class Workspace {
     );
   }
 
-  async plan(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {
+  plan(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {
+    return this.reading(() => this.planNow(name));
+  }
+
+  private async planNow(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
@@ -137,11 +188,17 @@ export class Workspace {
   }
 
   async close(): Promise<void> {
-    const sources = [...this.sources.values()];
+    const sources = [...this.sources.values()].map((e) => e.source);
     this.sources.clear();
     await Promise.allSettled(sources.map(async (s) => (await s).close()));
+    await this.closeRetired();
     if (this.statePromise) await (await this.statePromise).close();
     this.statePromise = undefined;
+  }
+
+  private async closeRetired(): Promise<void> {
+    const retired = this.retired.splice(0);
+    await Promise.allSettled(retired.map(async (s) => (await s).close()));
   }
 
   private workDir(): string {
@@ -167,6 +224,11 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     maxRemovalShare: sync.maxRemovalShare,
     batchRows: sync.batchRows,
   };
+}
+
+/** A sync name the config does not have (a usage error: exit code 2). */
+export class UnknownSyncError extends Error {
+  override readonly name = 'UnknownSyncError';
 }
 
 export class ModelCheckError extends Error {

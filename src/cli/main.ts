@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { exitCodeFor } from './errors.js';
+import { errorReport, exitCodeFor, printedByCommander } from './errors.js';
 import { limitHeapGrowth } from './heap.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -10,7 +10,9 @@ const program = new Command()
   .name('audience-sync')
   .description('Keep Meta Custom Audiences in step with a SQL model in your warehouse.')
   .version(pkg.version)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors reach the catch below (exit code 2, JSON with --json) instead of exiting with 1.
+  .exitOverride();
 
 /**
  * Each command lives in its own module under ./commands and registers itself. Only the invoked
@@ -43,8 +45,11 @@ for (const module of await Promise.all(load.map((l) => l()))) module.register(pr
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  const code = exitCodeFor(error);
   // Errors a user can hit carry their own explanation: print it without a stack trace.
-  console.error(`audience-sync: ${error instanceof Error ? error.message : String(error)}`);
+  if (!printedByCommander(error)) console.error(`audience-sync: ${error instanceof Error ? error.message : String(error)}`);
   if (process.env.AUDIENCE_SYNC_DEBUG && error instanceof Error) console.error(error.stack);
-  process.exitCode = exitCodeFor(error);
+  // A script that asked for JSON gets JSON on stdout whatever went wrong.
+  if (code !== 0 && process.argv.slice(2).includes('--json')) console.log(JSON.stringify(errorReport(error, code), null, 2));
+  process.exitCode = code;
 }

@@ -4,6 +4,8 @@ export interface ConfigIssue {
   readonly message: string;
   /** 1-based line in the config file, when known. */
   readonly line?: number;
+  /** 1-based column of a YAML syntax error. */
+  readonly column?: number;
 }
 
 /** The config file cannot be used; `issues` lists every problem found, not only the first. */
@@ -22,7 +24,8 @@ export class ConfigError extends Error {
 
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.path === '' ? '(top level)' : issue.path;
-  return `${where}${issue.line === undefined ? '' : ` (line ${issue.line})`}: ${issue.message}`;
+  const at = issue.line === undefined ? '' : issue.column === undefined ? ` (line ${issue.line})` : ` (line ${issue.line}, column ${issue.column})`;
+  return `${where}${at}: ${issue.message}`;
 }
 
 /** `['syncs', 0, 'mapping', 'EMAIL']` → `syncs[0].mapping.EMAIL`. */

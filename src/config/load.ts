@@ -37,11 +37,10 @@ export function parseConfig(text: string, configPath: string, env: Env = process
   if (doc.errors.length > 0) {
     throw new ConfigError(
       configPath,
-      doc.errors.map((e) => ({
-        path: '',
-        message: `YAML syntax error: ${e.message.split('\n')[0] ?? e.message}`,
-        ...(e.linePos ? { line: e.linePos[0].line } : {}),
-      })),
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return { path: '', message: `YAML syntax error: ${e.message.split('\n')[0] ?? e.message}`, line, column: col };
+      }),
     );
   }
 

@@ -111,6 +111,7 @@ export const serverSchema = z
       .transform((v) => v.replace(/\/+$/, ''))
       .optional()
       .describe('URL people reach the dashboard at, when behind a proxy; the Facebook login redirect goes back to it.'),
+    publicMetrics: z.boolean().optional().describe('Serve /metrics without the admin token even when AUDIENCE_SYNC_ADMIN_TOKEN is set (by default a scraper sends it as a bearer token).'),
   })
   .describe('Settings of the always-on service (`audience-sync serve`).');
 

@@ -87,6 +87,8 @@ export interface ServerConfig {
   readonly port?: number;
   /** Without a trailing slash. */
   readonly publicUrl?: string;
+  /** /metrics needs no admin token. */
+  readonly publicMetrics?: boolean;
 }
 
 /** Worker fleet settings, defaults applied. */

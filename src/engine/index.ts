@@ -1,4 +1,4 @@
-export { runSync, SyncBusyError, type EngineDeps, type RunOptions } from './run.js';
+export { ensureAudience, runSync, SyncBusyError, type EngineDeps, type RunOptions } from './run.js';
 export { planSync, type SyncPlan } from './plan.js';
 export { DeliveryError, type EngineGraph, type EngineSource, type EngineStore } from './ports.js';
 export type { Cell, EngineEvent, ErrorSample, RecordWrite, RunCounts, RunStatus, RunSummary, RunTimings, StoredRecord, SyncMode, SyncSpec } from './types.js';

@@ -69,7 +69,7 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
     runId = await store.startRun(spec.name, options.trigger ?? 'manual');
     deps.onEvent?.({ type: 'run_started', runId });
     const encoder = createRecordEncoder(spec.mapping, spec.identity);
-    const schemaSignature = encoder.schema.join(',');
+    const schemaSignature = schemaSignatureOf(encoder.schema);
     const info = await store.getSyncInfo(spec.name);
     const schemaChanged = info?.schemaSignature != null && info.schemaSignature !== schemaSignature;
     if (schemaChanged) {
@@ -184,7 +184,25 @@ export function safeguardRefusal(spec: SyncSpec, extracted: number, scan: Pick<S
   return undefined;
 }
 
-async function resolveAudience(spec: SyncSpec, deps: EngineDeps, recorded: string | null): Promise<string> {
+/**
+ * The sync's audience before a run sends to it (`test-record` before the first sync): the configured
+ * or recorded one, else one created and recorded exactly as a run does, so the run then uses it.
+ */
+export async function ensureAudience(spec: SyncSpec, deps: Pick<EngineDeps, 'graph' | 'adAccountId' | 'store'>, schema: readonly string[]): Promise<string> {
+  const info = await deps.store.getSyncInfo(spec.name);
+  const audienceId = await resolveAudience(spec, deps, info?.audienceId ?? null);
+  if (!('id' in spec.audience) && audienceId !== info?.audienceId) {
+    await deps.store.saveSyncInfo(spec.name, { audienceId, schemaSignature: info?.schemaSignature ?? schemaSignatureOf(schema) });
+  }
+  return audienceId;
+}
+
+/** What the state store keeps of a schema, to see when the mapping changes it. */
+function schemaSignatureOf(schema: readonly string[]): string {
+  return schema.join(',');
+}
+
+async function resolveAudience(spec: SyncSpec, deps: Pick<EngineDeps, 'graph' | 'adAccountId'>, recorded: string | null): Promise<string> {
   if ('id' in spec.audience) return spec.audience.id;
   if (recorded) return recorded;
   const { name, description, valueBased } = spec.audience.create;

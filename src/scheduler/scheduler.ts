@@ -49,6 +49,8 @@ export class Scheduler {
   private readonly clock: SchedulerClock;
   private readonly timers = new Map<string, unknown>();
   private readonly next = new Map<string, Date | null>();
+  /** The schedule each armed sync follows. */
+  private readonly patterns = new Map<string, string>();
   private stopped = false;
 
   constructor(private readonly options: SchedulerOptions) {
@@ -66,6 +68,24 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Follows a re-read config: a sync whose schedule changed or went away loses its timer, a new or
+   * changed schedule is armed from now (no catch-up for it).
+   */
+  update(syncs: ReadonlyArray<{ name: string; schedule?: string }>): void {
+    if (this.stopped) return;
+    const wanted = new Map(syncs.flatMap((s) => (s.schedule ? [[s.name, s.schedule] as const] : [])));
+    for (const [name, pattern] of this.patterns) {
+      if (wanted.get(name) === pattern) continue;
+      const handle = this.timers.get(name);
+      if (handle !== undefined) this.clock.clearTimer(handle);
+      this.timers.delete(name);
+      this.next.delete(name);
+      this.patterns.delete(name);
+    }
+    for (const [name, pattern] of wanted) if (!this.patterns.has(name)) this.arm(name, pattern);
+  }
+
   /** When the sync runs next on its schedule; null without a schedule (or after stop). */
   nextRun(name: string): Date | null {
     return this.next.get(name) ?? null;
@@ -76,10 +96,12 @@ export class Scheduler {
     for (const handle of this.timers.values()) this.clock.clearTimer(handle);
     this.timers.clear();
     this.next.clear();
+    this.patterns.clear();
   }
 
   private arm(name: string, pattern: string): void {
     if (this.stopped) return;
+    this.patterns.set(name, pattern);
     const due = nextTick(pattern, new Date(this.clock.now()));
     this.next.set(name, due);
     if (!due) return;

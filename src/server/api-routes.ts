@@ -36,7 +36,7 @@ export const apiRoutes: ApiRoute[] = [
     path: '/api/syncs/:name/runs',
     kind: 'api',
     async handle({ req, res, app }, { name = '' }) {
-      const body = await readJsonObject(req);
+      const body = await readJsonObject(req, app.bodyTimeoutMs);
       if (body.force !== undefined && typeof body.force !== 'boolean') throw new HttpError(400, 'force must be true or false');
       const started = await app.service.trigger(name, { trigger: 'api', force: body.force === true });
       sendJson(res, 202, started, started.runId === null ? {} : { Location: `/api/runs/${started.runId}` });
@@ -65,7 +65,7 @@ export const apiRoutes: ApiRoute[] = [
     path: '/api/syncs/:name/test-record',
     kind: 'api',
     async handle({ req, res, app }, { name = '' }) {
-      const body = await readJsonObject(req);
+      const body = await readJsonObject(req, app.bodyTimeoutMs);
       if (body.primaryKey !== undefined && typeof body.primaryKey !== 'string') throw new HttpError(400, 'primaryKey must be a string');
       sendJson(res, 200, await app.service.testRecord(name, body.primaryKey));
     },
@@ -92,7 +92,7 @@ export const apiRoutes: ApiRoute[] = [
     path: '/api/audiences',
     kind: 'api',
     async handle({ req, res, app }) {
-      const body = await readJsonObject(req);
+      const body = await readJsonObject(req, app.bodyTimeoutMs);
       const name = typeof body.name === 'string' ? body.name.trim() : '';
       if (!name) throw new HttpError(400, 'name is required: the name of the audience to create');
       if (body.description !== undefined && typeof body.description !== 'string') throw new HttpError(400, 'description must be a string');

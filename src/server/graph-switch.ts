@@ -8,12 +8,13 @@ import type { MetaConfig } from '../config/index.js';
 
 export class GraphSwitch {
   private current: GraphClient | undefined;
+  private token: string | undefined;
   private tokenSource: 'connected' | 'config' | 'none' = 'none';
   /** Hand this to the Workspace: it forwards to the client for the current token. */
   readonly client: GraphClient;
 
   constructor(
-    private readonly meta: MetaConfig,
+    private meta: MetaConfig,
     private readonly onEvent?: (e: GraphClientEvent) => void,
   ) {
     if (meta.accessToken) this.use(meta.accessToken, 'config');
@@ -33,7 +34,21 @@ export class GraphSwitch {
 
   use(accessToken: string, source: 'connected' | 'config'): void {
     this.current = clientFor(this.meta, accessToken, this.onEvent);
+    this.token = accessToken;
     this.tokenSource = source;
+  }
+
+  /** The config's meta section changed: a connected token stays in use, else the config's token. */
+  reconfigure(meta: MetaConfig): void {
+    if (JSON.stringify(meta) === JSON.stringify(this.meta)) return;
+    this.meta = meta;
+    if (this.tokenSource === 'connected' && this.token !== undefined) this.use(this.token, 'connected');
+    else if (meta.accessToken) this.use(meta.accessToken, 'config');
+    else {
+      this.current = undefined;
+      this.token = undefined;
+      this.tokenSource = 'none';
+    }
   }
 
   private active(): GraphClient {

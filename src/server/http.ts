@@ -6,9 +6,9 @@ export type Method = 'GET' | 'POST' | 'DELETE';
 
 /**
  * `api`: JSON, admin token or session when one is required; `page`: HTML dashboard, session login;
- * `public`: health checks and the OpenAPI document (`/metrics` too: counts only, no personal data).
+ * `metrics`: like `api` unless `server.publicMetrics` opens it; `public`: health check, OpenAPI document.
  */
-export type RouteKind = 'api' | 'page' | 'public';
+export type RouteKind = 'api' | 'page' | 'metrics' | 'public';
 
 export interface Route<C> {
   method: Method;
@@ -119,21 +119,35 @@ export function redirect(res: ServerResponse, location: string, headers: Record<
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** A body still arriving after this is refused (408), so a slow client cannot hold a request open. */
+export const BODY_TIMEOUT_MS = 30_000;
 
-export async function readBody(req: IncomingMessage): Promise<string> {
+export async function readBody(req: IncomingMessage, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
+  });
+  const reading = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await Promise.race([reading.next(), late]);
+      if (next === 'late') throw new HttpError(408, `the request body did not arrive within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`);
+      if (next.done) break;
+      size += next.value.length;
+      if (size > MAX_BODY_BYTES) throw new HttpError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+      chunks.push(next.value);
+    }
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The JSON object body of an API request; an empty body is `{}`. */
-export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
+export async function readJsonObject(req: IncomingMessage, timeoutMs = BODY_TIMEOUT_MS): Promise<Record<string, unknown>> {
+  const text = await readBody(req, timeoutMs);
   if (text.trim() === '') return {};
   let value: unknown;
   try {
@@ -145,8 +159,8 @@ export async function readJsonObject(req: IncomingMessage): Promise<Record<strin
   return value as Record<string, unknown>;
 }
 
-export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  return new URLSearchParams(await readBody(req));
+export async function readForm(req: IncomingMessage, timeoutMs = BODY_TIMEOUT_MS): Promise<URLSearchParams> {
+  return new URLSearchParams(await readBody(req, timeoutMs));
 }
 
 export function parseCookies(header: string | undefined): Map<string, string> {

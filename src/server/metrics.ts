@@ -27,6 +27,7 @@ export class Metrics {
     this.define('audience_sync_meta_throttle_wait_seconds_total', 'counter', 'Time spent waiting for Meta throttles to clear.');
     this.define('audience_sync_token_expiry_timestamp_seconds', 'gauge', 'When the connected Meta token expires (Unix seconds); absent when none is connected.');
     this.define('audience_sync_http_requests_total', 'counter', 'Requests to this service, by route kind and HTTP status.');
+    this.define('audience_sync_admin_token_failures_total', 'counter', 'Wrong admin tokens sent to this service, by how (bearer, login).');
   }
 
   inc(name: string, labels: Labels = {}, by = 1): void {

@@ -198,8 +198,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
       '/api/connection': { get: { summary: 'Where the Meta token comes from and when it expires (never the token)', responses: { 200: json(ref('Connection'), 'The connection') } } },
-      '/healthz': { get: { summary: 'Liveness: the service is up and its state store answers', security: [{}], responses: { 200: json({ type: 'object' }, 'Healthy'), 503: json({ type: 'object' }, 'The state store does not answer') } } },
-      '/metrics': { get: { summary: 'Prometheus metrics (text format 0.0.4)', security: [{}], responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/healthz': { get: { summary: 'Liveness: the service is up and its state store answers; configError says why an edited config file is not in use', security: [{}], responses: { 200: json({ type: 'object' }, 'Healthy'), 503: json({ type: 'object' }, 'The state store does not answer') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (text format 0.0.4); with an admin token set it needs the token, unless server.publicMetrics is true', security: [{ adminToken: [] }, {}], responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/openapi.json': { get: { summary: 'This document', security: [{}], responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1') } } },
     },
   };

@@ -5,7 +5,7 @@ import { ConnectError, dialogUrl, exchangeCode } from './connect.js';
 import type { RequestContext } from './context.js';
 import { clientFor } from './graph-switch.js';
 import { HttpError, redirect, sendHtml, type Route } from './http.js';
-import { tokensEqual } from './security.js';
+import { checkAdminToken, tokensEqual, type Session } from './security.js';
 import type { AudienceHealth } from './service.js';
 import { errorPage, loginPage, overviewPage, runPage, syncPage, testRecordPage } from './views/pages.js';
 
@@ -14,7 +14,21 @@ type PageRoute = Route<RequestContext>;
 const OAUTH_STATE_TTL_MS = 10 * 60_000;
 
 export function frameOf(ctx: RequestContext) {
-  return { session: ctx.session, loginRequired: ctx.app.adminToken !== undefined };
+  return { session: ctx.session, loginRequired: ctx.app.adminToken !== undefined, configError: ctx.app.reloader.error };
+}
+
+/**
+ * The request's stored session. An open dashboard (no admin token) stores a visitor's session on its
+ * first form or "Connect with Facebook"; with an admin token only login stores one (and pages past
+ * the login form are only reached with it).
+ */
+export function storedSession(ctx: RequestContext): Session {
+  const { sessions } = ctx.app;
+  if (ctx.session && sessions.isStored(ctx.session)) return ctx.session;
+  const session = sessions.create(ctx.app.adminToken === undefined);
+  ctx.res.appendHeader('Set-Cookie', sessions.cookie(session, ctx.origin.startsWith('https:')));
+  ctx.session = session;
+  return session;
 }
 
 function flash(ctx: RequestContext, kind: 'ok' | 'warn' | 'error', text: string): void {
@@ -118,10 +132,7 @@ export const pageRoutes: PageRoute[] = [
       const { adminToken, sessions } = ctx.app;
       if (!adminToken) return redirect(ctx.res, '/');
       const given = ctx.form?.get('token') ?? '';
-      if (!tokensEqual(given, adminToken)) {
-        ctx.app.log.warn({ event: 'login_failed' }, 'dashboard login with a wrong admin token');
-        return sendHtml(ctx.res, 401, loginPage(frameOf(ctx), 'That is not the admin token.'));
-      }
+      if (!checkAdminToken(ctx, given, 'login')) return sendHtml(ctx.res, 401, loginPage(frameOf(ctx), 'That is not the admin token.'));
       // A fresh session on login, so a session id planted before it is worth nothing.
       if (ctx.session) sessions.destroy(ctx.session);
       const session = sessions.create(true);
@@ -153,7 +164,7 @@ export const pageRoutes: PageRoute[] = [
         throw e;
       }
       const state = randomBytes(24).toString('base64url');
-      if (ctx.session) ctx.session.oauth = { state, expiresAt: Date.now() + OAUTH_STATE_TTL_MS };
+      storedSession(ctx).oauth = { state, expiresAt: Date.now() + OAUTH_STATE_TTL_MS };
       redirect(ctx.res, dialogUrl(meta, `${ctx.origin}/connect/callback`, state));
     },
   },

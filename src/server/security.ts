@@ -2,20 +2,26 @@
  * Who may use the service and how state-changing requests are protected:
  *
  * - A bind address other than loopback needs an admin token (`AUDIENCE_SYNC_ADMIN_TOKEN`).
- * - With a token, API calls carry `Authorization: Bearer <token>` (or a logged-in dashboard session),
- *   and the dashboard asks for the token once on a login form, then uses an HttpOnly session cookie.
+ * - With a token, API calls (and /metrics, unless `server.publicMetrics`) carry `Authorization: Bearer
+ *   <token>` (or a logged-in dashboard session), and the dashboard asks for the token once on a login
+ *   form, then uses an HttpOnly session cookie. Wrong tokens are logged and, past a few, throttled.
+ * - Sessions are stored only at login (with no token: at a visitor's first form); an anonymous
+ *   visitor's CSRF token is derived from a random cookie, so visitors cannot crowd out sessions.
  * - Forms carry a per-session CSRF token; every state-changing request from a browser must come from
  *   our own origin (Origin / Sec-Fetch-Site), and JSON API calls without a Bearer token must not use
  *   the content types a cross-site form can send.
  * - The Host header must be one we serve (against DNS rebinding onto a loopback port).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from './context.js';
 import { HttpError, parseCookies } from './http.js';
 
 export const ADMIN_TOKEN_ENV = 'AUDIENCE_SYNC_ADMIN_TOKEN';
 export const SESSION_COOKIE = 'audience_sync_session';
+/** A visitor's random value its CSRF token is derived from, before it has a session. */
+export const VISITOR_COOKIE = 'audience_sync_visitor';
 const SESSION_TTL_MS = 12 * 3600_000;
 const MAX_SESSIONS = 10_000;
 
@@ -67,8 +73,32 @@ export interface Session {
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  /** Signs visitors' CSRF tokens; a restart invalidates forms open before it, as it does sessions. */
+  private readonly secret = randomBytes(32);
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * A visitor without a stored session: an unsaved Session whose CSRF token is derived from a random
+   * cookie (set now when missing). Nothing is stored, so anonymous requests cannot fill the store.
+   */
+  visitor(req: IncomingMessage, res: ServerResponse, opts: { authenticated: boolean; secure: boolean }): Session {
+    let nonce = parseCookies(req.headers.cookie).get(VISITOR_COOKIE);
+    if (nonce === undefined || !/^[A-Za-z0-9_-]{43}$/.test(nonce)) {
+      nonce = randomBytes(32).toString('base64url');
+      res.appendHeader('Set-Cookie', `${VISITOR_COOKIE}=${nonce}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(SESSION_TTL_MS / 1000)}${opts.secure ? '; Secure' : ''}`);
+    }
+    const csrf = createHmac('sha256', this.secret).update(nonce).digest('base64url');
+    return { id: '', csrf, authenticated: opts.authenticated, expiresAt: this.now() + SESSION_TTL_MS };
+  }
+
+  isStored(s: Session): boolean {
+    return s.id !== '' && this.sessions.get(s.id) === s;
+  }
 
   get(req: IncomingMessage): Session | undefined {
     const id = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
@@ -110,6 +140,78 @@ export class SessionStore {
       this.sessions.delete(id);
     }
   }
+}
+
+/**
+ * Counts wrong admin tokens per client address: past `limit` within `windowMs`, the address gets 429
+ * (every token, right or wrong) until the window ends. A right token clears the count.
+ */
+export class TokenThrottle {
+  private readonly failures = new Map<string, { count: number; since: number }>();
+
+  constructor(
+    readonly limit = 10,
+    private readonly windowMs = 15 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Seconds before the client may try a token again; 0 when it may now. */
+  retryAfter(client: string): number {
+    const f = this.current(client);
+    return f && f.count >= this.limit ? Math.max(1, Math.ceil((f.since + this.windowMs - this.now()) / 1000)) : 0;
+  }
+
+  /** Records a wrong token; returns the client's failures in the window. */
+  fail(client: string): number {
+    const f = this.current(client) ?? { count: 0, since: this.now() };
+    f.count++;
+    this.failures.delete(client);
+    this.failures.set(client, f);
+    // Bounded: forget the oldest clients first (Map keeps insertion order).
+    for (const key of this.failures.keys()) {
+      if (this.failures.size <= 10_000) break;
+      this.failures.delete(key);
+    }
+    return f.count;
+  }
+
+  succeed(client: string): void {
+    this.failures.delete(client);
+  }
+
+  private current(client: string): { count: number; since: number } | undefined {
+    const f = this.failures.get(client);
+    if (f && this.now() - f.since >= this.windowMs) {
+      this.failures.delete(client);
+      return undefined;
+    }
+    return f;
+  }
+}
+
+/**
+ * Whether `given` is the admin token; a wrong one is logged and counted.
+ * @throws HttpError 429 while the client's address is throttled.
+ */
+export function checkAdminToken(ctx: RequestContext, given: string, via: 'bearer' | 'login'): boolean {
+  const { adminToken, throttle, log, metrics } = ctx.app;
+  const client = ctx.req.socket.remoteAddress ?? 'unknown';
+  const wait = throttle.retryAfter(client);
+  if (wait > 0) {
+    ctx.res.setHeader('Retry-After', String(wait));
+    throw new HttpError(429, `too many wrong admin tokens from this address: try again in ${wait} s`);
+  }
+  if (adminToken !== undefined && tokensEqual(given, adminToken)) {
+    throttle.succeed(client);
+    return true;
+  }
+  const failures = throttle.fail(client);
+  metrics.inc('audience_sync_admin_token_failures_total', { via });
+  log.warn({ event: 'admin_token_rejected', via, client, failures }, `refused a wrong admin token (${via}) from ${client}`);
+  if (failures === throttle.limit) {
+    log.warn({ event: 'admin_token_throttled', client, retryAfterSeconds: throttle.retryAfter(client) }, `${client} sent ${failures} wrong admin tokens: refusing its tokens for a while`);
+  }
+  return false;
 }
 
 export function bearerToken(req: IncomingMessage): string | undefined {

@@ -14,11 +14,12 @@ import { Scheduler, SyncRunner, type SchedulerClock } from '../scheduler/index.j
 import { apiRoutes } from './api-routes.js';
 import type { RequestContext, ServerContext } from './context.js';
 import { GraphSwitch } from './graph-switch.js';
-import { HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
+import { BODY_TIMEOUT_MS, HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
 import { Metrics } from './metrics.js';
-import { frameOf, pageRoutes } from './page-routes.js';
+import { ConfigReloader } from './reload.js';
+import { frameOf, pageRoutes, storedSession } from './page-routes.js';
 import { systemRoutes } from './system-routes.js';
-import { adminTokenFor, assertCsrfToken, assertNotFormEncoded, assertSameOrigin, bearerToken, hostAllowed, SessionStore, tokensEqual } from './security.js';
+import { adminTokenFor, assertCsrfToken, assertNotFormEncoded, assertSameOrigin, bearerToken, checkAdminToken, hostAllowed, SessionStore, TokenThrottle } from './security.js';
 import { SyncService } from './service.js';
 import { errorPage } from './views/pages.js';
 
@@ -40,6 +41,10 @@ export interface ServeOptions {
   clock?: SchedulerClock;
   /** How long shutdown waits for running syncs. Default 10 minutes. */
   shutdownTimeoutMs?: number;
+  /** How often the config and model files are read again for edits (they are before each run too). Default 2 s; 0: only before runs. */
+  configCheckMs?: number;
+  /** How long a request body may take to arrive. Default 30 s. */
+  bodyTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -68,14 +73,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ws = new Workspace(config, { graph: graph.client });
   const state = await ws.state();
   await useConnectedToken(ws, graph, metrics, log, env);
+  warnIfConnectCannotStore(config, log, env);
 
+  // Re-read before each run (and every few seconds): a run uses the config and model as they are now.
+  const reloader = new ConfigReloader({
+    env,
+    log,
+    current: () => ws.config,
+    apply(next) {
+      ws.reconfigure(next);
+      graph.reconfigure(next.meta);
+      scheduler.update(next.syncs);
+    },
+  });
   const runner = new SyncRunner({
-    run: (name, opts) => ws.run(name, opts),
+    run: (name, opts) => {
+      reloader.check();
+      return ws.run(name, opts);
+    },
     latestRunId: async (name) => (await state.listRuns({ sync: name, limit: 1 }))[0]?.id,
     exclusiveKey: (name) => {
       const source = ws.sync(name).source;
       // DuckDB reads each stream on its own connection; a PostgreSQL source has one connection.
-      return config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
+      return ws.config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
     },
     onFinished: (name, outcome) => {
       if ('summary' in outcome) {
@@ -110,7 +130,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     log,
     env,
     adminToken,
+    throttle: new TokenThrottle(),
+    publicMetrics: config.server?.publicMetrics === true,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
     publicUrl,
+    reloader,
     startedAt: new Date(),
   };
   const router = new Router(routes);
@@ -138,6 +162,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort()}`;
   log.info({ event: 'listening', url, syncs: config.syncs.length, login: adminToken !== undefined }, `audience-sync serving on ${url}`);
   await scheduler.start();
+  reloader.start(options.configCheckMs ?? 2_000);
 
   let closing: Promise<void> | undefined;
   return {
@@ -148,6 +173,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     scheduler,
     close() {
       closing ??= (async () => {
+        reloader.stop();
         scheduler.stop();
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
@@ -180,6 +206,17 @@ async function useConnectedToken(ws: Workspace, graph: GraphSwitch, metrics: Met
   }
 }
 
+/** "Connect with Facebook" set up without the key its token is stored with fails only when clicked: say so now. */
+function warnIfConnectCannotStore(config: Config, log: Logger, env: NodeJS.ProcessEnv): void {
+  if (config.meta.appId === undefined || config.meta.appSecret === undefined) return;
+  try {
+    secretKeyFromEnv(env);
+  } catch (e) {
+    if (!(e instanceof SecretKeyError)) throw e;
+    log.warn({ event: 'connect_without_secret_key' }, `"Connect with Facebook" is set up (meta.appId, meta.appSecret) but cannot store the token it gets: ${e.message}`);
+  }
+}
+
 async function handle(router: Router<RequestContext>, app: ServerContext, req: IncomingMessage, res: ServerResponse, bind: { host: string; port: number }): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   let kind = 'unknown';
@@ -200,7 +237,7 @@ async function handle(router: Router<RequestContext>, app: ServerContext, req: I
     }
     kind = match.route.kind;
     const changesState = method !== 'GET' && method !== 'HEAD';
-    if (match.route.kind === 'api') authorizeApi(ctx, changesState);
+    if (kind === 'api' || (kind === 'metrics' && !app.publicMetrics)) authorizeApi(ctx, changesState);
     else if (match.route.kind === 'page') {
       const wentToLogin = await preparePage(ctx, url.pathname, method, changesState);
       if (wentToLogin) return;
@@ -208,7 +245,9 @@ async function handle(router: Router<RequestContext>, app: ServerContext, req: I
     await match.route.handle(ctx, match.params);
   } catch (e) {
     if (!(e instanceof HttpError)) throw e;
-    req.resume();
+    // A body that did not arrive in time is not waited for any longer: the connection closes.
+    if (e.status === 408) res.setHeader('Connection', 'close');
+    else req.resume();
     if (kind === 'page') sendHtml(res, e.status, errorPage(frameOf(ctx), e.status, e.message));
     else sendJson(res, e.status, { error: e.message, ...e.extra });
   }
@@ -218,7 +257,7 @@ function authorizeApi(ctx: RequestContext, changesState: boolean): void {
   const { adminToken } = ctx.app;
   const bearer = bearerToken(ctx.req);
   if (adminToken !== undefined && bearer !== undefined) {
-    if (!tokensEqual(bearer, adminToken)) throw new HttpError(401, 'the Bearer token is not the admin token (AUDIENCE_SYNC_ADMIN_TOKEN)');
+    if (!checkAdminToken(ctx, bearer, 'bearer')) throw new HttpError(401, 'the Bearer token is not the admin token (AUDIENCE_SYNC_ADMIN_TOKEN)');
     return; // A Bearer header is never sent by a browser on its own: no CSRF concern.
   }
   if (adminToken !== undefined && !ctx.session?.authenticated) {
@@ -234,14 +273,14 @@ function authorizeApi(ctx: RequestContext, changesState: boolean): void {
 /** Sessions, login and CSRF for dashboard routes. Returns true when it answered (login redirect). */
 async function preparePage(ctx: RequestContext, path: string, method: string, changesState: boolean): Promise<boolean> {
   const { adminToken, sessions } = ctx.app;
-  if (!ctx.session) {
-    ctx.session = sessions.create(adminToken === undefined);
-    ctx.res.setHeader('Set-Cookie', sessions.cookie(ctx.session, ctx.origin.startsWith('https:')));
-  }
+  // Nothing is stored for a visitor: sessions are created at login only.
+  ctx.session ??= sessions.visitor(ctx.req, ctx.res, { authenticated: adminToken === undefined, secure: ctx.origin.startsWith('https:') });
   if (changesState) {
     assertSameOrigin(ctx.req, [ctx.origin]);
-    ctx.form = await readForm(ctx.req);
+    ctx.form = await readForm(ctx.req, ctx.app.bodyTimeoutMs);
     assertCsrfToken(ctx.session, ctx.form.get('_csrf'));
+    // Without an admin token the dashboard is open to whoever reaches it: a visitor's first form is its login.
+    if (adminToken === undefined) storedSession(ctx);
   }
   const open = path === '/login';
   if (adminToken !== undefined && !ctx.session.authenticated && !open) {

@@ -1,4 +1,7 @@
-/** Health check, Prometheus metrics and the OpenAPI document: no login needed, nothing personal in them. */
+/**
+ * Health check, Prometheus metrics and the OpenAPI document; nothing personal in them. With an admin
+ * token, /metrics needs it too (it names the syncs and their activity) unless `server.publicMetrics`.
+ */
 import { readFileSync } from 'node:fs';
 import type { RequestContext } from './context.js';
 import { sendJson, sendText, type Route } from './http.js';
@@ -20,7 +23,13 @@ export const systemRoutes: Array<Route<RequestContext>> = [
     async handle({ res, app }) {
       try {
         await (await app.ws.state()).getValue('healthz');
-        sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.floor((Date.now() - app.startedAt.getTime()) / 1000), running: app.service.running() });
+        sendJson(res, 200, {
+          status: 'ok',
+          uptimeSeconds: Math.floor((Date.now() - app.startedAt.getTime()) / 1000),
+          running: app.service.running(),
+          // The service runs on its last good config while the file in place cannot be used.
+          configError: app.reloader.error ?? null,
+        });
       } catch {
         sendJson(res, 503, { status: 'unavailable', reason: 'the state store does not answer' });
       }
@@ -29,7 +38,7 @@ export const systemRoutes: Array<Route<RequestContext>> = [
   {
     method: 'GET',
     path: '/metrics',
-    kind: 'public',
+    kind: 'metrics',
     handle({ res, app }) {
       const { metrics, service } = app;
       for (const name of service.syncNames()) metrics.set('audience_sync_runs_in_progress', { sync: name }, service.running().includes(name) ? 1 : 0);

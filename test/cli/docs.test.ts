@@ -24,6 +24,25 @@ describe('README', () => {
     expect(reference).toContain('`"https://graph.facebook.com"`');
   });
 
+  it('says how to install the CLI for use outside the clone, and the package makes that work', () => {
+    expect(readme).toContain('npm ci && npm pack');
+    expect(readme).toContain('npm install -g ./audience-sync-*.tgz');
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { name: string; bin: Record<string, string>; files: string[]; scripts: Record<string, string> };
+    expect(pkg.name).toBe('audience-sync');
+    expect(pkg.bin['audience-sync']).toBe('dist/cli/main.js');
+    expect(pkg.files).toContain('dist');
+    // `npm pack` runs prepare: the tarball carries a fresh build.
+    expect(pkg.scripts.prepare).toMatch(/tsc -p tsconfig\.build\.json/);
+  });
+
+  it('explains AUDIENCE_SYNC_SECRET_KEY and AUDIENCE_SYNC_ADMIN_TOKEN: what they are for and how to make them', () => {
+    const section = readme.slice(readme.indexOf('## Running the service'), readme.indexOf('## Exit codes'));
+    expect(section).toMatch(/\*\*`AUDIENCE_SYNC_SECRET_KEY`\*\* encrypts .* Meta token that "Connect with\s+Facebook"/s);
+    expect(section).toContain('`openssl rand -hex 32`');
+    expect(section).toMatch(/\*\*`AUDIENCE_SYNC_ADMIN_TOKEN`\*\* guards the service/);
+    expect(section).toContain('`openssl rand -hex 24`');
+  });
+
   it('documents the exit codes the CLI uses', () => {
     for (const line of ['| 0 | success', '| 1 |', '| 2 | usage or config error', '| 3 | busy']) expect(readme).toContain(line);
   });

@@ -53,7 +53,44 @@ describe('audience-sync test-record (real process against the emulator)', () => 
       world.emulator.control.setTos(DEFAULT_AD_ACCOUNT, true);
     }
     const unknownSync = await runCli(['test-record', 'nope', '-c', world.configPath], { env: world.env });
-    expect(unknownSync.code).toBe(1);
+    expect(unknownSync.code).toBe(2);
     expect(unknownSync.stderr).toContain('no sync named "nope"');
   });
 });
+
+describe('audience-sync test-record before the first sync of an audience.create sync', () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld({ audience: { create: { name: 'made by test-record' } } });
+  });
+  afterAll(async () => {
+    await world.close();
+  });
+  const named = () => world.emulator.control.audiences().filter((a) => a.name === 'made by test-record');
+
+  it('creates the audience the way the sync does, records it, and the sync then uses it', async () => {
+    // A model with no row to send creates nothing.
+    const empty = await runCli(['test-record', 'loyalty', '-c', world.configPath], { env: world.env });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain('returned no rows');
+    expect(named()).toHaveLength(0);
+
+    await world.setCustomers(customers(3));
+    const sent = await runCli(['test-record', 'loyalty', '-c', world.configPath, '--json'], { env: world.env });
+    expect(sent.code, sent.stderr).toBe(0);
+    const result = JSON.parse(sent.stdout) as { audienceId: string; numReceived: number };
+    expect(result.numReceived).toBe(1);
+    expect(named().map((a) => a.id)).toEqual([result.audienceId]);
+    expect(world.emulator.control.members(result.audienceId)).toHaveLength(1);
+
+    // A second test record and the first sync use that audience: no second one is created.
+    expect((await runCli(['test-record', 'loyalty', '-c', world.configPath, '--key', 'u2'], { env: world.env })).code).toBe(0);
+    const sync = await runCli(['sync', 'loyalty', '-c', world.configPath, '--json'], { env: world.env });
+    expect(sync.code, sync.stderr).toBe(0);
+    const summary = JSON.parse(sync.stdout) as { audienceId: string; status: string; warnings: string[] };
+    expect(summary).toMatchObject({ audienceId: result.audienceId, status: 'success', warnings: [] });
+    expect(named()).toHaveLength(1);
+    expect(world.emulator.control.members(result.audienceId)).toHaveLength(3);
+  });
+});
+

@@ -211,6 +211,9 @@ syncs:
     );
     const syntax = issuesOf(write('version: 1\nmeta: { accessToken: x\n'));
     expect(syntax[0]?.message).toMatch(/YAML syntax error/);
+    expect(syntax[0]).toMatchObject({ line: 3, column: 1 });
+    const tab = issuesOf(write('version: 1\nmeta:\n\tadAccountId: "1"\n'));
+    expect(tab[0]).toMatchObject({ message: expect.stringMatching(/YAML syntax error: Tabs are not allowed/), line: 3, column: 1 });
     expect(issuesOf(join(dir, 'missing.yml'))[0]?.message).toMatch(/cannot read the config file \(file not found\)/);
   });
 

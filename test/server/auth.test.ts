@@ -49,9 +49,25 @@ describe('with an admin token', () => {
     await s.waitForRun(run.body.runId, { authorization: `Bearer ${ADMIN}` });
   });
 
-  it('health, metrics and the OpenAPI document stay open', async () => {
-    for (const p of ['/healthz', '/metrics', '/openapi.json']) expect((await s.api('GET', p)).status).toBe(200);
-    expect((await s.api('GET', '/metrics')).body).not.toContain(ADMIN);
+  it('health and the OpenAPI document stay open; /metrics needs the token too', async () => {
+    for (const p of ['/healthz', '/openapi.json']) expect((await s.api('GET', p)).status).toBe(200);
+    const closed = await s.api('GET', '/metrics');
+    expect(closed.status).toBe(401);
+    expect(closed.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    const scraped = await s.api('GET', '/metrics', { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toMatch(/^# TYPE audience_sync_runs_total counter/m);
+    expect(scraped.body).not.toContain(ADMIN);
+  });
+
+  it('server.publicMetrics opens /metrics (and nothing else)', async () => {
+    const open = await serveWorld({ env: { AUDIENCE_SYNC_ADMIN_TOKEN: ADMIN }, settings: { publicMetrics: true } });
+    try {
+      expect((await open.api('GET', '/metrics')).status).toBe(200);
+      expect((await open.api('GET', '/api/syncs')).status).toBe(401);
+    } finally {
+      await open.close();
+    }
   });
 
   it('the dashboard asks for the token on a login form, then uses a session cookie', async () => {

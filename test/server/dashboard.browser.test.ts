@@ -1,38 +1,28 @@
 // The dashboard in a real browser (Debian's chromium, headless, through playwright-core): run a sync
 // from the page, see the run with its counts, connect a Meta account through the emulator's OAuth dialog.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveConnectedToken } from '../../src/app/tokens.js';
+import { browserAvailable, openBrowser, type Browser } from '../support/browser.js';
 import { SECRET_KEY, serveWorld, type ServedWorld } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const APP_ID = '777000111';
 
-describe.skipIf(!hasChromium)('dashboard in chromium', () => {
+describe.skipIf(!browserAvailable())('dashboard in chromium', () => {
   let s: ServedWorld;
-  let context: BrowserContext;
+  let browser: Browser;
   let page: Page;
-  let profile: string;
 
   beforeAll(async () => {
     s = await serveWorld({ rows: 25, meta: { appId: APP_ID, appSecret: 'app-secret-for-tests' } });
-    profile = mkdtempSync(join(tmpdir(), 'audience-sync-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1200, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await openBrowser();
+    page = browser.page;
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 

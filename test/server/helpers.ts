@@ -22,12 +22,21 @@ export interface ServedWorld {
 export const SECRET_KEY = 'a'.repeat(64);
 
 export async function serveWorld(
-  opts: { world?: WorldOptions; rows?: number; env?: NodeJS.ProcessEnv; server?: Partial<ServeOptions>; meta?: Record<string, unknown> } = {},
+  opts: {
+    world?: WorldOptions;
+    rows?: number;
+    env?: NodeJS.ProcessEnv;
+    server?: Partial<ServeOptions>;
+    /** Merged into the config file's `meta` / `server` sections. */
+    meta?: Record<string, unknown>;
+    settings?: Record<string, unknown>;
+  } = {},
 ): Promise<ServedWorld> {
   const world = await createWorld(opts.world);
-  if (opts.meta) {
-    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown> };
+  if (opts.meta || opts.settings) {
+    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown>; server?: Record<string, unknown> };
     config.meta = { ...config.meta, ...opts.meta };
+    if (opts.settings) config.server = { ...config.server, ...opts.settings };
     writeFileSync(world.configPath, stringify(config));
   }
   await world.setCustomers(customers(opts.rows ?? 25));

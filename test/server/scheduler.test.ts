@@ -71,6 +71,21 @@ function setup(syncs: Array<{ name: string; schedule?: string }>, opts: { now: s
 }
 
 describe('scheduler (fake clock)', () => {
+  it('follows a re-read config: a changed schedule is re-armed, a removed one stops, a new one starts', async () => {
+    const { clock, runner, scheduler } = setup([{ name: 'a', schedule: '0 * * * *' }, { name: 'b', schedule: '0 * * * *' }], { now: '10:05' });
+    runner.instant = true;
+    await scheduler.start();
+    scheduler.update([{ name: 'a', schedule: '*/20 * * * *' }, { name: 'b' }, { name: 'c', schedule: '30 * * * *' }]);
+    expect(scheduler.nextRun('a')?.getTime()).toBe(at('10:20'));
+    expect(scheduler.nextRun('b')).toBeNull();
+    expect(scheduler.nextRun('c')?.getTime()).toBe(at('10:30'));
+    expect(clock.pending).toBe(2);
+    clock.advanceTo(at('11:00'));
+    expect(runner.starts.map((s) => `${s.name}@${new Date(s.at).getHours()}:${String(new Date(s.at).getMinutes()).padStart(2, '0')}`)).toEqual(['a@10:20', 'c@10:30', 'a@10:40', 'a@11:00']);
+    scheduler.update([{ name: 'a', schedule: '*/20 * * * *' }]);
+    expect(clock.pending).toBe(1);
+  });
+
   it('runs a sync on each tick of its cron schedule, and only syncs that have one', async () => {
     const { clock, runner, scheduler } = setup([{ name: 'a', schedule: '*/30 * * * *' }, { name: 'manual' }], { now: '10:05' });
     await scheduler.start();

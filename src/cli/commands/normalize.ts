@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { CliError } from '../exit-codes.js';
 import { isMatchKey, MATCH_KEYS, normalizeKey, type Hashing, type KeyOutcome } from '../../identity/index.js';
 
 interface NormalizeFlags {
@@ -26,7 +27,6 @@ interface ResultLine {
 
 const EXIT_NORMALIZED = 0;
 const EXIT_NOT_USABLE = 1;
-const EXIT_USAGE = 2;
 
 const HELP = `
 Modes:
@@ -127,31 +127,15 @@ export function register(program: Command): void {
     .addHelpText('after', HELP)
     .action(async (flags: NormalizeFlags) => {
       const hashing = parseHashing(flags.hashing);
-      if (!hashing) {
-        process.stderr.write(`error: --hashing must be "auto" or "pre-hashed"\n`);
-        process.exitCode = EXIT_USAGE;
-        return;
-      }
+      if (!hashing) throw new CliError('--hashing must be "auto" or "pre-hashed"');
       const defaults = { hashing, defaultPhoneCountry: flags.defaultPhoneCountry };
       if (flags.key === undefined) {
-        if (flags.value !== undefined) {
-          process.stderr.write('error: --value needs --key (e.g. --key EMAIL --value "a@b.com")\n');
-          process.exitCode = EXIT_USAGE;
-          return;
-        }
+        if (flags.value !== undefined) throw new CliError('--value needs --key (e.g. --key EMAIL --value "a@b.com")');
         await normalizeStream(defaults);
         return;
       }
-      if (!isMatchKey(flags.key)) {
-        process.stderr.write(`error: ${unknownKey(flags.key)}\n`);
-        process.exitCode = EXIT_USAGE;
-        return;
-      }
-      if (flags.value === undefined) {
-        process.stderr.write('error: --key needs --value (or leave both out and pipe JSONL to stdin)\n');
-        process.exitCode = EXIT_USAGE;
-        return;
-      }
+      if (!isMatchKey(flags.key)) throw new CliError(unknownKey(flags.key));
+      if (flags.value === undefined) throw new CliError('--key needs --value (or leave both out and pipe JSONL to stdin)');
       const line = toLine(flags.key, normalizeKey(flags.key, flags.value, { ...defaults, country: flags.country }));
       printOne(line, flags.json === true);
       process.exitCode = line.error === null ? EXIT_NORMALIZED : EXIT_NOT_USABLE;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { wholeNumber } from '../options.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 /** Error samples shown per run; `locate` prints the keys of all of them. */
@@ -10,13 +11,13 @@ export function register(program: Command): void {
       .command('runs')
       .description('run history: status, counts, time per phase and errors of past runs, newest first, and the records given up')
       .argument('[sync]', 'only this sync')
-      .option('-n, --limit <n>', 'how many runs', '20')
+      .option('-n, --limit <n>', 'how many runs', wholeNumber(1, 10_000), 20)
       .option('--json', 'print as JSON'),
-  ).action(async (sync: string | undefined, opts: { config: string; limit: string; json?: boolean }) => {
+  ).action(async (sync: string | undefined, opts: { config: string; limit: number; json?: boolean }) => {
     const [{ readTimings }, { formatGivenUp, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
     await withWorkspace(opts.config, async (ws) => {
       if (sync) ws.sync(sync);
-      const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: Math.max(1, Number(opts.limit) || 20) });
+      const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: opts.limit });
       if (opts.json) {
         console.log(JSON.stringify(runs, null, 2));
         return;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startServer } from '../../server/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { logLevel } from '../options.js';
 import { withConfigOption } from '../workspace.js';
 import { serveSchedulerOnly } from './worker.js';
 
@@ -12,7 +13,7 @@ export function register(program: Command): void {
       .option('--host <address>', 'address to listen on (default: server.host from the config, else 127.0.0.1); other than loopback it needs AUDIENCE_SYNC_ADMIN_TOKEN')
       .option('--port <port>', 'port to listen on (default: server.port from the config, else 8080)')
       .option('--shutdown-timeout <seconds>', 'on SIGINT/SIGTERM, how long to wait for running syncs', '600')
-      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info')
+      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', logLevel, 'info')
       .option('--scheduler-only', 'only queue due runs for `audience-sync worker` processes (needs PostgreSQL state): no dashboard, no runs here'),
   ).action(async (opts: { config: string; host?: string; port?: string; shutdownTimeout: string; logLevel: string; schedulerOnly?: boolean }) => {
     if (opts.schedulerOnly) return serveSchedulerOnly(opts);

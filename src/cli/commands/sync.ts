@@ -3,6 +3,13 @@ import type { RunSummary } from '../../engine/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
+/** A sync another run holds the lock of: nothing was done (exit code 3). */
+interface BusyResult {
+  sync: string;
+  status: 'busy';
+  error: string;
+}
+
 export function register(program: Command): void {
   withConfigOption(
     program
@@ -24,25 +31,26 @@ export function register(program: Command): void {
       if (selected.length === 0) throw new CliError(`name the syncs to run or pass --all (syncs in ${opts.config}: ${ws.config.syncs.map((s) => s.name).join(', ') || 'none'})`);
       for (const name of selected) ws.sync(name);
       const summaries: RunSummary[] = [];
-      let busy = false;
+      const results: Array<RunSummary | BusyResult> = [];
       for (const name of selected) {
         const progress = progressReporter(name, { quiet: opts.quiet === true || opts.json === true });
         try {
           const summary = await ws.run(name, { ...(opts.force ? { force: true } : {}), onEvent: progress.onEvent });
           progress.stop();
           summaries.push(summary);
+          results.push(summary);
           if (!opts.json) console.log([formatSummary(summary), ...formatCoverage(summary.counts)].join('\n'));
         } catch (e) {
           progress.stop();
           if (!(e instanceof SyncBusyError)) throw e;
-          busy = true;
+          results.push({ sync: name, status: 'busy', error: e.message });
           console.error(`${name}: ${e.message}`);
         }
       }
       // One named sync prints one object; --all or several names print an array, whatever the count.
-      if (opts.json) console.log(JSON.stringify(!opts.all && names.length === 1 ? summaries[0] : summaries, null, 2));
+      if (opts.json) console.log(JSON.stringify(!opts.all && names.length === 1 ? results[0] : results, null, 2));
       if (summaries.some((s) => s.status !== 'success')) process.exitCode = EXIT.failed;
-      else if (busy) process.exitCode = EXIT.busy;
+      else if (results.length > summaries.length) process.exitCode = EXIT.busy;
     });
   });
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../config/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { logLevel } from '../options.js';
 import { withConfigOption } from '../workspace.js';
 
 export function register(program: Command): void {
@@ -11,7 +12,7 @@ export function register(program: Command): void {
       .description('take due sync runs from the queue in the state PostgreSQL and run them (start any number, on any machine; `serve --scheduler-only` fills the queue)')
       .option('--concurrency <n>', 'runs this worker executes at once (fleet.maxConcurrentPerAdAccount caps them across all workers)', '1')
       .option('--shutdown-timeout <seconds>', 'on SIGINT/SIGTERM, how long to wait for running syncs before handing their jobs back', '600')
-      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', 'info'),
+      .option('--log-level <level>', 'trace, debug, info, warn, error or silent', logLevel, 'info'),
   ).action(async (opts: { config: string; concurrency: string; shutdownTimeout: string; logLevel: string }) => {
     const concurrency = Number(opts.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new CliError(`--concurrency must be a whole number from 1 to 256, not "${opts.concurrency}"`, EXIT.usage);

@@ -29,6 +29,8 @@ export interface PageFrame {
   session: Session | undefined;
   /** Show the log-out button (an admin token is in use). */
   loginRequired: boolean;
+  /** Why the config file cannot be used (the service runs on its last good config). */
+  configError?: string | undefined;
 }
 
 export function layout(frame: PageFrame, body: SafeHtml): SafeHtml {
@@ -40,7 +42,11 @@ export function layout(frame: PageFrame, body: SafeHtml): SafeHtml {
 <nav><a href="/">Syncs</a><a href="/openapi.json">API</a>${
     frame.loginRequired && frame.session?.authenticated ? html`<form method="post" action="/logout">${csrfField(frame.session)}<button type="submit">Log out</button></form>` : ''
   }</nav></header>
-<main>${flash ? html`<div class="flash ${flash.kind}" role="status">${flash.text}</div>` : ''}${body}</main></body></html>`;
+<main>${frame.configError ? configErrorBanner(frame.configError) : ''}${flash ? html`<div class="flash ${flash.kind}" role="status">${flash.text}</div>` : ''}${body}</main></body></html>`;
+}
+
+function configErrorBanner(error: string): SafeHtml {
+  return html`<div class="flash error config-error" role="alert"><strong>The config file cannot be used.</strong> The service keeps running with the last good config and picks up the file once it is fixed.<pre>${error}</pre></div>`;
 }
 
 export function csrfField(session: Session | undefined): SafeHtml {
