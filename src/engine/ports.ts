@@ -33,8 +33,19 @@ export interface UploadResultLike {
   invalidEntrySamples: string[];
 }
 
+/** An audience as the engine needs to know it. */
+export interface AudienceRef {
+  id: string;
+  name?: string;
+  description?: string;
+}
+
 /** The engine's view of the Graph API (implemented in src/meta). */
 export interface EngineGraph {
+  /** One request that proves the token, the ad account and the audience; throws when any is wrong. */
+  checkAudience(adAccountId: string, audienceId: string): Promise<AudienceRef>;
+  /** Every customer-list audience of the ad account. */
+  listAudiences(adAccountId: string): Promise<AudienceRef[]>;
   createCustomAudience(adAccountId: string, a: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }>;
   openUploadSession(
     op: 'add' | 'remove' | 'replace',

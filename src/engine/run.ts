@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRecordEncoder, type RecordEncoder } from '../identity/index.js';
+import { checkAudience, createAudience } from './audience.js';
 import { DeliveryAborted, deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
@@ -35,9 +36,9 @@ export class SyncBusyError extends Error {
 }
 
 /**
- * One run of one sync: extract → validate keys → diff → identity → safeguards → deliver → commit,
- * recorded in the run history. Never throws for a failed run (the summary says why); throws
- * SyncBusyError when another run of the same sync holds the lock.
+ * One run of one sync: check the audience → extract → validate keys → diff → identity → safeguards →
+ * (create the audience) → deliver → commit, recorded in the run history. Never throws for a failed run
+ * (the summary says why); throws SyncBusyError when another run of the same sync holds the lock.
  */
 export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOptions = {}): Promise<RunSummary> {
   const { store } = deps;
@@ -73,8 +74,8 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     if (schemaChanged) {
       warn(`the mapping changed the audience's schema from [${info!.schemaSignature}] to [${schemaSignature}]: every record is re-sent, and Meta may refuse uploads to an audience whose data source was set by the old schema (error 2650); if it does, sync into a new audience`);
     }
-    audienceId = await resolveAudience(spec, deps, info?.audienceId ?? null);
-    await store.saveSyncInfo(spec.name, { audienceId, schemaSignature });
+    // A broken token or an unreachable Graph API fails the run here, even when there is nothing to send.
+    audienceId = await checkAudience(spec, deps.graph, deps.adAccountId, info, warn);
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
     try {
@@ -97,6 +98,9 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
       status = 'failed';
       error = refusal;
     } else {
+      // Only now, with the model read and the safeguards passed, is a missing audience created.
+      audienceId ??= await createAudience(spec, deps.graph, deps.adAccountId);
+      await store.saveSyncInfo(spec.name, { audienceId, schemaSignature });
       await applySpool(store, spec.name, scan.stateWrites);
       status = await deliver(spec, deps, encoder, audienceId, scan, counts, samples);
     }
@@ -105,6 +109,8 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     error = e instanceof Error ? e.message : String(e);
   } finally {
     clearInterval(refresher);
+    // A run that failed before reading the model (at the audience check) still lets go of the source it opened.
+    await deps.source.release?.().catch(() => undefined);
   }
   if (status === 'success' && counts.failed > 0) status = 'partial';
 
@@ -177,18 +183,6 @@ export function safeguardRefusal(spec: SyncSpec, extracted: number, scan: Pick<S
     return `refused: this run would remove ${scan.departures} of ${scan.members} records (${share}%), above maxRemovalShare ${spec.maxRemovalShare * 100}%; nothing was sent. Check the model; if the removals are intended, rerun with --force or raise maxRemovalShare.`;
   }
   return undefined;
-}
-
-async function resolveAudience(spec: SyncSpec, deps: EngineDeps, recorded: string | null): Promise<string> {
-  if ('id' in spec.audience) return spec.audience.id;
-  if (recorded) return recorded;
-  const { name, description, valueBased } = spec.audience.create;
-  const created = await deps.graph.createCustomAudience(deps.adAccountId, {
-    name,
-    ...(description !== undefined ? { description } : {}),
-    ...(valueBased !== undefined ? { valueBased } : {}),
-  });
-  return created.id;
 }
 
 async function acquireLock(store: EngineStore, sync: string, holder: string, ttl: number): Promise<boolean> {

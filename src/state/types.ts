@@ -105,7 +105,8 @@ export interface StateStore {
   updateSync(name: string, patch: SyncStatePatch): Promise<void>;
   /**
    * Forgets a sync's records and schema signature (its runs stay). The audience id is kept unless
-   * `forgetAudience` is set, so an audience created by a previous run is not created twice.
+   * `forgetAudience` is set, so an audience created by a previous run is not created twice; a
+   * forgotten one leaves the sync with audienceId null, which asks the next run for a new audience.
    */
   resetSync(name: string, opts?: { forgetAudience?: boolean }): Promise<void>;
 

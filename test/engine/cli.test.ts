@@ -90,3 +90,19 @@ describe('CLI: validate, plan, sync, runs, reset', () => {
     expect(broken.stderr).toMatch(/is not a valid audience-sync config/);
   });
 });
+
+describe('CLI: what a run says', () => {
+  it('a run that cannot reach the Graph API exits 1 even with nothing to send, and runs shows it failed', async () => {
+    world = await createWorld();
+    await world.setCustomers(customers(5));
+    expect((await cli(world, 'sync', 'loyalty')).code).toBe(0);
+    // Nothing changed, so there is nothing to send; the Graph API is not there (port 1 is never open).
+    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown> };
+    config.meta.graphUrl = 'http://127.0.0.1:1';
+    writeFileSync(world.configPath, stringify(config));
+    const r = await cli(world, 'sync', 'loyalty');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/loyalty: failed .*\n[^]*error: the audience \d+ \(audience\.id of sync "loyalty"\) could not be checked/);
+    expect((await cli(world, 'runs', 'loyalty')).stdout).toMatch(/^#2 loyalty failed /);
+  });
+});
