@@ -1,5 +1,5 @@
 // Adapters from our stores and warehouses to the narrow ports the engine is written against.
-import type { EngineSource, EngineStore, RecordWrite, RunSummary } from '../engine/index.js';
+import type { CoverageBaseline, EngineSource, EngineStore, RecordWrite, RunSummary } from '../engine/index.js';
 import type { Source } from '../sources/index.js';
 import type { RecordState, StateStore } from '../state/index.js';
 
@@ -22,6 +22,11 @@ export function engineStore(state: StateStore): EngineStore {
       return s && { audienceId: s.audienceId, schemaSignature: s.schemaSignature };
     },
     saveSyncInfo: (sync, info) => state.updateSync(sync, info),
+    async getCoverageBaseline(sync) {
+      const text = await state.getValue(coverageKey(sync));
+      return text === undefined ? undefined : (JSON.parse(text) as CoverageBaseline);
+    },
+    saveCoverageBaseline: (sync, baseline) => state.setValue(coverageKey(sync), JSON.stringify(baseline)),
     acquireLock: (sync, holder, ttl) => state.acquireLock(sync, holder, ttl),
     refreshLock: (sync, holder, ttl) => state.refreshLock(sync, holder, ttl),
     releaseLock: (sync, holder) => state.releaseLock(sync, holder),
@@ -35,6 +40,9 @@ export function engineStore(state: StateStore): EngineStore {
     finishRun: (runId, summary) => state.finishRun(runId, runOutcome(summary)),
   };
 }
+
+/** Counts per match key only: no value of the model is kept. */
+const coverageKey = (sync: string) => `coverage-baseline:${sync}`;
 
 function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
   return {

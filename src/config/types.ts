@@ -56,6 +56,7 @@ export interface SyncConfig {
   readonly schedule?: string;
   readonly maxAttempts: number;
   readonly maxRemovalShare: number;
+  readonly minCoverageRatio: number;
   readonly batchRows: number;
 }
 

@@ -1,3 +1,4 @@
+import type { CoverageBaseline } from './coverage.js';
 import type { Cell, RecordWrite, RunSummary, StoredRecord } from './types.js';
 
 /** The engine's view of our own state store (implemented in src/state). */
@@ -8,6 +9,9 @@ export interface EngineStore {
   applyRecordWrites(sync: string, writes: readonly RecordWrite[]): Promise<void>;
   getSyncInfo(sync: string): Promise<{ audienceId: string | null; schemaSignature: string | null } | undefined>;
   saveSyncInfo(sync: string, info: { audienceId: string; schemaSignature: string }): Promise<void>;
+  /** The model's identifier coverage at the sync's last successful run, if there was one. */
+  getCoverageBaseline(sync: string): Promise<CoverageBaseline | undefined>;
+  saveCoverageBaseline(sync: string, baseline: CoverageBaseline): Promise<void>;
   acquireLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
   refreshLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLock(sync: string, holder: string): Promise<void>;

@@ -2,12 +2,13 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRecordEncoder, type RecordEncoder } from '../identity/index.js';
 import { checkAudience, createAudience } from './audience.js';
+import { coverageDrops, describeDrops, type CoverageBaseline } from './coverage.js';
 import { DeliveryAborted, deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
 import { disposeScan, scanModel, type ScanResult } from './scan.js';
 import type { Spool } from './spool.js';
-import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunSummary, type SyncSpec } from './types.js';
+import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunCounts, type RunSummary, type SyncSpec } from './types.js';
 
 /** Bumped whenever a normalization rule changes, so every record is re-encoded and re-sent once. */
 export const IDENTITY_RULES_VERSION = 1;
@@ -26,7 +27,7 @@ export interface EngineDeps {
 }
 
 export interface RunOptions {
-  /** Skip the safeguards (empty model, too many removals). */
+  /** Skip the safeguards (empty model, identifier coverage drop, too many removals). */
   force?: boolean;
   trigger?: string;
 }
@@ -76,6 +77,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     }
     // A broken token or an unreachable Graph API fails the run here, even when there is nothing to send.
     audienceId = await checkAudience(spec, deps.graph, deps.adAccountId, info, warn);
+    const baseline = await store.getCoverageBaseline(spec.name);
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
     try {
@@ -93,7 +95,7 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
 
     deps.onEvent?.({ type: 'planned', counts: { ...counts }, toRemove: scan.removals.size, toSend: scan.deliveries.size });
     deps.onEvent?.({ type: 'phase', phase: 'safeguards' });
-    const refusal = options.force ? undefined : safeguardRefusal(spec, counts.extracted, scan);
+    const refusal = options.force ? undefined : safeguardRefusal(spec, counts, scan, baseline);
     if (refusal) {
       status = 'failed';
       error = refusal;
@@ -113,6 +115,10 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
     await deps.source.release?.().catch(() => undefined);
   }
   if (status === 'success' && counts.failed > 0) status = 'partial';
+  if (status === 'success' && counts.modelCoverage) {
+    // The next run's coverage safeguard compares against this run. Failing to save it must not fail a run that delivered.
+    await store.saveCoverageBaseline(spec.name, { ...counts.modelCoverage, mapping: spec.mapping }).catch((e: unknown) => warn(`could not save the identifier coverage for the next run's safeguard: ${e instanceof Error ? e.message : String(e)}`));
+  }
 
   const summary: RunSummary = {
     ...(runId !== undefined ? { runId } : {}),
@@ -172,10 +178,23 @@ async function deliver(
   return failedBatches > 0 ? 'partial' : 'success';
 }
 
-/** The empty-model and mass-removal guards: a broken model must never wipe an audience. */
-export function safeguardRefusal(spec: SyncSpec, extracted: number, scan: Pick<ScanResult, 'members' | 'departures' | 'deliveries'>): string | undefined {
+/**
+ * The empty-model, identifier-coverage and mass-removal guards: a broken model must never wipe an
+ * audience or strip its members of identifiers.
+ */
+export function safeguardRefusal(
+  spec: SyncSpec,
+  counts: Pick<RunCounts, 'extracted' | 'modelCoverage'>,
+  scan: Pick<ScanResult, 'members' | 'departures' | 'deliveries'>,
+  baseline: CoverageBaseline | undefined,
+): string | undefined {
+  const { extracted } = counts;
   if (scan.members > 0 && (extracted === 0 || (spec.mode === 'replace' && scan.deliveries.size === 0))) {
     return `refused: the model returned ${extracted === 0 ? 'no rows' : 'no usable rows'} while the audience holds ${scan.members} records from earlier runs; nothing was sent. If the model really is empty now, rerun with --force.`;
+  }
+  const drops = counts.modelCoverage ? coverageDrops(counts.modelCoverage, baseline, spec.mapping, spec.minCoverageRatio) : [];
+  if (drops.length > 0) {
+    return `refused: ${describeDrops(drops)} at the last successful run, below minCoverageRatio ${spec.minCoverageRatio * 100}% of it; nothing was sent. Check the model for a column that became empty; if the drop is intended, rerun with --force or lower minCoverageRatio.`;
   }
   const removesOnDeparture = spec.mode === 'mirror' || spec.mode === 'delete';
   if (removesOnDeparture && scan.members > 0 && scan.departures / scan.members > spec.maxRemovalShare) {

@@ -25,6 +25,8 @@ export interface StoredRecord extends RecordState {
   readonly updatedAt: Date;
   /** Whether `cells` is non-null, known without parsing them. */
   readonly hasCells: boolean;
+  /** Bit i set when cell i holds a value (is not ""), known without parsing the cells; 0 without cells. */
+  filledMask(): number;
 }
 
 export interface RecordCounts {

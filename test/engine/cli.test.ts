@@ -105,4 +105,19 @@ describe('CLI: what a run says', () => {
     expect(r.stdout).toMatch(/loyalty: failed .*\n[^]*error: the audience \d+ \(audience\.id of sync "loyalty"\) could not be checked/);
     expect((await cli(world, 'runs', 'loyalty')).stdout).toMatch(/^#2 loyalty failed /);
   });
+
+  it('refuses a drop in identifier coverage with exit 1; plan reports it; --force sends', async () => {
+    world = await createWorld();
+    const rows = customers(20);
+    await world.setCustomers(rows);
+    await cli(world, 'sync', 'loyalty');
+    await world.setCustomers(rows.map((r) => ({ ...r, email: null })));
+    const plan = await cli(world, 'plan');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/a real run would be refused: EMAIL is usable in 0\.0% of the model's rows \(0 of 20\), down from 100\.0%/);
+    const refused = await cli(world, 'sync', 'loyalty');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/error: refused: EMAIL is usable in 0\.0%.*rerun with --force or lower minCoverageRatio/);
+    expect((await cli(world, 'sync', 'loyalty', '--force')).code).toBe(0);
+  });
 });
