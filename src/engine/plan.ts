@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRecordEncoder } from '../identity/index.js';
 import type { EngineSource, EngineStore } from './ports.js';
-import { encoderSignature, safeguardRefusal } from './run.js';
+import { encoderSignature, forceHint, safeguardRefusal } from './run.js';
 import { disposeScan, scanModel } from './scan.js';
 import { emptyCounts, type ErrorSample, type RunCounts, type SyncSpec } from './types.js';
 
@@ -38,7 +38,7 @@ export async function planSync(spec: SyncSpec, deps: { source: EngineSource; sto
     staleRemoval: info?.schemaSignature == null || info.schemaSignature === encoder.schema.join(','),
   });
   try {
-    const refusal = safeguardRefusal(spec, counts, scan, baseline);
+    const refusal = safeguardRefusal(spec, counts, scan, baseline, forceHint('plan', spec.name));
     const sample = scan.sampleDeliveries;
     return {
       sync: spec.name,

@@ -29,6 +29,7 @@ export interface EngineDeps {
 export interface RunOptions {
   /** Skip the safeguards (empty model, identifier coverage drop, too many removals). */
   force?: boolean;
+  /** What started the run (cli, dashboard, api, schedule, ...); a refusal names the override available there. */
   trigger?: string;
 }
 
@@ -95,10 +96,11 @@ export async function runSync(spec: SyncSpec, deps: EngineDeps, options: RunOpti
 
     deps.onEvent?.({ type: 'planned', counts: { ...counts }, toRemove: scan.removals.size, toSend: scan.deliveries.size });
     deps.onEvent?.({ type: 'phase', phase: 'safeguards' });
-    const refusal = options.force ? undefined : safeguardRefusal(spec, counts, scan, baseline);
+    const refusal = options.force ? undefined : safeguardRefusal(spec, counts, scan, baseline, forceHint(options.trigger, spec.name));
     if (refusal) {
       status = 'failed';
       error = refusal;
+      setPlannedOnly(counts, scan);
     } else {
       // Only now, with the model read and the safeguards passed, is a missing audience created.
       audienceId ??= await createAudience(spec, deps.graph, deps.adAccountId);
@@ -180,28 +182,50 @@ async function deliver(
 
 /**
  * The empty-model, identifier-coverage and mass-removal guards: a broken model must never wipe an
- * audience or strip its members of identifiers.
+ * audience or strip its members of identifiers. `hint` names the override where the run was started.
  */
 export function safeguardRefusal(
   spec: SyncSpec,
   counts: Pick<RunCounts, 'extracted' | 'modelCoverage'>,
   scan: Pick<ScanResult, 'members' | 'departures' | 'deliveries'>,
   baseline: CoverageBaseline | undefined,
+  hint: string,
 ): string | undefined {
   const { extracted } = counts;
   if (scan.members > 0 && (extracted === 0 || (spec.mode === 'replace' && scan.deliveries.size === 0))) {
-    return `refused: the model returned ${extracted === 0 ? 'no rows' : 'no usable rows'} while the audience holds ${scan.members} records from earlier runs; nothing was sent. If the model really is empty now, rerun with --force.`;
+    return `refused: the model returned ${extracted === 0 ? 'no rows' : 'no usable rows'} while the audience holds ${scan.members} records from earlier runs; nothing was sent. If the model really is empty now, ${hint}.`;
   }
   const drops = counts.modelCoverage ? coverageDrops(counts.modelCoverage, baseline, spec.mapping, spec.minCoverageRatio) : [];
   if (drops.length > 0) {
-    return `refused: ${describeDrops(drops)} at the last successful run, below minCoverageRatio ${spec.minCoverageRatio * 100}% of it; nothing was sent. Check the model for a column that became empty; if the drop is intended, rerun with --force or lower minCoverageRatio.`;
+    return `refused: ${describeDrops(drops)} at the last successful run, below minCoverageRatio ${spec.minCoverageRatio * 100}% of it; nothing was sent. Check the model for a column that became empty; if the drop is intended, ${hint} or lower minCoverageRatio.`;
   }
   const removesOnDeparture = spec.mode === 'mirror' || spec.mode === 'delete';
   if (removesOnDeparture && scan.members > 0 && scan.departures / scan.members > spec.maxRemovalShare) {
     const share = ((scan.departures / scan.members) * 100).toFixed(1);
-    return `refused: this run would remove ${scan.departures} of ${scan.members} records (${share}%), above maxRemovalShare ${spec.maxRemovalShare * 100}%; nothing was sent. Check the model; if the removals are intended, rerun with --force or raise maxRemovalShare.`;
+    return `refused: this run would remove ${scan.departures} of ${scan.members} records (${share}%), above maxRemovalShare ${spec.maxRemovalShare * 100}%; nothing was sent. Check the model; if the removals are intended, ${hint} or raise maxRemovalShare.`;
   }
   return undefined;
+}
+
+/** How to override a safeguard from where the run was started. */
+export function forceHint(trigger: string | undefined, sync: string): string {
+  switch (trigger) {
+    case 'cli':
+      return 'rerun with --force';
+    case 'dashboard':
+      return 'run it again from the dashboard with "skip safeguards" ticked';
+    case 'api':
+      return 'start it again with {"force": true}';
+    default:
+      return `run it once with \`audience-sync sync ${sync} --force\` or with "skip safeguards" in the dashboard`;
+  }
+}
+
+/** A refused run sent nothing: its change counts move to `planned`, so no view reports them as done. */
+function setPlannedOnly(counts: RunCounts, scan: Pick<ScanResult, 'removals' | 'deliveries'>): void {
+  const { added, updated, deleted, retried } = counts;
+  counts.planned = { added, updated, deleted, retried, toRemove: scan.removals.size, toSend: scan.deliveries.size };
+  counts.added = counts.updated = counts.deleted = counts.retried = 0;
 }
 
 async function acquireLock(store: EngineStore, sync: string, holder: string, ttl: number): Promise<boolean> {

@@ -63,6 +63,19 @@ export interface RunCounts {
   encoded: number;
   /** Per match key: rows with a usable value, over the whole model (set once the model was read). */
   modelCoverage?: ModelCoverage;
+  /** Set when a safeguard refused the run: what it would have done. Its own added, updated and deleted are 0, since nothing was sent. */
+  planned?: PlannedChanges;
+}
+
+/** The changes a refused run had planned. */
+export interface PlannedChanges {
+  added: number;
+  updated: number;
+  deleted: number;
+  retried: number;
+  /** Rows it would have sent: removals, then adds (or the replace upload). */
+  toRemove: number;
+  toSend: number;
 }
 
 export interface ErrorSample {

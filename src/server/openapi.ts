@@ -34,7 +34,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             durationMs: nullable({ type: 'integer' }),
             counts: {
               type: 'object',
-              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, modelCoverage (usable rows per match key over the whole model), ...',
+              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, modelCoverage (usable rows per match key over the whole model), ... A run refused by a safeguard sent nothing: its added, updated and deleted are 0 and `planned` holds what it would have done.',
               additionalProperties: true,
             },
             error: nullable({ type: 'string' }),

@@ -82,7 +82,7 @@ describe('CLI: validate, plan, sync, runs, reset', () => {
     await world.setCustomers([]);
     const refused = await cli(world, 'sync', 'loyalty');
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toMatch(/loyalty: failed .*\n.*\n\s+error: refused: the model returned no rows/);
+    expect(refused.stdout).toMatch(/loyalty: failed .*\n.*\n.*refused, nothing sent.*\n\s+error: refused: the model returned no rows/);
 
     writeFileSync(world.configPath, 'version: 1\nsyncs: nope\n');
     const broken = await cli(world, 'sync', '--all');
@@ -106,6 +106,21 @@ describe('CLI: what a run says', () => {
     expect((await cli(world, 'runs', 'loyalty')).stdout).toMatch(/^#2 loyalty failed /);
   });
 
+  it('a run refused by a safeguard removed nobody: sync names --force, runs shows 0 deleted and what was planned', async () => {
+    world = await createWorld();
+    await world.setCustomers(customers(10));
+    await cli(world, 'sync', 'loyalty');
+    await world.setCustomers(customers(2));
+    const refused = await cli(world, 'sync', 'loyalty');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/deleted 0 .*\n\s+refused, nothing sent; it had planned: 0 to add, 0 to update, 8 departed \(8 removals, 0 rows to send\)\n\s+error: refused: this run would remove 8 of 10 records .*rerun with --force or raise maxRemovalShare/);
+    const runs = await cli(world, 'runs', 'loyalty');
+    expect(runs.stdout).toMatch(/#2 loyalty failed .* deleted 0 · rejected 0 · delivered 0 · failed 0\n\s+refused, nothing sent; it had planned: .*8 departed/);
+    const [last] = JSON.parse((await cli(world, 'runs', 'loyalty', '--json')).stdout) as Array<{ counts: { deleted: number; removedFromAudience: number; planned: { deleted: number; toRemove: number } } }>;
+    expect(last!.counts).toMatchObject({ deleted: 0, removedFromAudience: 0, planned: { deleted: 8, toRemove: 8 } });
+    expect(world.memberIds()).toHaveLength(10);
+  });
+
   it('refuses a drop in identifier coverage with exit 1; plan reports it; --force sends', async () => {
     world = await createWorld();
     const rows = customers(20);
@@ -118,6 +133,7 @@ describe('CLI: what a run says', () => {
     const refused = await cli(world, 'sync', 'loyalty');
     expect(refused.code).toBe(1);
     expect(refused.stdout).toMatch(/error: refused: EMAIL is usable in 0\.0%.*rerun with --force or lower minCoverageRatio/);
+    expect(refused.stdout).toMatch(/refused, nothing sent; it had planned: 0 to add, 20 to update/);
     expect((await cli(world, 'sync', 'loyalty', '--force')).code).toBe(0);
   });
 });

@@ -44,7 +44,7 @@ describe.each(['mirror', 'upsert', 'delete', 'replace'] as const)('%s: identifie
     expect(refused.counts.modelCoverage).toMatchObject({ rows: 100, usable: { EXTERN_ID: 100, EMAIL: 0, PHONE: 100 } });
     expect(uploads(world)).toHaveLength(0);
     expect(world.emulator.control.members(world.audienceId)).toEqual(membersBefore);
-    expect((await plan(world)).refusal).toMatch(/^refused: EMAIL is usable in 0\.0%.*rerun with --force/);
+    expect((await plan(world)).refusal).toMatch(/^refused: EMAIL is usable in 0\.0%.*audience-sync sync loyalty --force/);
 
     const forced = await world.run({ force: true });
     expect(forced.status).toBe('success');

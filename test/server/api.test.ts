@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../src/server/index.js';
+import { customers } from '../support/world.js';
 import { serveWorld, type ServedWorld } from './helpers.js';
 
 let s: ServedWorld;
@@ -215,5 +216,13 @@ describe('what a run says', () => {
     } finally {
       f.world.emulator.control.setTokenState(String(f.world.env.META_ACCESS_TOKEN), 'valid');
     }
+  });
+  it('a refusal names the override of the API and counts nothing as done; with the override the run goes through', async () => {
+    await f.world.setCustomers(customers(1));
+    const refused = await f.waitForRun((await f.api('POST', '/api/syncs/loyalty/runs')).body.runId);
+    expect(refused.error).toMatch(/would remove 4 of 5 records .*start it again with \{"force": true\} or raise maxRemovalShare/);
+    expect(refused.counts).toMatchObject({ deleted: 0, planned: { deleted: 4 } });
+    expect((await f.waitForRun((await f.api('POST', '/api/syncs/loyalty/runs', { body: { force: true } })).body.runId)).status).toBe('success');
+    expect(f.world.memberIds()).toHaveLength(1);
   });
 });

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import type { PlannedChanges } from '../../engine/index.js';
+import { formatPlanned } from '../render.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 export function register(program: Command): void {
@@ -19,12 +21,13 @@ export function register(program: Command): void {
       }
       if (runs.length === 0) console.log('no runs yet');
       for (const r of runs) {
-        const c = r.counts as Record<string, number>;
+        const c = r.counts as Record<string, number> & { planned?: PlannedChanges };
         const secs = r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) + 's' : 'running';
         console.log(
           `#${r.id} ${r.sync} ${r.status.padEnd(7)} ${r.startedAt.toISOString()} ${secs} (${r.trigger}) ` +
             `extracted ${c.extracted ?? 0} · added ${c.added ?? 0} · updated ${c.updated ?? 0} · deleted ${c.deleted ?? 0} · rejected ${c.rejected ?? 0} · delivered ${c.delivered ?? 0} · failed ${c.failed ?? 0}`,
         );
+        if (c.planned) console.log(`  ${formatPlanned(c.planned)}`);
         if (r.error) console.log(`    error: ${r.error}`);
       }
     });
