@@ -1,5 +1,5 @@
 // Adapters from our stores, warehouses and Graph client to the narrow ports the engine is written against.
-import { DeliveryError, type EngineGraph, type EngineSource, type EngineStore, type RecordWrite, type RunSummary } from '../engine/index.js';
+import { DeliveryError, type CoverageBaseline, type EngineGraph, type EngineSource, type EngineStore, type RecordWrite, type RunSummary } from '../engine/index.js';
 import { BatchBuilder, MetaApiError, type GraphClient } from '../meta/index.js';
 import type { Source } from '../sources/index.js';
 import type { RecordState, StateStore } from '../state/index.js';
@@ -23,6 +23,11 @@ export function engineStore(state: StateStore): EngineStore {
       return s && { audienceId: s.audienceId, schemaSignature: s.schemaSignature };
     },
     saveSyncInfo: (sync, info) => state.updateSync(sync, info),
+    async getCoverageBaseline(sync) {
+      const text = await state.getValue(coverageKey(sync));
+      return text === undefined ? undefined : (JSON.parse(text) as CoverageBaseline);
+    },
+    saveCoverageBaseline: (sync, baseline) => state.setValue(coverageKey(sync), JSON.stringify(baseline)),
     acquireLock: (sync, holder, ttl) => state.acquireLock(sync, holder, ttl),
     refreshLock: (sync, holder, ttl) => state.refreshLock(sync, holder, ttl),
     releaseLock: (sync, holder) => state.releaseLock(sync, holder),
@@ -36,6 +41,9 @@ export function engineStore(state: StateStore): EngineStore {
     finishRun: (runId, summary) => state.finishRun(runId, runOutcome(summary)),
   };
 }
+
+/** Counts per match key only: no value of the model is kept. */
+const coverageKey = (sync: string) => `coverage-baseline:${sync}`;
 
 function toRecordState(w: Extract<RecordWrite, { op: 'upsert' }>): RecordState {
   return {
@@ -67,6 +75,8 @@ export function engineSource(source: Source): EngineSource {
 
 export function engineGraph(client: GraphClient): EngineGraph {
   return {
+    checkAudience: (adAccountId, audienceId) => client.checkAudience(adAccountId, audienceId),
+    listAudiences: (adAccountId) => client.listAudiences(adAccountId),
     createCustomAudience: (adAccountId, audience) => client.createCustomAudience(adAccountId, audience),
     openUploadSession(op, audienceId, schema, opts) {
       const session = client.openUploadSession(op, audienceId, schema, opts);

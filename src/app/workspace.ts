@@ -222,6 +222,7 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     audience: sync.audience,
     maxAttempts: sync.maxAttempts,
     maxRemovalShare: sync.maxRemovalShare,
+    minCoverageRatio: sync.minCoverageRatio,
     batchRows: sync.batchRows,
   };
 }

@@ -1,6 +1,6 @@
 // Human-readable output of runs and plans. Only counts, hashes and EXTERN_IDs are ever shown.
 import { givenUpSentence, type GivenUpReport } from '../app/given-up.js';
-import { TIMING_LABELS, type RunCounts, type RunSummary, type RunTimings, type SyncPlan } from '../engine/index.js';
+import { TIMING_LABELS, type PlannedChanges, type RunCounts, type RunSummary, type RunTimings, type SyncPlan } from '../engine/index.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -16,6 +16,11 @@ export function formatCounts(c: RunCounts): string {
   parts.push(`rejected ${n(c.rejected)}`, `delivered ${n(c.delivered)}`, `failed ${n(c.failed)}`);
   if (c.numInvalidEntries) parts.push(`invalid per Meta ${n(c.numInvalidEntries)}`);
   return parts.join(' · ');
+}
+
+/** What a run refused by a safeguard had planned; it sent none of it. */
+export function formatPlanned(p: PlannedChanges): string {
+  return `  refused, nothing sent; it had planned: ${n(p.added)} to add, ${n(p.updated)} to update, ${n(p.deleted)} departed (${n(p.toRemove)} removals, ${n(p.toSend)} rows to send)`;
 }
 
 export function formatRejections(c: RunCounts): string[] {
@@ -48,6 +53,7 @@ export function formatCoverage(c: RunCounts): string[] {
 export function formatSummary(s: RunSummary): string {
   const secs = ((Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1);
   const lines = [`${s.sync}: ${s.status} in ${secs}s (${s.mode}${s.audienceId ? `, audience ${s.audienceId}` : ''}${s.runId !== undefined ? `, run #${s.runId}` : ''})`, `  ${formatCounts(s.counts)}`];
+  if (s.counts.planned) lines.push(formatPlanned(s.counts.planned));
   lines.push(...formatRejections(s.counts));
   if (s.error) lines.push(`  error: ${s.error}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);

@@ -171,6 +171,7 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
     ...(sync.schedule === undefined ? {} : { schedule: sync.schedule }),
     maxAttempts: sync.maxAttempts,
     maxRemovalShare: sync.maxRemovalShare,
+    minCoverageRatio: sync.minCoverageRatio,
     batchRows: sync.batchRows,
   };
 }

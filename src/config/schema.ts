@@ -11,6 +11,7 @@ export const DEFAULT_API_VERSION = 'v25.0';
 export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_MAX_REMOVAL_SHARE = 0.5;
+export const DEFAULT_MIN_COVERAGE_RATIO = 0.5;
 export const DEFAULT_MAX_CONCURRENT_PER_AD_ACCOUNT = 2;
 export const DEFAULT_JOB_TIMEOUT_SECONDS = 3600;
 export const MAX_JOB_TIMEOUT_SECONDS = 23 * 3600;
@@ -244,6 +245,14 @@ export const syncSchema = z
       .max(1, 'must be between 0 and 1')
       .default(DEFAULT_MAX_REMOVAL_SHARE)
       .describe('Refuse a run that would remove more than this share of the audience (override with --force).'),
+    minCoverageRatio: z
+      .number()
+      .min(0, 'must be between 0 and 1')
+      .max(1, 'must be between 0 and 1')
+      .default(DEFAULT_MIN_COVERAGE_RATIO)
+      .describe(
+        "Refuse a run when, for a mapped key, the share of the model's rows with a usable value falls below this fraction of its share at the last successful run (override with --force; 0 turns the check off).",
+      ),
     batchRows: z
       .int()
       .min(1, 'must be at least 1')

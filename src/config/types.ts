@@ -65,6 +65,7 @@ export interface SyncConfig {
   readonly schedule?: string;
   readonly maxAttempts: number;
   readonly maxRemovalShare: number;
+  readonly minCoverageRatio: number;
   readonly batchRows: number;
 }
 

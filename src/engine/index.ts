@@ -1,6 +1,8 @@
 export { ensureAudience, runSync, SyncBusyError, type EngineDeps, type RunOptions } from './run.js';
 export { planSync, type SyncPlan } from './plan.js';
-export { DeliveryError, type EngineGraph, type EngineSource, type EngineStore } from './ports.js';
-export type { Cell, EngineEvent, ErrorSample, RecordWrite, RunCounts, RunStatus, RunSummary, RunTimings, StoredRecord, SyncMode, SyncSpec } from './types.js';
+export { DeliveryError, type AudienceRef, type EngineGraph, type EngineSource, type EngineStore } from './ports.js';
+export type { CoverageBaseline, ModelCoverage } from './coverage.js';
+export { audienceMarker } from './audience.js';
+export type { Cell, EngineEvent, ErrorSample, PlannedChanges, RecordWrite, RunCounts, RunStatus, RunSummary, RunTimings, StoredRecord, SyncMode, SyncSpec } from './types.js';
 export { checkModelColumns, type ModelIssue } from './validate.js';
 export { readTimings, TIMING_LABELS } from './timings.js';

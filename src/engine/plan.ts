@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRecordEncoder } from '../identity/index.js';
 import type { EngineSource, EngineStore } from './ports.js';
-import { encoderSignature, safeguardRefusal } from './run.js';
+import { encoderSignature, forceHint, safeguardRefusal } from './run.js';
 import { disposeScan, scanModel } from './scan.js';
 import { emptyCounts, type ErrorSample, type RunCounts, type SyncSpec } from './types.js';
 
@@ -23,11 +23,12 @@ export interface SyncPlan {
 
 /**
  * A dry run: the same scan as a real run, with every row encoded for the coverage report, but no
- * lock, no state write and nothing sent.
+ * lock, no state write, no call to Meta and nothing sent (no audience is created either).
  */
 export async function planSync(spec: SyncSpec, deps: { source: EngineSource; store: EngineStore; workDir?: string }): Promise<SyncPlan> {
   const encoder = createRecordEncoder(spec.mapping, spec.identity);
   const info = await deps.store.getSyncInfo(spec.name);
+  const baseline = await deps.store.getCoverageBaseline(spec.name);
   const counts = emptyCounts();
   const samples: ErrorSample[] = [];
   const scan = await scanModel(spec, encoder, deps.source, deps.store, counts, samples, {
@@ -37,7 +38,7 @@ export async function planSync(spec: SyncSpec, deps: { source: EngineSource; sto
     staleRemoval: info?.schemaSignature == null || info.schemaSignature === encoder.schema.join(','),
   });
   try {
-    const refusal = safeguardRefusal(spec, counts.extracted, scan);
+    const refusal = safeguardRefusal(spec, counts, scan, baseline, forceHint('plan', spec.name));
     const sample = scan.sampleDeliveries;
     return {
       sync: spec.name,

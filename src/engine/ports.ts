@@ -1,3 +1,4 @@
+import type { CoverageBaseline } from './coverage.js';
 import type { Cell, RecordWrite, RunSummary, StoredRecord } from './types.js';
 
 /** The engine's view of our own state store (implemented in src/state). */
@@ -8,6 +9,9 @@ export interface EngineStore {
   applyRecordWrites(sync: string, writes: readonly RecordWrite[]): Promise<void>;
   getSyncInfo(sync: string): Promise<{ audienceId: string | null; schemaSignature: string | null } | undefined>;
   saveSyncInfo(sync: string, info: { audienceId: string; schemaSignature: string }): Promise<void>;
+  /** The model's identifier coverage at the sync's last successful run, if there was one. */
+  getCoverageBaseline(sync: string): Promise<CoverageBaseline | undefined>;
+  saveCoverageBaseline(sync: string, baseline: CoverageBaseline): Promise<void>;
   acquireLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
   refreshLock(sync: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLock(sync: string, holder: string): Promise<void>;
@@ -68,8 +72,19 @@ export interface EngineUploadSession {
   send(rows: ReadonlyArray<readonly Cell[]>, opts: { last: boolean }): Promise<UploadResultLike>;
 }
 
+/** An audience as the engine needs to know it. */
+export interface AudienceRef {
+  id: string;
+  name?: string;
+  description?: string;
+}
+
 /** The engine's view of the Graph API (implemented over src/meta in src/app/adapters.ts). */
 export interface EngineGraph {
+  /** One request that proves the token, the ad account and the audience; throws when any is wrong. */
+  checkAudience(adAccountId: string, audienceId: string): Promise<AudienceRef>;
+  /** Every customer-list audience of the ad account. */
+  listAudiences(adAccountId: string): Promise<AudienceRef[]>;
   createCustomAudience(adAccountId: string, a: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }>;
   openUploadSession(op: 'add' | 'remove' | 'replace', audienceId: string, schema: readonly string[], opts?: { estimatedTotal?: number }): EngineUploadSession;
 }

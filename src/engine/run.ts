@@ -1,13 +1,15 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRecordEncoder, type RecordEncoder } from '../identity/index.js';
+import { checkAudience, createAudience } from './audience.js';
+import { coverageDrops, describeDrops, type CoverageBaseline } from './coverage.js';
 import { deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
 import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
 import { disposeScan, scanModel, type ScanResult } from './scan.js';
 import type { Spool } from './spool.js';
 import { PhaseTimer } from './timings.js';
-import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunSummary, type SyncSpec } from './types.js';
+import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunCounts, type RunSummary, type SyncSpec } from './types.js';
 
 /** Bumped whenever a normalization rule changes, so every record is re-encoded and re-sent once. */
 export const IDENTITY_RULES_VERSION = 1;
@@ -25,8 +27,9 @@ export interface EngineDeps {
 }
 
 export interface RunOptions {
-  /** Skip the safeguards (empty model, too many removals). */
+  /** Skip the safeguards (empty model, identifier coverage drop, too many removals). */
   force?: boolean;
+  /** What started the run (cli, dashboard, api, schedule, ...); a refusal names the override available there. */
   trigger?: string;
 }
 
@@ -35,9 +38,9 @@ export class SyncBusyError extends Error {
 }
 
 /**
- * One run of one sync: extract → validate keys → diff → identity → safeguards → deliver → commit,
- * recorded in the run history. Never throws for a failed run (the summary says why); throws
- * SyncBusyError when another run of the same sync holds the lock.
+ * One run of one sync: check the audience → extract → validate keys → diff → identity → safeguards →
+ * (create the audience) → deliver → commit, recorded in the run history. Never throws for a failed run
+ * (the summary says why); throws SyncBusyError when another run of the same sync holds the lock.
  */
 export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: RunOptions = {}): Promise<RunSummary> {
   const timer = new PhaseTimer();
@@ -75,8 +78,9 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
     if (schemaChanged) {
       warn(`the mapping changed the audience's schema from [${info!.schemaSignature}] to [${schemaSignature}]: every record is re-sent, and Meta may refuse uploads to an audience whose data source was set by the old schema (error 2650); if it does, sync into a new audience`);
     }
-    audienceId = await resolveAudience(spec, deps, info?.audienceId ?? null);
-    await store.saveSyncInfo(spec.name, { audienceId, schemaSignature });
+    // A broken token or an unreachable Graph API fails the run here, even when there is nothing to send.
+    audienceId = await checkAudience(spec, deps.graph, deps.adAccountId, info, warn);
+    const baseline = await store.getCoverageBaseline(spec.name);
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
     try {
@@ -94,11 +98,15 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
 
     deps.onEvent?.({ type: 'planned', counts: { ...counts }, toRemove: scan.removals.size, toSend: scan.deliveries.size });
     deps.onEvent?.({ type: 'phase', phase: 'safeguards' });
-    const refusal = options.force ? undefined : safeguardRefusal(spec, counts.extracted, scan);
+    const refusal = options.force ? undefined : safeguardRefusal(spec, counts, scan, baseline, forceHint(options.trigger, spec.name));
     if (refusal) {
       status = 'failed';
       error = refusal;
+      setPlannedOnly(counts, scan);
     } else {
+      // Only now, with the model read and the safeguards passed, is a missing audience created.
+      audienceId ??= await createAudience(spec, deps.graph, deps.adAccountId);
+      await store.saveSyncInfo(spec.name, { audienceId, schemaSignature });
       await applySpool(store, spec.name, scan.stateWrites);
       status = await deliver(spec, deps, encoder, audienceId, scan, counts, samples, timer);
     }
@@ -107,8 +115,14 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
     error = e instanceof Error ? e.message : String(e);
   } finally {
     clearInterval(refresher);
+    // A run that failed before reading the model (at the audience check) still lets go of the source it opened.
+    await deps.source.release?.().catch(() => undefined);
   }
   if (status === 'success' && counts.failed > 0) status = 'partial';
+  if (status === 'success' && counts.modelCoverage) {
+    // The next run's coverage safeguard compares against this run. Failing to save it must not fail a run that delivered.
+    await store.saveCoverageBaseline(spec.name, { ...counts.modelCoverage, mapping: spec.mapping }).catch((e: unknown) => warn(`could not save the identifier coverage for the next run's safeguard: ${e instanceof Error ? e.message : String(e)}`));
+  }
 
   const summary: RunSummary = {
     ...(runId !== undefined ? { runId } : {}),
@@ -171,26 +185,46 @@ async function deliver(
   return failedBatches > 0 ? 'partial' : 'success';
 }
 
-/** The empty-model and mass-removal guards: a broken model must never wipe an audience. */
-export function safeguardRefusal(spec: SyncSpec, extracted: number, scan: Pick<ScanResult, 'members' | 'departures' | 'deliveries'>): string | undefined {
+/**
+ * The empty-model, identifier-coverage and mass-removal guards: a broken model must never wipe an
+ * audience or strip its members of identifiers. `hint` names the override where the run was started.
+ */
+export function safeguardRefusal(
+  spec: SyncSpec,
+  counts: Pick<RunCounts, 'extracted' | 'modelCoverage'>,
+  scan: Pick<ScanResult, 'members' | 'departures' | 'deliveries'>,
+  baseline: CoverageBaseline | undefined,
+  hint: string,
+): string | undefined {
+  const { extracted } = counts;
   if (scan.members > 0 && (extracted === 0 || (spec.mode === 'replace' && scan.deliveries.size === 0))) {
-    return `refused: the model returned ${extracted === 0 ? 'no rows' : 'no usable rows'} while the audience holds ${scan.members} records from earlier runs; nothing was sent. If the model really is empty now, rerun with --force.`;
+    return `refused: the model returned ${extracted === 0 ? 'no rows' : 'no usable rows'} while the audience holds ${scan.members} records from earlier runs; nothing was sent. If the model really is empty now, ${hint}.`;
+  }
+  const drops = counts.modelCoverage ? coverageDrops(counts.modelCoverage, baseline, spec.mapping, spec.minCoverageRatio) : [];
+  if (drops.length > 0) {
+    return `refused: ${describeDrops(drops)} at the last successful run, below minCoverageRatio ${spec.minCoverageRatio * 100}% of it; nothing was sent. Check the model for a column that became empty; if the drop is intended, ${hint} or lower minCoverageRatio.`;
   }
   const removesOnDeparture = spec.mode === 'mirror' || spec.mode === 'delete';
   if (removesOnDeparture && scan.members > 0 && scan.departures / scan.members > spec.maxRemovalShare) {
     const share = ((scan.departures / scan.members) * 100).toFixed(1);
-    return `refused: this run would remove ${scan.departures} of ${scan.members} records (${share}%), above maxRemovalShare ${spec.maxRemovalShare * 100}%; nothing was sent. Check the model; if the removals are intended, rerun with --force or raise maxRemovalShare.`;
+    return `refused: this run would remove ${scan.departures} of ${scan.members} records (${share}%), above maxRemovalShare ${spec.maxRemovalShare * 100}%; nothing was sent. Check the model; if the removals are intended, ${hint} or raise maxRemovalShare.`;
   }
   return undefined;
 }
 
 /**
  * The sync's audience before a run sends to it (`test-record` before the first sync): the configured
- * or recorded one, else one created and recorded exactly as a run does, so the run then uses it.
+ * or recorded one, or the one this sync created earlier, else one created and recorded exactly as a
+ * run does, so the run then uses it.
  */
-export async function ensureAudience(spec: SyncSpec, deps: Pick<EngineDeps, 'graph' | 'adAccountId' | 'store'>, schema: readonly string[]): Promise<string> {
+export async function ensureAudience(
+  spec: SyncSpec,
+  deps: Pick<EngineDeps, 'graph' | 'adAccountId' | 'store'>,
+  schema: readonly string[],
+  warn: (message: string) => void = () => undefined,
+): Promise<string> {
   const info = await deps.store.getSyncInfo(spec.name);
-  const audienceId = await resolveAudience(spec, deps, info?.audienceId ?? null);
+  const audienceId = (await checkAudience(spec, deps.graph, deps.adAccountId, info, warn)) ?? (await createAudience(spec, deps.graph, deps.adAccountId));
   if (!('id' in spec.audience) && audienceId !== info?.audienceId) {
     await deps.store.saveSyncInfo(spec.name, { audienceId, schemaSignature: info?.schemaSignature ?? schemaSignatureOf(schema) });
   }
@@ -202,16 +236,25 @@ function schemaSignatureOf(schema: readonly string[]): string {
   return schema.join(',');
 }
 
-async function resolveAudience(spec: SyncSpec, deps: Pick<EngineDeps, 'graph' | 'adAccountId'>, recorded: string | null): Promise<string> {
-  if ('id' in spec.audience) return spec.audience.id;
-  if (recorded) return recorded;
-  const { name, description, valueBased } = spec.audience.create;
-  const created = await deps.graph.createCustomAudience(deps.adAccountId, {
-    name,
-    ...(description !== undefined ? { description } : {}),
-    ...(valueBased !== undefined ? { valueBased } : {}),
-  });
-  return created.id;
+/** How to override a safeguard from where the run was started. */
+export function forceHint(trigger: string | undefined, sync: string): string {
+  switch (trigger) {
+    case 'cli':
+      return 'rerun with --force';
+    case 'dashboard':
+      return 'run it again from the dashboard with "skip safeguards" ticked';
+    case 'api':
+      return 'start it again with {"force": true}';
+    default:
+      return `run it once with \`audience-sync sync ${sync} --force\` or with "skip safeguards" in the dashboard`;
+  }
+}
+
+/** A refused run sent nothing: its change counts move to `planned`, so no view reports them as done. */
+function setPlannedOnly(counts: RunCounts, scan: Pick<ScanResult, 'removals' | 'deliveries'>): void {
+  const { added, updated, deleted, retried } = counts;
+  counts.planned = { added, updated, deleted, retried, toRemove: scan.removals.size, toSend: scan.deliveries.size };
+  counts.added = counts.updated = counts.deleted = counts.retried = 0;
 }
 
 async function acquireLock(store: EngineStore, sync: string, holder: string, ttl: number): Promise<boolean> {

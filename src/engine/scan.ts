@@ -1,5 +1,6 @@
 import { mappedColumns, type EncodedRecord, type MatchKey, type RecordEncoder } from '../identity/index.js';
-import { classify, planRecord, type Delivery } from './diff.js';
+import { CoverageTally, filledMask } from './coverage.js';
+import { classify, planRecord, type Classified, type Delivery } from './diff.js';
 import { rawFingerprint } from './fingerprint.js';
 import { joinByKey } from './join.js';
 import type { EngineSource, EngineStore } from './ports.js';
@@ -81,6 +82,7 @@ export async function scanModel(
     encode,
     maxAttempts: spec.maxAttempts,
   };
+  const coverage = new CoverageTally(encoder.schema);
 
   try {
     const model = source.streamByKeyHash(spec.model, { primaryKey: spec.primaryKey, columns });
@@ -97,8 +99,9 @@ export async function scanModel(
         continue;
       }
       const row = joined.row;
-      if (opts.encodeAll && row) ctx.encode(row);
+      const all = opts.encodeAll && row ? ctx.encode(row) : undefined;
       const c = classify(row, stored, opts.encodeAll ? { ...ctx, encode: (r) => encoder.encode(r) } : ctx);
+      if (row) coverage.add(all ? filledMask(all.cells) : (coverageMask(c, stored) ?? filledMask(encoder.encode(row).cells)));
       switch (c.change) {
         case 'added': counts.added++; break;
         case 'updated': counts.updated++; break;
@@ -127,7 +130,20 @@ export async function scanModel(
   } finally {
     for (const s of Object.values(spools)) await s.finish();
   }
+  counts.modelCoverage = coverage.result();
   return result;
+}
+
+/**
+ * Which of a row's cells hold a value, for the whole-model coverage, without encoding it again: from
+ * the encoding when the diff made one, else from the cells the state holds for an unchanged row (the
+ * same, since its fingerprint covers the encoder's signature). Undefined for the rare rest, which the
+ * caller encodes.
+ */
+function coverageMask(c: Classified, stored: StoredRecord | undefined): number | undefined {
+  if (c.encoded) return filledMask(c.encoded.cells);
+  if (c.change !== 'unchanged' || !stored?.hasCells) return undefined;
+  return stored.filledMask ? stored.filledMask() : filledMask(stored.cells!);
 }
 
 /** Removes a scan's spool files. */

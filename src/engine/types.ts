@@ -1,4 +1,5 @@
 import type { IdentityOptions, Mapping, MatchKey } from '../identity/index.js';
+import type { ModelCoverage } from './coverage.js';
 
 export type Cell = string | number;
 export type SyncMode = 'upsert' | 'delete' | 'mirror' | 'replace';
@@ -14,6 +15,8 @@ export interface SyncSpec {
   audience: { id: string } | { create: { name: string; description?: string; valueBased?: boolean } };
   maxAttempts: number;
   maxRemovalShare: number;
+  /** Refuse when a mapped key's share of usable rows falls below this fraction of the last successful run's. */
+  minCoverageRatio: number;
   batchRows?: number;
 }
 
@@ -26,13 +29,15 @@ export interface StoredRecord {
   readonly cells: readonly Cell[] | null;
   /** `cells !== null`, without touching (and so parsing) the cells. */
   readonly hasCells: boolean;
+  /** `filledMask(cells)` (0 without cells), read without parsing the cells where the store can. */
+  filledMask?(): number;
   status: 'synced' | 'pending' | 'failed';
   attempts: number;
   lastError: string | null;
 }
 
 export type RecordWrite =
-  | ({ op: 'upsert' } & Omit<StoredRecord, 'hasCells'>)
+  | ({ op: 'upsert' } & Omit<StoredRecord, 'hasCells' | 'filledMask'>)
   | { op: 'delete'; pk: string };
 
 /** How one primary key moved since the last committed state. */
@@ -56,6 +61,21 @@ export interface RunCounts {
   /** Per match key: rows with a usable value, among the rows encoded this run. */
   coverage: Partial<Record<MatchKey, { usable: number; dropReasons: Record<string, number> }>>;
   encoded: number;
+  /** Per match key: rows with a usable value, over the whole model (set once the model was read). */
+  modelCoverage?: ModelCoverage;
+  /** Set when a safeguard refused the run: what it would have done. Its own added, updated and deleted are 0, since nothing was sent. */
+  planned?: PlannedChanges;
+}
+
+/** The changes a refused run had planned. */
+export interface PlannedChanges {
+  added: number;
+  updated: number;
+  deleted: number;
+  retried: number;
+  /** Rows it would have sent: removals, then adds (or the replace upload). */
+  toRemove: number;
+  toSend: number;
 }
 
 export interface ErrorSample {

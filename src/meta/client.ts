@@ -55,6 +55,8 @@ export interface GraphClientOptions {
 export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
 export const DEFAULT_API_VERSION = 'v25.0';
 const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
+/** What the start-of-run check reads: the owning ad account, and name and description to report. */
+const CHECK_FIELDS = ['id', 'account_id', 'name', 'description'] as const;
 const LIST_PAGE_SIZE = 20; // Meta's recommendation; larger pages can fail with code 1
 const MAX_PAGES = 100_000;
 
@@ -187,6 +189,29 @@ export class GraphClient {
     } catch (err) {
       throw await this.explain(err, id);
     }
+  }
+
+  /**
+   * One cheap request that proves the token, the ad account and the audience together: reads the
+   * audience with the ad account that owns it, and fails when that is not `adAccountId`.
+   */
+  async checkAudience(adAccountId: string, audienceId: string): Promise<AudienceInfo> {
+    const account = normalizeAdAccountId(adAccountId);
+    const info = await this.getAudience(audienceId, CHECK_FIELDS);
+    if (info.accountId === undefined) throw unexpectedResponse('an audience with its account_id');
+    if (info.accountId !== account) {
+      throw new MetaApiError(
+        {
+          kind: 'permission',
+          retryable: false,
+          ambiguous: false,
+          detail: `audience ${info.id} belongs to ad account act_${info.accountId}, not to act_${account}`,
+          userAction: `Use an audience of act_${account}, or set the ad account to act_${info.accountId}.`,
+        },
+        'Audience check failed',
+      );
+    }
+    return info;
   }
 
   /** Every customer-list audience of the ad account, following cursor pages until there is no `next`. */

@@ -34,7 +34,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             durationMs: nullable({ type: 'integer' }),
             counts: {
               type: 'object',
-              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, ..., and timings.',
+              description: 'The engine counters: extracted, added, updated, deleted, unchanged, retried, rejected, rejectedByReason, delivered, failed, removedFromAudience, numInvalidEntries, modelCoverage (usable rows per match key over the whole model), ..., and timings. A run refused by a safeguard sent nothing: its added, updated and deleted are 0 and `planned` holds what it would have done.',
               properties: { timings: ref('RunTimings') },
               additionalProperties: true,
             },
@@ -142,7 +142,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Start a run now',
           parameters: [syncName],
-          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { force: { type: 'boolean', description: 'Skip the safeguards (empty model, too many removals).' } } } } } },
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { force: { type: 'boolean', description: 'Skip the safeguards (empty model, identifier coverage drop, too many removals).' } } } } } },
           responses: {
             202: json(
               { type: 'object', properties: { sync: { type: 'string' }, runId: nullable({ type: 'integer' }), state: { enum: ['running', 'queued', 'finished'] } } },

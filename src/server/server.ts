@@ -294,8 +294,8 @@ async function preparePage(ctx: RequestContext, path: string, method: string, ch
 }
 
 function pickCounts(c: RunCounts): Partial<RunCounts> {
-  const { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries } = c;
-  return { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries };
+  const { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries, planned } = c;
+  return { extracted, added, updated, deleted, unchanged, rejected, delivered, failed, numInvalidEntries, ...(planned ? { planned } : {}) };
 }
 
 function messageOf(e: unknown): string {

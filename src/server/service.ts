@@ -6,7 +6,7 @@ import type { GivenUpReport } from '../app/given-up.js';
 import { ModelCheckError, type Workspace } from '../app/workspace.js';
 import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
 import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
-import { SyncBusyError } from '../engine/index.js';
+import { SyncBusyError, type PlannedChanges } from '../engine/index.js';
 import { MetaApiError, type AudienceInfo } from '../meta/index.js';
 import type { RunRecord } from '../state/index.js';
 import type { Scheduler, SyncRunner } from '../scheduler/index.js';
@@ -269,6 +269,15 @@ export function runView(r: RunRecord): RunView {
       ...(s.identifiers?.EXTERN_ID !== undefined ? { externId: s.identifiers.EXTERN_ID } : {}),
     })),
   };
+}
+
+/** What a run refused by a safeguard had planned (it sent nothing), or null for any other run. */
+export function plannedOf(run: Pick<RunView, 'counts'>): PlannedChanges | null {
+  const p = run.counts.planned;
+  if (typeof p !== 'object' || p === null) return null;
+  const planned = { counts: p as Record<string, unknown> };
+  const at = (key: keyof PlannedChanges) => count(planned, key);
+  return { added: at('added'), updated: at('updated'), deleted: at('deleted'), retried: at('retried'), toRemove: at('toRemove'), toSend: at('toSend') };
 }
 
 /** A numeric counter of a run, 0 when absent. */

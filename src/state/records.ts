@@ -31,12 +31,46 @@ class LazyRecord implements StoredRecord {
     if (this.parsed === undefined) this.parsed = this.cellsText === null ? null : (JSON.parse(this.cellsText) as DeliveredCell[]);
     return this.parsed;
   }
+  filledMask(): number {
+    return this.cellsText === null ? 0 : filledMaskOf(this.cellsText);
+  }
   get updatedAt(): Date {
     return new Date(this.updatedAtMs);
   }
   toJSON() {
     return { pk: this.pk, fingerprint: this.fingerprint, cells: this.cells, status: this.status, attempts: this.attempts, lastError: this.lastError, updatedAt: this.updatedAt };
   }
+}
+
+/**
+ * Which cells of a stored cells text (the JSON array `toRow` writes: strings and numbers) are not
+ * "", as bits, read from the text itself: the identifier-coverage count needs this for every
+ * unchanged record on every run, and parsing the cells cost ten times as much.
+ */
+export function filledMaskOf(text: string): number {
+  let mask = 0;
+  let i = 1; // past '['
+  for (let cell = 0; i < text.length && text.charCodeAt(i) !== 0x5d /* ] */; cell++) {
+    if (text.charCodeAt(i) === 0x22 /* " */) {
+      if (text.charCodeAt(i + 1) !== 0x22) mask |= 1 << cell;
+      // The closing quote is the first one not escaped by an odd run of backslashes.
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return mask; // not text toRow wrote
+        let slashes = 0;
+        while (text.charCodeAt(end - 1 - slashes) === 0x5c /* \ */) slashes++;
+        if (slashes % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end + 1;
+    } else {
+      mask |= 1 << cell; // a number (LOOKALIKE_VALUE)
+      const comma = text.indexOf(',', i);
+      i = comma === -1 ? text.length - 1 : comma;
+    }
+    if (text.charCodeAt(i) === 0x2c /* , */) i++;
+  }
+  return mask;
 }
 
 function toStored(row: Row): StoredRecord {

@@ -70,8 +70,9 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     async resetSync(name, resetOpts = {}) {
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('records').where('sync', '=', name).execute();
-        if (resetOpts.forgetAudience) await trx.deleteFrom('syncs').where('name', '=', name).execute();
-        else await trx.updateTable('syncs').set({ schema_signature: null, updated_at: now() }).where('name', '=', name).execute();
+        // A forgotten audience leaves the row with no audience id, so the next run knows a new audience is wanted.
+        const set = resetOpts.forgetAudience ? { audience_id: null, schema_signature: null } : { schema_signature: null };
+        await trx.updateTable('syncs').set({ ...set, updated_at: now() }).where('name', '=', name).execute();
       });
     },
 

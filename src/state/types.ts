@@ -21,6 +21,8 @@ export interface StoredRecord extends RecordState {
   readonly updatedAt: Date;
   /** Whether `cells` is non-null, known without parsing them. */
   readonly hasCells: boolean;
+  /** Bit i set when cell i holds a value (is not ""), known without parsing the cells; 0 without cells. */
+  filledMask(): number;
 }
 
 export interface RecordCounts {
@@ -109,7 +111,8 @@ export interface StateStore {
   updateSync(name: string, patch: SyncStatePatch): Promise<void>;
   /**
    * Forgets a sync's records and schema signature (its runs stay). The audience id is kept unless
-   * `forgetAudience` is set, so an audience created by a previous run is not created twice.
+   * `forgetAudience` is set, so an audience created by a previous run is not created twice; a
+   * forgotten one leaves the sync with audienceId null, which asks the next run for a new audience.
    */
   resetSync(name: string, opts?: { forgetAudience?: boolean }): Promise<void>;
 

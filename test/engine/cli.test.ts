@@ -82,11 +82,58 @@ describe('CLI: validate, plan, sync, runs, reset', () => {
     await world.setCustomers([]);
     const refused = await cli(world, 'sync', 'loyalty');
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toMatch(/loyalty: failed .*\n.*\n\s+error: refused: the model returned no rows/);
+    expect(refused.stdout).toMatch(/loyalty: failed .*\n.*\n.*refused, nothing sent.*\n\s+error: refused: the model returned no rows/);
 
     writeFileSync(world.configPath, 'version: 1\nsyncs: nope\n');
     const broken = await cli(world, 'sync', '--all');
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/is not a valid audience-sync config/);
+  });
+});
+
+describe('CLI: what a run says', () => {
+  it('a run that cannot reach the Graph API exits 1 even with nothing to send, and runs shows it failed', async () => {
+    world = await createWorld();
+    await world.setCustomers(customers(5));
+    expect((await cli(world, 'sync', 'loyalty')).code).toBe(0);
+    // Nothing changed, so there is nothing to send; the Graph API is not there (port 1 is never open).
+    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown> };
+    config.meta.graphUrl = 'http://127.0.0.1:1';
+    writeFileSync(world.configPath, stringify(config));
+    const r = await cli(world, 'sync', 'loyalty');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/loyalty: failed .*\n[^]*error: the audience \d+ \(audience\.id of sync "loyalty"\) could not be checked/);
+    expect((await cli(world, 'runs', 'loyalty')).stdout).toMatch(/^#2 loyalty failed /);
+  });
+
+  it('a run refused by a safeguard removed nobody: sync names --force, runs shows 0 deleted and what was planned', async () => {
+    world = await createWorld();
+    await world.setCustomers(customers(10));
+    await cli(world, 'sync', 'loyalty');
+    await world.setCustomers(customers(2));
+    const refused = await cli(world, 'sync', 'loyalty');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/deleted 0 .*\n\s+refused, nothing sent; it had planned: 0 to add, 0 to update, 8 departed \(8 removals, 0 rows to send\)\n\s+error: refused: this run would remove 8 of 10 records .*rerun with --force or raise maxRemovalShare/);
+    const runs = await cli(world, 'runs', 'loyalty');
+    expect(runs.stdout).toMatch(/#2 loyalty failed .* deleted 0 · rejected 0 · delivered 0 · failed 0\n\s+refused, nothing sent; it had planned: .*8 departed/);
+    const [last] = JSON.parse((await cli(world, 'runs', 'loyalty', '--json')).stdout) as Array<{ counts: { deleted: number; removedFromAudience: number; planned: { deleted: number; toRemove: number } } }>;
+    expect(last!.counts).toMatchObject({ deleted: 0, removedFromAudience: 0, planned: { deleted: 8, toRemove: 8 } });
+    expect(world.memberIds()).toHaveLength(10);
+  });
+
+  it('refuses a drop in identifier coverage with exit 1; plan reports it; --force sends', async () => {
+    world = await createWorld();
+    const rows = customers(20);
+    await world.setCustomers(rows);
+    await cli(world, 'sync', 'loyalty');
+    await world.setCustomers(rows.map((r) => ({ ...r, email: null })));
+    const plan = await cli(world, 'plan');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/a real run would be refused: EMAIL is usable in 0\.0% of the model's rows \(0 of 20\), down from 100\.0%/);
+    const refused = await cli(world, 'sync', 'loyalty');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/error: refused: EMAIL is usable in 0\.0%.*rerun with --force or lower minCoverageRatio/);
+    expect(refused.stdout).toMatch(/refused, nothing sent; it had planned: 0 to add, 20 to update/);
+    expect((await cli(world, 'sync', 'loyalty', '--force')).code).toBe(0);
   });
 });

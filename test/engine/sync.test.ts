@@ -176,7 +176,8 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('sync engine over DuckDB, the e
   it('sends on the next run what a run stopped by Meta faults did not', async () => {
     world = await createWorldWithState({ sync: { maxAttempts: 1 } });
     await world.setCustomers(customers(20));
-    world.emulator.control.setFaults({ rate: 1, kinds: ['transient'], seed: 1 });
+    // Uploads fail; the start-of-run check gets through, so the records are tracked as failed deliveries.
+    world.emulator.control.setFaults({ rate: 1, kinds: ['transient'], seed: 1, paths: '/users$' });
     const failed = await world.run();
     expect(failed.status).toBe('failed');
     expect(world.memberIds()).toHaveLength(0);

@@ -50,6 +50,19 @@ describe('audiences', () => {
     expect(await client.listAudiences(ACCOUNT)).toEqual([]);
   });
 
+  it('checks token, ad account and audience with one read of the audience, refusing one of another account', async () => {
+    const { client } = testClient(emulator());
+    const { id } = await client.createCustomAudience(ACCOUNT, { name: 'checked', description: 'mine' });
+    emulator().control.clearRequestLog();
+    expect(await client.checkAudience(`act_${ACCOUNT}`, id)).toEqual({ id, accountId: ACCOUNT, name: 'checked', description: 'mine' });
+    expect(emulator().control.requestLog().map((e) => `${e.method} ${e.path}`)).toEqual([`GET /v25.0/${id}`]);
+
+    emulator().control.addAdAccount({ id: '2000000000000002', name: 'other', tosAccepted: true });
+    await expect(client.checkAudience('act_2000000000000002', id)).rejects.toThrow(`audience ${id} belongs to ad account act_${ACCOUNT}, not to act_2000000000000002`);
+    emulator().control.setTokenState(TOKEN, 'expired');
+    await expect(client.checkAudience(ACCOUNT, id)).rejects.toMatchObject({ kind: 'auth', code: 190 });
+  });
+
   it('lists an account with many audiences across pages, including an empty page that has next', async () => {
     const { client } = testClient(emulator());
     const created: string[] = [];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../src/server/index.js';
+import { customers } from '../support/world.js';
 import { serveWorld, type ServedWorld } from './helpers.js';
 
 let s: ServedWorld;
@@ -191,5 +192,37 @@ describe('Connect with Facebook (without a browser)', () => {
     } finally {
       await keyed.close();
     }
+  });
+});
+
+describe('what a run says', () => {
+  let f: ServedWorld;
+  beforeAll(async () => {
+    f = await serveWorld({ rows: 5 });
+  });
+  afterAll(() => f?.close());
+
+  it('a run whose token Meta rejects is failed in the API and on the dashboard, though it had nothing to send', async () => {
+    const ok = await f.api('POST', '/api/syncs/loyalty/runs');
+    expect((await f.waitForRun(ok.body.runId)).status).toBe('success');
+    f.world.emulator.control.setTokenState(String(f.world.env.META_ACCESS_TOKEN), 'expired');
+    try {
+      const started = await f.api('POST', '/api/syncs/loyalty/runs');
+      const run = await f.waitForRun(started.body.runId);
+      expect(run).toMatchObject({ status: 'failed', counts: { extracted: 0, delivered: 0 } });
+      expect(run.error).toMatch(/could not be checked before reading the model.*access token rejected/);
+      expect((await f.api('GET', '/api/syncs/loyalty')).body).toMatchObject({ status: 'failed', lastRun: { id: started.body.runId } });
+      for (const path of ['/', '/syncs/loyalty']) expect((await f.api('GET', path)).body).toContain('<span class="badge s-failed">failed</span>');
+    } finally {
+      f.world.emulator.control.setTokenState(String(f.world.env.META_ACCESS_TOKEN), 'valid');
+    }
+  });
+  it('a refusal names the override of the API and counts nothing as done; with the override the run goes through', async () => {
+    await f.world.setCustomers(customers(1));
+    const refused = await f.waitForRun((await f.api('POST', '/api/syncs/loyalty/runs')).body.runId);
+    expect(refused.error).toMatch(/would remove 4 of 5 records .*start it again with \{"force": true\} or raise maxRemovalShare/);
+    expect(refused.counts).toMatchObject({ deleted: 0, planned: { deleted: 4 } });
+    expect((await f.waitForRun((await f.api('POST', '/api/syncs/loyalty/runs', { body: { force: true } })).body.runId)).status).toBe('success');
+    expect(f.world.memberIds()).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveConnectedToken } from '../../src/app/tokens.js';
 import { browserAvailable, openBrowser, type Browser } from '../support/browser.js';
+import { customers } from '../support/world.js';
 import { SECRET_KEY, serveWorld, type ServedWorld } from './helpers.js';
 
 const APP_ID = '777000111';
@@ -93,5 +94,40 @@ describe.skipIf(!browserAvailable())('dashboard in chromium', () => {
     const banner = (await page.locator('.flash.warn').textContent()) ?? '';
     expect(banner).toContain('expires within 7 days');
     expect(await page.content()).not.toContain('EAAsoon');
+  });
+
+  /** Clicks "Run now" (with "skip safeguards" ticked or not) and waits for the run to finish. */
+  async function runFromDashboard(skipSafeguards: boolean): Promise<number> {
+    await page.goto(`${s.server.url}/syncs/loyalty`);
+    if (skipSafeguards) await page.check('input[name=force]');
+    await page.click('button:has-text("Run now")');
+    await page.waitForURL(`${s.server.url}/syncs/loyalty`);
+    const runId = Number(/Run #(\d+) started/.exec((await page.locator('.flash[role=status]').textContent()) ?? '')?.[1]);
+    await s.waitForRun(runId);
+    await page.reload();
+    return runId;
+  }
+
+  it('a refused run shows 0 removed and says to tick "skip safeguards", which then runs it', async () => {
+    await s.world.setCustomers(customers(5));
+    const refused = await runFromDashboard(false);
+    const row = page.locator(`tr[data-run-id="${refused}"]`);
+    await expect(row.locator('.badge').textContent()).resolves.toBe('failed');
+    await expect(row.locator('td.num').nth(3).textContent()).resolves.toBe('0'); // Removed
+    await expect(row.locator('[data-refused]').textContent()).resolves.toBe('refused · planned +0 / −20');
+    expect(await page.locator(`svg.chart circle title:text("run ${refused} ")`).allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/: 0 added$/), expect.stringMatching(/: 0 removed$/)]),
+    );
+    await page.click(`a[href="/runs/${refused}"]`);
+    expect(await page.locator('pre').textContent()).toMatch(/would remove 20 of 25 records .*run it again from the dashboard with "skip safeguards" ticked/);
+    expect(await page.locator('p[data-refused]').textContent()).toContain('nobody was added or removed');
+    expect(s.world.memberIds()).toHaveLength(25);
+    const api = (await s.api('GET', `/api/runs/${refused}`)).body;
+    expect(api.counts).toMatchObject({ added: 0, deleted: 0, removedFromAudience: 0, planned: { deleted: 20, toRemove: 20 } });
+
+    const forced = await runFromDashboard(true);
+    await expect(page.locator(`tr[data-run-id="${forced}"] .badge`).textContent()).resolves.toBe('success');
+    await expect(page.locator(`tr[data-run-id="${forced}"] td.num`).nth(3).textContent()).resolves.toBe('20');
+    expect(s.world.memberIds()).toHaveLength(5);
   });
 });

@@ -234,7 +234,7 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
       expect((await store.countRecords('s')).total).toBe(0);
       expect(await store.getSync('s')).toMatchObject({ audienceId: '2385', schemaSignature: null });
       await store.resetSync('s', { forgetAudience: true });
-      expect(await store.getSync('s')).toBeUndefined();
+      expect(await store.getSync('s')).toMatchObject({ audienceId: null, schemaSignature: null });
     } finally {
       await store.close();
     }

@@ -226,6 +226,7 @@ export function renderInitConfig(a: InitAnswers): string {
     '      # LOOKALIKE_VALUE: lifetime_value # value-based audiences only',
     '    # schedule: "0 */6 * * *"          # cron, for `audience-sync serve`',
     '    # maxRemovalShare: 0.5             # refuse runs that would remove more than half the audience',
+    "    # minCoverageRatio: 0.5            # refuse runs where a key's share of usable values halves",
     '',
   ].join('\n');
 }

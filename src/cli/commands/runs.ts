@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { wholeNumber } from '../options.js';
+import type { PlannedChanges } from '../../engine/index.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 /** Error samples shown per run; `locate` prints the keys of all of them. */
@@ -14,7 +15,7 @@ export function register(program: Command): void {
       .option('-n, --limit <n>', 'how many runs', wholeNumber(1, 10_000), 20)
       .option('--json', 'print as JSON'),
   ).action(async (sync: string | undefined, opts: { config: string; limit: number; json?: boolean }) => {
-    const [{ readTimings }, { formatGivenUp, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
+    const [{ readTimings }, { formatGivenUp, formatPlanned, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
     await withWorkspace(opts.config, async (ws) => {
       if (sync) ws.sync(sync);
       const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: opts.limit });
@@ -24,12 +25,13 @@ export function register(program: Command): void {
       }
       if (runs.length === 0) console.log('no runs yet');
       for (const r of runs) {
-        const c = r.counts as Record<string, number>;
+        const c = r.counts as Record<string, number> & { planned?: PlannedChanges };
         const secs = r.finishedAt ? ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1) + 's' : 'running';
         console.log(
           `#${r.id} ${r.sync} ${r.status.padEnd(7)} ${r.startedAt.toISOString()} ${secs} (${r.trigger}) ` +
             `extracted ${c.extracted ?? 0} · added ${c.added ?? 0} · updated ${c.updated ?? 0} · deleted ${c.deleted ?? 0} · rejected ${c.rejected ?? 0} · delivered ${c.delivered ?? 0} · failed ${c.failed ?? 0}`,
         );
+        if (c.planned) console.log(`  ${formatPlanned(c.planned)}`);
         if (r.error) console.log(`    error: ${r.error}`);
         const timings = readTimings(r.counts);
         if (timings) console.log(`    ${formatTimings(timings)}`);

@@ -17,7 +17,7 @@ export function register(program: Command): void {
       .description('run syncs now: extract the model, diff it against the last run, send the changes to Meta')
       .argument('[syncs...]', 'names of the syncs to run')
       .option('--all', 'run every sync in the config')
-      .option('--force', 'skip the safeguards (empty model, removals above maxRemovalShare)')
+      .option('--force', 'skip the safeguards (empty model, identifier coverage below minCoverageRatio, removals above maxRemovalShare)')
       .option('--json', 'print the run summaries as JSON on stdout')
       .option('-q, --quiet', 'no progress output'),
   ).action(async (names: string[], opts: { config: string; all?: boolean; force?: boolean; json?: boolean; quiet?: boolean }) => {

@@ -4,7 +4,7 @@ import { givenUpSentence, type GivenUpReport } from '../../app/given-up.js';
 import { EXPIRY_WARNING_DAYS } from '../../app/tokens.js';
 import { readTimings, TIMING_LABELS } from '../../engine/index.js';
 import { html, trusted, type SafeHtml } from '../html.js';
-import { count, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
+import { count, plannedOf, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
 import { runChart } from './chart.js';
 import { csrfField, duration, layout, n, statusBadge, when, type PageFrame } from './layout.js';
 
@@ -17,7 +17,7 @@ export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map
     return html`<tr>
 <td><a href="/syncs/${encodeURIComponent(s.name)}">${s.name}</a><div class="muted">${s.mode} · ${s.source}</div></td>
 <td>${statusBadge(s.status)}${s.givenUp.count > 0 ? html`<div class="given-up"><a href="/syncs/${encodeURIComponent(s.name)}#given-up">${n(s.givenUp.count)} given up</a></div>` : ''}</td>
-<td>${last ? html`<a href="/runs/${last.id}">${when(last.startedAt)}</a><div class="muted">+${n(count(last, 'added'))} / −${n(count(last, 'deleted'))} / ${n(count(last, 'failed'))} failed</div>` : html`<span class="muted">never</span>`}</td>
+<td>${last ? html`<a href="/runs/${last.id}">${when(last.startedAt)}</a><div class="muted">+${n(count(last, 'added'))} / −${n(count(last, 'deleted'))} / ${n(count(last, 'failed'))} failed${plannedOf(last) ? ' · refused by a safeguard' : ''}</div>` : html`<span class="muted">never</span>`}</td>
 <td>${s.nextRunAt ? when(s.nextRunAt) : html`<span class="muted">${s.schedule ? 'no upcoming tick' : 'not scheduled'}</span>`}</td>
 <td class="mono">${s.audienceId ?? '—'}</td>
 <td class="num">${sizeText(health)}</td>
@@ -76,6 +76,7 @@ export function runPage(frame: Frame, run: RunView): SafeHtml {
 <div class="card"><div class="k">Failed</div><div class="v">${n(count(run, 'failed'))}</div></div>
 </div>
 ${run.error ? html`<h2>Error</h2><pre>${run.error}</pre>` : ''}
+${plannedPanel(run)}
 ${warnings.length > 0 ? html`<h2>Warnings</h2><ul>${warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}
 <h2>Counts</h2><table><tbody>${counters.map(([k, v]) => html`<tr><th>${k}</th><td class="num">${n(v as number)}</td></tr>`)}</tbody></table>
 ${timingsTable(run)}
@@ -120,7 +121,7 @@ export function errorPage(frame: Frame, status: number, message: string): SafeHt
 function runsTable(runs: RunView[]): SafeHtml {
   if (runs.length === 0) return html`<p class="muted">No runs yet.</p>`;
   return html`<table><thead><tr><th>Run</th><th>Status</th><th>Started</th><th>Trigger</th><th>Duration</th><th class="num">Extracted</th><th class="num">Added</th><th class="num">Updated</th><th class="num">Removed</th><th class="num">Failed</th><th class="num">Rejected</th></tr></thead><tbody>${runs.map(
-    (r) => html`<tr data-run-id="${r.id}"><td><a href="/runs/${r.id}">#${r.id}</a></td><td>${statusBadge(r.status)}</td><td>${when(r.startedAt)}</td><td>${r.trigger}</td><td>${duration(r.durationMs)}</td>
+    (r) => html`<tr data-run-id="${r.id}"><td><a href="/runs/${r.id}">#${r.id}</a></td><td>${statusBadge(r.status)}${refusedNote(r)}</td><td>${when(r.startedAt)}</td><td>${r.trigger}</td><td>${duration(r.durationMs)}</td>
 <td class="num">${n(count(r, 'extracted'))}</td><td class="num" data-count="added">${n(count(r, 'added'))}</td><td class="num">${n(count(r, 'updated'))}</td><td class="num">${n(count(r, 'deleted'))}</td><td class="num">${n(count(r, 'failed'))}</td><td class="num">${n(count(r, 'rejected'))}</td></tr>`,
   )}</tbody></table>`;
 }
@@ -149,6 +150,18 @@ function timingsTable(run: RunView): SafeHtml {
   const t = readTimings(run.counts);
   if (!t) return html``;
   return html`<h2>Time per phase</h2><table class="timings"><tbody>${TIMING_LABELS.map(([k, label]) => html`<tr><th>${label}</th><td class="num" data-phase="${k}">${duration(t[k])}</td></tr>`)}</tbody></table>`;
+}
+
+/** A refused run's planned changes, apart from its counts: it sent none of them. */
+function refusedNote(r: RunView): SafeHtml | string {
+  const p = plannedOf(r);
+  return p ? html`<div class="muted" data-refused>refused · planned +${n(p.added)} / −${n(p.deleted)}</div>` : '';
+}
+
+function plannedPanel(run: RunView): SafeHtml | string {
+  const p = plannedOf(run);
+  if (!p) return '';
+  return html`<h2>Refused by a safeguard</h2><p data-refused>Nothing was sent and nobody was added or removed. The run had planned: ${n(p.added)} to add, ${n(p.updated)} to update, ${n(p.deleted)} departed (${n(p.toRemove)} removals and ${n(p.toSend)} rows to send).</p>`;
 }
 
 function sizeText(h: AudienceHealth | null | undefined): string {
