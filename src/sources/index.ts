@@ -2,11 +2,15 @@ import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
 import { openPostgres } from './postgres.js';
-import type { Source } from './types.js';
+import { redactSourceMessage } from './redact.js';
+import { errorText, sqlIdentifiers } from './sql.js';
+import { PK_FIELD, SourceError, type Row, type Source, type StreamOptions } from './types.js';
 
 export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
+/** Every source opened by `openSource` is redacted already; a new source's own paths may call these too. */
+export { redactSourceMessage, redactEmailAddresses, REDACTED } from './redact.js';
 
 export interface OpenSourceOptions {
   /** Folder a relative DuckDB path is resolved against (default: the working directory). */
@@ -17,16 +21,91 @@ export interface OpenSourceOptions {
   readonly duckdb?: DuckDbSettings;
 }
 
-/** Opens a warehouse; fails with `SourceError` when it cannot be reached. */
+/** Names the SQL we wrap the model in uses (sql.ts). */
+const WRAPPER_NAMES = [PK_FIELD, 'audience_sync_model', 'audience_sync_keyed'];
+
+/**
+ * Opens a warehouse; fails with `SourceError` when it cannot be reached. Every error the source
+ * throws (opening, `columns`, `stream`) has its quoted values redacted here, whatever the warehouse.
+ */
 export async function openSource(config: SourceConfig, opts: OpenSourceOptions = {}): Promise<Source> {
   const label = opts.name === undefined ? `${config.type} source` : `source "${opts.name}"`;
+  const names = [...(opts.name === undefined ? [] : [opts.name]), ...configNames(config, opts.baseDir), ...WRAPPER_NAMES];
+  const redacted = (err: unknown, extra: Iterable<string> = []) => new SourceError(redactSourceMessage(errorText(err), [...names, ...extra]));
+  try {
+    return redacting(await open(config, opts, label), redacted);
+  } catch (err) {
+    throw redacted(err);
+  }
+}
+
+function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Promise<Source> {
   switch (config.type) {
     case 'duckdb': {
-      const path = config.path === ':memory:' || isAbsolute(config.path) ? config.path : resolve(opts.baseDir ?? '.', config.path);
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
-      return openDuckDb(path, label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
     }
     case 'postgres':
       return openPostgres(config.url, label);
+  }
+}
+
+function duckDbPath(path: string, baseDir: string | undefined): string {
+  return path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir ?? '.', path);
+}
+
+/** What the config itself names (a file path, a database and user), which warehouse errors quote. */
+function configNames(config: SourceConfig, baseDir: string | undefined): string[] {
+  if (config.type === 'duckdb') return [config.path, duckDbPath(config.path, baseDir)];
+  try {
+    const url = new URL(config.url);
+    return [url.hostname, decodeURIComponent(url.username), decodeURIComponent(url.pathname.slice(1))];
+  } catch {
+    return [];
+  }
+}
+
+type Redact = (err: unknown, names?: Iterable<string>) => SourceError;
+
+/**
+ * The source with its errors rethrown redacted. The driver's error is not kept as the cause: loggers
+ * print causes, and its message holds the raw value.
+ */
+function redacting(source: Source, redacted: Redact): Source {
+  const modelNames = (sql: string, o: StreamOptions = {}) => [...sqlIdentifiers(sql), ...(o.columns ?? []), ...(o.orderByKey === undefined ? [] : [o.orderByKey])];
+  return {
+    type: source.type,
+    async columns(sql) {
+      try {
+        return await source.columns(sql);
+      } catch (err) {
+        throw redacted(err, modelNames(sql));
+      }
+    },
+    stream(sql, o) {
+      return redactStream(source.stream(sql, o), (err) => redacted(err, modelNames(sql, o)));
+    },
+    async release() {
+      try {
+        await source.release();
+      } catch (err) {
+        throw redacted(err);
+      }
+    },
+    async close() {
+      try {
+        await source.close();
+      } catch (err) {
+        throw redacted(err);
+      }
+    },
+  };
+}
+
+async function* redactStream(rows: AsyncIterable<Row[]>, redacted: (err: unknown) => SourceError): AsyncGenerator<Row[]> {
+  try {
+    yield* rows;
+  } catch (err) {
+    throw redacted(err);
   }
 }
