@@ -17,7 +17,7 @@ export interface OpenSourceOptions {
   readonly baseDir?: string;
   /** The source's name in the config, used in error messages. */
   readonly name?: string;
-  /** DuckDB memory limit / spill folder (DuckDB sources only; the config's memoryLimit wins). */
+  /** DuckDB memory limit (DuckDB sources only; the config's memoryLimit wins). */
   readonly duckdb?: DuckDbSettings;
 }
 

@@ -22,6 +22,11 @@ export interface StreamOptions {
   readonly keyForm?: 'text' | 'sha256';
   /** Read only these columns of the model. */
   readonly columns?: readonly string[];
+  /**
+   * A private folder this read may spill model rows to, made and removed by the caller (a run's own
+   * folder): sources that spill to local disk (DuckDB) spill there and nowhere else; others ignore it.
+   */
+  readonly tempDirectory?: string;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */
