@@ -3,7 +3,7 @@
 // run the invariants of invariants.ts are checked. The schedule comes from one seed.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
@@ -337,7 +337,10 @@ const poisonSync = (sync: string) => `${sync}-poison`;
 
 /** The state database (with its WAL), anything under .audience-sync (spools, spill files), and `texts` (output, history, pages) by where they were seen. */
 function scanForPii(dir: string, statePath: string, texts: Readonly<Record<string, string>>, needles: ReadonlySet<string>): string[] {
-  const files = [statePath, `${statePath}-wal`, `${statePath}-shm`, ...listFiles(join(dir, '.audience-sync'))].filter((f) => existsSync(f));
+  // DuckDB's spill files are the warehouse's own rows while it sorts them, in the run's private folder
+  // (removed with it, or by the next run after a kill): the only files here meant to hold raw values.
+  const written = listFiles(join(dir, '.audience-sync')).filter((f) => !/^duckdb_temp/.test(basename(f)));
+  const files = [statePath, `${statePath}-wal`, `${statePath}-shm`, ...written].filter((f) => existsSync(f));
   const problems: string[] = [];
   const report = (where: string, text: string) => {
     const hits = findPii(text, needles);
