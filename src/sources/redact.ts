@@ -6,8 +6,9 @@
  * needs no redaction of its own; code that reports a warehouse's text by another path calls it too.
  *
  * The rule is safe by default: every quoted literal is replaced, except one whose text is a name the
- * caller knows (the model's identifiers, the columns read, the source's name and path) or holds no
- * letter or digit. Values are never kept for looking like names: a first name looks like a column name.
+ * caller knows (the model's identifiers, the columns read, the source's name and path). Values are
+ * never kept for looking like names (a first name looks like a column name), nor for holding only
+ * punctuation (`"[" Ana "]"` would then show Ana).
  */
 export const REDACTED = '<redacted>';
 
@@ -115,9 +116,8 @@ function balanced(after: readonly number[], k: number): boolean {
   return (after.length - k - 1) % 2 === 0;
 }
 
-/** A known name, or text without a letter or digit (`"{"`), which cannot be anyone's data. */
 function isKnown(name: string, known: ReadonlySet<string>): boolean {
-  if (!/[\p{L}\p{N}]/u.test(name)) return true;
+  if (name === '') return false;
   const lower = name.toLowerCase();
   return known.has(lower) || lower.split('.').every((part) => known.has(part));
 }
@@ -128,7 +128,7 @@ function echoesOf(removed: readonly string[], known: ReadonlySet<string>): strin
   for (const value of removed) {
     for (const piece of value.split(/['"\n]/)) {
       const p = piece.trim();
-      if (p.length >= MIN_ECHO_LENGTH && !isKnown(p, known)) pieces.add(p);
+      if (p.length >= MIN_ECHO_LENGTH && /[\p{L}\p{N}]/u.test(p) && !isKnown(p, known)) pieces.add(p);
     }
   }
   return [...pieces].sort((a, b) => b.length - a.length);

@@ -139,8 +139,7 @@ describe('PostgreSQL errors', () => {
     const messages = await expectEveryFailureRedacted(source, POSTGRES_FAILURES);
     expect(messages[0]).toBe('source "crm": PostgreSQL failed while reading the model: invalid input syntax for type integer: "<redacted>"');
     expect(messages.find((m) => m.includes('DETAIL'))).toMatch(/DETAIL: Token "<redacted>" is invalid/);
-    // Text without a letter or digit is nobody's data.
-    expect(messages.find((m) => m.includes('malformed array'))).toContain('DETAIL: Array value must start with "{" or dimension information.');
+    expect(messages.find((m) => m.includes('malformed array'))).toContain('DETAIL: Array value must start with "<redacted>" or dimension information.');
   });
 
   it('keep the names a model got wrong, with PostgreSQL\'s hint', async () => {
@@ -165,6 +164,8 @@ describe('redactSourceMessage', () => {
   it('keeps a known name only when no quote of a value is still open after it', () => {
     expect(redactSourceMessage('column "email": value "x" ok', ['email'])).toBe('column "email": value "<redacted>" ok');
     expect(redactSourceMessage('bad value: "email" Thaddeon"', ['email'])).toBe('bad value: "<redacted>"');
+    expect(redactSourceMessage('bad value: "[" Thaddeon "]"')).toBe('bad value: "<redacted>"');
+    expect(redactSourceMessage('bad value: "" Thaddeon ""')).toBe('bad value: "<redacted>"');
   });
 
   it('is idempotent', () => {
