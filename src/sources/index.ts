@@ -39,6 +39,7 @@ export async function openSource(config: SourceConfig, opts: OpenSourceOptions =
   }
 }
 
+/** A new warehouse is added here; openSource redacts its errors like every other's. */
 function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Promise<Source> {
   switch (config.type) {
     case 'duckdb': {
