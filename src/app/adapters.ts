@@ -65,10 +65,17 @@ function runOutcome(s: RunSummary) {
   };
 }
 
-export function engineSource(source: Source): EngineSource {
+/** The source as the engine reads it; `tempDirectory`: the run's private folder, where a DuckDB read spills. */
+export function engineSource(source: Source, tempDirectory?: string): EngineSource {
   return {
     streamByKeyHash: (sql, opts) =>
-      source.stream(sql, { orderByKey: opts.primaryKey, keyForm: 'sha256', columns: opts.columns, ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}) }),
+      source.stream(sql, {
+        orderByKey: opts.primaryKey,
+        keyForm: 'sha256',
+        columns: opts.columns,
+        ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+        ...(tempDirectory ? { tempDirectory } : {}),
+      }),
     release: () => source.release(),
   };
 }

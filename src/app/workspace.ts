@@ -7,6 +7,7 @@ import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
 import { readGivenUp, type GivenUpReport } from './given-up.js';
+import { withRunFolder } from './run-folder.js';
 import { withConnectedToken } from './tokens.js';
 
 /**
@@ -142,17 +143,19 @@ export class Workspace {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    return runSync(
-      toSyncSpec(sync),
-      {
-        source: engineSource(source),
-        store: engineStore(state),
-        graph: engineGraph(this.graph()),
-        adAccountId: this.config.meta.adAccountId,
-        workDir: this.workDir(),
-        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-      },
-      { ...(opts.force !== undefined ? { force: opts.force } : {}), trigger: opts.trigger ?? 'cli' },
+    return this.inRunFolder(source, (folder) =>
+      runSync(
+        toSyncSpec(sync),
+        {
+          source: engineSource(source, folder),
+          store: engineStore(state),
+          graph: engineGraph(this.graph()),
+          adAccountId: this.config.meta.adAccountId,
+          workDir: folder,
+          ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+        },
+        { ...(opts.force !== undefined ? { force: opts.force } : {}), trigger: opts.trigger ?? 'cli' },
+      ),
     );
   }
 
@@ -164,7 +167,7 @@ export class Workspace {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    const plan = await planSync(toSyncSpec(sync), { source: engineSource(source), store: engineStore(state), workDir: this.workDir() });
+    const plan = await this.inRunFolder(source, (folder) => planSync(toSyncSpec(sync), { source: engineSource(source, folder), store: engineStore(state), workDir: folder }));
     return { ...plan, givenUp: await this.givenUp(name) };
   }
 
@@ -201,8 +204,16 @@ export class Workspace {
     await Promise.allSettled(retired.map(async (s) => (await s).close()));
   }
 
-  private workDir(): string {
-    return join(this.config.baseDir, '.audience-sync', 'tmp');
+  /** A private folder for one run's spools and spill files (see run-folder.ts). */
+  private inRunFolder<T>(source: Source, fn: (folder: string) => Promise<T>): Promise<T> {
+    return withRunFolder(join(this.config.baseDir, '.audience-sync', 'tmp'), async (folder) => {
+      try {
+        return await fn(folder);
+      } finally {
+        // Closes the DuckDB instance spilling into the folder before the folder goes.
+        await source.release().catch(() => undefined);
+      }
+    });
   }
 }
 

@@ -15,7 +15,8 @@ const HERE = new URL('.', import.meta.url);
 const BUILT = HERE.pathname.endsWith('/src/chaos/') ? new URL('../../dist/chaos/', HERE) : HERE;
 const RUNNER = fileURLToPath(new URL('runner.js', BUILT));
 const RSS_PROBE = new URL('rss-probe.js', BUILT).href;
-const CLI = fileURLToPath(new URL('../cli/main.js', BUILT));
+/** The built CLI; the serve check (serve.ts) runs it too. */
+export const CLI = fileURLToPath(new URL('../cli/main.js', BUILT));
 
 export interface ChildRequest {
   via: Via;

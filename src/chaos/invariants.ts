@@ -11,8 +11,10 @@ export type CheckName =
   | 'tracked-members'
   /** A pending record has attempts left; a failed one has used them all. */
   | 'retry-budget'
-  /** No raw email, phone or name in the state files, spools or captured output. */
+  /** No raw email, phone or name in the state files, spools, run history or captured output. */
   | 'no-pii'
+  /** A model failing on a raw value, run through `serve`: the value is in no API answer, dashboard page, run history or service log. */
+  | 'no-pii-served'
   /** The sync process's peak RSS stayed under the limit. */
   | 'memory'
   /** The CLI's exit code matches the run status (0 only on success). */
@@ -20,7 +22,7 @@ export type CheckName =
   /** A run that was not killed ended with a summary. */
   | 'run-completed';
 
-export const CHECK_NAMES: readonly CheckName[] = ['mirror', 'state-complete', 'tracked-members', 'retry-budget', 'no-pii', 'memory', 'exit-code', 'run-completed'];
+export const CHECK_NAMES: readonly CheckName[] = ['mirror', 'state-complete', 'tracked-members', 'retry-budget', 'no-pii', 'no-pii-served', 'memory', 'exit-code', 'run-completed'];
 
 export type Member = Readonly<Record<string, string | number>>;
 

@@ -3,7 +3,7 @@
 // run the invariants of invariants.ts are checked. The schedule comes from one seed.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type RunningEmulator } from '../emulator/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
@@ -20,6 +20,7 @@ import {
   type RecordView,
 } from './invariants.js';
 import { findPii } from './pii.js';
+import { serveRuns } from './serve.js';
 import { Population } from './population.js';
 import { startPostgres, type TestPostgres } from '../devtools/postgres.js';
 import { createRng } from './random.js';
@@ -133,10 +134,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         for (const detail of problems) report.violations.push({ step, sync, check: name, detail });
       }
     };
-    const records = async (sync: string): Promise<RecordView[]> => {
-      state ??= await openStateStore(`sqlite://${statePath}`);
-      return (await state.listRecords(sync)).map((r) => ({ pk: r.pk, status: r.status, attempts: r.attempts, hasCells: r.hasCells }));
-    };
+    const openState = async () => (state ??= await openStateStore(`sqlite://${statePath}`));
+    const records = async (sync: string): Promise<RecordView[]> =>
+      (await (await openState()).listRecords(sync)).map((r) => ({ pk: r.pk, status: r.status, attempts: r.attempts, hasCells: r.hasCells }));
+    /** The sync's run history as `runs --json` and the API print it. */
+    const history = async (sync: string): Promise<string> => JSON.stringify(await (await openState()).listRuns({ sync, limit: 1000 }));
     const closeState = async () => {
       await state?.close();
       state = undefined;
@@ -177,6 +179,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const expected = world.population.expected();
       const members = emu.control.members(world.audienceId) as Member[];
       const recs = await records(sync);
+      const runs = await history(sync);
       await closeState();
       if (!outcome.killed) {
         const problems: string[] = [];
@@ -200,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const want = summary.status === 'success' ? 0 : 1;
         check(step, sync, 'exit-code', outcome.exitCode === want ? [] : [`the CLI exited ${outcome.exitCode} for a ${summary.status} run (expected ${want})`]);
       }
-      check(step, sync, 'no-pii', scanForPii(dir, statePath, outcome, needles()));
+      check(step, sync, 'no-pii', scanForPii(dir, statePath, { 'the run history': runs, 'the sync process output': outcome.stdout + outcome.stderr }, needles()));
     };
 
     // ---- the randomized steps ----
@@ -236,6 +239,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           report.violations.push({ step: report.steps, sync: world.name, check: 'mirror', detail: 'did not converge: 3 runs without faults did not end in success' });
         }
         report.syncs.push({ name: world.name, warehouse: world.warehouse, people: world.population.size, members: emu.control.members(world.audienceId).length, settled });
+      }
+    }
+
+    // ---- served: a model failing on a raw value, run through `serve`; nothing a person sees may show it ----
+    if (report.violations.length === 0) {
+      const served = await serveRuns({ configPath, env, syncs: worlds.map((w) => poisonSync(w.name)), timeoutMs: CHILD_TIMEOUT_MS.runner });
+      for (const run of served.runs) {
+        const problems = run.status === 'failed' ? [] : [`a model failing on a raw value ended ${run.status ?? 'without finishing'} through serve`];
+        const texts = { 'GET /api/runs/:id': run.api, 'the dashboard run page': run.page, 'the run history': await history(run.sync), 'the serve log': served.log };
+        await closeState();
+        problems.push(...scanForPii(dir, statePath, texts, needles()));
+        check(report.steps, run.sync, 'no-pii-served', problems);
       }
     }
   } finally {
@@ -289,39 +304,50 @@ function writeConfig(dir: string, graphUrl: string, worlds: readonly SyncWorld[]
   for (const w of worlds) {
     sources[w.name] = w.warehouse === 'duckdb' ? { type: 'duckdb', path: './warehouse.duckdb' } : { type: 'postgres', url: '${CHAOS_PG_URL}' };
   }
+  const sync = (w: SyncWorld, name: string, model: string) => ({
+    name,
+    source: w.name,
+    model,
+    primaryKey: 'user_id',
+    audience: { id: w.audienceId },
+    mode: 'mirror',
+    defaultPhoneCountry: 'US',
+    mapping: { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone', FN: 'first_name', COUNTRY: 'country' },
+    maxAttempts: o.maxAttempts,
+    batchRows: o.batchRows,
+  });
   const config = {
     version: 1,
     state: { url: 'sqlite://./state.db' },
     meta: { accessToken: '${META_ACCESS_TOKEN}', adAccountId: `act_${DEFAULT_AD_ACCOUNT}`, graphUrl },
     sources,
-    syncs: worlds.map((w) => ({
-      name: w.name,
-      source: w.name,
-      model: 'select * from customers',
-      primaryKey: 'user_id',
-      audience: { id: w.audienceId },
-      mode: 'mirror',
-      defaultPhoneCountry: 'US',
-      mapping: { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone', FN: 'first_name', COUNTRY: 'country' },
-      maxAttempts: o.maxAttempts,
-      batchRows: o.batchRows,
-    })),
+    syncs: worlds.flatMap((w) => [sync(w, w.name, 'select * from customers'), sync(w, poisonSync(w.name), POISON_MODEL)]),
   };
   const path = join(dir, 'audience-sync.yml');
   writeFileSync(path, stringify(config));
   return path;
 }
 
-/** The state database (with its WAL), anything under .audience-sync (spools), and the child's output. */
-function scanForPii(dir: string, statePath: string, outcome: ChildOutcome, needles: ReadonlySet<string>): string[] {
-  const files = [statePath, `${statePath}-wal`, `${statePath}-shm`, ...listFiles(join(dir, '.audience-sync'))].filter((f) => existsSync(f));
+/**
+ * A sync over the same table whose model fails on a row's raw e-mail address, name and phone number
+ * together: the warehouse quotes them in its error, which must reach no one.
+ */
+const POISON_MODEL = `select user_id, cast(email || ' ' || first_name || ' ' || phone as integer) as email, phone, first_name, country from customers`;
+const poisonSync = (sync: string) => `${sync}-poison`;
+
+/** The state database (with its WAL), anything under .audience-sync (spools, spill files), and `texts` (output, history, pages) by where they were seen. */
+function scanForPii(dir: string, statePath: string, texts: Readonly<Record<string, string>>, needles: ReadonlySet<string>): string[] {
+  // DuckDB's spill files are the warehouse's own rows while it sorts them, in the run's private folder
+  // (removed with it, or by the next run after a kill): the only files here meant to hold raw values.
+  const written = listFiles(join(dir, '.audience-sync')).filter((f) => !/^duckdb_temp/.test(basename(f)));
+  const files = [statePath, `${statePath}-wal`, `${statePath}-shm`, ...written].filter((f) => existsSync(f));
   const problems: string[] = [];
   const report = (where: string, text: string) => {
     const hits = findPii(text, needles);
     if (hits.length) problems.push(`${hits.length} raw values in ${where}: ${hits.slice(0, 3).map((h) => `${h.kind} ${h.redacted}`).join(', ')}`);
   };
   for (const f of files) report(f.slice(dir.length + 1), readFileSync(f).toString('utf8'));
-  report('the sync process output', outcome.stdout + outcome.stderr);
+  for (const [where, text] of Object.entries(texts)) report(where, text);
   return problems;
 }
 

@@ -146,7 +146,7 @@ export const duckdbSourceSchema = z
       .trim()
       .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as "256MB" or "2GB"')
       .optional()
-      .describe('Memory DuckDB may use to run the model (default 96MB); beyond it, sorting spills to a temp folder.'),
+      .describe("Memory DuckDB may use to run the model (default 96MB); beyond it, sorting spills to the run's private folder under .audience-sync/tmp."),
   })
   .describe('An embedded DuckDB database (opened read-only).');
 

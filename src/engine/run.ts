@@ -269,7 +269,8 @@ async function acquireLock(store: EngineStore, sync: string, holder: string, ttl
   return false;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id runs on this host (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,8 +23,6 @@ export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 export interface DuckDbSettings {
   /** DuckDB `memory_limit` (default 96MB): bounds the native memory a sort of the model may use, and DuckDB's cache of table blocks fills up to it on a big model (5M rows: 342 MB peak RSS at 128MB, 317 MB at 96MB). */
   readonly memoryLimit?: string;
-  /** Where DuckDB spills beyond the limit (default: <os tmp>/audience-sync-duckdb). */
-  readonly tempDirectory?: string;
 }
 type Convert = (value: DuckDBValue) => unknown;
 
@@ -89,18 +87,33 @@ function converterFor(type: DuckDBType): Convert {
   }
 }
 
+/** One DuckDB instance of the source, with the folder it spills to. */
+interface Database {
+  readonly instance: Promise<DuckDBInstance>;
+  /** Connections open on it: a read in progress keeps it open. */
+  active: number;
+  /** The folder the source made for reads that did not bring one; removed with the instance. */
+  readonly ownFolder?: string;
+}
+
+/** Key of the instance serving reads that bring no folder of their own. */
+const SHARED = '';
+
 /**
  * An embedded DuckDB database. An existing file is opened READ_ONLY: the model cannot change the
  * warehouse, and other readers may open it too (a writer must have closed it; DuckDB allows one
  * writing process). A missing file is an error rather than a new, empty database.
+ *
+ * Spill files hold model rows, and every DuckDB instance names them the same: a read that brings its
+ * own private folder (`StreamOptions.tempDirectory`, a run's) gets an instance spilling there; other
+ * reads share one spilling to a private folder the source makes under the OS temp folder. An
+ * in-memory database keeps one instance whatever the folder (a second one would be empty).
  */
 export async function openDuckDb(path: string, label: string, settings: DuckDbSettings = {}): Promise<Source> {
-  // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
-  const options: Record<string, string> = {
-    memory_limit: settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT,
-    temp_directory: settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb'),
-  };
-  const openInstance = async (): Promise<DuckDBInstance> => {
+  const memoryLimit = settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
+  const openInstance = async (tempDirectory: string): Promise<DuckDBInstance> => {
+    // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
+    const options = { memory_limit: memoryLimit, temp_directory: tempDirectory };
     if (path === ':memory:') return DuckDBInstance.create(':memory:', options);
     if (!existsSync(path)) throw new SourceError(`${label}: DuckDB file ${path} does not exist; check the source's path`);
     try {
@@ -109,37 +122,61 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       throw new SourceError(`${label}: cannot open DuckDB file ${path} (${errorText(err)}); if another process is writing to it, let it finish first`, { cause: err });
     }
   };
-  // Opened now so a bad path fails here; after release() it is opened again by the next read.
-  let instance: Promise<DuckDBInstance> | undefined = Promise.resolve(await openInstance());
-  let active = 0;
+  const databases = new Map<string, Database>();
+  const byConnection = new Map<DuckDBConnection, Database>();
   let closed = false;
+
+  const closeDatabase = async (key: string, db: Database) => {
+    if (databases.get(key) === db) databases.delete(key);
+    try {
+      (await db.instance).closeSync();
+    } catch {
+      // It never opened: nothing to close.
+    } finally {
+      if (db.ownFolder) rmSync(db.ownFolder, { recursive: true, force: true });
+    }
+  };
+  const database = (tempDirectory: string | undefined): Database => {
+    const key = path === ':memory:' ? SHARED : (tempDirectory ?? SHARED);
+    const known = databases.get(key);
+    if (known) return known;
+    const ownFolder = key === SHARED ? mkdtempSync(join(tmpdir(), 'audience-sync-duckdb-')) : undefined;
+    const db: Database = { instance: openInstance(ownFolder ?? key), active: 0, ...(ownFolder ? { ownFolder } : {}) };
+    // Only a failed open is forgotten (the next read tries again); a failed connect keeps the instance.
+    db.instance.catch(() => closeDatabase(key, db));
+    databases.set(key, db);
+    return db;
+  };
   const connections: Connections = {
-    async open() {
+    async open(tempDirectory) {
       if (closed) throw new SourceError(`${label}: the source is closed`);
-      // Only a failed open is forgotten (the next read tries again); a failed connect keeps the instance.
-      instance ??= openInstance().catch((err: unknown) => {
-        instance = undefined;
-        throw err;
-      });
-      active++;
+      const db = database(tempDirectory);
+      db.active++;
       try {
-        return await (await instance).connect();
+        const connection = await (await db.instance).connect();
+        byConnection.set(connection, db);
+        return connection;
       } catch (err) {
-        active--;
+        db.active--;
         throw err;
       }
     },
     close(connection) {
       connection.closeSync();
-      active--;
+      const db = byConnection.get(connection);
+      byConnection.delete(connection);
+      if (db) db.active--;
     },
   };
+  // Opened now so a bad path fails here; after release() it is opened again by the next read.
+  await database(undefined).instance;
 
   return {
     type: 'duckdb',
 
     async columns(sql: string): Promise<ColumnInfo[]> {
-      const connection = await connections.open();
+      // Describing a model spills nothing: any instance already open will do.
+      const connection = await connections.open(databases.keys().next().value);
       try {
         // DESCRIBE plans the query without allocating a vector per column (LIMIT 0 does, and a very
         // wide model then runs out of memory).
@@ -158,25 +195,22 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
 
     async release() {
       // An in-memory database would lose its data; a read in progress keeps the instance it uses.
-      if (closed || active > 0 || path === ':memory:' || instance === undefined) return;
-      const current = instance;
-      instance = undefined;
-      (await current).closeSync();
+      if (closed || path === ':memory:') return;
+      await Promise.all([...databases].filter(([, db]) => db.active === 0).map(([key, db]) => closeDatabase(key, db)));
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      const current = instance;
-      instance = undefined;
-      (await current)?.closeSync();
+      await Promise.all([...databases].map(([key, db]) => closeDatabase(key, db)));
     },
   };
 }
 
-/** Opens and closes the connections of one source, counting those open. */
+/** Opens and closes the connections of one source, counting those open per instance. */
 interface Connections {
-  open(): Promise<DuckDBConnection>;
+  /** A connection to the instance spilling to `tempDirectory` (none: the shared one). */
+  open(tempDirectory?: string): Promise<DuckDBConnection>;
   close(connection: DuckDBConnection): void;
 }
 
@@ -204,7 +238,7 @@ async function* streamRows(connections: Connections, sql: string, opts: StreamOp
   // key hashes are uniform, so sorting slices of the key space one after another keeps each sort
   // small while the rows still come out in one global order (at the cost of one scan per slice).
   let total: number;
-  const connection = await connections.open();
+  const connection = await connections.open(opts.tempDirectory);
   try {
     const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
     total = Number(counted.getRowObjects()[0]?.n ?? 0);
@@ -221,7 +255,7 @@ async function* streamRows(connections: Connections, sql: string, opts: StreamOp
 async function* streamQueryRows(connections: Connections, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
   // A connection per stream: a new query on a connection would invalidate its open streaming result.
-  const connection = await connections.open();
+  const connection = await connections.open(opts.tempDirectory);
   let phase = 'run';
   try {
     const result = await connection.stream(query);

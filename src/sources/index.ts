@@ -3,35 +3,128 @@ import type { SourceConfig } from '../config/index.js';
 import { openBigQuery } from './bigquery.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
 import { openPostgres } from './postgres.js';
-import type { Source } from './types.js';
+import { redactSourceMessage } from './redact.js';
+import { errorText, sqlIdentifiers } from './sql.js';
+import { PK_FIELD, SourceError, type Row, type Source, type StreamOptions } from './types.js';
 
 export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
+/** Every source opened by `openSource` is redacted already; a new source's own paths may call these too. */
+export { redactSourceMessage, redactEmailAddresses, REDACTED } from './redact.js';
 
 export interface OpenSourceOptions {
   /** Folder a relative DuckDB path is resolved against (default: the working directory). */
   readonly baseDir?: string;
   /** The source's name in the config, used in error messages. */
   readonly name?: string;
-  /** DuckDB memory limit / spill folder (DuckDB sources only; the config's memoryLimit wins). */
+  /** DuckDB memory limit (DuckDB sources only; the config's memoryLimit wins). */
   readonly duckdb?: DuckDbSettings;
   /** Environment cloud credentials are looked up in (BigQuery's Application Default Credentials; default process.env). */
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Opens a warehouse; fails with `SourceError` when it cannot be reached. */
+/** Names the SQL we wrap the model in uses (sql.ts). */
+const WRAPPER_NAMES = [PK_FIELD, 'audience_sync_model', 'audience_sync_keyed'];
+
+/**
+ * Opens a warehouse; fails with `SourceError` when it cannot be reached. Every error the source
+ * throws (opening, `columns`, `stream`) has its quoted values redacted here, whatever the warehouse.
+ */
 export async function openSource(config: SourceConfig, opts: OpenSourceOptions = {}): Promise<Source> {
   const label = opts.name === undefined ? `${config.type} source` : `source "${opts.name}"`;
+  const names = [...(opts.name === undefined ? [] : [opts.name]), ...configNames(config, opts.baseDir), ...WRAPPER_NAMES];
+  const redacted = (err: unknown, extra: Iterable<string> = []) => {
+    const known = [...names, ...extra];
+    const fix = err instanceof SourceError && err.fix !== undefined ? redactSourceMessage(err.fix, known) : undefined;
+    return new SourceError(redactSourceMessage(errorText(err), known), fix === undefined ? {} : { fix });
+  };
+  try {
+    return redacting(await open(config, opts, label), redacted);
+  } catch (err) {
+    throw redacted(err);
+  }
+}
+
+/** A new warehouse is added here; openSource redacts its errors like every other's. */
+function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Promise<Source> {
   switch (config.type) {
     case 'duckdb': {
-      const path = config.path === ':memory:' || isAbsolute(config.path) ? config.path : resolve(opts.baseDir ?? '.', config.path);
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
-      return openDuckDb(path, label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
     }
     case 'postgres':
       return openPostgres(config.url, label);
     case 'bigquery':
       return openBigQuery(config, label, opts.env ? { env: opts.env } : {});
+  }
+}
+
+function duckDbPath(path: string, baseDir: string | undefined): string {
+  return path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir ?? '.', path);
+}
+
+/** Settings that hold secrets: never let a warehouse message quote them back. */
+const SECRET_SETTINGS = new Set(['token', 'password', 'privateKey', 'privateKeyPassphrase', 'clientSecret']);
+
+/** What the config itself names (a file path, a host, a database, a user, a project), which warehouse errors quote. */
+function configNames(config: SourceConfig, baseDir: string | undefined): string[] {
+  if (config.type === 'duckdb') return [config.path, duckDbPath(config.path, baseDir)];
+  const names: string[] = [];
+  for (const [setting, value] of Object.entries(config)) {
+    if (typeof value !== 'string' || SECRET_SETTINGS.has(setting)) continue;
+    if (setting === 'url') names.push(...urlNames(value));
+    else names.push(value);
+  }
+  return names;
+}
+
+function urlNames(text: string): string[] {
+  try {
+    const url = new URL(text);
+    return [url.hostname, decodeURIComponent(url.username), decodeURIComponent(url.pathname.slice(1))];
+  } catch {
+    return [];
+  }
+}
+
+type Redact = (err: unknown, names?: Iterable<string>) => SourceError;
+
+/**
+ * The source with its errors rethrown redacted, whatever the method (optional ones such as `doctor`
+ * included). The driver's error is not kept as the cause: loggers print causes, and its message holds
+ * the raw value.
+ */
+function redacting(source: Source, redacted: Redact): Source {
+  const modelNames = (sql: unknown, o: StreamOptions = {}) =>
+    typeof sql === 'string' ? [...sqlIdentifiers(sql), ...(o.columns ?? []), ...(o.orderByKey === undefined ? [] : [o.orderByKey])] : [];
+  return new Proxy(source, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (prop === 'stream') {
+        return (sql: string, o?: StreamOptions) => redactStream(method.call(target, sql, o) as AsyncIterable<Row[]>, (err) => redacted(err, modelNames(sql, o)));
+      }
+      return (...args: unknown[]) => {
+        const fail = (err: unknown): never => {
+          throw redacted(err, modelNames(args[0]));
+        };
+        try {
+          const result = method.apply(target, args);
+          return result instanceof Promise ? result.catch(fail) : result;
+        } catch (err) {
+          return fail(err);
+        }
+      };
+    },
+  });
+}
+
+async function* redactStream(rows: AsyncIterable<Row[]>, redacted: (err: unknown) => SourceError): AsyncGenerator<Row[]> {
+  try {
+    yield* rows;
+  } catch (err) {
+    throw redacted(err);
   }
 }

@@ -65,6 +65,15 @@ function isConnectionLoss(err: unknown): boolean {
   return /Connection terminated|not queryable|ECONNRESET/i.test(errorText(err));
 }
 
+/** The message with PostgreSQL's DETAIL and HINT lines, which often say what to change. */
+function pgErrorText(err: unknown): string {
+  const { detail, hint } = (typeof err === 'object' && err !== null ? err : {}) as { detail?: unknown; hint?: unknown };
+  let text = errorText(err);
+  if (typeof detail === 'string' && detail !== '') text += `\nDETAIL: ${detail}`;
+  if (typeof hint === 'string' && hint !== '') text += `\nHINT: ${hint}`;
+  return text;
+}
+
 let cursorCounter = 0;
 
 /**
@@ -91,7 +100,7 @@ export async function openPostgres(url: string, label: string): Promise<Source> 
   let closed = false;
   const fail = (what: string, err: unknown): SourceError => {
     if (!lost && isConnectionLoss(err)) lost = err instanceof Error ? err : new Error(errorText(err));
-    const reason = lost ? `lost the connection to PostgreSQL at ${where} (${errorText(lost)})` : `PostgreSQL ${what}: ${errorText(err)}`;
+    const reason = lost ? `lost the connection to PostgreSQL at ${where} (${errorText(lost)})` : `PostgreSQL ${what}: ${pgErrorText(err)}`;
     return new SourceError(`${label}: ${reason}`, { cause: err });
   };
   const usable = () => {

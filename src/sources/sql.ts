@@ -115,3 +115,19 @@ export function validChunkRows(chunkRows: number | undefined, fallback: number):
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** String literals and comments (skipped), double-quoted identifiers and bare words (kept). */
+const SQL_TOKENS = /'(?:[^']|'')*'?|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)|"((?:[^"]|"")*)"?|([\p{L}_][\p{L}\p{N}_$]*)/gu;
+
+/**
+ * The names a model's SQL text uses: its bare words and double-quoted identifiers, never the text of
+ * its string literals. An error quoting one of these quotes the user's own code, not a row value.
+ */
+export function sqlIdentifiers(sql: string): string[] {
+  const names: string[] = [];
+  for (const m of sql.matchAll(SQL_TOKENS)) {
+    if (m[1] !== undefined) names.push(m[1].replace(/""/g, '"'));
+    else if (m[2] !== undefined) names.push(m[2]);
+  }
+  return names;
+}

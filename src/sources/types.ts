@@ -27,6 +27,11 @@ export interface StreamOptions {
    * warehouse is cancelled there (BigQuery). Local sources stop at their next chunk.
    */
   readonly signal?: AbortSignal;
+  /**
+   * A private folder this read may spill model rows to, made and removed by the caller (a run's own
+   * folder): sources that spill to local disk (DuckDB) spill there and nowhere else; others ignore it.
+   */
+  readonly tempDirectory?: string;
 }
 
 /** A finding of `doctor` about a source: what was checked, what was found, and what to do. */

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -28,7 +28,7 @@ export function parseStateUrl(url: string): StateLocation {
 
 /**
  * Opens (creating if needed) and migrates the state store at `url`: `sqlite://path` (relative paths
- * from the working directory; the folder is created), `sqlite::memory:`, or `postgres://...`.
+ * from the working directory; a new file is created 0600, a new folder 0700), `sqlite::memory:`, or `postgres://...`.
  * SQLite runs in WAL mode, so readers (`runs`) never block a sync, with synchronous=NORMAL: a commit
  * survives a killed process; a power loss may lose the last commits, which only re-sends them.
  */
@@ -45,7 +45,12 @@ export async function openStateStore(url: string, opts: StoreOptions = {}): Prom
   let sqlite: Database.Database;
   const path = location.path === ':memory:' ? ':memory:' : resolve(location.path);
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // The state holds the run history and hashed identifiers: private to this user. SQLite gives the
+      // WAL and shared-memory files the database file's mode, so creating it 0600 covers all three.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, 'a', 0o600));
+    }
     sqlite = new Database(path);
     sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     sqlite.pragma('journal_mode = WAL');

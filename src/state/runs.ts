@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { redactEmailAddresses } from '../sources/redact.js';
 import type { StateDb } from './schema.js';
 import type { ErrorSample, RunCounts, RunOutcome, RunRecord, RunStatus } from './types.js';
 
@@ -38,7 +39,8 @@ export async function finishRun(db: Kysely<StateDb>, id: number, outcome: RunOut
       status: outcome.status,
       finished_at: now,
       counts: JSON.stringify(outcome.counts),
-      error: outcome.error ?? null,
+      // Sources redact their own errors; this catches an address any other error quotes.
+      error: outcome.error == null ? null : redactEmailAddresses(outcome.error),
       error_samples: JSON.stringify(outcome.errorSamples ?? []),
     })
     .where('id', '=', id)

@@ -21,5 +21,7 @@ describe('chaos run (short)', () => {
     for (const s of report.syncs) expect(s.members).toBe(s.people);
     expect(report.checks.mirror.passed).toBeGreaterThan(0);
     expect(report.checks['no-pii'].passed).toBe(report.runs.total);
+    // One model per warehouse failing on a raw value, run through serve.
+    expect(report.checks['no-pii-served']).toEqual({ passed: 2, failed: 0 });
   }, 180_000);
 });

@@ -83,6 +83,12 @@ describe('PII scan', () => {
     expect(findPii(`x${digits.slice(0, 3)}-${digits.slice(3, 6)}-${digits.slice(6)}x`, needles)).toHaveLength(1);
   });
 
+  it('finds them in JSON log lines and HTML pages, where escapes hide where a token starts', () => {
+    const email = row.email.trim().toLowerCase();
+    expect(findPii(JSON.stringify({ error: `failed\n${email}` }), needles).map((h) => h.kind)).toEqual(['email']);
+    expect(findPii(`<td>it&#39;s ${row.first_name}&amp;${email}</td>`, needles).map((h) => h.kind).sort()).toEqual(['email', 'name']);
+  });
+
   it('does not mistake hashes of the same values for raw data, nor report the values themselves', () => {
     const hashed = p.rows().map((r) => [sha(r.email.trim().toLowerCase()), sha(r.phone), sha(r.first_name.toLowerCase()), r.user_id]).flat().join(',');
     expect(findPii(hashed, needles)).toEqual([]);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -373,6 +373,17 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
     }
   });
 
+  it('never stores an e-mail address in a run error', async () => {
+    const store = await openStateStore(await makeUrl());
+    try {
+      const id = await store.startRun('a', 'cli');
+      await store.finishRun(id, { status: 'failed', counts: {}, error: 'the model failed on Ana.Lopez+vip@Example.COM, see the warehouse' });
+      expect((await store.getRun(id))?.error).toBe('the model failed on <redacted>, see the warehouse');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('stores key/values', async () => {
     const store = await openStateStore(await makeUrl());
     try {
@@ -403,6 +414,20 @@ describe('openStateStore', () => {
     await memory.commitBatch('m', { upsert: [record('x')] });
     expect((await memory.countRecords('m')).total).toBe(1);
     await memory.close();
+  });
+
+  it('creates the database, its WAL and shared memory 0600 in a new folder 0700', async () => {
+    const folder = join(dir, 'private', 'state');
+    const path = join(folder, 'state.db');
+    const store = await openStateStore(`sqlite://${path}`);
+    try {
+      await store.setValue('k', 'v');
+      const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+      expect([mode(path), mode(`${path}-wal`), mode(`${path}-shm`)]).toEqual(['600', '600', '600']);
+      expect([mode(folder), mode(dirname(folder))]).toEqual(['700', '700']);
+    } finally {
+      await store.close();
+    }
   });
 
   it('rejects unsupported URLs and unreachable PostgreSQL with a clear error', async () => {
