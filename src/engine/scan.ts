@@ -34,6 +34,8 @@ export interface ScanOptions {
   encodeAll: boolean;
   staleRemoval: boolean;
   onProgress?: (extracted: number) => void;
+  /** Sees every model row (plan counts what each dateFormat reads in them). */
+  onRow?: (row: Record<string, unknown>) => void;
 }
 
 /**
@@ -97,6 +99,7 @@ export async function scanModel(
         continue;
       }
       const row = joined.row;
+      if (row) opts.onRow?.(row);
       if (opts.encodeAll && row) ctx.encode(row);
       const c = classify(row, stored, opts.encodeAll ? { ...ctx, encode: (r) => encoder.encode(r) } : ctx);
       switch (c.change) {

@@ -158,3 +158,44 @@ export function birthDay(value: unknown, format: DateFormat): string | Empty | D
   if (date instanceof Dropped) return date;
   return date ? twoDigits(date[2]) : notUsable(text, format, 'not a day of the month (1–31)');
 }
+
+const DOB_KEYS = ['DOBY', 'DOBM', 'DOBD'] as const;
+export type DobKey = (typeof DOB_KEYS)[number];
+
+/** How many of a date-of-birth column's text values each dateFormat reads as a real date. */
+export interface DateFormatCount {
+  column: string;
+  keys: DobKey[];
+  /** Values that are text or numbers (Dates, nulls and blanks are not counted). */
+  textValues: number;
+  accepted: Record<DateFormat, number>;
+}
+
+/**
+ * Counts, over the rows a plan reads, what each dateFormat would make of the columns mapped to DOBY/DOBM/DOBD.
+ * Undefined when none is mapped.
+ */
+export function createDateFormatCounter(mapping: Readonly<Partial<Record<string, string>>>): { observe(row: Record<string, unknown>): void; counts(): DateFormatCount[] } | undefined {
+  const byColumn = new Map<string, DateFormatCount>();
+  for (const key of DOB_KEYS) {
+    const column = mapping[key];
+    if (column === undefined) continue;
+    let count = byColumn.get(column);
+    if (!count) byColumn.set(column, (count = { column, keys: [], textValues: 0, accepted: { iso: 0, mdy: 0, dmy: 0, ymd: 0, yyyymmdd: 0 } }));
+    count.keys.push(key);
+  }
+  if (byColumn.size === 0) return undefined;
+  const counts = [...byColumn.values()];
+  return {
+    observe(row) {
+      for (const count of counts) {
+        const value = row[count.column];
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') continue;
+        if (typeof toText(value) !== 'string') continue; // blank
+        count.textValues++;
+        for (const format of formatsAccepting(value)) count.accepted[format]++;
+      }
+    },
+    counts: () => counts.filter((c) => c.textValues > 0),
+  };
+}

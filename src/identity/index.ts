@@ -4,7 +4,15 @@
  */
 export * from './keys.js';
 export { sha256Hex } from './hash.js';
-export { DATE_FORMAT_EXAMPLES, DATE_FORMATS, formatsAccepting, isDateFormat, type DateFormat } from './dob.js';
+export {
+  createDateFormatCounter,
+  DATE_FORMAT_EXAMPLES,
+  DATE_FORMATS,
+  formatsAccepting,
+  isDateFormat,
+  type DateFormat,
+  type DateFormatCount,
+} from './dob.js';
 export { normalizeKey, type Hashing, type KeyContextInput, type KeyOutcome } from './normalize.js';
 export {
   createRecordEncoder,
