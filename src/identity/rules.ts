@@ -1,5 +1,5 @@
 /**
- * The per-key rules of identity.md: raw warehouse value → normalized value (before hashing).
+ * The per-key rules of docs/identity.md: raw warehouse value → normalized value (before hashing).
  * Pure functions; the row's country and the year come in through RuleContext.
  */
 import type { CountryCode } from 'libphonenumber-js/core';

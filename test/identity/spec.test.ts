@@ -216,6 +216,7 @@ describe('per key (docs/identity.md)', () => {
     expect(ok('DOBM', 3)).toBe('03');
     expect(ok('DOBM', 'March')).toBe('03');
     expect(ok('DOBM', 'mar')).toBe('03');
+    expect(ok('DOBM', 'mar.')).toBe('03');
     expect(ok('DOBM', 'DEC')).toBe('12');
     expect(ok('DOBM', '1985-03-07')).toBe('03');
     expect(ok('DOBM', new Date(Date.UTC(1985, 11, 31)))).toBe('12');
@@ -294,6 +295,7 @@ describe('per key (docs/identity.md)', () => {
       'Mont.': 'mt', 'Neb.': 'ne', 'Nev.': 'nv', 'N.H.': 'nh', 'N.J.': 'nj', 'N.M.': 'nm', 'N.C.': 'nc', 'N.D.': 'nd',
       'Okla.': 'ok', 'Ore.': 'or', 'Pa.': 'pa', 'R.I.': 'ri', 'S.C.': 'sc', 'S.D.': 'sd', 'Tenn.': 'tn', 'Vt.': 'vt',
       'Va.': 'va', 'Wash.': 'wa', 'W.Va.': 'wv', 'Wis.': 'wi', 'Wyo.': 'wy', 'D.C.': 'dc', calif: 'ca',
+      'Cal.': 'ca', 'Kans.': 'ks', 'Nebr.': 'ne', 'Wisc.': 'wi', 'Washington DC': 'dc',
     };
     const got = Object.fromEntries(Object.keys(ap).map((v) => [v, ok('ST', v)]));
     expect(got).toEqual(ap);
