@@ -1,4 +1,4 @@
-// Identity speed (issue 2): normalize + hash a synthetic 1,000,000-row table with 8 mapped keys
+// Identity speed (issues 2 and 15): normalize + hash a synthetic 1,000,000-row table with 8 mapped keys
 // (EXTERN_ID unhashed; EMAIL, PHONE, FN, LN, CT, ZIP, COUNTRY hashed), every row's values distinct and messy.
 // Compared with the floor: a bare loop of crypto.hash('sha256', v) over the same 7,000,000 values. The worker pool
 // is compared with the same batches on one thread, and with the one-thread rates of all cores added up.
@@ -24,20 +24,23 @@ const LAST = ["O'Brien", 'García', 'MÜLLER', 'Smith-Jones', 'van der Berg', 'N
 const CITIES = {
   us: ['New York', 'San Francisco', 'st. louis', 'Winston-Salem', 'HONOLULU'],
   gb: ['London', 'Newcastle upon Tyne', "King's Lynn", 'EDINBURGH'],
-  de: ['München', 'Köln', 'Frankfurt am Main', 'DÜSSELDORF'],
+  de: ['München', 'Köln', 'Frankfurt am Main', 'DÜSSELDORF', 'Gießen'],
   fr: ['Saint-Étienne', 'Besançon', 'Paris', 'Orléans'],
   br: ['São Paulo', 'Florianópolis', 'Belém'],
   in: ['Mumbai', 'Bengaluru', 'New Delhi'],
+  // Letters the CT rule folds (ø → o, æ → ae), as in the v2 identity rules.
+  dk: ['København', 'Ærøskøbing', 'Tønder', 'Aarhus'],
 };
 const COUNTRY_SPELLINGS = {
   us: ['US', 'usa', 'United States', ' U.S. ', 'United States of America'],
   gb: ['GB', 'uk', 'United Kingdom', 'Great Britain', 'GBR'],
-  de: ['DE', 'Germany', 'deu', 'GERMANY'],
+  de: ['DE', 'Germany', 'deu', 'GERMANY', 'Deutschland'],
   fr: ['FR', 'France', 'fra'],
   br: ['BR', 'Brazil', 'bra'],
   in: ['IN', 'India', 'ind'],
+  dk: ['DK', 'Denmark', 'dnk', 'Dänemark'],
 };
-const MIX = ['us', 'us', 'us', 'us', 'gb', 'gb', 'de', 'de', 'fr', 'br', 'in'];
+const MIX = ['us', 'us', 'us', 'us', 'gb', 'gb', 'de', 'de', 'fr', 'br', 'in', 'dk'];
 
 const pick = (list, n) => list[n % list.length];
 const digits = (n, width) => String(n % 10 ** width).padStart(width, '0');
@@ -68,6 +71,8 @@ function phoneFor(country, i) {
       return pick([`06 ${n.slice(0, 2)} ${n.slice(2, 4)} ${n.slice(4, 6)} ${n.slice(6)}0`, `+33 6 ${n.slice(0, 2)} ${n.slice(2, 4)} ${n.slice(4, 6)} ${n.slice(6)}0`], i >> 3);
     case 'br':
       return pick([`+55 11 9${n.slice(0, 4)}-${n.slice(4)}0`, `(11) 9${n.slice(0, 4)}-${n.slice(4)}0`], i >> 3);
+    case 'dk':
+      return pick([`+45 2${n.slice(0, 1)} ${n.slice(1, 3)} ${n.slice(3, 5)} ${n.slice(5)}`, `2${n.slice(0, 3)} ${n.slice(3)}`], i >> 3);
     default:
       return pick([`+91 98${n.slice(0, 3)} ${n.slice(3)}0`, `098${n.slice(0, 3)} ${n.slice(3)}0`], i >> 3);
   }
@@ -81,6 +86,7 @@ function zipFor(country, i) {
     case 'de': return n.slice(0, 5);
     case 'fr': return `${n.slice(0, 2)} ${n.slice(2, 5)}`;
     case 'br': return `${n.slice(0, 5)}-${n.slice(5, 8)}`;
+    case 'dk': return n.slice(0, 4);
     default: return `${n.slice(0, 3)} ${n.slice(3, 6)}`;
   }
 }

@@ -226,6 +226,7 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     mapping: sync.mapping,
     identity: {
       hashing: sync.hashing,
+      dateFormat: sync.dateFormat,
       ...(sync.defaultPhoneCountry ? { defaultPhoneCountry: sync.defaultPhoneCountry } : {}),
       ...(sync.defaultLookalikeValue !== undefined ? { defaultLookalikeValue: sync.defaultLookalikeValue } : {}),
       valueBased: 'create' in sync.audience ? sync.audience.create.valueBased : sync.mapping.LOOKALIKE_VALUE !== undefined,

@@ -91,6 +91,20 @@ export function formatGivenUp(sync: string, g: GivenUpReport): string[] {
   ];
 }
 
+/** Per text date-of-birth column: how many values each dateFormat reads, and a hint when another fits better. */
+export function formatDateFormats(p: SyncPlan): string[] {
+  if (!p.dateFormats) return [];
+  const { dateFormat, columns } = p.dateFormats;
+  const lines = [`dates of birth written as text (dateFormat ${dateFormat}; never guessed):`];
+  for (const c of columns) {
+    const formats = (Object.keys(c.accepted) as Array<keyof typeof c.accepted>).map((f) => `${f} ${n(c.accepted[f])}${f === dateFormat ? ' ←' : ''}`);
+    lines.push(`  ${c.column} (${c.keys.join(', ')}): ${n(c.textValues)} values, real dates in each format: ${formats.join(' · ')}`);
+    const best = (Object.keys(c.accepted) as Array<keyof typeof c.accepted>).reduce((a, b) => (c.accepted[b] > c.accepted[a] ? b : a), dateFormat);
+    if (best !== dateFormat) lines.push(`    more of ${c.column}'s values are dates in ${best} than in ${dateFormat}: check the sync's dateFormat`);
+  }
+  return lines;
+}
+
 export function formatPlan(p: SyncPlan & { givenUp?: GivenUpReport }): string {
   const c = p.counts;
   const lines = [
@@ -99,7 +113,7 @@ export function formatPlan(p: SyncPlan & { givenUp?: GivenUpReport }): string {
     `  would send: ${n(p.toRemove)} removals, ${n(p.toSend)} ${p.mode === 'replace' ? 'rows in a replace session' : 'adds'}`,
     `  schema: [${p.schema.join(', ')}]`,
   ];
-  lines.push(...formatRejections(c), ...formatCoverage(c));
+  lines.push(...formatRejections(c), ...formatCoverage(c), ...formatDateFormats(p));
   if (p.givenUp) lines.push(...formatGivenUp(p.sync, p.givenUp));
   if (p.refusal) lines.push(`  a real run would be ${p.refusal}`);
   if (p.sampleRequest) lines.push(`sample request (POST ${p.sampleRequest.endpoint}, hashed values):`, JSON.stringify({ payload: p.sampleRequest.payload }, null, 2));

@@ -166,6 +166,7 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
     mode: sync.mode,
     mapping: sync.mapping as Partial<Record<MatchKey, string>>,
     hashing: sync.hashing,
+    dateFormat: sync.dateFormat,
     ...(sync.defaultPhoneCountry === undefined ? {} : { defaultPhoneCountry: sync.defaultPhoneCountry }),
     ...(sync.defaultLookalikeValue === undefined ? {} : { defaultLookalikeValue: sync.defaultLookalikeValue }),
     ...(sync.schedule === undefined ? {} : { schedule: sync.schedule }),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import countries from 'i18n-iso-countries';
 import { Cron } from 'croner';
+import { DATE_FORMATS } from '../identity/dob.js';
 import { HASHING_MODES, SYNC_MODES } from './types.js';
 
 export const DEFAULT_STATE_URL = 'sqlite://.audience-sync/state.db';
@@ -220,6 +221,10 @@ export const syncSchema = z
       .record(z.string(), nonEmpty('the column name'))
       .describe('Meta match key (EMAIL, PHONE, EXTERN_ID, ...) to model column.'),
     hashing: z.enum(HASHING_MODES).default('auto').describe('auto: hash plain values, pass hashes; pre-hashed: every hashed key must already be a SHA-256 hex digest.'),
+    dateFormat: z
+      .enum(DATE_FORMATS, { error: `must be one of ${DATE_FORMATS.join(', ')}` })
+      .default('iso')
+      .describe('How DOBY, DOBM and DOBD read dates written as text: iso (1985-03-07), mdy (03/07/1985), dmy (07/03/1985), ymd (1985/03/07) or yyyymmdd (19850307). DATE and TIMESTAMP columns are read as dates whatever it says.'),
     defaultPhoneCountry: z
       .string()
       .trim()

@@ -1,3 +1,4 @@
+import type { DateFormat } from '../identity/dob.js';
 import type { MatchKey } from '../identity/keys.js';
 
 /** How a sync reconciles the audience with its model. */
@@ -58,6 +59,8 @@ export interface SyncConfig {
   /** Match key → model column. */
   readonly mapping: Readonly<Partial<Record<MatchKey, string>>>;
   readonly hashing: HashingMode;
+  /** How dates of birth written as text are read. */
+  readonly dateFormat: DateFormat;
   /** ISO 3166-1 alpha-2, upper case. */
   readonly defaultPhoneCountry?: string;
   readonly defaultLookalikeValue?: number;

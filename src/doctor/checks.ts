@@ -21,7 +21,7 @@ const fail = (subject: string, message: string, fix: string): Check => ({ subjec
 const warn = (subject: string, message: string, fix: string): Check => ({ subject, status: 'warn', message, fix });
 
 /**
- * Marketing API expiry dates (spec §5). Where the published dates disagree (v24) the earlier one is
+ * Marketing API expiry dates (docs/graph-api.md, "API versions"). Where the published dates disagree (v24) the earlier one is
  * used. Versions not listed are newer than this table and counted as current.
  */
 export const API_VERSION_EXPIRY: Readonly<Record<string, string>> = {

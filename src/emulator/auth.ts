@@ -1,4 +1,4 @@
-/** Access-token and appsecret_proof checks (spec §0, §5, §6.2, §6.3). */
+/** Access-token and appsecret_proof checks (docs/graph-api.md: "Transport", and the emulator's auth). */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { errors } from './errors.js';
 import type { EmulatorStore, TokenRecord } from './store/store.js';

@@ -1,4 +1,4 @@
-/** Graph API errors as Meta returns them: the {"error":{...}} envelope and the HTTP status per code (spec §4, §6.20). */
+/** Graph API errors as Meta returns them: the {"error":{...}} envelope and the HTTP status per code (docs/graph-api.md, "Errors"). */
 import { fbtraceId } from './ids.js';
 
 export type GraphErrorType = 'OAuthException' | 'GraphMethodException' | 'FacebookApiException';

@@ -1,4 +1,4 @@
-/** Seeded fault injection (spec §6.19): which Graph request fails, how, and whether before or after its work. */
+/** Seeded fault injection (docs/graph-api.md, "The emulator"): which Graph request fails, how, and whether before or after its work. */
 import type { FaultConfig, FaultKind } from './options.js';
 import { seededRandom, type Random } from './random.js';
 

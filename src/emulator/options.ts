@@ -48,7 +48,7 @@ export interface FaultConfig {
   phase?: 'before' | 'after' | 'either';
 }
 
-/** Behaviour switches of the emulator (checklist §6 of the Graph API spec). */
+/** Behaviour switches of the emulator (docs/graph-api.md, "The emulator"). */
 export interface EmulatorFlags {
   /** delivery_status is 300 (too small) below this many members, 200 at or above. */
   deliveryThreshold: number;

@@ -1,5 +1,5 @@
 /**
- * Validation of the `payload` param of /users and /usersreplace (spec §1.4, §6.8–§6.10).
+ * Validation of the `payload` param of /users and /usersreplace (docs/graph-api.md: uploads, and the emulator's invalid rows).
  * Structural problems fail the request (code 100); badly formatted cells only make their row invalid:
  * the row is skipped, counted and sampled, and the request still succeeds.
  */

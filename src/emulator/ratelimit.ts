@@ -1,5 +1,5 @@
 /**
- * Rolling-hour call budgets per ad account (and one for the app), with Meta's usage headers (spec §3, §6.18).
+ * Rolling-hour call budgets per ad account (and one for the app), with Meta's usage headers (docs/graph-api.md, "Rate limits").
  * Calls are counted in one-minute buckets, so a throttled account regains access as its oldest minutes age out.
  */
 import { errors } from './errors.js';

@@ -11,8 +11,11 @@ import type { Spool } from './spool.js';
 import { PhaseTimer } from './timings.js';
 import { emptyCounts, type EngineEvent, type ErrorSample, type RecordWrite, type RunCounts, type RunSummary, type SyncSpec } from './types.js';
 
-/** Bumped whenever a normalization rule changes, so every record is re-encoded and re-sent once. */
-export const IDENTITY_RULES_VERSION = 1;
+/**
+ * Bumped whenever a normalization rule changes. It is part of every row's fingerprint, so the next run re-encodes
+ * every record once and sends only those whose cells changed (classify() compares them; docs/identity.md).
+ */
+export const IDENTITY_RULES_VERSION = 2;
 const MAX_BATCH_ROWS = 10_000;
 
 export interface EngineDeps {

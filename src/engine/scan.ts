@@ -35,6 +35,8 @@ export interface ScanOptions {
   encodeAll: boolean;
   staleRemoval: boolean;
   onProgress?: (extracted: number) => void;
+  /** Sees every model row (plan counts what each dateFormat reads in them). */
+  onRow?: (row: Record<string, unknown>) => void;
 }
 
 /**
@@ -99,6 +101,7 @@ export async function scanModel(
         continue;
       }
       const row = joined.row;
+      if (row) opts.onRow?.(row);
       const all = opts.encodeAll && row ? ctx.encode(row) : undefined;
       const c = classify(row, stored, opts.encodeAll ? { ...ctx, encode: (r) => encoder.encode(r) } : ctx);
       if (row) coverage.add(all ? filledMask(all.cells) : (coverageMask(c, stored) ?? filledMask(encoder.encode(row).cells)));

@@ -45,15 +45,18 @@ const COVERED: ReadonlyArray<readonly [number, number]> = [
 /** Σ lowercases to σ or, at the end of a word, ς: it depends on its neighbours, so the string rules handle it. */
 const CONTEXT_SENSITIVE = new Set([0x03a3]);
 const TABLE_SIZE = 0x1f00;
-/** In a table: the character is not covered, or its rule does not give one UTF-16 unit. */
+/** In a table: the character is not covered, or its rule gives more than a table entry holds. */
 const NOT_MAPPED = 0xffff;
 /** In a letter table: the character is removed. */
 const REMOVED = 0xfffe;
 
 const MARK = /\p{M}/u;
-/** A table over COVERED. Combining marks stay unmapped (they attach to neighbours), as do CONTEXT_SENSITIVE ones. */
-function buildTable(map: (char: string) => number): Uint16Array {
-  const table = new Uint16Array(TABLE_SIZE).fill(NOT_MAPPED);
+/**
+ * A table over COVERED. An entry holds one UTF-16 unit, or two in its low and high halves (CT folds ß to "ss").
+ * Combining marks stay unmapped (they attach to neighbours), as do CONTEXT_SENSITIVE ones.
+ */
+function buildTable(map: (char: string) => number): Uint32Array {
+  const table = new Uint32Array(TABLE_SIZE).fill(NOT_MAPPED);
   for (const [from, to] of COVERED) {
     for (let code = from; code <= to; code++) {
       const char = String.fromCharCode(code);
@@ -68,15 +71,24 @@ function single(text: string): number {
   return text.length === 1 ? text.charCodeAt(0) : NOT_MAPPED;
 }
 
+/**
+ * Up to two UTF-16 units as a table entry, while they take at most 3 UTF-8 bytes (what MAX_OUTPUT_BYTES allows
+ * per input unit): two ASCII letters, or one character.
+ */
+function upToTwo(text: string): number {
+  if (text.length === 2 && text.charCodeAt(0) < 0x80 && text.charCodeAt(1) < 0x80) return text.charCodeAt(0) | (text.charCodeAt(1) << 16);
+  return single(text);
+}
+
 /** White space as trimUnicode (and /\s/) sees it. */
 const SPACE = buildTable((char) => (trimUnicode(char) === '' ? 1 : 0));
 /** EMAIL: NFC then lowercase. */
 const EMAIL_CHAR = buildTable((char) => single(char.normalize('NFC').toLowerCase()));
-/** FN/LN and CT: the character the rule keeps, or REMOVED. */
-function letterTable(rule: (text: string) => unknown): Uint16Array {
+/** FN/LN and CT: what the rule keeps of the character, or REMOVED. */
+function letterTable(rule: (text: string) => unknown): Uint32Array {
   return buildTable((char) => {
     const kept = rule(char);
-    return typeof kept === 'string' ? single(kept) : REMOVED;
+    return typeof kept === 'string' ? upToTwo(kept) : REMOVED;
   });
 }
 const NAME_CHAR = letterTable(personName);
@@ -149,7 +161,7 @@ function emailBytes(text: string, out: Uint8Array): number {
 }
 
 /** FN/LN (table NAME_CHAR) and CT (PLACE_CHAR): each character mapped alone, removed ones skipped. */
-function lettersBytes(table: Uint16Array, text: string, out: Uint8Array): number {
+function lettersBytes(table: Uint32Array, text: string, out: Uint8Array): number {
   let length = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -157,7 +169,11 @@ function lettersBytes(table: Uint16Array, text: string, out: Uint8Array): number
     const kept = table[code]!;
     if (kept === REMOVED) continue;
     if (kept === NOT_MAPPED) return UNSURE;
-    length = putUtf8(out, length, kept);
+    if (kept > 0xffff) {
+      // Two ASCII letters (a folded ß, æ, þ…).
+      out[length++] = kept & 0xffff;
+      out[length++] = kept >>> 16;
+    } else length = putUtf8(out, length, kept);
   }
   return length === 0 ? UNSURE : length;
 }

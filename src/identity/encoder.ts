@@ -4,6 +4,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js/core';
 import { byteRuleFor, firstCharacter, MAX_OUTPUT_BYTES, MAX_TEXT_LENGTH, type ByteRule } from './byteRules.js';
+import { DATE_FORMATS, type DateFormat, isDateFormat } from './dob.js';
 import { HashScratch, sha256Hex } from './hash.js';
 import { IDENTIFIER_KEYS, isHashedKey, isMatchKey, MATCH_KEYS, type MatchKey } from './keys.js';
 import { AlreadyHashed, countryOf, type Hashing, normalizeValue, regionFor, type ValueContext } from './normalize.js';
@@ -23,6 +24,8 @@ export interface IdentityOptions {
   valueBased?: boolean;
   /** Used when a value-based record's LOOKALIKE_VALUE is missing or invalid. */
   defaultLookalikeValue?: number;
+  /** How DOBY/DOBM/DOBD values written as text are read (default 'iso'); Dates are read as dates whatever it says. */
+  dateFormat?: DateFormat;
   /** For the DOBY upper bound (the current year); default new Date(). */
   now?: Date;
 }
@@ -96,6 +99,7 @@ interface EncoderPlan {
   readonly valueBased: boolean;
   readonly defaultLookalikeValue: number | undefined;
   readonly currentYear: number;
+  readonly dateFormat: DateFormat;
 }
 
 function validOptions(options: IdentityOptions): Omit<EncoderPlan, 'schema' | 'columns' | 'countryColumn' | 'deriveFirstInitial'> {
@@ -124,9 +128,13 @@ function validOptions(options: IdentityOptions): Omit<EncoderPlan, 'schema' | 'c
       throw new MappingError('defaultLookalikeValue only applies to value-based audiences: make the audience value-based or remove it.', 'LOOKALIKE_VALUE');
     }
   }
+  const dateFormat = options.dateFormat ?? 'iso';
+  if (!isDateFormat(dateFormat)) {
+    throw new MappingError(`dateFormat must be one of ${DATE_FORMATS.join(', ')}, not ${JSON.stringify(dateFormat)}.`);
+  }
   const now = options.now ?? new Date();
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new MappingError('now must be a valid Date.');
-  return { hashing, defaultRegion, valueBased, defaultLookalikeValue: fallback, currentYear: now.getUTCFullYear() };
+  return { hashing, defaultRegion, valueBased, defaultLookalikeValue: fallback, currentYear: now.getUTCFullYear(), dateFormat };
 }
 
 function buildPlan(mapping: Mapping, options: IdentityOptions): EncoderPlan {
@@ -281,7 +289,7 @@ function encodeWith(plan: EncoderPlan, ctx: ValueContext, byteLengths: Int32Arra
 export function createRecordEncoder(mapping: Mapping, options: IdentityOptions = {}): RecordEncoder {
   const plan = buildPlan(mapping, options);
   // One mutable context per encoder: encode() is synchronous, so rows never share it concurrently.
-  const ctx: ValueContext = { country: undefined, phoneRegion: undefined, currentYear: plan.currentYear, hashing: plan.hashing };
+  const ctx: ValueContext = { country: undefined, phoneRegion: undefined, currentYear: plan.currentYear, hashing: plan.hashing, dateFormat: plan.dateFormat };
   const byteLengths = new Int32Array(plan.columns.length);
   return {
     schema: plan.schema,

@@ -1,9 +1,18 @@
 /**
  * Identity: how a warehouse value becomes a Meta match key (normalized, then SHA-256 hashed).
- * The contract is ../shared/spec/identity.md.
+ * The rules, with examples and drop reasons, are in docs/identity.md.
  */
 export * from './keys.js';
 export { sha256Hex } from './hash.js';
+export {
+  createDateFormatCounter,
+  DATE_FORMAT_EXAMPLES,
+  DATE_FORMATS,
+  formatsAccepting,
+  isDateFormat,
+  type DateFormat,
+  type DateFormatCount,
+} from './dob.js';
 export { normalizeKey, type Hashing, type KeyContextInput, type KeyOutcome } from './normalize.js';
 export {
   createRecordEncoder,

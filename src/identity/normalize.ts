@@ -3,6 +3,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js/core';
 import { countryCode } from './country.js';
+import { type DateFormat, isDateFormat } from './dob.js';
 import { sha256Hex, isSha256Hex } from './hash.js';
 import { isHashedKey, isMatchKey, type MatchKey } from './keys.js';
 import { phoneRegion } from './phone.js';
@@ -64,6 +65,8 @@ export interface KeyContextInput {
   /** Alpha-2 (or any country spelling COUNTRY accepts) for national phone numbers without a row country. */
   defaultPhoneCountry?: string;
   hashing?: Hashing;
+  /** How dates of birth written as text are read; default 'iso'. */
+  dateFormat?: DateFormat;
   now?: Date;
 }
 
@@ -98,6 +101,7 @@ export function normalizeKey(key: MatchKey, value: unknown, ctx: KeyContextInput
       phoneRegion: regionFor(country, phoneRegion(countryOf(ctx.defaultPhoneCountry))),
       currentYear: now.getUTCFullYear(),
       hashing: ctx.hashing === 'pre-hashed' ? 'pre-hashed' : 'auto',
+      dateFormat: isDateFormat(ctx.dateFormat) ? ctx.dateFormat : 'iso',
     };
   } catch {
     return { status: 'dropped', reason: `${key}: unreadable context` };

@@ -30,12 +30,21 @@ function internationalize(text: string): string {
   return text.startsWith('00') ? '+' + text.slice(2) : text;
 }
 
+// Separators people type that libphonenumber does not know: they count as spaces.
+const EXTRA_SEPARATOR = /[*_|/\\]/;
+const EXTRA_SEPARATORS = /[*_|/\\]/g;
+
+/** `text` with the separators libphonenumber does not know (`*`, `_`, `|`, `/`, `\`) as spaces, trimmed. */
+export function spacedPhone(text: string): string {
+  return EXTRA_SEPARATOR.test(text) ? text.replace(EXTRA_SEPARATORS, ' ').trim() : text;
+}
+
 /**
  * E.164 digits (no "+") of a possible number, or null when it does not parse as one. `text` is trimmed.
  * `region` is the default region for numbers written without a country calling code.
  */
 export function normalizePhoneNumber(text: string, region: CountryCode | undefined): string | null {
-  const input = internationalize(text);
+  const input = internationalize(spacedPhone(text));
   const fast = fastPhoneNumber(input, region);
   return fast === UNSURE ? viaLibrary(nfc(input), region) : fast;
 }

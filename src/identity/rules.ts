@@ -1,14 +1,15 @@
 /**
- * The per-key rules of identity.md: raw warehouse value → normalized value (before hashing).
+ * The per-key rules of docs/identity.md: raw warehouse value → normalized value (before hashing).
  * Pure functions; the row's country and the year come in through RuleContext.
  */
 import type { CountryCode } from 'libphonenumber-js/core';
-import { countryCode } from './country.js';
-import { birthDay, birthMonth, birthYear } from './dob.js';
+import { AmbiguousCountry, lookupCountry } from './country.js';
+import { birthDay, birthMonth, birthYear, type DateFormat } from './dob.js';
 import type { MatchKey } from './keys.js';
-import { normalizePhoneNumber } from './phone.js';
+import { foldLatin } from './latin.js';
+import { normalizePhoneNumber, spacedPhone } from './phone.js';
 import { US_STATE_CODES } from './usStates.js';
-import { decimalString, describeUnsupported, Dropped, EMPTY, isAscii, nfc, rawText, type RuleResult, toText, trimUnicode } from './value.js';
+import { decimalString, describeUnsupported, Dropped, EMPTY, isAscii, rawText, type RuleResult, toText, trimUnicode } from './value.js';
 
 export interface RuleContext {
   /** The row's country (COUNTRY, normalized: lowercase alpha-2), if mapped and valid. */
@@ -17,6 +18,8 @@ export interface RuleContext {
   phoneRegion: CountryCode | undefined;
   /** Upper bound for DOBY. */
   currentYear: number;
+  /** How dates of birth written as text are read (DATE and TIMESTAMP columns arrive as Dates). */
+  dateFormat: DateFormat;
 }
 
 export type Rule = (value: unknown, ctx: RuleContext) => RuleResult;
@@ -45,7 +48,8 @@ function phone(value: unknown, ctx: RuleContext): RuleResult {
   if (typeof text !== 'string') return text;
   const e164 = normalizePhoneNumber(text, ctx.phoneRegion);
   if (e164 !== null) return e164;
-  const international = text.startsWith('+') || text.startsWith('00');
+  const spaced = spacedPhone(text);
+  const international = spaced.startsWith('+') || spaced.startsWith('00');
   return new Dropped(
     international || ctx.phoneRegion
       ? 'not a possible phone number'
@@ -103,11 +107,14 @@ function initial(value: unknown): RuleResult {
 }
 
 const NOT_LETTER = /[^\p{L}]/gu;
-/** CT: lowercase, accents removed (NFD, marks dropped), letters only; other scripts' letters stay. */
+/**
+ * CT: lowercase, accents removed (NFD, marks dropped), the Latin letters NFD cannot split folded to ASCII
+ * (latin.ts: ø → o, ß → ss), letters only; other scripts' letters stay.
+ */
 export function placeName(text: string): string | Dropped {
   const kept = isAscii(text)
     ? text.toLowerCase().replace(NOT_ASCII_LETTER, '')
-    : text.normalize('NFC').toLowerCase().normalize('NFD').replace(NOT_LETTER, '').normalize('NFC');
+    : foldLatin(text.normalize('NFC').toLowerCase().normalize('NFD').replace(NOT_LETTER, '')).normalize('NFC');
   return kept === '' ? new Dropped(NO_LETTERS) : kept;
 }
 
@@ -141,10 +148,16 @@ function zip(value: unknown, ctx: RuleContext): RuleResult {
   return other === '' ? new Dropped('no characters left after removing spaces and dashes') : other;
 }
 
+const UNKNOWN_COUNTRY = 'not a known country (use an ISO alpha-2 or alpha-3 code, or the name in English, German, French, Spanish, Italian, Portuguese or Dutch)';
 function country(value: unknown): RuleResult {
   const text = rawText(value);
   if (typeof text !== 'string') return text;
-  return countryCode(text) ?? countryCode(nfc(text)) ?? new Dropped('not a known country (use an ISO alpha-2 or alpha-3 code or the English name)');
+  const found = lookupCountry(text);
+  if (typeof found === 'string') return found;
+  if (found instanceof AmbiguousCountry) {
+    return new Dropped(`ambiguous: the name fits more than one country (${found.codes.join(', ')}); use the ISO code`);
+  }
+  return new Dropped(UNKNOWN_COUNTRY);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -184,9 +197,9 @@ export const RULES: Readonly<Record<MatchKey, Rule>> = {
   EMAIL: email,
   PHONE: phone,
   GEN: gender,
-  DOBY: (value, ctx) => birthYear(value, ctx.currentYear),
-  DOBM: birthMonth,
-  DOBD: birthDay,
+  DOBY: (value, ctx) => birthYear(value, ctx.currentYear, ctx.dateFormat),
+  DOBM: (value, ctx) => birthMonth(value, ctx.dateFormat),
+  DOBD: (value, ctx) => birthDay(value, ctx.dateFormat),
   LN: name,
   FN: name,
   FI: initial,

@@ -1,19 +1,23 @@
 /**
- * US states, DC and the inhabited territories (plus the minor outlying islands), by USPS code.
+ * US states, DC and the inhabited territories (plus the minor outlying islands), by USPS code, then their names
+ * and the AP-style abbreviations newspapers and address books use (`Calif.`, `Fla.`, `N.Y.`: the dots go with
+ * the CT rule, and N.Y. is already the code).
  * This is our ST rule, not ISO data, so a small table in code is the source of truth.
  * Names are written in their lookup form: lowercase letters only (the CT rule applied).
  */
 const STATES: ReadonlyArray<readonly [code: string, ...names: string[]]> = [
-  ['al', 'alabama'], ['ak', 'alaska'], ['az', 'arizona'], ['ar', 'arkansas'], ['ca', 'california'],
-  ['co', 'colorado'], ['ct', 'connecticut'], ['de', 'delaware'], ['fl', 'florida'], ['ga', 'georgia'],
-  ['hi', 'hawaii'], ['id', 'idaho'], ['il', 'illinois'], ['in', 'indiana'], ['ia', 'iowa'],
-  ['ks', 'kansas'], ['ky', 'kentucky'], ['la', 'louisiana'], ['me', 'maine'], ['md', 'maryland'],
-  ['ma', 'massachusetts'], ['mi', 'michigan'], ['mn', 'minnesota'], ['ms', 'mississippi'], ['mo', 'missouri'],
-  ['mt', 'montana'], ['ne', 'nebraska'], ['nv', 'nevada'], ['nh', 'newhampshire'], ['nj', 'newjersey'],
+  ['al', 'alabama', 'ala'], ['ak', 'alaska'], ['az', 'arizona', 'ariz'], ['ar', 'arkansas', 'ark'],
+  ['ca', 'california', 'calif', 'cal'], ['co', 'colorado', 'colo'], ['ct', 'connecticut', 'conn'], ['de', 'delaware', 'del'],
+  ['fl', 'florida', 'fla'], ['ga', 'georgia'], ['hi', 'hawaii'], ['id', 'idaho'], ['il', 'illinois', 'ill'],
+  ['in', 'indiana', 'ind'], ['ia', 'iowa'], ['ks', 'kansas', 'kan', 'kans'], ['ky', 'kentucky'], ['la', 'louisiana'],
+  ['me', 'maine'], ['md', 'maryland'], ['ma', 'massachusetts', 'mass'], ['mi', 'michigan', 'mich'],
+  ['mn', 'minnesota', 'minn'], ['ms', 'mississippi', 'miss'], ['mo', 'missouri'], ['mt', 'montana', 'mont'],
+  ['ne', 'nebraska', 'neb', 'nebr'], ['nv', 'nevada', 'nev'], ['nh', 'newhampshire'], ['nj', 'newjersey'],
   ['nm', 'newmexico'], ['ny', 'newyork'], ['nc', 'northcarolina'], ['nd', 'northdakota'], ['oh', 'ohio'],
-  ['ok', 'oklahoma'], ['or', 'oregon'], ['pa', 'pennsylvania'], ['ri', 'rhodeisland'], ['sc', 'southcarolina'],
-  ['sd', 'southdakota'], ['tn', 'tennessee'], ['tx', 'texas'], ['ut', 'utah'], ['vt', 'vermont'],
-  ['va', 'virginia'], ['wa', 'washington'], ['wv', 'westvirginia'], ['wi', 'wisconsin'], ['wy', 'wyoming'],
+  ['ok', 'oklahoma', 'okla'], ['or', 'oregon', 'ore'], ['pa', 'pennsylvania', 'penn', 'penna'], ['ri', 'rhodeisland'],
+  ['sc', 'southcarolina'], ['sd', 'southdakota'], ['tn', 'tennessee', 'tenn'], ['tx', 'texas', 'tex'], ['ut', 'utah'],
+  ['vt', 'vermont'], ['va', 'virginia'], ['wa', 'washington', 'wash'], ['wv', 'westvirginia', 'wva'],
+  ['wi', 'wisconsin', 'wis', 'wisc'], ['wy', 'wyoming', 'wyo'],
   ['dc', 'districtofcolumbia', 'washingtondc'],
   ['as', 'americansamoa'],
   ['gu', 'guam'],

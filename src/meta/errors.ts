@@ -131,7 +131,7 @@ const THROTTLE_CODES = new Set([4, 17, 32, 341, 613, 80000, 80001, 80002, 80003,
 export const TOS_URL = 'https://business.facebook.com/ads/manage/customaudiences/tos/?act=';
 
 /**
- * Classifies a Graph API failure by Meta's `code` / `error_subcode` / `is_transient` (spec §4), not by
+ * Classifies a Graph API failure by Meta's `code` / `error_subcode` / `is_transient` (docs/graph-api.md, "Errors"), not by
  * HTTP status, which Meta uses loosely (throttles arrive as 400). HTTP status only decides for bodies that
  * are not a Graph error envelope, such as an HTML error page from a proxy.
  */

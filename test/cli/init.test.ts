@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { renderInitConfig } from '../../src/cli/commands/init.js';
+import { PassThrough } from 'node:stream';
+import { collectAnswers, renderInitConfig } from '../../src/cli/commands/init.js';
 import { runCli } from './run-cli.js';
 
 describe('audience-sync init', () => {
@@ -83,5 +84,56 @@ describe('audience-sync init', () => {
         expect(config.syncs[0]?.audience).toEqual('id' in audience ? audience : { create: { name: audience.create, valueBased: false } });
       }
     }
+  });
+
+  it('maps a date-of-birth column and writes its dateFormat when it holds text', async () => {
+    const r = await init('--yes', '--ad-account', '1', '--birth-date-column', 'birth_date', '--date-format', 'mdy');
+    expect(r.code).toBe(0);
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).toMatch(/^ {4}dateFormat: mdy {20}# birth_date holds text like 03\/07\/1985 \(March 7, 1985\)$/m);
+    const [sync] = loadConfig(join(dir, 'audience-sync.yml'), env).syncs;
+    expect(sync).toMatchObject({ dateFormat: 'mdy', mapping: { DOBY: 'birth_date', DOBM: 'birth_date', DOBD: 'birth_date' } });
+    expect(readFileSync(join(dir, 'models', 'customers.sql'), 'utf8')).toContain('  birth_date,');
+
+    // A DATE column needs no format: the default stays, and the comment says why.
+    expect((await init('--yes', '--force', '--ad-account', '1', '--birth-date-column', 'dob', '--date-format', 'date')).code).toBe(0);
+    const dated = loadConfig(join(dir, 'audience-sync.yml'), env).syncs[0];
+    expect(dated).toMatchObject({ dateFormat: 'iso', mapping: { DOBY: 'dob' } });
+    expect(readFileSync(join(dir, 'audience-sync.yml'), 'utf8')).toContain('# dateFormat: iso                  # dob is a DATE/TIMESTAMP column');
+  });
+
+  it('never guesses a text date format: without a terminal it must be passed', async () => {
+    const r = await init('--yes', '--ad-account', '1', '--birth-date-column', 'birth_date');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pass --date-format with --birth-date-column: "date" for a DATE or TIMESTAMP column, else how birth_date writes dates: iso (1985-03-07), mdy (03/07/1985)');
+    const bad = await init('--yes', '--ad-account', '1', '--birth-date-column', 'birth_date', '--date-format', 'dd/mm/yyyy');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('expected "date" (a DATE or TIMESTAMP column) or one of iso, mdy, dmy, ymd, yyyymmdd');
+  });
+
+  it('on a terminal, asks for the format when the date-of-birth column holds text', async () => {
+    /** Answers each prompt as it appears (readline drops lines typed before a question). */
+    const converse = async (answers: string[]) => {
+      const input = new PassThrough();
+      const output = new PassThrough();
+      const prompts: string[] = [];
+      output.setEncoding('utf8').on('data', (chunk: string) => {
+        prompts.push(chunk);
+        if (/: $/.test(chunk)) input.write(`${answers.shift() ?? ''}\n`);
+      });
+      const answersGiven = await collectAnswers({ config: 'audience-sync.yml' }, { input, output });
+      return { answers: answersGiven, prompts: prompts.join('') };
+    };
+    // ad account, warehouse type, DuckDB file, audience id (empty: create), audience name, DOB column, its format.
+    const text = await converse(['act_42', 'duckdb', '', '', 'Loyal', 'birth_date', 'dd.mm.yyyy', 'dmy']);
+    expect(text.answers.birthDate).toEqual({ column: 'birth_date', dateFormat: 'dmy' });
+    expect(text.prompts).toContain('Is birth_date a DATE/TIMESTAMP column ("date"), or text? For text, how is March 7, 1985 written: iso (1985-03-07), mdy (03/07/1985), dmy (07/03/1985)');
+    expect(text.prompts).toContain('expected "date" (a DATE or TIMESTAMP column) or one of'); // the bad answer was asked again
+
+    const dated = await converse(['act_42', 'duckdb', '', '', 'Loyal', 'born_on', '']);
+    expect(dated.answers.birthDate).toEqual({ column: 'born_on' });
+    const none = await converse(['act_42', 'duckdb', '', '', 'Loyal', '']);
+    expect(none.answers.birthDate).toBeUndefined();
+    expect(none.prompts).not.toContain('DATE/TIMESTAMP');
   });
 });

@@ -49,6 +49,11 @@ describe('audience-sync normalize (one value)', () => {
     unknownKey: ['--key', 'MAIL', '--value', 'x'],
     noValue: ['--key', 'EMAIL'],
     badHashing: ['--key', 'EMAIL', '--value', 'a@b.com', '--hashing', 'maybe'],
+    mdy: ['--key', 'DOBM', '--value', '12/31/1990', '--date-format', 'mdy', '--json'],
+    yyyymmdd: ['--key', 'DOBD', '--value', '19901231', '--date-format', 'yyyymmdd', '--json'],
+    isoDefault: ['--key', 'DOBM', '--value', '12/31/1990', '--json'],
+    badDateFormat: ['--key', 'DOBY', '--value', '1990', '--date-format', 'dd/mm/yyyy'],
+    city: ['--key', 'CT', '--value', 'København', '--json'],
     help: ['--help'],
   });
 
@@ -75,6 +80,17 @@ describe('audience-sync normalize (one value)', () => {
 
   it('uses --default-phone-country', () => {
     expect(JSON.parse(runs.defaultCountry!.stdout).normalized).toBe('16505551212');
+  });
+
+  it('--date-format reads dates written as text; the default is iso', () => {
+    expect(JSON.parse(runs.mdy!.stdout)).toMatchObject({ key: 'DOBM', normalized: '12', error: null });
+    expect(JSON.parse(runs.yyyymmdd!.stdout)).toMatchObject({ key: 'DOBD', normalized: '31', error: null });
+    expect(runs.isoDefault!.code).toBe(1);
+    expect(JSON.parse(runs.isoDefault!.stdout).error).toMatch(/^DOBM: not a date in dateFormat iso/);
+    expect(runs.badDateFormat!.code).toBe(2);
+    expect(runs.badDateFormat!.stderr).toContain('--date-format must be one of iso, mdy, dmy, ymd, yyyymmdd');
+    expect(runs.help!.stdout).toContain('--date-format <format>');
+    expect(JSON.parse(runs.city!.stdout).normalized).toBe('kobenhavn');
   });
 
   it('usage errors exit 2 with a message', () => {
@@ -106,8 +122,10 @@ describe('audience-sync normalize (JSONL on stdin)', () => {
       '{"key":"LOOKALIKE_VALUE","value":44.5}',
       '{"key":"DOBY","value":"85"}',
       '{"key":"FN","value":null}',
+      '{"key":"DOBY","value":"31.12.1990","dateFormat":"dmy"}',
+      '{"key":"DOBY","value":"31.12.1990","dateFormat":"d.m.y"}',
     ].join('\n');
-    const r = await run([], input + '\n');
+    const r = await run(['--date-format', 'mdy'], input + '\n');
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(lines).toEqual([
@@ -123,6 +141,8 @@ describe('audience-sync normalize (JSONL on stdin)', () => {
       { key: 'LOOKALIKE_VALUE', normalized: '44.5', hash: null, error: null },
       { key: 'DOBY', normalized: null, hash: null, error: 'DOBY: not a four-digit year' },
       { key: 'FN', normalized: null, hash: null, error: 'FN: no value (empty)' },
+      { key: 'DOBY', normalized: '1990', hash: expect.stringMatching(/^[0-9a-f]{64}$/), error: null },
+      { key: 'DOBY', normalized: null, hash: null, error: 'line 15: "dateFormat" must be one of iso, mdy, dmy, ymd, yyyymmdd' },
     ]);
   });
 

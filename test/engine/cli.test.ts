@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/identity/index.js';
 import { createWorld, customers, type World } from '../support/world.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
@@ -88,6 +89,40 @@ describe('CLI: validate, plan, sync, runs, reset', () => {
     const broken = await cli(world, 'sync', '--all');
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/is not a valid audience-sync config/);
+  });
+
+  it('plan shows how many date-of-birth values each dateFormat reads, and the sync reads them in its own', async () => {
+    // birth_date is text written month first (12/31/1990 style): days 1–20 of December, so 12 of 20 also read as dmy.
+    const model = "select *, '12/' || lpad(cast(cast(substr(user_id, 2) as int) + 1 as varchar), 2, '0') || '/1990' as birth_date from customers";
+    const mapping = { EXTERN_ID: 'user_id', EMAIL: 'email', DOBY: 'birth_date', DOBM: 'birth_date', DOBD: 'birth_date' };
+    world = await createWorld({ model, mapping });
+    await world.setCustomers(customers(20));
+
+    const iso = await cli(world, 'plan');
+    expect(iso.code).toBe(0);
+    expect(iso.stdout).toContain('dates of birth written as text (dateFormat iso; never guessed):');
+    expect(iso.stdout).toContain('birth_date (DOBY, DOBM, DOBD): 20 values, real dates in each format: iso 0 ← · mdy 20 · dmy 12 · ymd 0 · yyyymmdd 0');
+    expect(iso.stdout).toContain("more of birth_date's values are dates in mdy than in iso: check the sync's dateFormat");
+    expect(iso.stdout).toMatch(/DOBY\s+0\.0%\s+dropped: not a date in dateFormat iso/);
+
+    editSync(world, (s) => (s.dateFormat = 'mdy'));
+    const mdy = await cli(world, 'plan', '--json');
+    const [plan] = JSON.parse(mdy.stdout) as Array<{ dateFormats: unknown; counts: { coverage: Record<string, { usable: number }> } }>;
+    expect(plan!.dateFormats).toEqual({
+      dateFormat: 'mdy',
+      columns: [{ column: 'birth_date', keys: ['DOBY', 'DOBM', 'DOBD'], textValues: 20, accepted: { iso: 0, mdy: 20, dmy: 12, ymd: 0, yyyymmdd: 0 } }],
+    });
+    expect(plan!.counts.coverage.DOBD!.usable).toBe(20);
+
+    const sync = JSON.parse((await cli(world, 'sync', 'loyalty', '--json')).stdout) as { status: string; counts: { delivered: number } };
+    expect(sync).toMatchObject({ status: 'success', counts: { delivered: 20 } });
+    const member = world.emulator.control.members(world.audienceId).find((m) => m.EXTERN_ID === 'u4');
+    expect(member).toMatchObject({ DOBY: sha256Hex('1990'), DOBM: sha256Hex('12'), DOBD: sha256Hex('05') });
+
+    editSync(world, (s) => (s.dateFormat = 'dd.mm.yyyy'));
+    const bad = await cli(world, 'plan');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/syncs\[0\]\.dateFormat.*must be one of iso, mdy, dmy, ymd, yyyymmdd/);
   });
 });
 

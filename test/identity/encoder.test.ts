@@ -106,7 +106,7 @@ describe('encode', () => {
   it('rejects a record without a usable identifier, with all the reasons', () => {
     const r = enc.encode({ email: 'john@localhost', phone: null, country: 'Atlantis' });
     expect(r.rejected).toBe(true);
-    expect(r.reasons).toEqual(['EMAIL: not an email address', 'COUNTRY: not a known country (use an ISO alpha-2 or alpha-3 code or the English name)', NO_USABLE_IDENTIFIER]);
+    expect(r.reasons).toEqual(['EMAIL: not an email address', 'COUNTRY: not a known country (use an ISO alpha-2 or alpha-3 code, or the name in English, German, French, Spanish, Italian, Portuguese or Dutch)', NO_USABLE_IDENTIFIER]);
     expect(r.cells.every((c) => c === '')).toBe(true);
   });
 

@@ -1,4 +1,4 @@
-// Every rule and example of shared/spec/identity.md, and the SHA-256 vectors of meta-graph-api.md §2.
+// Every rule and example of docs/identity.md, and the SHA-256 vectors in it.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { normalizeKey, sha256Hex, type KeyContextInput, type KeyOutcome, type MatchKey } from '../../src/identity/index.js';
@@ -16,7 +16,7 @@ function dropped(key: MatchKey, value: unknown, ctx: KeyContextInput = {}): stri
   return outcome.reason;
 }
 
-describe('SHA-256 vectors (meta-graph-api.md §2)', () => {
+describe('SHA-256 vectors (docs/identity.md)', () => {
   const vectors: Array<[string, string]> = [
     ['mary@example.com', 'f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79'],
     ['15559876543', '1ef970831d7963307784fa8688e8fce101a15685d62aa765fed23f3a2c576a4e'],
@@ -143,7 +143,7 @@ describe('general rules', () => {
   });
 });
 
-describe('per key (identity.md table)', () => {
+describe('per key (docs/identity.md)', () => {
   it('EXTERN_ID: string form, sent exactly', () => {
     expect(normalizeKey('EXTERN_ID', 'crm-42')).toEqual({ status: 'ok', normalized: 'crm-42', hash: null });
     expect(ok('EXTERN_ID', 1234)).toBe('1234');
@@ -171,6 +171,17 @@ describe('per key (identity.md table)', () => {
     // "00" is international even where the IDD prefix is 011.
     expect(ok('PHONE', '0044 20 7183 8750', { country: 'us' })).toBe('442071838750');
     expect(ok('PHONE', 16505551212, { defaultPhoneCountry: 'US' })).toBe('16505551212');
+  });
+
+  it('PHONE: separators libphonenumber does not know (* _ | / \\) count as spaces', () => {
+    expect(ok('PHONE', '555*123*4567', { defaultPhoneCountry: 'US' })).toBe('15551234567');
+    expect(ok('PHONE', '555_123_4567', { defaultPhoneCountry: 'US' })).toBe('15551234567');
+    expect(ok('PHONE', '(650)|555|1212', { defaultPhoneCountry: 'US' })).toBe('16505551212');
+    expect(ok('PHONE', '650/555/1212', { defaultPhoneCountry: 'US' })).toBe('16505551212');
+    expect(ok('PHONE', '650\\555\\1212', { defaultPhoneCountry: 'US' })).toBe('16505551212');
+    expect(ok('PHONE', '*+44 20 7183 8750*')).toBe('442071838750');
+    expect(ok('PHONE', '_0044_20_7183_8750')).toBe('442071838750');
+    expect(dropped('PHONE', '*_|')).toBe('PHONE: no country to read a national phone number (map COUNTRY or set defaultPhoneCountry)');
   });
 
   it('PHONE: not a possible number, or national without a country, is dropped', () => {
@@ -205,6 +216,7 @@ describe('per key (identity.md table)', () => {
     expect(ok('DOBM', 3)).toBe('03');
     expect(ok('DOBM', 'March')).toBe('03');
     expect(ok('DOBM', 'mar')).toBe('03');
+    expect(ok('DOBM', 'mar.')).toBe('03');
     expect(ok('DOBM', 'DEC')).toBe('12');
     expect(ok('DOBM', '1985-03-07')).toBe('03');
     expect(ok('DOBM', new Date(Date.UTC(1985, 11, 31)))).toBe('12');
@@ -254,6 +266,14 @@ describe('per key (identity.md table)', () => {
     expect(dropped('CT', '12345')).toBe('CT: no letters');
   });
 
+  it('CT: the Latin letters NFD cannot split are folded as CLDR Latin-ASCII does', () => {
+    expect(ok('CT', 'København')).toBe('kobenhavn');
+    expect(ok('CT', 'Łódź')).toBe('lodz');
+    expect(ok('CT', 'Straße')).toBe('strasse');
+    expect(ok('CT', 'Østfold')).toBe('ostfold');
+    expect(ok('CT', 'Þórshöfn')).toBe('thorshofn');
+  });
+
   it('ST: US states, DC and territories by name or code; others follow CT', () => {
     expect(ok('ST', 'California')).toBe('ca');
     expect(ok('ST', 'CA')).toBe('ca');
@@ -264,6 +284,21 @@ describe('per key (identity.md table)', () => {
     expect(ok('ST', 'U.S. Virgin Islands')).toBe('vi');
     expect(ok('ST', 'Bavaria')).toBe('bavaria');
     expect(ok('ST', 'Île-de-France')).toBe('iledefrance');
+    expect(ok('ST', 'Østfold')).toBe('ostfold');
+  });
+
+  it('ST: US AP-style abbreviations become the two-letter code', () => {
+    const ap: Record<string, string> = {
+      'Calif.': 'ca', 'Fla.': 'fl', 'Mass.': 'ma', 'Penn.': 'pa', 'Penna.': 'pa', 'Tex.': 'tx', 'N.Y.': 'ny', 'Ala.': 'al',
+      'Ariz.': 'az', 'Ark.': 'ar', 'Colo.': 'co', 'Conn.': 'ct', 'Del.': 'de', 'Ga.': 'ga', 'Ill.': 'il', 'Ind.': 'in',
+      'Kan.': 'ks', 'Ky.': 'ky', 'La.': 'la', 'Md.': 'md', 'Mich.': 'mi', 'Minn.': 'mn', 'Miss.': 'ms', 'Mo.': 'mo',
+      'Mont.': 'mt', 'Neb.': 'ne', 'Nev.': 'nv', 'N.H.': 'nh', 'N.J.': 'nj', 'N.M.': 'nm', 'N.C.': 'nc', 'N.D.': 'nd',
+      'Okla.': 'ok', 'Ore.': 'or', 'Pa.': 'pa', 'R.I.': 'ri', 'S.C.': 'sc', 'S.D.': 'sd', 'Tenn.': 'tn', 'Vt.': 'vt',
+      'Va.': 'va', 'Wash.': 'wa', 'W.Va.': 'wv', 'Wis.': 'wi', 'Wyo.': 'wy', 'D.C.': 'dc', calif: 'ca',
+      'Cal.': 'ca', 'Kans.': 'ks', 'Nebr.': 'ne', 'Wisc.': 'wi', 'Washington DC': 'dc',
+    };
+    const got = Object.fromEntries(Object.keys(ap).map((v) => [v, ok('ST', v)]));
+    expect(got).toEqual(ap);
   });
 
   it('ZIP: US five digits, UK outward + first inward character, others without spaces and dashes', () => {
@@ -282,13 +317,17 @@ describe('per key (identity.md table)', () => {
     expect(ok('ZIP', '123-4567', { country: 'jp' })).toBe('1234567');
   });
 
-  it('COUNTRY: alpha-2, alpha-3, English names, case-insensitive, dots ignored', () => {
+  it('COUNTRY: alpha-2, alpha-3, names in several languages, case, accents, dots and punctuation ignored', () => {
     for (const v of ['US', 'us', 'USA', 'U.S.', 'U.S.A.', 'United States', 'united states of america']) expect(ok('COUNTRY', v)).toBe('us');
     expect(ok('COUNTRY', 'United Kingdom')).toBe('gb');
     expect(ok('COUNTRY', 'GBR')).toBe('gb');
     expect(ok('COUNTRY', 'deu')).toBe('de');
     expect(ok('COUNTRY', 'Germany')).toBe('de');
     expect(ok('COUNTRY', "Côte d'Ivoire")).toBe('ci');
+    expect(ok('COUNTRY', 'Syria')).toBe('sy');
+    expect(ok('COUNTRY', 'Deutschland')).toBe('de');
+    expect(ok('COUNTRY', 'Holy See')).toBe('va');
+    expect(dropped('COUNTRY', 'Congo')).toMatch(/^COUNTRY: ambiguous/);
     expect(dropped('COUNTRY', 'Atlantis')).toMatch(/^COUNTRY: not a known country/);
     expect(dropped('COUNTRY', 'XX')).toMatch(/^COUNTRY: /);
   });

@@ -21,7 +21,7 @@ const graphError = (code: number, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('appSecretProof', () => {
-  it('matches the spec §5 vectors', () => {
+  it('matches the vectors of docs/graph-api.md', () => {
     expect(appSecretProof('EAAtesttoken123', 'appsecret123')).toBe('2ebb24d32ce521989c437b05afd52c634dac1de78e7c6d2ea6b3a60f2e2323b9');
     expect(appSecretProof('EAAtesttoken123', 'appsecret123', 1700000000)).toBe(
       '76e7334fe715b865275c0fa603910d5e4855707278762b6eae8feb203c7e7496',

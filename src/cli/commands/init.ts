@@ -4,6 +4,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError } from '../exit-codes.js';
+import { DATE_FORMAT_EXAMPLES, DATE_FORMATS, isDateFormat, type DateFormat } from '../../identity/index.js';
 import { withConfigOption } from '../workspace.js';
 
 export interface InitAnswers {
@@ -14,6 +15,11 @@ export interface InitAnswers {
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
   modelFile: string;
+  /**
+   * The model's date-of-birth column, mapped to DOBY, DOBM and DOBD; `dateFormat` when it holds text (a DATE or
+   * TIMESTAMP column needs none).
+   */
+  birthDate?: { column: string; dateFormat?: DateFormat };
 }
 
 interface InitOptions {
@@ -30,6 +36,8 @@ interface InitOptions {
   audienceId?: string;
   createAudience?: string;
   syncName?: string;
+  birthDateColumn?: string;
+  dateFormat?: DateFormat | 'date';
 }
 
 type SourceType = InitAnswers['source']['type'];
@@ -53,7 +61,9 @@ export function register(program: Command): void {
       .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
       .option('--audience-id <id>', 'sync into this existing audience', parseAudienceId)
       .option('--create-audience <name>', 'create an audience with this name on the first run')
-      .option('--sync-name <name>', `name of the sync (default ${DEFAULTS.syncName})`, parseSyncName),
+      .option('--sync-name <name>', `name of the sync (default ${DEFAULTS.syncName})`, parseSyncName)
+      .option('--birth-date-column <column>', 'model column holding the date of birth (mapped to DOBY, DOBM and DOBD)', parseColumn)
+      .option('--date-format <format>', `with --birth-date-column: "date" for a DATE or TIMESTAMP column, else how its text is written: ${DATE_FORMAT_CHOICES}`, parseDateFormat),
   ).action(async (opts: InitOptions) => {
     if (opts.audienceId !== undefined && opts.createAudience !== undefined) throw new CliError('pass either --audience-id or --create-audience, not both');
     const configPath = resolve(opts.config);
@@ -63,7 +73,7 @@ export function register(program: Command): void {
     if (existing.length > 0 && !opts.force) throw new CliError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: pass --force to overwrite`);
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(configPath, renderInitConfig(answers));
-    writeFileSync(modelPath, renderExampleModel(answers.source.type));
+    writeFileSync(modelPath, renderExampleModel(answers));
     const shown = relative(process.cwd(), configPath) || configPath;
     console.log(
       [
@@ -78,9 +88,13 @@ export function register(program: Command): void {
   });
 }
 
-async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
-  const interactive = !opts.yes && process.stdin.isTTY === true;
-  const rl = interactive ? createInterface({ input: process.stdin, output: process.stderr }) : undefined;
+/**
+ * The answers from the flags, asking on a terminal for what they leave out. `io` replaces the terminal (tests
+ * answer through a stream).
+ */
+export async function collectAnswers(opts: InitOptions, io?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream }): Promise<InitAnswers> {
+  const interactive = io !== undefined || (!opts.yes && process.stdin.isTTY === true);
+  const rl = interactive ? createInterface(io ?? { input: process.stdin, output: process.stderr }) : undefined;
   try {
     const ask = async (question: string, fallback: string, parse: (v: string) => string = (v) => v): Promise<string> => {
       if (!rl) return fallback;
@@ -89,7 +103,7 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
         try {
           return parse(answer);
         } catch (e) {
-          process.stderr.write(`  ${e instanceof Error ? e.message : String(e)}\n`);
+          (io?.output ?? process.stderr).write(`  ${e instanceof Error ? e.message : String(e)}\n`);
         }
       }
     };
@@ -99,7 +113,8 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
     const source = await askSourceSettings(type, opts, ask, rl !== undefined);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
-    return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
+    const birthDate = await chooseBirthDate(opts, rl, ask);
+    return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql`, ...(birthDate ? { birthDate } : {}) };
   } finally {
     rl?.close();
   }
@@ -135,6 +150,38 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
   const id = await ask('Existing audience id (leave empty to create a new audience on the first run)', '', (v) => (v === '' ? v : parseAudienceId(v)));
   if (id !== '') return { id };
   return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
+}
+
+const DATE_FORMAT_CHOICES = DATE_FORMATS.map((f) => `${f} (${DATE_FORMAT_EXAMPLES[f]})`).join(', ');
+
+/**
+ * The date-of-birth column and, when it holds text, its format. A text date is never guessed: 03/07/1985 is
+ * March 7 in mdy and July 3 in dmy, so the format is asked for (or must be passed with --date-format).
+ */
+async function chooseBirthDate(opts: InitOptions, rl: Interface | undefined, ask: Ask): Promise<InitAnswers['birthDate']> {
+  if (opts.dateFormat !== undefined && opts.birthDateColumn === undefined) throw new CliError('--date-format goes with --birth-date-column (the column it describes)');
+  const column = opts.birthDateColumn ?? (rl ? await ask('Date-of-birth column in the model (leave empty if none)', '', (v) => (v === '' ? v : parseColumn(v))) : '');
+  if (column === '') return undefined;
+  let format = opts.dateFormat;
+  if (format === undefined) {
+    if (!rl) throw new CliError(`pass --date-format with --birth-date-column: "date" for a DATE or TIMESTAMP column, else how ${column} writes dates: ${DATE_FORMAT_CHOICES}`);
+    format = parseDateFormat(
+      await ask(`Is ${column} a DATE/TIMESTAMP column ("date"), or text? For text, how is March 7, 1985 written: ${DATE_FORMAT_CHOICES}`, 'date', parseDateFormat),
+    );
+  }
+  return format === 'date' ? { column } : { column, dateFormat: format };
+}
+
+function parseDateFormat(value: string): DateFormat | 'date' {
+  const v = value.trim().toLowerCase();
+  if (v === 'date' || isDateFormat(v)) return v;
+  throw new InvalidArgumentError(`expected "date" (a DATE or TIMESTAMP column) or one of ${DATE_FORMATS.join(', ')}`);
+}
+
+function parseColumn(value: string): string {
+  const v = value.trim();
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new InvalidArgumentError('expected a column name (letters, digits and "_")');
+  return v;
 }
 
 function parseSourceType(value: string): string {
@@ -209,6 +256,7 @@ export function renderInitConfig(a: InitAnswers): string {
     '    mode: mirror                       # mirror: add and remove | upsert: only add | delete: only remove | replace: rebuild each run',
     '    defaultPhoneCountry: US            # for phone numbers written without +country code',
     '    hashing: auto                      # auto: we normalize and hash; pre-hashed: columns hold SHA-256 already',
+    ...dateFormatLines(a.birthDate),
     '    # Meta match key: model column. More identifiers mean more matched people.',
     '    mapping:',
     '      EXTERN_ID: user_id               # your id, sent as is; lets removals work without PII',
@@ -217,10 +265,11 @@ export function renderInitConfig(a: InitAnswers): string {
     '      FN: first_name',
     '      LN: last_name',
     '      COUNTRY: country',
+    ...(a.birthDate ? ['DOBY', 'DOBM', 'DOBD'].map((key) => `      ${key}: ${a.birthDate!.column}`) : []),
     '      # ZIP: zip',
     '      # CT: city',
     '      # ST: state',
-    '      # DOBY: birth_year',
+    ...(a.birthDate ? [] : ['      # DOBY: birth_year']),
     '      # GEN: gender',
     '      # MADID: mobile_ad_id            # not hashed',
     '      # LOOKALIKE_VALUE: lifetime_value # value-based audiences only',
@@ -250,7 +299,16 @@ function renderSource(s: InitAnswers['source']): string[] {
   }
 }
 
-export function renderExampleModel(sourceType: SourceType = 'duckdb'): string {
+/** The config's dateFormat line: set for a text date-of-birth column, a comment otherwise. */
+function dateFormatLines(birthDate: InitAnswers['birthDate']): string[] {
+  if (!birthDate) return ['    # dateFormat: iso                  # how a date-of-birth column holding text writes dates: iso, mdy, dmy, ymd or yyyymmdd'];
+  if (!birthDate.dateFormat) return [`    # dateFormat: iso                  # ${birthDate.column} is a DATE/TIMESTAMP column: read as a date, whatever this says`];
+  const example = DATE_FORMAT_EXAMPLES[birthDate.dateFormat];
+  return [`    dateFormat: ${birthDate.dateFormat.padEnd(23)}# ${birthDate.column} holds text like ${example} (March 7, 1985)`];
+}
+
+export function renderExampleModel(a?: Pick<InitAnswers, 'birthDate'> & { source?: { type: SourceType } }): string {
+  const sourceType = a?.source?.type ?? 'duckdb';
   return [
     '-- The rows of this query are the audience: one row per person, keyed by user_id.',
     '-- Columns are mapped to Meta match keys in audience-sync.yml (mapping:). Values can be raw:',
@@ -261,6 +319,7 @@ export function renderExampleModel(sourceType: SourceType = 'duckdb'): string {
     '  phone,',
     '  first_name,',
     '  last_name,',
+    ...(a?.birthDate ? [`  ${a.birthDate.column},`] : []),
     '  country',
     ...(sourceType === 'bigquery' ? ['from crm.customers                   -- BigQuery names tables dataset.table (or project.dataset.table)'] : ['from customers']),
     "-- where marketing_opt_in            -- only people who agreed to this use of their data",

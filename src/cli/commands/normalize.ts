@@ -6,7 +6,17 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { CliError } from '../exit-codes.js';
-import { isMatchKey, MATCH_KEYS, normalizeKey, type Hashing, type KeyOutcome } from '../../identity/index.js';
+import {
+  DATE_FORMAT_EXAMPLES,
+  DATE_FORMATS,
+  isDateFormat,
+  isMatchKey,
+  MATCH_KEYS,
+  normalizeKey,
+  type DateFormat,
+  type Hashing,
+  type KeyOutcome,
+} from '../../identity/index.js';
 
 interface NormalizeFlags {
   key?: string;
@@ -14,6 +24,7 @@ interface NormalizeFlags {
   country?: string;
   defaultPhoneCountry?: string;
   hashing: string;
+  dateFormat: string;
   json?: boolean;
 }
 
@@ -31,8 +42,10 @@ const EXIT_NOT_USABLE = 1;
 const HELP = `
 Modes:
   One value:  audience-sync normalize --key EMAIL --value " A@B.COM " [--country GB] [--default-phone-country US] [--json]
+              audience-sync normalize --key DOBM --value 12/31/1990 --date-format mdy
   JSONL:      audience-sync normalize < values.jsonl
               each input line: {"key":"PHONE","value":"020 7183 8750","country":"GB","defaultPhoneCountry":"US"}
+              ("dateFormat" on a line overrides --date-format for that line)
               each output line: {"key":"PHONE","normalized":"442071838750","hash":"8d5f…","error":null}
               ("hash" is null for EXTERN_ID, MADID and LOOKALIKE_VALUE, which Meta takes unhashed;
                a malformed line gives a line with "error" set, never a crash; blank lines are skipped)
@@ -40,13 +53,19 @@ Modes:
 Exit status:
   0  one value: it was normalized; JSONL: all lines were read (per-line problems are in "error")
   1  one value: it was dropped (the reason is printed) or empty
-  2  usage error (unknown key, missing --value, bad --hashing)
+  2  usage error (unknown key, missing --value, bad --hashing or --date-format)
 
 Keys: ${MATCH_KEYS.join(', ')}
 `;
 
 function parseHashing(mode: string): Hashing | undefined {
   return mode === 'auto' || mode === 'pre-hashed' ? mode : undefined;
+}
+
+interface Defaults {
+  hashing: Hashing;
+  dateFormat: DateFormat;
+  defaultPhoneCountry?: string;
 }
 
 function toLine(key: string, outcome: KeyOutcome): ResultLine {
@@ -65,7 +84,7 @@ function unknownKey(key: string): string {
 }
 
 /** One JSONL input line → its result line. Never throws. */
-export function normalizeJsonLine(line: string, lineNumber: number, defaults: { hashing: Hashing; defaultPhoneCountry?: string }): ResultLine {
+export function normalizeJsonLine(line: string, lineNumber: number, defaults: Defaults): ResultLine {
   const fail = (error: string, key: string | null = null): ResultLine => ({ key, normalized: null, hash: null, error: `line ${lineNumber}: ${error}` });
   let input: unknown;
   try {
@@ -76,21 +95,23 @@ export function normalizeJsonLine(line: string, lineNumber: number, defaults: { 
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return fail('expected an object like {"key":"EMAIL","value":"…"}');
   }
-  const { key, value, country, defaultPhoneCountry } = input as Record<string, unknown>;
+  const { key, value, country, defaultPhoneCountry, dateFormat } = input as Record<string, unknown>;
   if (typeof key !== 'string') return fail('"key" is missing or not a string');
   if (!isMatchKey(key)) return fail(unknownKey(key), key);
   if (defaultPhoneCountry !== undefined && typeof defaultPhoneCountry !== 'string') {
     return fail('"defaultPhoneCountry" must be a string such as "US"', key);
   }
+  if (dateFormat !== undefined && !isDateFormat(dateFormat)) return fail(`"dateFormat" must be one of ${DATE_FORMATS.join(', ')}`, key);
   const outcome = normalizeKey(key, value, {
     country,
     defaultPhoneCountry: defaultPhoneCountry ?? defaults.defaultPhoneCountry,
     hashing: defaults.hashing,
+    dateFormat: dateFormat ?? defaults.dateFormat,
   });
   return toLine(key, outcome);
 }
 
-async function normalizeStream(defaults: { hashing: Hashing; defaultPhoneCountry?: string }): Promise<void> {
+async function normalizeStream(defaults: Defaults): Promise<void> {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   let lineNumber = 0;
   for await (const line of lines) {
@@ -123,12 +144,14 @@ export function register(program: Command): void {
     .option('--country <country>', "the row's COUNTRY value: phone default region and ZIP rule")
     .option('--default-phone-country <code>', 'region for national phone numbers when there is no row country, e.g. US')
     .option('--hashing <mode>', 'auto (hash plain values, pass hashes) or pre-hashed (refuse plain values)', 'auto')
+    .option('--date-format <format>', `how DOBY/DOBM/DOBD read dates written as text: ${DATE_FORMATS.map((f) => `${f} (${DATE_FORMAT_EXAMPLES[f]})`).join(', ')}`, 'iso')
     .option('--json', 'with --key: print the JSON line instead of text')
     .addHelpText('after', HELP)
     .action(async (flags: NormalizeFlags) => {
       const hashing = parseHashing(flags.hashing);
       if (!hashing) throw new CliError('--hashing must be "auto" or "pre-hashed"');
-      const defaults = { hashing, defaultPhoneCountry: flags.defaultPhoneCountry };
+      if (!isDateFormat(flags.dateFormat)) throw new CliError(`--date-format must be one of ${DATE_FORMATS.join(', ')}`);
+      const defaults: Defaults = { hashing, dateFormat: flags.dateFormat, defaultPhoneCountry: flags.defaultPhoneCountry };
       if (flags.key === undefined) {
         if (flags.value !== undefined) throw new CliError('--value needs --key (e.g. --key EMAIL --value "a@b.com")');
         await normalizeStream(defaults);

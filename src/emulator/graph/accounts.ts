@@ -1,4 +1,4 @@
-/** Token, account and ToS endpoints (spec §1.8, §6.17). */
+/** Token, account and ToS endpoints (docs/graph-api.md, "Endpoints"). */
 import { requireScope } from '../auth.js';
 import { errors } from '../errors.js';
 import type { AccountRecord } from '../store/store.js';

@@ -1,4 +1,4 @@
-/** Audience endpoints: create, list, read, update, delete, sessions (spec §1.1–§1.3, §6.5–§6.7, §6.16). */
+/** Audience endpoints: create, list, read, update, delete, sessions (docs/graph-api.md, "Endpoints"). */
 import { requireScope } from '../auth.js';
 import { errors } from '../errors.js';
 import { audienceField, isAudienceField, type AudienceRecord } from '../store/audiences.js';

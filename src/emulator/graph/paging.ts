@@ -1,4 +1,4 @@
-/** Cursor paging of list edges (spec §1.3, §6.7): opaque cursors, `next` only while more remains. */
+/** Cursor paging of list edges (docs/graph-api.md, "Endpoints"): opaque cursors, `next` only while more remains. */
 import { errors } from '../errors.js';
 import type { EmulatorFlags } from '../options.js';
 import { intParam, stringParam } from './params.js';

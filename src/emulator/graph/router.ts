@@ -1,4 +1,4 @@
-/** Maps `/{version}/{path}` to an endpoint (spec §1, §6.1). Anything else is 100/33, like Meta. */
+/** Maps `/{version}/{path}` to an endpoint (docs/graph-api.md, "Endpoints"). Anything else is 100/33, like Meta. */
 import { errors } from '../errors.js';
 import type { EmulatorFlags } from '../options.js';
 import { acceptTos, adAccount, me, myAdAccounts, myPermissions } from './accounts.js';

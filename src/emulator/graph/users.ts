@@ -1,6 +1,6 @@
 /**
  * Membership uploads: /users add and remove, /usersreplace, act_/usersofanyaudience
- * (spec §1.4–§1.6, §6.10–§6.15). Payloads are validated first, then the session rules decide whether the
+ * (docs/graph-api.md: uploads, sessions, replace). Payloads are validated first, then the session rules decide whether the
  * batch lands; only then is membership touched, so a refused batch changes nothing.
  */
 import { requireScope } from '../auth.js';

@@ -1,4 +1,4 @@
-/** Reading a request body with a size cap, and turning query + body into one param map (spec §0, §6.4). */
+/** Reading a request body with a size cap, and turning query + body into one param map (docs/graph-api.md, "Transport"). */
 import type { IncomingMessage } from 'node:http';
 import { errors } from '../errors.js';
 

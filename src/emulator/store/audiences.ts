@@ -1,4 +1,4 @@
-/** Customer-list audience records and how they read back through the Graph API (spec §1.2, §6.6). */
+/** Customer-list audience records and how they read back through the Graph API (docs/graph-api.md, "Endpoints"). */
 import type { DataSourceSubtype } from '../payload.js';
 import { Membership } from './membership.js';
 

@@ -1,5 +1,5 @@
 /**
- * An audience's members (spec §6.11). A member is the tuple of cells last sent for it. A row that shares a
+ * An audience's members (docs/graph-api.md, the emulator's membership). A member is the tuple of cells last sent for it. A row that shares a
  * person identifier (same key, same non-empty value: EXTERN_ID, EMAIL, PHONE, MADID, ...) with existing members
  * becomes that member (several matches merge into one), so a changed email under the same EXTERN_ID lands on the
  * same person. Rows without any person identifier are matched on their whole tuple of identifier cells.

@@ -1,4 +1,4 @@
-/** Upload sessions (spec §1.4 `session`, §6.13, §6.14): unique per ad account, 90-minute window, batch sequencing. */
+/** Upload sessions (docs/graph-api.md, "Uploads: payload, sessions, limits"): unique per ad account, 90-minute window, batch sequencing. */
 
 export type UploadOp = 'add' | 'remove' | 'replace';
 
