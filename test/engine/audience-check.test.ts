@@ -2,12 +2,11 @@
 // created only once the model was read, and a sync whose state was lost finds the audience it made.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN } from '../../src/emulator/index.js';
 import { openStateStore } from '../../src/state/index.js';
-import { createDatabase } from '../fleet/helpers.js';
-import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { createWorld, customers, type World, type WorldOptions } from '../support/world.js';
+import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
+import { createWorld, customers, type World } from '../support/world.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -118,25 +117,12 @@ describe('audience.create', () => {
   });
 });
 
-describe.each(['SQLite', 'PostgreSQL'] as const)('lost state with %s', (kind) => {
-  let server: TestPostgres | undefined;
-  let databases = 0;
-  if (kind === 'PostgreSQL') {
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
-  }
-  const freshStateUrl = async () => (server ? createDatabase(server.url, `lost_${++databases}`) : undefined);
-  async function createWorldWithState(opts: WorldOptions): Promise<World> {
-    const stateUrl = await freshStateUrl();
-    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
-  }
+describe.each(STATE_KINDS)('lost state with %s', (kind) => {
+  const state = stateWorlds(kind, 'lost');
+  const createWorldWithState = state.createWorld;
   /** A new, empty state store: the SQLite file deleted, or a new PostgreSQL database. */
   async function loseState(w: World): Promise<void> {
-    const url = await freshStateUrl();
+    const url = await state.freshStateUrl();
     if (url) editConfig(w, (c) => (c.state.url = url));
     else for (const suffix of ['', '-wal', '-shm']) rmSync(w.statePath + suffix, { force: true });
   }

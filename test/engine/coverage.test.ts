@@ -1,14 +1,13 @@
 // The identifier-coverage safeguard: a model that loses an identifier for many rows (emails turned
 // NULL while EXTERN_ID is still mapped) is refused instead of re-sending everyone with less.
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Workspace } from '../../src/app/workspace.js';
 import { loadConfig } from '../../src/config/index.js';
 import { filledMask } from '../../src/engine/coverage.js';
 import { filledMaskOf } from '../../src/state/records.js';
-import { createDatabase } from '../fleet/helpers.js';
-import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { createWorld, customers, type Customer, type World, type WorldOptions } from '../support/world.js';
+import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
+import { createWorld, customers, type Customer, type World } from '../support/world.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -56,21 +55,9 @@ describe.each(['mirror', 'upsert', 'delete', 'replace'] as const)('%s: identifie
   });
 });
 
-describe.each(['SQLite', 'PostgreSQL'] as const)('identifier coverage over the whole model, %s state', (kind) => {
-  let server: TestPostgres | undefined;
-  let databases = 0;
-  if (kind === 'PostgreSQL') {
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
-  }
-  async function createWorldWithState(opts: WorldOptions = {}): Promise<World> {
-    const stateUrl = server ? await createDatabase(server.url, `coverage_${++databases}`) : undefined;
-    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
-  }
+describe.each(STATE_KINDS)('identifier coverage over the whole model, %s state', (kind) => {
+  const state = stateWorlds(kind, 'coverage');
+  const createWorldWithState = state.createWorld;
 
   it('counts unchanged rows from the state: a 60% loss is refused, a 30% loss is not', async () => {
     world = await createWorldWithState();

@@ -1,12 +1,11 @@
 // What a run does when Meta refuses: account-level failures stop the run without charging any record
 // an attempt; refusals of a batch's rows (or of single rows, named in invalid_entry_samples) do.
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, type RunningEmulator } from '../../src/emulator/index.js';
 import { openStateStore, type StoredRecord } from '../../src/state/index.js';
-import { createDatabase } from '../fleet/helpers.js';
-import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { createWorld, customers, type Customer, type World, type WorldOptions } from '../support/world.js';
+import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
+import { createWorld, customers, type Customer, type World } from '../support/world.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -76,24 +75,11 @@ describe('upload batches', () => {
   });
 });
 
-describe.each(['SQLite', 'PostgreSQL'] as const)('delivery failures with %s state', (kind) => {
-  let server: TestPostgres | undefined;
-  let databases = 0;
-  let stateUrl: string | undefined;
-  if (kind === 'PostgreSQL') {
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
-  }
-  async function createWorldWithState(opts: WorldOptions = {}): Promise<World> {
-    stateUrl = server ? await createDatabase(server.url, `delivery_${++databases}`) : undefined;
-    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
-  }
+describe.each(STATE_KINDS)('delivery failures with %s state', (kind) => {
+  const stores = stateWorlds(kind, 'delivery');
+  const createWorldWithState = stores.createWorld;
   async function records(w: World): Promise<StoredRecord[]> {
-    const state = await openStateStore(stateUrl ?? `sqlite://${w.statePath}`);
+    const state = await openStateStore(stores.stateUrlOf(w));
     try {
       return await state.listRecords('loyalty');
     } finally {
@@ -101,7 +87,7 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('delivery failures with %s stat
     }
   }
   async function runHistory(w: World) {
-    const state = await openStateStore(stateUrl ?? `sqlite://${w.statePath}`);
+    const state = await openStateStore(stores.stateUrlOf(w));
     try {
       return await state.listRuns({ sync: 'loyalty', limit: 100 });
     } finally {

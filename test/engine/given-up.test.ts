@@ -4,10 +4,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase } from '../fleet/helpers.js';
-import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { createWorld, customer, customers, type World, type WorldOptions } from '../support/world.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
+import { createWorld, customer, customers, type World } from '../support/world.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const exec = promisify(execFile);
@@ -36,21 +35,9 @@ afterEach(async () => {
   world = undefined;
 });
 
-describe.each(['SQLite', 'PostgreSQL'] as const)('given-up records with %s state', (kind) => {
-  let server: TestPostgres | undefined;
-  let databases = 0;
-  if (kind === 'PostgreSQL') {
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
-  }
-  async function createWorldWithState(opts: WorldOptions = {}): Promise<World> {
-    const stateUrl = server ? await createDatabase(server.url, `given_up_${++databases}`) : undefined;
-    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
-  }
+describe.each(STATE_KINDS)('given-up records with %s state', (kind) => {
+  const state = stateWorlds(kind, 'given_up');
+  const createWorldWithState = state.createWorld;
 
   it('shows them in plan, runs and doctor, and `retry` puts them back in the queue', async () => {
     world = await createWorldWithState({ sync: { maxAttempts: 1, batchRows: 4 } });

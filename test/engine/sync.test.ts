@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase } from '../fleet/helpers.js';
-import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { createWorld, customer, customers, type Customer, type World, type WorldOptions } from '../support/world.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
+import { customer, customers, type Customer, type World } from '../support/world.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -29,23 +28,9 @@ async function postgresDump(url: string): Promise<string> {
   }
 }
 
-describe.each(['SQLite', 'PostgreSQL'] as const)('sync engine over DuckDB, the emulator and %s state', (kind) => {
-  // One PostgreSQL server for the file; each world gets a database of its own.
-  let server: TestPostgres | undefined;
-  let databases = 0;
-  let stateUrl: string | undefined;
-  if (kind === 'PostgreSQL') {
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
-  }
-  async function createWorldWithState(opts: WorldOptions = {}): Promise<World> {
-    stateUrl = server ? await createDatabase(server.url, `world_${++databases}`) : undefined;
-    return createWorld({ ...opts, ...(stateUrl ? { stateUrl } : {}) });
-  }
+describe.each(STATE_KINDS)('sync engine over DuckDB, the emulator and %s state', (kind) => {
+  const state = stateWorlds(kind, 'world');
+  const createWorldWithState = state.createWorld;
 
   it('mirror: first run adds everything, a rerun with no change sends nothing, changes converge', async () => {
     world = await createWorldWithState();
@@ -219,8 +204,8 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('sync engine over DuckDB, the e
     await world.run();
     await world.setCustomers(rows.slice(0, 250));
     await world.run();
-    const bytes = stateUrl
-      ? await postgresDump(stateUrl)
+    const bytes = kind === 'PostgreSQL'
+      ? await postgresDump(state.stateUrlOf(world))
       : readFileSync(world.statePath).toString('latin1') + readFileSync(world.statePath + '-wal', { flag: 'a+' }).toString('latin1');
     expect(bytes).toContain(world.audienceId);
     for (const r of rows.slice(0, 20)) {
