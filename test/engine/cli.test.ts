@@ -1,28 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/identity/index.js';
-import { createWorld, customers, type World } from '../support/world.js';
+import { createWorld, customers, type World, CLI, runCli } from '../support/world.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-const exec = promisify(execFile);
 let world: World | undefined;
 afterEach(async () => {
   await world?.close();
   world = undefined;
 });
 
-async function cli(w: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args, '-c', w.configPath], { env: w.env });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = runCli;
 
 function editSync(w: World, edit: (sync: Record<string, unknown>) => void): void {
   const config = parse(readFileSync(w.configPath, 'utf8')) as { syncs: Array<Record<string, unknown>> };

@@ -1,25 +1,13 @@
 // Records that used up their attempts ("given up"): visible in plan, runs and doctor, put back in the
 // queue by `retry`, retried on their own when their data changes, and located by `locate`. Real
 // DuckDB, the emulator over HTTP, the built CLI, and SQLite or PostgreSQL state.
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
-import { createWorld, customer, customers, type World } from '../support/world.js';
+import { createWorld, customer, customers, type World, runCli } from '../support/world.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-const exec = promisify(execFile);
 
-async function cli(w: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args, '-c', w.configPath], { env: w.env });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = runCli;
 
 /** One run in which Meta finds the rows of these customers invalid: with maxAttempts 1 their records are given up. */
 async function runWithRefusedRows(w: World, ids: string[]) {

@@ -1,13 +1,9 @@
 // Per-phase timings of a run: recorded in the summary and the run history, shown by `runs`.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/state/index.js';
 import { PhaseTimer } from '../../src/engine/timings.js';
-import { createWorld, customers, type World } from '../support/world.js';
+import { createWorld, customers, runCli, type World } from '../support/world.js';
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-const exec = promisify(execFile);
 
 let world: World | undefined;
 afterEach(async () => {
@@ -70,9 +66,9 @@ describe('run timings', () => {
     } finally {
       await state.close();
     }
-    const json = JSON.parse((await exec(process.execPath, [CLI, 'runs', 'loyalty', '--json', '-c', world.configPath], { env: world.env })).stdout) as Array<{ counts: { timings: unknown } }>;
+    const json = JSON.parse((await runCli(world, 'runs', 'loyalty', '--json')).stdout) as Array<{ counts: { timings: unknown } }>;
     expect(json[0]!.counts.timings).toEqual(second.timings);
-    const text = (await exec(process.execPath, [CLI, 'runs', 'loyalty', '-c', world.configPath], { env: world.env })).stdout;
+    const text = (await runCli(world, 'runs', 'loyalty')).stdout;
     expect(text).toMatch(/#2 loyalty success .*\n {4}time: read model \d+(ms|\.\ds) · plan \d+(ms|\.\ds) · remove \d+(ms|\.\ds) · add \d+(ms|\.\ds) · commit \d+(ms|\.\ds)\n/);
   });
 });
