@@ -270,7 +270,7 @@ function authAction(subcode: number | undefined): string {
     492: 'the session is invalid',
   };
   const why = subcode !== undefined ? reason[subcode] : undefined;
-  return `Re-authorize: ${why ? `${why}; ` : ''}create a new access token and update the connection.`;
+  return `Re-authorize: ${why ? `${why}; ` : ''}create a new access token with ads_management (a system user token does not expire) and put it where meta.accessToken reads it (e.g. META_ACCESS_TOKEN), or connect again with "Connect with Facebook" in the dashboard.`;
 }
 
 export function tosAction(adAccountId: string | undefined): string {
