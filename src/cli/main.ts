@@ -36,6 +36,11 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   normalize: () => import('./commands/normalize.js'),
   emulator: () => import('./commands/emulator.js'),
 };
+// Output piped into `head` and the like: the reader has all it wanted, so stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 const invoked = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // Every command but the emulator, whose heap holds every member it is sent and so grows by design.
 if (invoked !== 'emulator') limitHeapGrowth();

@@ -1,11 +1,12 @@
 // The README's exit codes and `--json` promises, over the built CLI: usage errors (unknown sync
 // names, typos, bad option values) exit 2; `--json` prints JSON even when the command fails; YAML
 // syntax errors say where (line and column).
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/state/index.js';
 import { createWorld, customers, type World } from '../support/world.js';
-import { runCli } from './run-cli.js';
+import { CLI, runCli } from './run-cli.js';
 
 let world: World;
 beforeAll(async () => {
@@ -100,5 +101,20 @@ describe('a broken YAML file', () => {
     } finally {
       await broken.close();
     }
+  });
+});
+
+describe('output piped into a reader that stops early', () => {
+  it('ends quietly instead of crashing on EPIPE', async () => {
+    const lines = Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ key: 'EMAIL', value: `person${i}@example.org` })).join('\n');
+    const child = spawn(process.execPath, [CLI, 'normalize'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // Like `| head -1`: read one chunk, then close the pipe.
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.stdin.on('error', () => undefined).end(lines);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
   });
 });

@@ -2,7 +2,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/identity/index.js';
-import { createWorld, customers, type World, CLI, runCli } from '../support/world.js';
+import { createWorld, customers, type World, cliOn } from '../support/world.js';
+import { CLI } from '../cli/run-cli.js';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -10,7 +11,7 @@ afterEach(async () => {
   world = undefined;
 });
 
-const cli = runCli;
+const cli = cliOn;
 
 function editSync(w: World, edit: (sync: Record<string, unknown>) => void): void {
   const config = parse(readFileSync(w.configPath, 'utf8')) as { syncs: Array<Record<string, unknown>> };

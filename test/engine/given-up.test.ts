@@ -4,10 +4,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
-import { createWorld, customer, customers, type World, runCli } from '../support/world.js';
+import { createWorld, customer, customers, type World, cliOn } from '../support/world.js';
 
 
-const cli = runCli;
+const cli = cliOn;
 
 /** One run in which Meta finds the rows of these customers invalid: with maxAttempts 1 their records are given up. */
 async function runWithRefusedRows(w: World, ids: string[]) {

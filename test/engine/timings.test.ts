@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/state/index.js';
 import { PhaseTimer } from '../../src/engine/timings.js';
-import { createWorld, customers, runCli, type World } from '../support/world.js';
+import { createWorld, customers, cliOn, type World } from '../support/world.js';
 
 
 let world: World | undefined;
@@ -66,9 +66,9 @@ describe('run timings', () => {
     } finally {
       await state.close();
     }
-    const json = JSON.parse((await runCli(world, 'runs', 'loyalty', '--json')).stdout) as Array<{ counts: { timings: unknown } }>;
+    const json = JSON.parse((await cliOn(world, 'runs', 'loyalty', '--json')).stdout) as Array<{ counts: { timings: unknown } }>;
     expect(json[0]!.counts.timings).toEqual(second.timings);
-    const text = (await runCli(world, 'runs', 'loyalty')).stdout;
+    const text = (await cliOn(world, 'runs', 'loyalty')).stdout;
     expect(text).toMatch(/#2 loyalty success .*\n {4}time: read model \d+(ms|\.\ds) · plan \d+(ms|\.\ds) · remove \d+(ms|\.\ds) · add \d+(ms|\.\ds) · commit \d+(ms|\.\ds)\n/);
   });
 });

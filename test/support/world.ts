@@ -1,14 +1,13 @@
 // A small, real world for engine and CLI tests: a DuckDB warehouse file, the Graph API emulator on
 // 127.0.0.1, a SQLite state file and a config file pointing at all three.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { stringify } from 'yaml';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { Workspace } from '../../src/app/workspace.js';
+import { runCli, type CliResult } from '../cli/run-cli.js';
 import { loadConfig } from '../../src/config/index.js';
 import { GraphClient } from '../../src/meta/index.js';
 import type { RunSummary } from '../../src/engine/index.js';
@@ -177,17 +176,7 @@ export function customer(n: number, variant = 0): Customer {
   };
 }
 
-/** The built CLI (`npm run build`, or vitest's global setup, makes it). */
-export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-const execCli = promisify(execFile);
-
 /** Runs the built CLI on the world's config and environment; a non-zero exit is returned, not thrown. */
-export async function runCli(w: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execCli(process.execPath, [CLI, ...args, '-c', w.configPath], { env: w.env });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+export function cliOn(w: World, ...args: string[]): Promise<CliResult> {
+  return runCli([...args, '-c', w.configPath], { env: w.env });
 }
