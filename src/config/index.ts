@@ -20,6 +20,8 @@ export type {
   HashingMode,
   MetaConfig,
   PostgresSourceConfig,
+  SnowflakeSourceConfig,
+  DatabricksSourceConfig,
   ServerConfig,
   SourceConfig,
   SyncConfig,

@@ -112,14 +112,24 @@ function locate(issues: IssueAt[], doc: Document, lines: LineCounter): ConfigIss
 function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issues: IssueAt[]): Config {
   const sources: Record<string, SourceConfig> = {};
   for (const [name, source] of Object.entries(raw.sources)) {
-    sources[name] =
-      source.type === 'duckdb'
-        ? {
-            type: 'duckdb',
-            path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
-            ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
-          }
-        : { type: 'postgres', url: source.url };
+    switch (source.type) {
+      case 'duckdb':
+        sources[name] = {
+          type: 'duckdb',
+          path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
+          ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
+        };
+        break;
+      case 'postgres':
+        sources[name] = { type: 'postgres', url: source.url };
+        break;
+      case 'snowflake':
+        sources[name] = { ...source, ...(source.privateKeyFile === undefined ? {} : { privateKeyFile: resolve(baseDir, source.privateKeyFile) }) };
+        break;
+      case 'databricks':
+        sources[name] = { ...source };
+        break;
+    }
   }
   return {
     version: 1,

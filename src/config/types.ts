@@ -22,7 +22,38 @@ export type PostgresSourceConfig = {
   readonly url: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig;
+export type SnowflakeSourceConfig = {
+  readonly type: 'snowflake';
+  readonly account: string;
+  readonly user: string;
+  /** Absolute path of the private key PEM. */
+  readonly privateKeyFile?: string;
+  readonly privateKey?: string;
+  readonly privateKeyPassphrase?: string;
+  readonly token?: string;
+  readonly tokenType?: 'PROGRAMMATIC_ACCESS_TOKEN' | 'OAUTH';
+  readonly warehouse?: string;
+  readonly database?: string;
+  readonly schema?: string;
+  readonly role?: string;
+  readonly statementTimeoutSeconds?: number;
+  readonly url?: string;
+};
+
+export type DatabricksSourceConfig = {
+  readonly type: 'databricks';
+  readonly host: string;
+  readonly warehouseId: string;
+  readonly token?: string;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  readonly catalog?: string;
+  readonly schema?: string;
+  readonly disposition?: 'EXTERNAL_LINKS' | 'INLINE';
+  readonly url?: string;
+};
+
+export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | SnowflakeSourceConfig | DatabricksSourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

@@ -1,7 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
+import { openDatabricks } from './databricks.js';
 import { openPostgres } from './postgres.js';
+import { openSnowflake } from './snowflake.js';
 import type { Source } from './types.js';
 
 export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
@@ -28,5 +30,9 @@ export async function openSource(config: SourceConfig, opts: OpenSourceOptions =
     }
     case 'postgres':
       return openPostgres(config.url, label);
+    case 'snowflake':
+      return openSnowflake(config, label);
+    case 'databricks':
+      return openDatabricks(config, label);
   }
 }

@@ -22,13 +22,25 @@ export interface StreamOptions {
   readonly keyForm?: 'text' | 'sha256';
   /** Read only these columns of the model. */
   readonly columns?: readonly string[];
+  /** Stops the read; a warehouse statement still running is cancelled and the stream fails with `SourceError`. */
+  readonly signal?: AbortSignal;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres';
+  readonly type: 'duckdb' | 'postgres' | 'snowflake' | 'databricks';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
+  /**
+   * The model column a column name from the config means, or undefined. Without it, names match
+   * exactly; a warehouse that folds the case of unquoted names matches them the way its SQL would.
+   * `stream` resolves `columns` and `orderByKey` the same way and keys rows by the names it was given.
+   */
+  findColumn?(name: string, columns: readonly string[]): string | undefined;
+  /** For `doctor`: signs in and checks the settings; resolves with what it found, throws `SourceError` saying what to fix (a grant to ask for). */
+  check?(): Promise<string>;
+  /** For `doctor`: how many rows the model returns (runs it). */
+  countRows?(sql: string): Promise<number>;
   /**
    * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
    * throws `SourceError`: the stream never just ends as if the model were empty.
