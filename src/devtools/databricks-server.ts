@@ -81,8 +81,8 @@ export interface DatabricksServer {
   /** After this many chunks, chunk and link requests get their connection cut (undefined: never). */
   failMidStream(afterChunks: number | undefined): void;
   slowStatements(ms: number): void;
-  /** External links issued from now on are already expired. */
-  expireLinks(expired: boolean): void;
+  /** The next `count` external links issued are already expired. */
+  expireNextLinks(count: number): void;
   injectFailures(status: number, count: number): void;
   /** Requests by route: token, submit, status, chunk, link, cancel. */
   readonly requests: ReadonlyMap<string, number>;
@@ -199,7 +199,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   const principal = authMode === 'm2m' ? clientId : 'someone@example.com';
   let tokenExpired = false;
   let warehouseUsage = true;
-  let linksExpired = false;
+  let expiredLinksToIssue = 0;
   const oauthTokens = new Map<string, number>();
 
   const backend = await DuckBackend.create(MACROS);
@@ -245,7 +245,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const next = index + 1 < run.pages.length ? { next_chunk_index: index + 1, next_chunk_internal_link: chunkLink(run, index + 1) } : {};
     if (run.disposition === 'INLINE') return { chunk_index: index, row_offset: offset, row_count: rows.length, data_array: rows, ...next };
     const key = randomUUID();
-    links.set(key, { id: run.id, chunk: index, expires: linksExpired ? Date.now() - 1 : Date.now() + linkTtlMs });
+    const expired = expiredLinksToIssue > 0;
+    if (expired) expiredLinksToIssue--;
+    links.set(key, { id: run.id, chunk: index, expires: expired ? Date.now() - 1 : Date.now() + linkTtlMs });
     const host = req.headers.host ?? '127.0.0.1';
     return {
       external_links: [
@@ -426,8 +428,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     slowStatements(ms) {
       controls.slowMs = ms;
     },
-    expireLinks(expired) {
-      linksExpired = expired;
+    expireNextLinks(count) {
+      expiredLinksToIssue = count;
     },
     injectFailures(status, count) {
       for (let i = 0; i < count; i++) controls.injected.push({ status, body: { error_code: status === 429 ? 'RESOURCE_EXHAUSTED' : 'TEMPORARILY_UNAVAILABLE', message: status === 429 ? 'Too many requests.' : 'The service is temporarily unavailable.' } });

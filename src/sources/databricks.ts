@@ -331,11 +331,13 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     const total = response.manifest?.total_chunk_count ?? 0;
     const announced = response.manifest?.chunks ?? [];
     let data: ResultData | undefined = response.result;
+    let nextLink: string | undefined;
     let read = 0;
     for (let index = 0; index < total; index++) {
       throwIfStopped(signal);
       if (data === undefined || (data.data_array === undefined && data.external_links === undefined)) {
-        const next = await call('GET', `/api/2.0/sql/statements/${encodeURIComponent(id)}/result/chunks/${index}`, undefined, signal, true);
+        // The next chunk is asked for only now that the rows before it were consumed (its link is fresh).
+        const next = await call('GET', nextLink ?? `/api/2.0/sql/statements/${encodeURIComponent(id)}/result/chunks/${index}`, undefined, signal, true);
         if (next.status !== 200) throw explainHttp(next.status, next.json as ServiceError | undefined);
         data = next.json as ResultData;
       }
@@ -345,13 +347,8 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
         throw new SourceError(`${label}: Databricks sent ${rows.length} rows for chunk ${index} of the result where ${expected} were announced (after ${read} rows); run again`);
       }
       read += rows.length;
-      const nextLink: string | undefined = data.next_chunk_internal_link ?? data.external_links?.[0]?.next_chunk_internal_link;
+      nextLink = data.next_chunk_internal_link ?? data.external_links?.[0]?.next_chunk_internal_link;
       data = undefined;
-      if (nextLink !== undefined && index + 1 < total) {
-        const next = await call('GET', nextLink, undefined, signal, true);
-        if (next.status !== 200) throw explainHttp(next.status, next.json as ServiceError | undefined);
-        data = next.json as ResultData;
-      }
       yield rows.map(build);
     }
     const expectedTotal = response.manifest?.total_row_count;
