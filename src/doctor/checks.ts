@@ -152,6 +152,12 @@ export function checkModel(subject: string, issues: ReadonlyArray<{ path: string
   return issues.map((i) => fail(subject, `${i.path}: ${i.message}`, 'fix the model or the mapping; `audience-sync validate` checks again'));
 }
 
+/** The model's row count (warehouses that count it for doctor). */
+export function checkRowCount(subject: string, rows: number): Check {
+  if (rows === 0) return warn(subject, 'the model returns no rows', 'check the model\'s filters; a mirror or replace run refuses to empty an audience without --force');
+  return ok(subject, `the model returns ${rows.toLocaleString('en-US')} rows`);
+}
+
 export interface DoctorReport {
   ok: boolean;
   checks: Check[];

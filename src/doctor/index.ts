@@ -8,6 +8,7 @@ export {
   checkAudience,
   checkModel,
   checkPermissions,
+  checkRowCount,
   checkSchema,
   checkTos,
   doctorReport,

@@ -10,6 +10,7 @@ import {
   checkAudience,
   checkModel,
   checkPermissions,
+  checkRowCount,
   checkSchema,
   checkTos,
   doctorReport,
@@ -58,6 +59,17 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
   }
 
+  // Warehouses that can say more than "the model's columns": sign-in, settings and missing grants.
+  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
+    const subject = `source ${name}`;
+    try {
+      const source = await ws.source(name);
+      if (source.check) checks.push({ subject, status: 'ok', message: await source.check() });
+    } catch (e) {
+      checks.push({ subject, status: 'fail', message: reason(e), fix: 'fix the source settings, or ask the warehouse admin for the grant the message names' });
+    }
+  }
+
   for (const sync of ws.config.syncs) {
     const at = (what: string) => `sync ${sync.name}: ${what}`;
     const spec = toSyncSpec(sync);
@@ -93,7 +105,10 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     }
 
     try {
-      checks.push(...checkModel(at('model'), await ws.checkSync(sync.name)));
+      const issues = await ws.checkSync(sync.name);
+      checks.push(...checkModel(at('model'), issues));
+      const source = issues.length === 0 ? await ws.source(sync.source) : undefined;
+      if (source?.countRows) checks.push(checkRowCount(at('rows'), await source.countRows(sync.model)));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }

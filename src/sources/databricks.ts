@@ -243,31 +243,48 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     return new SourceError(`${label}: Databricks ${what}: ${said}`);
   };
 
-  /** Runs a statement to completion: waits up to `wait` in the submission, then polls. */
-  const execute = async (statement: string, opts: { wait: '0s' | '10s'; disposition: 'INLINE' | 'EXTERNAL_LINKS'; signal: AbortSignal; what: string; onId?: (id: string) => void }): Promise<StatementResponse> => {
+  /**
+   * Runs a statement to completion. It is submitted with wait_timeout 0s, so its id is known at
+   * once, then polled; a statement still running when the wait fails, is stopped or the process
+   * gets SIGTERM is cancelled (a submission waiting for the result could not be).
+   */
+  const execute = async (statement: string, opts: { disposition: 'INLINE' | 'EXTERNAL_LINKS'; signal: AbortSignal; what: string }): Promise<StatementResponse> => {
     const body = {
       statement,
       warehouse_id: config.warehouseId,
       ...(config.catalog === undefined ? {} : { catalog: config.catalog }),
       ...(config.schema === undefined ? {} : { schema: config.schema }),
-      wait_timeout: opts.wait,
+      wait_timeout: '0s',
       on_wait_timeout: 'CONTINUE',
       disposition: opts.disposition,
       format: 'JSON_ARRAY',
     };
     // Not resubmitted after a lost answer: the API has no idempotency key, and a copy would run on.
     let { status, json } = await call('POST', '/api/2.0/sql/statements', body, opts.signal, false);
-    for (let polls = 0; ; polls++) {
-      if (status !== 200) throw explainHttp(status, json as ServiceError | undefined);
-      const response = json as StatementResponse;
-      const id = response?.statement_id;
-      if (typeof id !== 'string') throw new SourceError(`${label}: Databricks sent a statement without statement_id; is url pointing at the workspace?`);
-      if (polls === 0) opts.onId?.(id);
-      const state = response.status?.state;
-      if (state === 'SUCCEEDED') return response;
-      if (state !== 'PENDING' && state !== 'RUNNING') throw statementFailure(response, opts.what);
-      await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), opts.signal);
-      ({ status, json } = await call('GET', `/api/2.0/sql/statements/${encodeURIComponent(id)}`, undefined, opts.signal, true));
+    let running: { id: string; unregister: () => void } | undefined;
+    try {
+      for (let polls = 0; ; polls++) {
+        if (status !== 200) throw explainHttp(status, json as ServiceError | undefined);
+        const response = json as StatementResponse;
+        const id = response?.statement_id;
+        if (typeof id !== 'string') throw new SourceError(`${label}: Databricks sent a statement without statement_id; is url pointing at the workspace?`);
+        const state = response.status?.state;
+        if (state === 'SUCCEEDED') return response;
+        if (state !== 'PENDING' && state !== 'RUNNING') {
+          running?.unregister();
+          running = undefined;
+          throw statementFailure(response, opts.what);
+        }
+        running ??= { id, unregister: cancelOnSignal(() => cancel(id)) };
+        await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), opts.signal);
+        ({ status, json } = await call('GET', `/api/2.0/sql/statements/${encodeURIComponent(id)}`, undefined, opts.signal, true));
+      }
+    } catch (err) {
+      // Still PENDING or RUNNING as far as we know: do not leave it running (and billing).
+      if (running !== undefined) await cancel(running.id);
+      throw err;
+    } finally {
+      running?.unregister();
     }
   };
 
@@ -286,11 +303,11 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     if (closed) throw new SourceError(`${label}: the source is closed`);
   };
 
-  /** A statement whose result is small: INLINE, waiting in the submission. */
+  /** A statement whose result is small: INLINE. */
   const small = async (statement: string, what: string): Promise<StatementResponse> => {
     usable();
     try {
-      return await execute(statement, { wait: '10s', disposition: 'INLINE', signal: closing.signal, what });
+      return await execute(statement, { disposition: 'INLINE', signal: closing.signal, what });
     } catch (err) {
       throw failure(err, what);
     }
@@ -369,22 +386,9 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
       query = streamQuery(sql, { ...opts, ...(opts.columns ? { columns: resolveNames(opts.columns, available, findColumnIgnoringCase) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: find(opts.orderByKey) }) }, DATABRICKS_KEYS);
       if (opts.columns !== undefined) names = [...opts.columns, ...(opts.orderByKey === undefined ? [] : [PK_FIELD])];
     }
-    let running: string | undefined;
-    let unregister: (() => void) | undefined;
     let phase = 'could not run the model';
     try {
-      const response = await execute(query, {
-        wait: '0s',
-        disposition: config.disposition ?? 'EXTERNAL_LINKS',
-        signal,
-        what: phase,
-        onId: (id) => {
-          running = id;
-          unregister = cancelOnSignal(() => cancel(id));
-        },
-      });
-      running = undefined;
-      unregister?.();
+      const response = await execute(query, { disposition: config.disposition ?? 'EXTERNAL_LINKS', signal, what: phase });
       phase = 'failed while reading the model';
       const columns = response.manifest?.schema?.columns ?? [];
       const keys = names ?? columns.map((c) => c.name);
@@ -392,9 +396,6 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
       yield* chunked(pages(response, rowBuilder(keys, columns.map(converterFor)), signal), size);
     } catch (err) {
       throw failure(err, phase);
-    } finally {
-      unregister?.();
-      if (running !== undefined) await cancel(running);
     }
   }
 

@@ -246,8 +246,12 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     return { status: response.status, json: await readJson(response, signal) };
   };
 
-  /** Submits a statement (asynchronously: its handle is known at once, so it can be cancelled) and waits for its first partition. */
-  const execute = async (statement: string, signal: AbortSignal | undefined, what: string, onHandle?: (handle: string) => void): Promise<Statement> => {
+  /**
+   * Submits a statement (asynchronously: its handle is known at once) and waits for its first
+   * partition. A statement still running when the wait fails, is stopped or the process gets
+   * SIGTERM is cancelled.
+   */
+  const execute = async (statement: string, signal: AbortSignal | undefined, what: string): Promise<Statement> => {
     const requestId = randomUUID();
     const body = {
       statement,
@@ -263,10 +267,19 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     if (submitted === 'lost') throw new NetworkError('no answer to the statement submission');
     let { status, json } = submitted;
     const handle = (json as { statementHandle?: unknown } | undefined)?.statementHandle;
-    if (typeof handle === 'string') onHandle?.(handle);
-    for (let polls = 0; status === 202 && typeof handle === 'string'; polls++) {
-      await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), signal);
-      ({ status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(handle)}`, undefined, signal, true));
+    if (status === 202 && typeof handle === 'string') {
+      const unregister = cancelOnSignal(() => cancel(handle));
+      try {
+        for (let polls = 0; status === 202; polls++) {
+          await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), signal);
+          ({ status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(handle)}`, undefined, signal, true));
+        }
+      } catch (err) {
+        await cancel(handle);
+        throw err;
+      } finally {
+        unregister();
+      }
     }
     if (status !== 200) throw explain(status, json as Failure | undefined, what);
     const result = json as ResultSet;
@@ -325,16 +338,9 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       query = streamQuery(sql, { ...opts, ...(opts.columns ? { columns: resolveNames(opts.columns, available, findColumnFoldingUpper) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: find(opts.orderByKey) }) }, SNOWFLAKE_KEYS);
       if (opts.columns !== undefined) names = [...opts.columns, ...(opts.orderByKey === undefined ? [] : ['__pk'])];
     }
-    let running: string | undefined;
-    let unregister: (() => void) | undefined;
     let phase = 'could not run the model';
     try {
-      const statement = await execute(query, signal, phase, (handle) => {
-        running = handle;
-        unregister = cancelOnSignal(() => cancel(handle));
-      });
-      running = undefined;
-      unregister?.();
+      const statement = await execute(query, signal, phase);
       phase = 'failed while reading the model';
       const meta = statement.first.resultSetMetaData!;
       const rowType = meta.rowType!;
@@ -345,9 +351,6 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       yield* chunked(pages(statement, partitions, build, signal), chunkRows);
     } catch (err) {
       throw failure(err, phase);
-    } finally {
-      unregister?.();
-      if (running !== undefined) await cancel(running);
     }
   }
 

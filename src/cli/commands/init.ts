@@ -9,7 +9,11 @@ import { withConfigOption } from '../workspace.js';
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
-  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string };
+  source:
+    | { type: 'duckdb'; path: string }
+    | { type: 'postgres'; url: string }
+    | { type: 'snowflake'; account: string; user: string; warehouse: string; database: string; schema: string; role: string }
+    | { type: 'databricks'; host: string; warehouseId: string; catalog: string; schema: string };
   audience: { id: string } | { create: string };
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
@@ -20,7 +24,7 @@ interface InitOptions {
   config: string;
   yes?: boolean;
   force?: boolean;
-  source?: 'duckdb' | 'postgres';
+  source?: SourceType;
   path?: string;
   url?: string;
   adAccount?: string;
@@ -28,6 +32,9 @@ interface InitOptions {
   createAudience?: string;
   syncName?: string;
 }
+
+const SOURCE_TYPES = ['duckdb', 'postgres', 'snowflake', 'databricks'] as const;
+type SourceType = (typeof SOURCE_TYPES)[number];
 
 const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
 
@@ -38,7 +45,7 @@ export function register(program: Command): void {
       .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
       .option('-y, --yes', 'do not ask: use the flags and the defaults')
       .option('--force', 'overwrite existing files')
-      .option('--source <type>', 'warehouse type: duckdb or postgres', parseSourceType)
+      .option('--source <type>', `warehouse type: ${SOURCE_TYPES.join(', ')}`, parseSourceType)
       .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
       .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
       .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
@@ -87,10 +94,7 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
     const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
     if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
     const type = opts.source ?? (await askSource(rl, ask));
-    const source: InitAnswers['source'] =
-      type === 'duckdb'
-        ? { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) }
-        : { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    const source = await askSourceFields(type, opts, ask);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
@@ -101,9 +105,37 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
 
 type Ask = (question: string, fallback: string, parse?: (v: string) => string) => Promise<string>;
 
-async function askSource(rl: Interface | undefined, ask: Ask): Promise<'duckdb' | 'postgres'> {
+async function askSource(rl: Interface | undefined, ask: Ask): Promise<SourceType> {
   if (!rl) return 'duckdb';
-  return parseSourceType(await ask('Warehouse type (duckdb or postgres)', 'duckdb', parseSourceType)) as 'duckdb' | 'postgres';
+  return parseSourceType(await ask(`Warehouse type (${SOURCE_TYPES.join(', ')})`, 'duckdb', parseSourceType));
+}
+
+/** The settings of each warehouse type; secrets are never asked for: the config reads them from the environment. */
+async function askSourceFields(type: SourceType, opts: InitOptions, ask: Ask): Promise<InitAnswers['source']> {
+  switch (type) {
+    case 'duckdb':
+      return { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) };
+    case 'postgres':
+      return { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    case 'snowflake':
+      return {
+        type,
+        account: await ask('Snowflake account identifier (ORGNAME-ACCOUNTNAME)', 'myorg-myaccount'),
+        user: await ask('Snowflake user (signs in with a key pair)', 'AUDIENCE_SYNC'),
+        warehouse: await ask('Warehouse', 'COMPUTE_WH'),
+        database: await ask('Database', 'ANALYTICS'),
+        schema: await ask('Schema', 'PUBLIC'),
+        role: await ask('Role', 'AUDIENCE_SYNC_READER'),
+      };
+    case 'databricks':
+      return {
+        type,
+        host: await ask('Databricks workspace host', 'dbc-a1b2345c-d6e7.cloud.databricks.com'),
+        warehouseId: await ask('SQL warehouse ID (SQL Warehouses → Connection details)', '1234567890abcdef'),
+        catalog: await ask('Catalog', 'main'),
+        schema: await ask('Schema', 'default'),
+      };
+  }
 }
 
 async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask: Ask): Promise<InitAnswers['audience']> {
@@ -115,10 +147,11 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
   return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
 }
 
-function parseSourceType(value: string): string {
+function parseSourceType(value: string): SourceType {
   const v = value.trim().toLowerCase();
-  if (v !== 'duckdb' && v !== 'postgres') throw new InvalidArgumentError('expected duckdb or postgres');
-  return v;
+  const type = SOURCE_TYPES.find((t) => t === v);
+  if (type === undefined) throw new InvalidArgumentError(`expected ${SOURCE_TYPES.join(', ')}`);
+  return type;
 }
 
 function parseAdAccount(value: string): string {
@@ -143,10 +176,7 @@ const q = (s: string) => JSON.stringify(s);
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source =
-    a.source.type === 'duckdb'
-      ? [`  warehouse:`, `    type: duckdb`, `    path: ${q(a.source.path)}             # relative to this file; opened read-only`]
-      : [`  warehouse:`, `    type: postgres`, `    url: ${q(a.source.url)}             # read it from the environment: it holds a password`];
+  const source = ['  warehouse:', ...renderSource(a.source)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -203,6 +233,39 @@ export function renderInitConfig(a: InitAnswers): string {
     '    # maxRemovalShare: 0.5             # refuse runs that would remove more than half the audience',
     '',
   ].join('\n');
+}
+
+function renderSource(s: InitAnswers['source']): string[] {
+  switch (s.type) {
+    case 'duckdb':
+      return ['    type: duckdb', `    path: ${q(s.path)}             # relative to this file; opened read-only`];
+    case 'postgres':
+      return ['    type: postgres', `    url: ${q(s.url)}             # read it from the environment: it holds a password`];
+    case 'snowflake':
+      return [
+        '    type: snowflake',
+        `    account: ${q(s.account)}`,
+        `    user: ${q(s.user)}`,
+        '    privateKeyFile: "rsa_key.p8"       # key-pair sign-in; give the user its public key: ALTER USER … SET RSA_PUBLIC_KEY=\'…\'',
+        '    # privateKeyPassphrase: "${SNOWFLAKE_KEY_PASSPHRASE}"   # if the key is encrypted',
+        '    # token: "${SNOWFLAKE_TOKEN}"       # or a programmatic access token instead of the key',
+        `    warehouse: ${q(s.warehouse)}`,
+        `    database: ${q(s.database)}`,
+        `    schema: ${q(s.schema)}`,
+        `    role: ${q(s.role)}                 # needs USAGE on the warehouse, database and schema, and SELECT on the model's tables`,
+      ];
+    case 'databricks':
+      return [
+        '    type: databricks',
+        `    host: ${q(s.host)}`,
+        `    warehouseId: ${q(s.warehouseId)}`,
+        '    token: "${DATABRICKS_TOKEN}"        # a personal access token; or a service principal (OAuth):',
+        '    # clientId: "${DATABRICKS_CLIENT_ID}"',
+        '    # clientSecret: "${DATABRICKS_CLIENT_SECRET}"',
+        `    catalog: ${q(s.catalog)}`,
+        `    schema: ${q(s.schema)}                # needs CAN USE on the warehouse, USE CATALOG/SCHEMA and SELECT on the model's tables`,
+      ];
+  }
 }
 
 export function renderExampleModel(): string {
