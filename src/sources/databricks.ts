@@ -5,6 +5,9 @@
 import type { DatabricksSourceConfig } from '../config/index.js';
 import {
   asText,
+  decimalText,
+  integerText,
+  realText,
   cancelOnSignal,
   chunked,
   describeHost,
@@ -26,7 +29,6 @@ import {
 } from './http.js';
 import { columnsQuery, errorText, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, PK_FIELD, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { decimalValue, integerValue } from './values.js';
 
 const backtick = (name: string): string => {
   if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
@@ -55,19 +57,6 @@ interface ColumnSchema {
   readonly type_scale?: number;
 }
 
-const integerText: Convert = (text) => {
-  try {
-    return integerValue(BigInt(text));
-  } catch {
-    return text;
-  }
-};
-
-const real: Convert = (text) => {
-  const n = Number(text);
-  return Number.isNaN(n) && text !== 'NaN' ? text : n;
-};
-
 function converterFor(column: ColumnSchema): Convert {
   switch ((column.type_name ?? '').toUpperCase()) {
     case 'BOOLEAN':
@@ -79,9 +68,9 @@ function converterFor(column: ColumnSchema): Convert {
       return integerText;
     case 'FLOAT':
     case 'DOUBLE':
-      return real;
+      return realText;
     case 'DECIMAL':
-      return (column.type_scale ?? 0) === 0 ? integerText : decimalValue;
+      return (column.type_scale ?? 0) === 0 ? integerText : decimalText;
     case 'DATE':
       return isoDate;
     case 'TIMESTAMP':

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { errorText } from './sql.js';
 import { SourceError, type Row } from './types.js';
-import { dateFromMillis } from './values.js';
+import { dateFromMillis, decimalValue, integerValue } from './values.js';
 
 export interface RetryPolicy {
   /** Tries in all, the first included. */
@@ -181,6 +181,37 @@ export function resolveNames(wanted: readonly string[], columns: readonly string
 
 export type Convert = (text: string) => unknown;
 export const asText: Convert = (t) => t;
+
+/** Digits in a number's text (sign and point left out). */
+const digitCount = (t: string) => t.length - (t.charCodeAt(0) === 45 ? 1 : 0) - (t.includes('.') ? 1 : 0);
+
+/** An integer's text: a number while exact, else the decimal text (ids never lose digits). */
+export const integerText: Convert = (text) => {
+  if (digitCount(text) <= 15) {
+    const n = Number(text);
+    if (Number.isFinite(n)) return n;
+  }
+  try {
+    return integerValue(BigInt(text));
+  } catch {
+    return text;
+  }
+};
+
+/** A decimal's text: a number when a double holds it exactly, else the text. */
+export const decimalText: Convert = (text) => {
+  if (digitCount(text) <= 15) {
+    const n = Number(text);
+    if (Number.isFinite(n)) return n;
+  }
+  return decimalValue(text);
+};
+
+/** A float's text; NaN and infinities as numbers, anything unreadable stays text. */
+export const realText: Convert = (text) => {
+  const n = Number(text);
+  return Number.isNaN(n) && text !== 'NaN' ? text : n;
+};
 
 /** Builds row objects from the warehouse's arrays of (text or null) cells, keyed by `names`. */
 export function rowBuilder(names: readonly string[], converters: readonly Convert[]): (cells: ReadonlyArray<string | null>) => Row {

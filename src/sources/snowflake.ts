@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import type { SnowflakeSourceConfig } from '../config/index.js';
 import {
   asText,
+  decimalText,
+  integerText,
+  realText,
   cancelOnSignal,
   chunked,
   describeHost,
@@ -25,7 +28,7 @@ import {
 } from './http.js';
 import { columnsQuery, errorText, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromMillis, decimalValue, integerValue } from './values.js';
+import { dateFromMillis } from './values.js';
 
 /** SHA2 returns lowercase hex; TO_VARCHAR of a string is the string. Snowflake compares text by UTF-8 bytes unless a collation is set. */
 const SNOWFLAKE_KEYS: KeyDialect = { text: (col) => `TO_VARCHAR(${col})`, sha256: (col) => `SHA2(TO_VARCHAR(${col}), 256)` };
@@ -133,26 +136,13 @@ const timeOfDay: Convert = (text) => {
   return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}${ms ? `.${ms}` : ''}`;
 };
 
-const integerText: Convert = (text) => {
-  try {
-    return integerValue(BigInt(text));
-  } catch {
-    return text;
-  }
-};
-
-const real: Convert = (text) => {
-  const n = Number(text);
-  return Number.isNaN(n) && text !== 'NaN' ? text : n;
-};
-
 /** One conversion per column, chosen from the result's rowType. */
 function converterFor(column: RowType): Convert {
   switch (column.type.toUpperCase()) {
     case 'FIXED':
-      return (column.scale ?? 0) === 0 ? integerText : decimalValue;
+      return (column.scale ?? 0) === 0 ? integerText : decimalText;
     case 'REAL':
-      return real;
+      return realText;
     case 'BOOLEAN':
       return (t) => t === 'true' || t === '1';
     case 'DATE':
