@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
 import { openSource, SourceError, type Row, type Source } from '../../src/sources/index.js';
 import { startDatabricksServer, type DatabricksServer } from '../support/databricks-server.js';
 
@@ -199,6 +200,15 @@ describe('Databricks source', () => {
     await expect(readAll(source.stream('select * from customers'))).rejects.toThrow(/Databricks could not run the model: \[TABLE_OR_VIEW_NOT_FOUND\] The table or view `customers` cannot be found.*check the model's table names/);
     const error = await readAll(source.stream("select cast('bob@example.com' as integer) as n")).catch((e: unknown) => e);
     expect((error as Error).message).not.toContain('bob@example.com');
+  });
+
+  it('asks for a token or a complete client ID and secret', () => {
+    const config = (auth: string) =>
+      ['version: 1', 'meta: { accessToken: t, adAccountId: "1" }', 'sources:', `  dbx: { type: databricks, host: h.cloud.databricks.com, warehouseId: w${auth} }`, 'syncs:', '  - { name: s, source: dbx, model: "select 1", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }'].join('\n');
+    for (const bad of ['', ', clientId: c', ', token: t, clientId: c, clientSecret: s']) {
+      expect(() => parseConfig(config(bad), '/tmp/a.yml')).toThrow(/set either token \(a personal access token\) or both clientId and clientSecret/);
+    }
+    expect(parseConfig(config(', clientId: c, clientSecret: s'), '/tmp/a.yml').sources.dbx).toMatchObject({ clientId: 'c', clientSecret: 's', disposition: 'EXTERNAL_LINKS' });
   });
 
   it('checks the warehouse for doctor, and counts the model rows', async () => {

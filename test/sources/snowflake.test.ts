@@ -241,6 +241,14 @@ describe('Snowflake source', () => {
     }
   });
 
+  it('asks for exactly one way to sign in', () => {
+    const config = (auth: string) =>
+      ['version: 1', 'meta: { accessToken: t, adAccountId: "1" }', 'sources:', `  sf: { type: snowflake, account: a, user: u${auth} }`, 'syncs:', '  - { name: s, source: sf, model: "select 1", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }'].join('\n');
+    expect(() => parseConfig(config(''), '/tmp/a.yml')).toThrow(/sources\.sf.*set exactly one of privateKeyFile, privateKey \(key-pair authentication\) or token/);
+    expect(() => parseConfig(config(', privateKey: k, token: t'), '/tmp/a.yml')).toThrow(/set exactly one of privateKeyFile, privateKey/);
+    expect(parseConfig(config(', token: t, tokenType: OAUTH'), '/tmp/a.yml').sources.sf).toMatchObject({ token: 't', tokenType: 'OAUTH' });
+  });
+
   it('lets a mapping say user_id for the USER_ID column (validate agrees with the read)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sf-ws-'));
     const yaml = [
