@@ -15,20 +15,19 @@ import {
   findColumnIgnoringCase,
   isoDate,
   isoTimestamp,
-  NetworkError,
   parseNested,
   readJson,
   redactVendorMessage,
-  resolveNames,
+  readFailure,
+  resolveRead,
   rowBuilder,
   sleep,
-  StoppedError,
   throwIfStopped,
   USER_AGENT,
   type Convert,
 } from './http.js';
-import { columnsQuery, errorText, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, PK_FIELD, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
+import { columnsQuery, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 
 const backtick = (name: string): string => {
   if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
@@ -281,12 +280,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     await call('POST', `/api/2.0/sql/statements/${encodeURIComponent(id)}/cancel`, undefined, AbortSignal.timeout(10_000), true).catch(() => undefined);
   };
 
-  const failure = (err: unknown, what: string): SourceError => {
-    if (err instanceof SourceError) return err;
-    if (err instanceof StoppedError) return new SourceError(`${label}: the read was stopped before the model was read to the end`, { cause: err });
-    if (err instanceof NetworkError) return new SourceError(`${label}: lost the connection to Databricks at ${where} (${err.message}); check the network and the source's host, then run again`, { cause: err });
-    return new SourceError(`${label}: Databricks ${what}: ${errorText(err)}`, { cause: err });
-  };
+  const failure = (err: unknown, what: string): SourceError => readFailure(label, 'Databricks', where, err, what);
 
   const usable = () => {
     if (closed) throw new SourceError(`${label}: the source is closed`);
@@ -371,9 +365,9 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     let names: string[] | undefined;
     if (opts.columns !== undefined || opts.orderByKey !== undefined) {
       const available = lastColumns?.sql === sql ? lastColumns.names : (await describe(sql)).map((c) => c.name);
-      const find = (n: string) => findColumnIgnoringCase(n, available) ?? n;
-      query = streamQuery(sql, { ...opts, ...(opts.columns ? { columns: resolveNames(opts.columns, available, findColumnIgnoringCase) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: find(opts.orderByKey) }) }, DATABRICKS_KEYS);
-      if (opts.columns !== undefined) names = [...opts.columns, ...(opts.orderByKey === undefined ? [] : [PK_FIELD])];
+      const read = resolveRead(opts, available, findColumnIgnoringCase);
+      query = streamQuery(sql, read.opts, DATABRICKS_KEYS);
+      names = read.keys;
     }
     let phase = 'could not run the model';
     try {

@@ -3,7 +3,7 @@
 // SIGTERM, column-name matching, and the row stream that fetches a page only when it is consumed.
 import { readFileSync } from 'node:fs';
 import { errorText } from './sql.js';
-import { SourceError, type Row } from './types.js';
+import { PK_FIELD, SourceError, type Row, type StreamOptions } from './types.js';
 import { dateFromMillis, decimalValue, integerValue } from './values.js';
 
 export interface RetryPolicy {
@@ -172,9 +172,17 @@ export function findColumnIgnoringCase(name: string, columns: readonly string[])
   return matches.length === 1 ? matches[0] : undefined;
 }
 
-/** The model columns a read asks for: config name → model column (a name not found is kept as is, so the SQL error names it). */
-export function resolveNames(wanted: readonly string[], columns: readonly string[], find: (name: string, columns: readonly string[]) => string | undefined): string[] {
-  return wanted.map((name) => find(name, columns) ?? name);
+/**
+ * A projected or keyed read with its configured names (`user_id`) resolved to the model's columns
+ * (USER_ID), and the names its rows are keyed by: those the config used, then `__pk`. A name not
+ * found is kept as is, so the warehouse's SQL error names it.
+ */
+export function resolveRead(opts: StreamOptions, available: readonly string[], find: (name: string, columns: readonly string[]) => string | undefined): { opts: StreamOptions; keys?: string[] } {
+  const resolve = (name: string) => find(name, available) ?? name;
+  return {
+    opts: { ...opts, ...(opts.columns ? { columns: opts.columns.map(resolve) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: resolve(opts.orderByKey) }) },
+    ...(opts.columns ? { keys: [...opts.columns, ...(opts.orderByKey === undefined ? [] : [PK_FIELD])] } : {}),
+  };
 }
 
 // ---- rows ---------------------------------------------------------------------------------------
@@ -280,10 +288,12 @@ export const isoDate: Convert = (text) => {
   return dateFromMillis(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) ?? text;
 };
 
-/** A SourceError for a failure the caller could not classify more precisely. */
-export function sourceFailure(label: string, what: string, err: unknown): SourceError {
+/** The read's failure as a SourceError: stopped, connection lost, or the vendor's own error. */
+export function readFailure(label: string, vendor: string, where: string, err: unknown, what: string): SourceError {
   if (err instanceof SourceError) return err;
-  return new SourceError(`${label}: ${what}: ${errorText(err)}`, { cause: err });
+  if (err instanceof StoppedError) return new SourceError(`${label}: the read was stopped before the model was read to the end`, { cause: err });
+  if (err instanceof NetworkError) return new SourceError(`${label}: lost the connection to ${vendor} at ${where} (${err.message}); check the network and the source's settings, then run again`, { cause: err });
+  return new SourceError(`${label}: ${vendor} ${what}: ${errorText(err)}`, { cause: err });
 }
 
 // ---- messages -----------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import {
   parseNested,
   readJson,
   redactVendorMessage,
-  resolveNames,
+  readFailure,
+  resolveRead,
   rowBuilder,
   sleep,
-  StoppedError,
   throwIfStopped,
   USER_AGENT,
   type Convert,
@@ -292,12 +292,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     await call('POST', `/api/v2/statements/${encodeURIComponent(handle)}/cancel`, undefined, AbortSignal.timeout(10_000), true).catch(() => undefined);
   };
 
-  const failure = (err: unknown, what: string): SourceError => {
-    if (err instanceof SourceError) return err;
-    if (err instanceof StoppedError) return new SourceError(`${label}: the read was stopped before the model was read to the end`, { cause: err });
-    if (err instanceof NetworkError) return new SourceError(`${label}: lost the connection to Snowflake at ${where} (${err.message}); check the network and the source's account/url, then run again`, { cause: err });
-    return new SourceError(`${label}: Snowflake ${what}: ${errorText(err)}`, { cause: err });
-  };
+  const failure = (err: unknown, what: string): SourceError => readFailure(label, 'Snowflake', where, err, what);
 
   const usable = () => {
     if (closed) throw new SourceError(`${label}: the source is closed`);
@@ -322,11 +317,10 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     let query = streamQuery(sql, opts, SNOWFLAKE_KEYS);
     let names: string[] | undefined;
     if (opts.columns !== undefined || opts.orderByKey !== undefined) {
-      // Config names (`user_id`) are matched to the model's columns (USER_ID) the way Snowflake would.
       const available = lastColumns?.sql === sql ? lastColumns.names : (await describe(sql)).map((c) => c.name);
-      const find = (n: string) => findColumnFoldingUpper(n, available) ?? n;
-      query = streamQuery(sql, { ...opts, ...(opts.columns ? { columns: resolveNames(opts.columns, available, findColumnFoldingUpper) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: find(opts.orderByKey) }) }, SNOWFLAKE_KEYS);
-      if (opts.columns !== undefined) names = [...opts.columns, ...(opts.orderByKey === undefined ? [] : ['__pk'])];
+      const read = resolveRead(opts, available, findColumnFoldingUpper);
+      query = streamQuery(sql, read.opts, SNOWFLAKE_KEYS);
+      names = read.keys;
     }
     let phase = 'could not run the model';
     try {
