@@ -94,7 +94,7 @@ export interface SnowflakeServer {
   slowStatements(ms: number): void;
   /** The next requests are answered with this status (429, 503) instead of being handled. */
   injectFailures(status: number, count: number): void;
-  /** Requests by route: submit, status, partition, cancel. */
+  /** Requests by route: submit, resubmit (retry=true), status, partition, cancel. */
   readonly requests: ReadonlyMap<string, number>;
   /** Handles named by cancel requests. */
   readonly cancelled: readonly string[];
@@ -380,6 +380,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     if (accept !== undefined && !/application\/json|\*\/\*/.test(accept)) return sendJson(res, 406, { code: '390142', message: 'Accept must allow application/json.' });
     const denied = authenticate(req);
     if (denied) return sendJson(res, denied.status, denied.body);
+    if (req.method === 'POST' && url.searchParams.get('retry') === 'true') controls.count('resubmit');
     const injected = controls.injected.shift();
     if (injected) return sendJson(res, injected.status, injected.body);
 

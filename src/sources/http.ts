@@ -23,6 +23,8 @@ export interface ExchangeOptions {
   readonly retryNetworkErrors: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly retry?: RetryPolicy;
+  /** Where a retry goes, when it differs (Snowflake marks a resubmission with retry=true). */
+  readonly retryUrl?: string;
 }
 
 /** The request got no HTTP answer (refused, reset, timed out) even after the retries allowed. */
@@ -74,7 +76,7 @@ export async function exchange(url: string, init: RequestInit, opts: ExchangeOpt
     throwIfStopped(opts.signal);
     let response: Response;
     try {
-      response = await fetch(url, { ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
+      response = await fetch(attempt > 0 && opts.retryUrl !== undefined ? opts.retryUrl : url, { ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
     } catch (err) {
       if (opts.signal?.aborted) throw new StoppedError('the read was stopped');
       if (!opts.retryNetworkErrors || attempt + 1 >= policy.attempts) throw new NetworkError(networkReason(err), { cause: err });

@@ -14,7 +14,6 @@ import {
   describeHost,
   exchange,
   findColumnFoldingUpper,
-  NetworkError,
   parseNested,
   readJson,
   redactVendorMessage,
@@ -227,11 +226,12 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     return new SourceError(`${label}: Snowflake answered HTTP ${status} at ${where}: ${said}`);
   };
 
-  const call = async (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, idempotent: boolean): Promise<{ status: number; json: unknown }> => {
+  const call = async (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, retryPath?: string): Promise<{ status: number; json: unknown }> => {
+    // Every request is idempotent: reads by nature, submissions through their requestId (retried with retry=true).
     const response = await exchange(
       `${base}${path}`,
       { method, headers: headers(body !== undefined), ...(body === undefined ? {} : { body: JSON.stringify(body) }) },
-      { retryStatuses: TRANSIENT, retryNetworkErrors: idempotent, signal },
+      { retryStatuses: TRANSIENT, retryNetworkErrors: true, signal, ...(retryPath === undefined ? {} : { retryUrl: `${base}${retryPath}` }) },
     );
     return { status: response.status, json: await readJson(response, signal) };
   };
@@ -251,18 +251,17 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       ...(config.warehouse === undefined ? {} : { warehouse: config.warehouse }),
       ...(config.role === undefined ? {} : { role: config.role }),
     };
-    // The same requestId with retry=true makes a resubmission after a lost answer idempotent.
-    let submitted = await submitOnce(`/api/v2/statements?requestId=${requestId}&async=true`, body, signal);
-    if (submitted === 'lost') submitted = await submitOnce(`/api/v2/statements?requestId=${requestId}&async=true&retry=true`, body, signal, true);
-    if (submitted === 'lost') throw new NetworkError('no answer to the statement submission');
-    let { status, json } = submitted;
+    // A resubmission (after a lost answer or a transient status) carries the same requestId with
+    // retry=true: Snowflake then answers for the statement already submitted instead of running it twice.
+    const path = `/api/v2/statements?requestId=${requestId}&async=true`;
+    let { status, json } = await call('POST', path, body, signal, `${path}&retry=true`);
     const handle = (json as { statementHandle?: unknown } | undefined)?.statementHandle;
     if (status === 202 && typeof handle === 'string') {
       const unregister = cancelOnSignal(() => cancel(handle));
       try {
         for (let polls = 0; status === 202; polls++) {
           await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), signal);
-          ({ status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(handle)}`, undefined, signal, true));
+          ({ status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(handle)}`, undefined, signal));
         }
       } catch (err) {
         await cancel(handle);
@@ -279,17 +278,8 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     return { handle: result.statementHandle, first: result };
   };
 
-  const submitOnce = async (path: string, body: unknown, signal: AbortSignal | undefined, resubmission = false): Promise<{ status: number; json: unknown } | 'lost'> => {
-    try {
-      return await call('POST', path, body, signal, resubmission);
-    } catch (err) {
-      if (err instanceof NetworkError && !resubmission) return 'lost';
-      throw err;
-    }
-  };
-
   const cancel = async (handle: string): Promise<void> => {
-    await call('POST', `/api/v2/statements/${encodeURIComponent(handle)}/cancel`, undefined, AbortSignal.timeout(10_000), true).catch(() => undefined);
+    await call('POST', `/api/v2/statements/${encodeURIComponent(handle)}/cancel`, undefined, AbortSignal.timeout(10_000)).catch(() => undefined);
   };
 
   const failure = (err: unknown, what: string): SourceError => readFailure(label, 'Snowflake', where, err, what);
@@ -347,7 +337,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       if (i === 0) {
         data = statement.first.data ?? [];
       } else {
-        const { status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(statement.handle)}?partition=${i}`, undefined, signal, true);
+        const { status, json } = await call('GET', `/api/v2/statements/${encodeURIComponent(statement.handle)}?partition=${i}`, undefined, signal);
         if (status !== 200) throw explain(status, json as Failure | undefined, `failed while reading partition ${i} of the result`);
         data = (json as { data?: unknown } | undefined)?.data;
       }

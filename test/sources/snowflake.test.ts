@@ -213,10 +213,14 @@ describe('Snowflake source', () => {
     }
   });
 
-  it('retries the answers Snowflake documents as transient (429, 503)', async () => {
+  it('retries the answers Snowflake documents as transient (429, 503), resubmitting with the same requestId and retry=true', async () => {
+    const resubmits = server.requests.get('resubmit') ?? 0;
+    const submits = server.statements.length;
     server.injectFailures(503, 1);
     server.injectFailures(429, 1);
     expect(await readAll(source.stream('select 2 as n'))).toEqual([{ N: 2 }]);
+    expect((server.requests.get('resubmit') ?? 0) - resubmits).toBe(2);
+    expect(server.statements.length - submits).toBe(1);
   });
 
   it('keeps quoted row values out of SQL error messages', async () => {
