@@ -21,6 +21,8 @@ export type {
   HashingMode,
   MetaConfig,
   PostgresSourceConfig,
+  SnowflakeSourceConfig,
+  DatabricksSourceConfig,
   ServerConfig,
   SourceConfig,
   SyncConfig,

@@ -194,6 +194,10 @@ function resolveSource(source: RawConfig['sources'][string], baseDir: string): S
         ...(source.keyFile === undefined ? {} : { keyFile: resolve(baseDir, source.keyFile) }),
         ...(source.apiEndpoint === undefined ? {} : { apiEndpoint: source.apiEndpoint }),
       };
+    case 'snowflake':
+      return { ...source, ...(source.privateKeyFile === undefined ? {} : { privateKeyFile: resolve(baseDir, source.privateKeyFile) }) };
+    case 'databricks':
+      return { ...source };
   }
 }
 

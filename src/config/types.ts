@@ -31,7 +31,38 @@ export type BigQuerySourceConfig = {
   readonly apiEndpoint?: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | BigQuerySourceConfig;
+export type SnowflakeSourceConfig = {
+  readonly type: 'snowflake';
+  readonly account: string;
+  readonly user: string;
+  /** Absolute path of the private key PEM. */
+  readonly privateKeyFile?: string;
+  readonly privateKey?: string;
+  readonly privateKeyPassphrase?: string;
+  readonly token?: string;
+  readonly tokenType?: 'PROGRAMMATIC_ACCESS_TOKEN' | 'OAUTH';
+  readonly warehouse?: string;
+  readonly database?: string;
+  readonly schema?: string;
+  readonly role?: string;
+  readonly statementTimeoutSeconds?: number;
+  readonly url?: string;
+};
+
+export type DatabricksSourceConfig = {
+  readonly type: 'databricks';
+  readonly host: string;
+  readonly warehouseId: string;
+  readonly token?: string;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  readonly catalog?: string;
+  readonly schema?: string;
+  readonly disposition?: 'EXTERNAL_LINKS' | 'INLINE';
+  readonly url?: string;
+};
+
+export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | BigQuerySourceConfig | SnowflakeSourceConfig | DatabricksSourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

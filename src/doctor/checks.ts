@@ -164,6 +164,12 @@ export function checkGivenUp(subject: string, sync: string, g: GivenUpReport): C
   );
 }
 
+/** The model's row count (warehouses that count it for doctor). */
+export function checkRowCount(subject: string, rows: number): Check {
+  if (rows === 0) return warn(subject, 'the model returns no rows', 'check the model\'s filters; a mirror or replace run refuses to empty an audience without --force');
+  return ok(subject, `the model returns ${rows.toLocaleString('en-US')} rows`);
+}
+
 export interface DoctorReport {
   ok: boolean;
   checks: Check[];

@@ -9,6 +9,7 @@ export {
   checkGivenUp,
   checkModel,
   checkPermissions,
+  checkRowCount,
   checkSchema,
   checkTos,
   doctorReport,

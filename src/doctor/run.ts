@@ -11,6 +11,7 @@ import {
   checkGivenUp,
   checkModel,
   checkPermissions,
+  checkRowCount,
   checkSchema,
   checkTos,
   doctorReport,
@@ -57,6 +58,17 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     state = await ws.state();
   } catch (e) {
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
+  }
+
+  // Warehouses that can say more than "the model's columns": sign-in, settings and missing grants.
+  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
+    const subject = `source ${name}`;
+    try {
+      const source = await ws.source(name);
+      if (source.check) checks.push({ subject, status: 'ok', message: await source.check() });
+    } catch (e) {
+      checks.push({ subject, status: 'fail', message: reason(e), fix: 'fix the source settings, or ask the warehouse admin for the grant the message names' });
+    }
   }
 
   for (const sync of ws.config.syncs) {
@@ -107,6 +119,8 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       const issues = await ws.checkSync(sync.name);
       modelOk = issues.length === 0;
       checks.push(...checkModel(at('model'), issues));
+      const source = modelOk ? await ws.source(sync.source) : undefined;
+      if (source?.countRows) checks.push(checkRowCount(at('rows'), await source.countRows(sync.model)));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }

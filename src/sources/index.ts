@@ -2,8 +2,10 @@ import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
 import { openBigQuery } from './bigquery.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
+import { openDatabricks } from './databricks.js';
 import { openPostgres } from './postgres.js';
 import { redactSourceMessage } from './redact.js';
+import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
 import { PK_FIELD, SourceError, type Row, type Source, type StreamOptions } from './types.js';
 
@@ -57,6 +59,10 @@ function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Pro
       return openPostgres(config.url, label);
     case 'bigquery':
       return openBigQuery(config, label, opts.env ? { env: opts.env } : {});
+    case 'snowflake':
+      return Promise.resolve(openSnowflake(config, label));
+    case 'databricks':
+      return Promise.resolve(openDatabricks(config, label));
   }
 }
 

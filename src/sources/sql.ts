@@ -55,13 +55,13 @@ export function modelBody(sql: string, lexicon: Lexicon = {}): string {
 }
 
 /** The model as a subquery. */
-export function modelAsSubquery(sql: string): string {
+export function modelAsSubquery(sql: string, quote: (name: string) => string = quoteIdent): string {
   // The newline ends a trailing `-- comment` before the closing parenthesis.
-  return `(\n${modelBody(sql)}\n) AS "audience_sync_model"`;
+  return `(\n${modelBody(sql)}\n) AS ${quote('audience_sync_model')}`;
 }
 
-export function columnsQuery(sql: string): string {
-  return `SELECT * FROM ${modelAsSubquery(sql)} LIMIT 0`;
+export function columnsQuery(sql: string, quote: (name: string) => string = quoteIdent): string {
+  return `SELECT * FROM ${modelAsSubquery(sql, quote)} LIMIT 0`;
 }
 
 /** A slice of the SHA-256 key space, by lowercase hex prefix: `from` inclusive, `to` exclusive (none: to the end, nulls included). */
@@ -84,6 +84,8 @@ export function keyRanges(parts: number): KeyRange[] {
 export interface KeyDialect {
   text(quotedColumn: string): string;
   sha256(quotedColumn: string): string;
+  /** How the dialect quotes an identifier (default: `"name"`). */
+  quote?(name: string): string;
 }
 
 /**
@@ -91,17 +93,18 @@ export interface KeyDialect {
  * SHA-256 hex with `keyForm: 'sha256'`) and ordered by it when `orderByKey` is given.
  */
 export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect, range?: KeyRange): string {
-  const projection = opts.columns ? opts.columns.map(quoteIdent) : ['*'];
-  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql)}`;
-  const column = quoteIdent(opts.orderByKey);
+  const quote = dialect.quote ?? quoteIdent;
+  const projection = opts.columns ? opts.columns.map(quote) : ['*'];
+  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql, quote)}`;
+  const column = quote(opts.orderByKey);
   const key = opts.keyForm === 'sha256' ? dialect.sha256(column) : dialect.text(column);
-  const pk = quoteIdent(PK_FIELD);
-  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelAsSubquery(sql)}`;
+  const pk = quote(PK_FIELD);
+  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelAsSubquery(sql, quote)}`;
   if (range === undefined) return `${keyed} ORDER BY ${pk} NULLS LAST`;
   const from = `${pk} >= '${range.from}'`;
   const below = range.to === undefined ? `(${pk} IS NULL OR ${from})` : `${from} AND ${pk} < '${range.to}'`;
   return (
-    `SELECT * FROM (${keyed}) AS "audience_sync_keyed" WHERE ${below} ` +
+    `SELECT * FROM (${keyed}) AS ${quote('audience_sync_keyed')} WHERE ${below} ` +
     `ORDER BY ${pk} NULLS LAST`
   );
 }

@@ -24,7 +24,7 @@ export interface StreamOptions {
   readonly columns?: readonly string[];
   /**
    * Stops the read: the stream throws `SourceError` and a statement still running in a remote
-   * warehouse is cancelled there (BigQuery). Local sources stop at their next chunk.
+   * warehouse is cancelled there (BigQuery, Snowflake, Databricks). Local sources stop at their next chunk.
    */
   readonly signal?: AbortSignal;
   /**
@@ -44,9 +44,19 @@ export interface SourceCheck {
 
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres' | 'bigquery';
+  readonly type: 'duckdb' | 'postgres' | 'bigquery' | 'snowflake' | 'databricks';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
+  /**
+   * The model column a column name from the config means, or undefined. Without it, names match
+   * exactly; a warehouse that folds the case of unquoted names matches them the way its SQL would.
+   * `stream` resolves `columns` and `orderByKey` the same way and keys rows by the names it was given.
+   */
+  findColumn?(name: string, columns: readonly string[]): string | undefined;
+  /** For `doctor`: signs in and checks the settings; resolves with what it found, throws `SourceError` saying what to fix (a grant to ask for). */
+  check?(): Promise<string>;
+  /** For `doctor`: how many rows the model returns (runs it). */
+  countRows?(sql: string): Promise<number>;
   /**
    * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
    * throws `SourceError`: the stream never just ends as if the model were empty.

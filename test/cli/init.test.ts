@@ -14,7 +14,7 @@ describe('audience-sync init', () => {
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
   });
-  const env = { ...process.env, META_ACCESS_TOKEN: 'token-from-env', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/crm' };
+  const env = { ...process.env, META_ACCESS_TOKEN: 'token-from-env', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/crm', DATABRICKS_TOKEN: 'dapi-from-env' };
   const init = (...args: string[]) => runCli(['init', ...args], { cwd: dir, env });
 
   it('writes a commented DuckDB config and a model that load as they are', async () => {
@@ -75,12 +75,21 @@ describe('audience-sync init', () => {
   it('renders configs that load for every choice of source and audience', () => {
     mkdirSync(join(dir, 'models'));
     writeFileSync(join(dir, 'models', 's1.sql'), 'select 1');
-    for (const source of [{ type: 'duckdb', path: 'data/w.duckdb' }, { type: 'postgres', url: '${DATABASE_URL}' }, { type: 'bigquery', projectId: 'p-1' }] as const) {
+    const sources = [
+      { type: 'duckdb', path: 'data/w.duckdb' },
+      { type: 'postgres', url: '${DATABASE_URL}' },
+      { type: 'bigquery', projectId: 'p-1' },
+      { type: 'snowflake', account: 'myorg-myaccount', user: 'AUDIENCE_SYNC', warehouse: 'COMPUTE_WH', database: 'ANALYTICS', schema: 'PUBLIC', role: 'READER' },
+      { type: 'databricks', host: 'dbc-a1b2345c-d6e7.cloud.databricks.com', warehouseId: '1234567890abcdef', catalog: 'main', schema: 'default' },
+    ] as const;
+    for (const source of sources) {
       for (const audience of [{ id: '123' }, { create: 'a "quoted" name: with colon' }]) {
         const path = join(dir, 'render.yml');
         writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql' }));
         const config = loadConfig(path, env);
         expect(config.syncs[0]?.audience).toEqual('id' in audience ? audience : { create: { name: audience.create, valueBased: false } });
+        if (source.type === 'snowflake') expect(config.sources.warehouse).toMatchObject({ ...source, privateKeyFile: join(dir, 'rsa_key.p8') });
+        if (source.type === 'databricks') expect(config.sources.warehouse).toMatchObject({ ...source, token: env.DATABRICKS_TOKEN, disposition: 'EXTERNAL_LINKS' });
       }
     }
   });

@@ -136,7 +136,7 @@ syncs: [{ name: a, source: bq, model: "select 1 as id", primaryKey: id, audience
 meta: { accessToken: "\${META_ACCESS_TOKEN}", adAccountId: 12345678901234567, apiVersion: "25" }
 sources:
   crm: { type: postgres, url: "mysql://u:hunter2@x/db" }
-  lake: { type: snowflake }
+  lake: { type: oracle }
   duck: { type: duckdb, path: w.duckdb, memoryLimit: lots }
 syncs:
   - name: Bad Name

@@ -9,7 +9,12 @@ import { withConfigOption } from '../workspace.js';
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
-  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string } | { type: 'bigquery'; projectId: string; location?: string; keyFile?: string };
+  source:
+    | { type: 'duckdb'; path: string }
+    | { type: 'postgres'; url: string }
+    | { type: 'bigquery'; projectId: string; location?: string; keyFile?: string }
+    | { type: 'snowflake'; account: string; user: string; warehouse: string; database: string; schema: string; role: string }
+    | { type: 'databricks'; host: string; warehouseId: string; catalog: string; schema: string };
   audience: { id: string } | { create: string };
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
@@ -33,7 +38,7 @@ interface InitOptions {
 }
 
 type SourceType = InitAnswers['source']['type'];
-const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'bigquery'];
+const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'bigquery', 'snowflake', 'databricks'];
 
 const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
 
@@ -44,7 +49,7 @@ export function register(program: Command): void {
       .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
       .option('-y, --yes', 'do not ask: use the flags and the defaults')
       .option('--force', 'overwrite existing files')
-      .option('--source <type>', 'warehouse type: duckdb, postgres or bigquery', parseSourceType)
+      .option('--source <type>', `warehouse type: ${SOURCE_TYPES.join(', ')}`, parseSourceType)
       .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
       .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
       .option('--project-id <id>', 'BigQuery: the Google Cloud project the query jobs run in', parseProjectId)
@@ -96,7 +101,7 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
     const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
     if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
     const type = opts.source ?? (await askSource(rl, ask));
-    const source = await askSourceSettings(type, opts, ask, rl !== undefined);
+    const source = await askSourceFields(type, opts, ask, rl !== undefined);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
@@ -109,10 +114,11 @@ type Ask = (question: string, fallback: string, parse?: (v: string) => string) =
 
 async function askSource(rl: Interface | undefined, ask: Ask): Promise<SourceType> {
   if (!rl) return 'duckdb';
-  return parseSourceType(await ask('Warehouse type (duckdb, postgres or bigquery)', 'duckdb', parseSourceType)) as SourceType;
+  return parseSourceType(await ask(`Warehouse type (${SOURCE_TYPES.join(', ')})`, 'duckdb', parseSourceType));
 }
 
-async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, interactive: boolean): Promise<InitAnswers['source']> {
+/** The settings of each warehouse type; secrets are never asked for: the config reads them from the environment. */
+async function askSourceFields(type: SourceType, opts: InitOptions, ask: Ask, interactive: boolean): Promise<InitAnswers['source']> {
   switch (type) {
     case 'duckdb':
       return { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) };
@@ -125,6 +131,24 @@ async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, 
       const keyFile = opts.keyFile ?? (await ask('Service-account key file (empty: Application Default Credentials)', ''));
       return { type, projectId, ...(location ? { location } : {}), ...(keyFile ? { keyFile } : {}) };
     }
+    case 'snowflake':
+      return {
+        type,
+        account: await ask('Snowflake account identifier (ORGNAME-ACCOUNTNAME)', 'myorg-myaccount'),
+        user: await ask('Snowflake user (signs in with a key pair)', 'AUDIENCE_SYNC'),
+        warehouse: await ask('Warehouse', 'COMPUTE_WH'),
+        database: await ask('Database', 'ANALYTICS'),
+        schema: await ask('Schema', 'PUBLIC'),
+        role: await ask('Role', 'AUDIENCE_SYNC_READER'),
+      };
+    case 'databricks':
+      return {
+        type,
+        host: await ask('Databricks workspace host', 'dbc-a1b2345c-d6e7.cloud.databricks.com'),
+        warehouseId: await ask('SQL warehouse ID (SQL Warehouses → Connection details)', '1234567890abcdef'),
+        catalog: await ask('Catalog', 'main'),
+        schema: await ask('Schema', 'default'),
+      };
   }
 }
 
@@ -137,10 +161,11 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
   return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
 }
 
-function parseSourceType(value: string): string {
+function parseSourceType(value: string): SourceType {
   const v = value.trim().toLowerCase();
-  if (!(SOURCE_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError('expected duckdb, postgres or bigquery');
-  return v;
+  const type = SOURCE_TYPES.find((t) => t === v);
+  if (type === undefined) throw new InvalidArgumentError(`expected ${SOURCE_TYPES.join(', ')}`);
+  return type;
 }
 
 function parseProjectId(value: string): string {
@@ -171,7 +196,7 @@ const q = (s: string) => JSON.stringify(s);
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source = [`  warehouse:`, ...renderSource(a.source)];
+  const source = ['  warehouse:', ...renderSource(a.source)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -234,9 +259,9 @@ export function renderInitConfig(a: InitAnswers): string {
 function renderSource(s: InitAnswers['source']): string[] {
   switch (s.type) {
     case 'duckdb':
-      return [`    type: duckdb`, `    path: ${q(s.path)}             # relative to this file; opened read-only`];
+      return ['    type: duckdb', `    path: ${q(s.path)}             # relative to this file; opened read-only`];
     case 'postgres':
-      return [`    type: postgres`, `    url: ${q(s.url)}             # read it from the environment: it holds a password`];
+      return ['    type: postgres', `    url: ${q(s.url)}             # read it from the environment: it holds a password`];
     case 'bigquery':
       return [
         `    type: bigquery`,
@@ -246,6 +271,30 @@ function renderSource(s: InitAnswers['source']): string[] {
           ? `    keyFile: ${q(s.keyFile)}             # service-account key, relative to this file; keep it out of version control`
           : `    # keyFile: "service-account.json"    # without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server`,
         `    # The credentials also need roles/bigquery.dataViewer on the datasets the model reads.`,
+      ];
+    case 'snowflake':
+      return [
+        '    type: snowflake',
+        `    account: ${q(s.account)}`,
+        `    user: ${q(s.user)}`,
+        '    privateKeyFile: "rsa_key.p8"       # key-pair sign-in; give the user its public key: ALTER USER … SET RSA_PUBLIC_KEY=\'…\'',
+        '    # privateKeyPassphrase: "${SNOWFLAKE_KEY_PASSPHRASE}"   # if the key is encrypted',
+        '    # token: "${SNOWFLAKE_TOKEN}"       # or a programmatic access token instead of the key',
+        `    warehouse: ${q(s.warehouse)}`,
+        `    database: ${q(s.database)}`,
+        `    schema: ${q(s.schema)}`,
+        `    role: ${q(s.role)}                 # needs USAGE on the warehouse, database and schema, and SELECT on the model's tables`,
+      ];
+    case 'databricks':
+      return [
+        '    type: databricks',
+        `    host: ${q(s.host)}`,
+        `    warehouseId: ${q(s.warehouseId)}`,
+        '    token: "${DATABRICKS_TOKEN}"        # a personal access token; or a service principal (OAuth):',
+        '    # clientId: "${DATABRICKS_CLIENT_ID}"',
+        '    # clientSecret: "${DATABRICKS_CLIENT_SECRET}"',
+        `    catalog: ${q(s.catalog)}`,
+        `    schema: ${q(s.schema)}                # needs CAN USE on the warehouse, USE CATALOG/SCHEMA and SELECT on the model's tables`,
       ];
   }
 }
