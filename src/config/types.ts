@@ -22,7 +22,21 @@ export type PostgresSourceConfig = {
   readonly url: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig;
+export type MySqlSourceConfig = {
+  readonly type: 'mysql';
+  /** `mysql://` URL (may hold a password: never print it). */
+  readonly url: string;
+  /** TLS; file paths absolute. */
+  readonly ssl?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean };
+};
+
+export type RedshiftSourceConfig = {
+  readonly type: 'redshift';
+  /** `postgres://` URL with sslmode (may hold a password: never print it). */
+  readonly url: string;
+};
+
+export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | MySqlSourceConfig | RedshiftSourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

@@ -11,13 +11,18 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { columnsQuery, errorText, keyRanges, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromMillis, decimalValue, integerValue } from './values.js';
+import { byteOrderedKey, columnsQuery, errorText, keyRanges, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
+import { dateFromMillis, decimalValue, integerValue, jsonValue } from './values.js';
 
 const MS_PER_DAY = 86_400_000;
-/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex, like PostgreSQL's below. */
-const DUCKDB_KEYS: KeyDialect = { text: (col) => `CAST(${col} AS VARCHAR)`, sha256: (col) => `sha256(CAST(${col} AS VARCHAR))` };
+/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex; its VARCHARs compare by bytes. */
+const DUCKDB_SQL: SqlDialect = {
+  quote: quoteIdent,
+  keyText: (col) => `CAST(${col} AS VARCHAR)`,
+  keySha256: (col) => `sha256(CAST(${col} AS VARCHAR))`,
+  orderByKey: byteOrderedKey,
+};
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 
 export interface DuckDbSettings {
@@ -25,6 +30,8 @@ export interface DuckDbSettings {
   readonly memoryLimit?: string;
   /** Where DuckDB spills beyond the limit (default: <os tmp>/audience-sync-duckdb). */
   readonly tempDirectory?: string;
+  /** Folder relative file names in the model (`read_csv('customers.csv')`) are found in: the config's folder. */
+  readonly fileSearchPath?: string;
 }
 type Convert = (value: DuckDBValue) => unknown;
 
@@ -33,6 +40,7 @@ const bigintToJs: Convert = (v) => (typeof v === 'bigint' ? integerValue(v) : v)
 const dateToJs: Convert = (v) => (v instanceof DuckDBDateValue ? (dateFromMillis(v.days * MS_PER_DAY) ?? String(v)) : v);
 const decimalToJs: Convert = (v) => (v instanceof DuckDBDecimalValue ? decimalValue(v.toString()) : v);
 const asString: Convert = (v) => String(v);
+const jsonToJs: Convert = (v) => (typeof v === 'string' ? jsonValue(v) : v);
 
 /** Timestamps and nested values through the library's converter; what it cannot convert becomes text. */
 function libraryToJs(type: DuckDBType): Convert {
@@ -47,6 +55,8 @@ function libraryToJs(type: DuckDBType): Convert {
 
 /** Picks each column's conversion once per result, not per value. */
 function converterFor(type: DuckDBType): Convert {
+  // JSON is a VARCHAR with an alias; nested like LIST and STRUCT below.
+  if (type.alias === 'JSON') return jsonToJs;
   switch (type.typeId) {
     case DuckDBTypeId.VARCHAR:
     case DuckDBTypeId.BOOLEAN:
@@ -99,6 +109,7 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
   const options: Record<string, string> = {
     memory_limit: settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT,
     temp_directory: settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb'),
+    ...(settings.fileSearchPath === undefined ? {} : { file_search_path: settings.fileSearchPath }),
   };
   const openInstance = async (): Promise<DuckDBInstance> => {
     if (path === ':memory:') return DuckDBInstance.create(':memory:', options);
@@ -156,6 +167,25 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       return streamRows(connections, sql, opts, label);
     },
 
+    async serverInfo() {
+      const connection = await connections.open();
+      try {
+        return `DuckDB ${String((await connection.runAndReadAll('SELECT version() AS v')).getRowObjects()[0]?.v ?? '')}`.trim();
+      } finally {
+        connections.close(connection);
+      }
+    },
+
+    // A local file counts its rows about as fast as a planner would guess them.
+    async estimateRows(sql: string): Promise<RowEstimate> {
+      const connection = await connections.open();
+      try {
+        return { rows: await countRows(connection, sql, label), estimated: false };
+      } finally {
+        connections.close(connection);
+      }
+    },
+
     async release() {
       // An in-memory database would lose its data; a read in progress keeps the instance it uses.
       if (closed || active > 0 || path === ':memory:' || instance === undefined) return;
@@ -197,7 +227,7 @@ export function rowsPerSort(columns: number | undefined): number {
 
 async function* streamRows(connections: Connections, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   if (opts.orderByKey === undefined || opts.keyForm !== 'sha256') {
-    yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS), opts, label);
+    yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_SQL), opts, label);
     return;
   }
   // Sorting millions of wide rows at once needs far more native memory than the limit allows. The
@@ -206,16 +236,22 @@ async function* streamRows(connections: Connections, sql: string, opts: StreamOp
   let total: number;
   const connection = await connections.open();
   try {
-    const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
-    total = Number(counted.getRowObjects()[0]?.n ?? 0);
-  } catch (err) {
-    throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+    total = await countRows(connection, sql, label);
   } finally {
     connections.close(connection);
   }
   const perSort = rowsPerSort(opts.columns?.length);
   const ranges = total > perSort ? keyRanges(Math.ceil(total / perSort)) : [undefined];
-  for (const range of ranges) yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS, range), opts, label);
+  for (const range of ranges) yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_SQL, range), opts, label);
+}
+
+async function countRows(connection: DuckDBConnection, sql: string, label: string): Promise<number> {
+  try {
+    const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
+    return Number(counted.getRowObjects()[0]?.n ?? 0);
+  } catch (err) {
+    throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+  }
 }
 
 async function* streamQueryRows(connections: Connections, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {

@@ -1,15 +1,17 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
+import { openMySql } from './mysql.js';
 import { openPostgres } from './postgres.js';
+import { openRedshift } from './redshift.js';
 import type { Source } from './types.js';
 
-export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
+export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
 
 export interface OpenSourceOptions {
-  /** Folder a relative DuckDB path is resolved against (default: the working directory). */
+  /** The config's folder: a relative DuckDB path, and files a DuckDB model reads by a relative name, are found there (default: the working directory). */
   readonly baseDir?: string;
   /** The source's name in the config, used in error messages. */
   readonly name?: string;
@@ -22,11 +24,17 @@ export async function openSource(config: SourceConfig, opts: OpenSourceOptions =
   const label = opts.name === undefined ? `${config.type} source` : `source "${opts.name}"`;
   switch (config.type) {
     case 'duckdb': {
-      const path = config.path === ':memory:' || isAbsolute(config.path) ? config.path : resolve(opts.baseDir ?? '.', config.path);
+      const baseDir = resolve(opts.baseDir ?? '.');
+      const path = config.path === ':memory:' || isAbsolute(config.path) ? config.path : resolve(baseDir, config.path);
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
-      return openDuckDb(path, label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      // Files the model reads by a relative name are found next to the config, wherever it runs from.
+      return openDuckDb(path, label, { fileSearchPath: baseDir, ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
     }
     case 'postgres':
       return openPostgres(config.url, label);
+    case 'redshift':
+      return openRedshift(config.url, label);
+    case 'mysql':
+      return openMySql(config.url, config.ssl, label);
   }
 }

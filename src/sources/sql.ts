@@ -1,26 +1,48 @@
 // SQL text shared by the sources: the model is wrapped as a subquery, so it must be one statement.
 import { PK_FIELD, SourceError, type StreamOptions } from './types.js';
 
-/** `"name"` with embedded quotes doubled; valid in DuckDB and PostgreSQL. */
+/** `"name"` with embedded quotes doubled; valid in DuckDB, PostgreSQL and Redshift. */
 export function quoteIdent(name: string): string {
   if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** How a warehouse spells what the shared queries need. */
+export interface SqlDialect {
+  /** An identifier, quoted. */
+  quote(name: string): string;
+  /** The key's text form. */
+  keyText(column: string): string;
+  /** The lowercase hex SHA-256 of the key's text form (its UTF-8 bytes). */
+  keySha256(column: string): string;
+  /**
+   * ORDER BY terms putting `__pk` (`pk`, computed by `key`) in UTF-8 byte order, nulls last. The key
+   * expression is given too: not every warehouse lets ORDER BY use an output column inside an expression.
+   */
+  orderByKey(pk: string, key: string, form: 'text' | 'sha256'): string;
+  /** MySQL's lexer: backslash escapes in strings, `#` comments and backquoted names. */
+  readonly mysqlLexer?: boolean;
+}
+
+/** For warehouses whose text compares by bytes once the key expression says so (DuckDB, PostgreSQL). */
+export const byteOrderedKey = (pk: string): string => `${pk} NULLS LAST`;
+
 /**
  * Blanks the semicolons after the model's last statement text (`select ...; -- note` included), so
  * it can be used as a subquery. Quotes and comments are skipped while scanning.
  */
-export function stripTrailingSemicolons(sql: string): string {
+export function stripTrailingSemicolons(sql: string, mysqlLexer = false): string {
   const semicolons: number[] = [];
   let lastText = -1;
   for (let i = 0; i < sql.length; i++) {
     const ch = sql[i]!;
-    if (ch === "'" || ch === '"') {
-      const end = sql.indexOf(ch, i + 1);
+    if (ch === "'" || ch === '"' || (mysqlLexer && ch === '`')) {
+      let end = sql.indexOf(ch, i + 1);
+      // MySQL strings may escape their quote with a backslash.
+      if (mysqlLexer && ch !== '`') while (end !== -1 && isEscaped(sql, end)) end = sql.indexOf(ch, end + 1);
       lastText = end === -1 ? sql.length - 1 : end;
       i = lastText;
-    } else if (ch === '-' && sql[i + 1] === '-') {
+    } else if ((ch === '-' && sql[i + 1] === '-') || (mysqlLexer && ch === '#')) {
       const end = sql.indexOf('\n', i);
       i = end === -1 ? sql.length : end;
     } else if (ch === '/' && sql[i + 1] === '*') {
@@ -38,18 +60,27 @@ export function stripTrailingSemicolons(sql: string): string {
   return out;
 }
 
+/** True when an odd run of backslashes precedes `at`. */
+function isEscaped(sql: string, at: number): boolean {
+  let n = 0;
+  for (let i = at - 1; i >= 0 && sql[i] === '\\'; i--) n++;
+  return n % 2 === 1;
+}
+
+const ANSI_QUOTES: Pick<SqlDialect, 'quote' | 'mysqlLexer'> = { quote: quoteIdent };
+
 /** The model as a subquery. */
-export function modelAsSubquery(sql: string): string {
-  const body = stripTrailingSemicolons(sql).trim();
+export function modelAsSubquery(sql: string, dialect: Pick<SqlDialect, 'quote' | 'mysqlLexer'> = ANSI_QUOTES): string {
+  const body = stripTrailingSemicolons(sql, dialect.mysqlLexer).trim();
   if (body === '' || /^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*$/.test(body)) {
     throw new SourceError('the model is empty: give the sync a SQL query');
   }
   // The newline ends a trailing `-- comment` before the closing parenthesis.
-  return `(\n${body}\n) AS "audience_sync_model"`;
+  return `(\n${body}\n) AS ${dialect.quote('audience_sync_model')}`;
 }
 
-export function columnsQuery(sql: string): string {
-  return `SELECT * FROM ${modelAsSubquery(sql)} LIMIT 0`;
+export function columnsQuery(sql: string, dialect?: Pick<SqlDialect, 'quote' | 'mysqlLexer'>): string {
+  return `SELECT * FROM ${modelAsSubquery(sql, dialect)} LIMIT 0`;
 }
 
 /** A slice of the SHA-256 key space, by lowercase hex prefix: `from` inclusive, `to` exclusive (none: to the end, nulls included). */
@@ -68,30 +99,25 @@ export function keyRanges(parts: number): KeyRange[] {
   return Array.from({ length: n }, (_, i) => (i === n - 1 ? { from: bound(i) } : { from: bound(i), to: bound(i + 1) }));
 }
 
-/** How a warehouse spells the key's text form (byte-ordered) and the SHA-256 hex of that text. */
-export interface KeyDialect {
-  text(quotedColumn: string): string;
-  sha256(quotedColumn: string): string;
-}
-
 /**
  * The model's rows, projected to `columns` when given, with `__pk` = the key's text form (or its
  * SHA-256 hex with `keyForm: 'sha256'`) and ordered by it when `orderByKey` is given.
  */
-export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect, range?: KeyRange): string {
-  const projection = opts.columns ? opts.columns.map(quoteIdent) : ['*'];
-  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql)}`;
-  const column = quoteIdent(opts.orderByKey);
-  const key = opts.keyForm === 'sha256' ? dialect.sha256(column) : dialect.text(column);
-  const pk = quoteIdent(PK_FIELD);
-  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelAsSubquery(sql)}`;
-  if (range === undefined) return `${keyed} ORDER BY ${pk} NULLS LAST`;
+export function streamQuery(sql: string, opts: StreamOptions, dialect: SqlDialect, range?: KeyRange): string {
+  const q = (name: string) => dialect.quote(name);
+  const model = modelAsSubquery(sql, dialect);
+  const projection = opts.columns ? opts.columns.map(q) : ['*'];
+  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${model}`;
+  const column = q(opts.orderByKey);
+  const form = opts.keyForm === 'sha256' ? 'sha256' : 'text';
+  const key = form === 'sha256' ? dialect.keySha256(column) : dialect.keyText(column);
+  const pk = q(PK_FIELD);
+  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${model}`;
+  if (range === undefined) return `${keyed} ORDER BY ${dialect.orderByKey(pk, key, form)}`;
+  // Slices (DuckDB only) filter on the computed key, so the key is read from the keyed subquery.
   const from = `${pk} >= '${range.from}'`;
   const below = range.to === undefined ? `(${pk} IS NULL OR ${from})` : `${from} AND ${pk} < '${range.to}'`;
-  return (
-    `SELECT * FROM (${keyed}) AS "audience_sync_keyed" WHERE ${below} ` +
-    `ORDER BY ${pk} NULLS LAST`
-  );
+  return `SELECT * FROM (${keyed}) AS ${q('audience_sync_keyed')} WHERE ${below} ORDER BY ${dialect.orderByKey(pk, pk, form)}`;
 }
 
 export function validChunkRows(chunkRows: number | undefined, fallback: number): number {

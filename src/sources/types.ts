@@ -24,11 +24,22 @@ export interface StreamOptions {
   readonly columns?: readonly string[];
 }
 
+/** How many rows a model returns, as far as the warehouse can tell without reading them. */
+export interface RowEstimate {
+  readonly rows: number;
+  /** True for a planner's estimate, false for a count. */
+  readonly estimated: boolean;
+}
+
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres';
+  readonly type: 'duckdb' | 'postgres' | 'redshift' | 'mysql';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
+  /** The server and its version (e.g. "MariaDB 10.11.6"), for `doctor`. */
+  serverInfo?(): Promise<string>;
+  /** The model's row count or the planner's estimate of it, for `doctor`; never reads the rows out. */
+  estimateRows?(sql: string): Promise<RowEstimate>;
   /**
    * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
    * throws `SourceError`: the stream never just ends as if the model were empty.
