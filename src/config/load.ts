@@ -111,16 +111,7 @@ function locate(issues: IssueAt[], doc: Document, lines: LineCounter): ConfigIss
 
 function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issues: IssueAt[]): Config {
   const sources: Record<string, SourceConfig> = {};
-  for (const [name, source] of Object.entries(raw.sources)) {
-    sources[name] =
-      source.type === 'duckdb'
-        ? {
-            type: 'duckdb',
-            path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
-            ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
-          }
-        : { type: 'postgres', url: source.url };
-  }
+  for (const [name, source] of Object.entries(raw.sources)) sources[name] = resolveSource(source, baseDir);
   return {
     version: 1,
     configPath,
@@ -181,6 +172,35 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
     maxRemovalShare: sync.maxRemovalShare,
     batchRows: sync.batchRows,
   };
+}
+
+/** Relative file paths of a source resolved against the config's folder. */
+function resolveSource(source: RawConfig['sources'][string], baseDir: string): SourceConfig {
+  switch (source.type) {
+    case 'duckdb':
+      return {
+        type: 'duckdb',
+        path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
+        ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
+      };
+    case 'mysql': {
+      if (source.ssl === undefined) return { type: 'mysql', url: source.url };
+      const { ca, cert, key, rejectUnauthorized } = source.ssl;
+      return {
+        type: 'mysql',
+        url: source.url,
+        ssl: {
+          ...(ca === undefined ? {} : { ca: resolve(baseDir, ca) }),
+          ...(cert === undefined ? {} : { cert: resolve(baseDir, cert) }),
+          ...(key === undefined ? {} : { key: resolve(baseDir, key) }),
+          ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+        },
+      };
+    }
+    case 'postgres':
+    case 'redshift':
+      return { type: source.type, url: source.url };
+  }
 }
 
 /** `sqlite://rel/path.db` → `sqlite:///abs/rel/path.db`; memory and postgres URLs unchanged. */

@@ -8,6 +8,7 @@ export {
   checkAudience,
   checkModel,
   checkPermissions,
+  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,

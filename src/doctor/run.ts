@@ -10,6 +10,7 @@ import {
   checkAudience,
   checkModel,
   checkPermissions,
+  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,
@@ -58,6 +59,20 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
   }
 
+  // Each warehouse the syncs read: can we sign in, and to what.
+  const reachable = new Set<string>();
+  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
+    const subject = `source ${name}`;
+    try {
+      const source = await ws.source(name);
+      const info = source.serverInfo ? await source.serverInfo() : ws.config.sources[name]?.type;
+      checks.push({ subject, status: 'ok', message: `connected (${info ?? 'unknown'})` });
+      reachable.add(name);
+    } catch (e) {
+      checks.push({ subject, status: 'fail', message: reason(e), fix: `check sources.${name} in the config (url, credentials, TLS) and that the warehouse is reachable from here` });
+    }
+  }
+
   for (const sync of ws.config.syncs) {
     const at = (what: string) => `sync ${sync.name}: ${what}`;
     const spec = toSyncSpec(sync);
@@ -92,10 +107,24 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       checks.push({ subject: at('schema'), status: 'fail', message: reason(e), fix: 'fix the mapping; `audience-sync validate` checks again' });
     }
 
+    if (!reachable.has(sync.source)) {
+      checks.push({ subject: at('model'), status: 'skip', message: `not checked: source ${sync.source} cannot be reached` });
+      continue;
+    }
+    let runnable = false;
     try {
-      checks.push(...checkModel(at('model'), await ws.checkSync(sync.name)));
+      const issues = await ws.checkSync(sync.name);
+      runnable = issues.length === 0;
+      checks.push(...checkModel(at('model'), issues));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
+    }
+    if (!runnable) continue;
+    try {
+      const source = await ws.source(sync.source);
+      if (source.estimateRows) checks.push(checkRowEstimate(at('rows'), await source.estimateRows(sync.model)));
+    } catch (e) {
+      checks.push({ subject: at('rows'), status: 'warn', message: reason(e), fix: 'run `audience-sync plan` to read the model once' });
     }
   }
   return doctorReport(checks);

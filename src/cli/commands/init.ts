@@ -9,27 +9,42 @@ import { withConfigOption } from '../workspace.js';
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
-  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string };
+  source: InitSource;
   audience: { id: string } | { create: string };
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
   modelFile: string;
 }
 
+export type InitSource =
+  | { type: 'duckdb'; path: string }
+  | { type: 'postgres' | 'redshift'; url: string }
+  | { type: 'mysql'; url: string; ca?: string };
+type SourceType = InitSource['type'];
+const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'mysql', 'redshift'];
+
+/** What init asks for a warehouse read through a URL, and the comments it writes next to it. */
+const URL_SOURCES = {
+  postgres: { ask: 'PostgreSQL URL', fallback: '${DATABASE_URL}', shape: 'postgres://user:password@host:5432/database' },
+  mysql: { ask: 'MySQL or MariaDB URL', fallback: '${MYSQL_URL}', shape: 'mysql://user:password@host:3306/database' },
+  redshift: { ask: 'Redshift URL', fallback: '${REDSHIFT_URL}', shape: 'postgres://user:password@cluster.region.redshift.amazonaws.com:5439/dev?sslmode=verify-full' },
+} as const;
+
 interface InitOptions {
   config: string;
   yes?: boolean;
   force?: boolean;
-  source?: 'duckdb' | 'postgres';
+  source?: SourceType;
   path?: string;
   url?: string;
+  ca?: string;
   adAccount?: string;
   audienceId?: string;
   createAudience?: string;
   syncName?: string;
 }
 
-const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
+const DEFAULTS = { duckdbPath: './warehouse.duckdb', audienceName: 'audience-sync: customers', syncName: 'customers' };
 
 export function register(program: Command): void {
   withConfigOption(
@@ -38,9 +53,10 @@ export function register(program: Command): void {
       .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
       .option('-y, --yes', 'do not ask: use the flags and the defaults')
       .option('--force', 'overwrite existing files')
-      .option('--source <type>', 'warehouse type: duckdb or postgres', parseSourceType)
+      .option('--source <type>', `warehouse type: ${SOURCE_TYPES.join(', ')}`, parseSourceType)
       .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
-      .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
+      .option('--url <url>', `PostgreSQL, MySQL or Redshift URL; keep passwords in the environment (default "\${DATABASE_URL}", "\${MYSQL_URL}", "\${REDSHIFT_URL}")`)
+      .option('--ca <file>', 'MySQL: CA certificate file to check the server\'s TLS certificate against (turns TLS on)')
       .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
       .option('--audience-id <id>', 'sync into this existing audience', parseAudienceId)
       .option('--create-audience <name>', 'create an audience with this name on the first run')
@@ -86,11 +102,7 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
     };
     const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
     if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
-    const type = opts.source ?? (await askSource(rl, ask));
-    const source: InitAnswers['source'] =
-      type === 'duckdb'
-        ? { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) }
-        : { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    const source = await askSourceSettings(opts.source ?? (await askSource(rl, ask)), opts, ask);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql` };
@@ -101,9 +113,19 @@ async function collectAnswers(opts: InitOptions): Promise<InitAnswers> {
 
 type Ask = (question: string, fallback: string, parse?: (v: string) => string) => Promise<string>;
 
-async function askSource(rl: Interface | undefined, ask: Ask): Promise<'duckdb' | 'postgres'> {
+async function askSource(rl: Interface | undefined, ask: Ask): Promise<SourceType> {
   if (!rl) return 'duckdb';
-  return parseSourceType(await ask('Warehouse type (duckdb or postgres)', 'duckdb', parseSourceType)) as 'duckdb' | 'postgres';
+  return parseSourceType(await ask(`Warehouse type (${SOURCE_TYPES.join(', ')})`, 'duckdb', parseSourceType));
+}
+
+/** The fields of each warehouse type: a flag wins, else a question on a terminal, else the default. */
+async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask): Promise<InitSource> {
+  if (type === 'duckdb') return { type, path: opts.path ?? (await ask('DuckDB database file (":memory:" for a model that reads CSV or Parquet files)', DEFAULTS.duckdbPath)) };
+  const { ask: what, fallback, shape } = URL_SOURCES[type];
+  const url = opts.url ?? (await ask(`${what}, ${shape} (use \${VAR} to read it from the environment)`, fallback));
+  if (type !== 'mysql') return { type, url };
+  const ca = opts.ca ?? (await ask('CA certificate file for TLS (leave empty for none)', ''));
+  return ca === '' ? { type, url } : { type, url, ca };
 }
 
 async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask: Ask): Promise<InitAnswers['audience']> {
@@ -115,9 +137,9 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
   return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
 }
 
-function parseSourceType(value: string): string {
-  const v = value.trim().toLowerCase();
-  if (v !== 'duckdb' && v !== 'postgres') throw new InvalidArgumentError('expected duckdb or postgres');
+function parseSourceType(value: string): SourceType {
+  const v = value.trim().toLowerCase() as SourceType;
+  if (!SOURCE_TYPES.includes(v)) throw new InvalidArgumentError(`expected ${SOURCE_TYPES.join(', ')}`);
   return v;
 }
 
@@ -143,10 +165,7 @@ const q = (s: string) => JSON.stringify(s);
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source =
-    a.source.type === 'duckdb'
-      ? [`  warehouse:`, `    type: duckdb`, `    path: ${q(a.source.path)}             # relative to this file; opened read-only`]
-      : [`  warehouse:`, `    type: postgres`, `    url: ${q(a.source.url)}             # read it from the environment: it holds a password`];
+  const source = [`  warehouse:`, `    type: ${a.source.type}`, ...renderSourceSettings(a.source)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -203,6 +222,30 @@ export function renderInitConfig(a: InitAnswers): string {
     '    # maxRemovalShare: 0.5             # refuse runs that would remove more than half the audience',
     '',
   ].join('\n');
+}
+
+/** A source's settings, with the grants its user needs as a comment. */
+function renderSourceSettings(s: InitSource): string[] {
+  switch (s.type) {
+    case 'duckdb':
+      return [`    path: ${q(s.path)}             # relative to this file; opened read-only`];
+    case 'postgres':
+      return [
+        `    url: ${q(s.url)}             # read it from the environment: it holds a password`,
+        '    # the user needs: GRANT USAGE ON SCHEMA public TO audience_sync; GRANT SELECT ON public.customers TO audience_sync;',
+      ];
+    case 'redshift':
+      return [
+        `    url: ${q(s.url)}             # ${URL_SOURCES.redshift.shape}; from the environment`,
+        '    # the user needs: GRANT USAGE ON SCHEMA public TO audience_sync; GRANT SELECT ON public.customers TO audience_sync;',
+      ];
+    case 'mysql':
+      return [
+        `    url: ${q(s.url)}             # ${URL_SOURCES.mysql.shape}; from the environment`,
+        s.ca === undefined ? '    # ssl: { ca: "./ca.pem" }          # TLS, checking the server\'s certificate against this CA' : `    ssl: { ca: ${q(s.ca)} }          # TLS, checking the server's certificate against this CA (relative to this file)`,
+        "    # the user needs: GRANT SELECT ON shop.customers TO 'audience_sync'@'%';",
+      ];
+  }
 }
 
 export function renderExampleModel(): string {
