@@ -138,7 +138,7 @@ export const fleetSchema = z
 export const duckdbSourceSchema = z
   .strictObject({
     type: z.literal('duckdb'),
-    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:".'),
+    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:" for a model that only reads files (read_csv, read_parquet; relative file names are found in the config file folder).'),
     memoryLimit: z
       .string()
       .trim()
