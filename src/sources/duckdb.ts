@@ -144,6 +144,9 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       connection.closeSync();
       active--;
     },
+    get closed() {
+      return closed;
+    },
   };
 
   return {
@@ -208,6 +211,8 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
 interface Connections {
   open(): Promise<DuckDBConnection>;
   close(connection: DuckDBConnection): void;
+  /** True once the source is closed: a read in progress stops at its next chunk. */
+  readonly closed: boolean;
 }
 
 /**
@@ -285,6 +290,7 @@ async function* streamQueryRows(connections: Connections, query: string, opts: S
         for (let c = 0; c < width; c++) row[names[c]!] = columns[c]![r];
         rows.push(row);
         if (rows.length === chunkRows) {
+          if (connections.closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
           yield rows;
           rows = [];
         }
@@ -300,6 +306,7 @@ async function* streamQueryRows(connections: Connections, query: string, opts: S
           'run the model in the duckdb shell to see the error',
       );
     }
+    if (connections.closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
     if (rows.length > 0) yield rows;
   } catch (err) {
     if (err instanceof SourceError) throw err;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import mysql from 'mysql2';
-import { columnsQuery, errorText, modelAsSubquery, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { columnsQuery, errorText, modelAsSubquery, rawMessage, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
 import { decimalValue, parseDate, parseTimestamp } from './values.js';
 
@@ -193,7 +193,7 @@ function isFatal(err: unknown): boolean {
 
 /** What to ask for when MySQL refuses: a grant (to `account`, the one the server signed us in as), a new password. */
 export function mysqlHint(err: unknown, account?: string): string | undefined {
-  const text = errorText(err);
+  const text = rawMessage(err);
   switch (errno(err)) {
     case 1142: // ER_TABLEACCESS_DENIED_ERROR: "SELECT command denied to user 'u'@'h' for table `db`.`t`"
     case 1143: {
@@ -313,6 +313,8 @@ export async function openMySql(url: string, tls: MySqlTls | undefined, label: s
       const rows = new RowPump(c, query, chunkRows);
       for (;;) {
         const chunk = await rows.next();
+        // Rows already received are not handed out once the source is closed.
+        if (closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
         if (chunk === undefined) break;
         phase = 'failed while reading the model';
         yield chunk;

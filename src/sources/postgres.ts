@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { byteOrderedKey, columnsQuery, errorText, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { byteOrderedKey, columnsQuery, errorText, modelAsSubquery, quoteIdent, rawMessage, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
 import { decimalValue, integerValue, jsonValue, parseDate, parseTimestamp } from './values.js';
 
@@ -94,14 +94,14 @@ const codeOf = (err: unknown): unknown => (err as { code?: unknown } | null)?.co
 function isConnectionLoss(err: unknown): boolean {
   const code = codeOf(err);
   if (typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code.startsWith('08') || code === 'ECONNRESET' || code === 'EPIPE')) return true;
-  return /Connection terminated|not queryable|ECONNRESET/i.test(errorText(err));
+  return /Connection terminated|not queryable|ECONNRESET/i.test(rawMessage(err));
 }
 
 /** What to ask an admin for when the server says permission denied (42501), or nothing. */
 export function grantHint(err: unknown, user: string | undefined): string | undefined {
   if (codeOf(err) !== '42501') return undefined;
   const to = user ?? '<the source\'s user>';
-  const m = /permission denied for (table|relation|view|materialized view|schema|sequence|function) (\S+)/i.exec(errorText(err));
+  const m = /permission denied for (table|relation|view|materialized view|schema|sequence|function) (\S+)/i.exec(rawMessage(err));
   if (!m) return `ask an admin to grant ${to} SELECT on the tables the model reads (and USAGE on their schemas)`;
   const [, kind, name] = m;
   if (kind!.toLowerCase() === 'schema') return `ask an admin to run: GRANT USAGE ON SCHEMA ${name} TO ${to}`;

@@ -129,3 +129,8 @@ export function validChunkRows(chunkRows: number | undefined, fallback: number):
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The driver's own message, to read names (a table, a user) out of; show errorText() instead. */
+export function rawMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

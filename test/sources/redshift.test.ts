@@ -1,6 +1,5 @@
 // What only the Redshift source does. It runs against a real PostgreSQL standing in for Redshift
-// (conformance/backends.ts: Redshift's SHA2 and TO_VARBYTE defined there, PostgreSQL's sha256 taken
-// away); what every source does is in conformance/sources.test.ts.
+// (test/support/redshift.ts); what every source does is in conformance/sources.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { runDoctor } from '../../src/doctor/index.js';

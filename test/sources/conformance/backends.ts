@@ -7,6 +7,7 @@ import type mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startMariaDb } from '../../support/mariadb.js';
 import { startPostgres } from '../../support/postgres.js';
+import { createRedshiftStandin } from '../../support/redshift.js';
 import { DUCKDB_FIXTURES, POSTGRES_FIXTURES, standardLiteral, type BackendInstance, type FixtureDialect, type SourceBackend } from './harness.js';
 
 export const duckdb: SourceBackend = {
@@ -56,18 +57,17 @@ export const duckdb: SourceBackend = {
   },
 };
 
-/** PostgreSQL and its Redshift stand-in: a reader role that can SELECT what the admin creates. */
+/** PostgreSQL, or Redshift's stand-in (test/support/redshift.ts): a reader role that can SELECT what the admin creates. */
 async function postgresBackend(redshift: boolean): Promise<BackendInstance> {
   const server = await startPostgres();
-  const root = new pg.Client(server.url);
-  await root.connect();
   const database = redshift ? 'standin' : 'postgres';
-  let admin = root;
-  if (redshift) {
-    await root.query('CREATE DATABASE standin');
-    admin = new pg.Client(server.url.replace(/\/postgres$/, '/standin'));
-    await admin.connect();
-    await admin.query(REDSHIFT_STANDIN);
+  let admin: pg.Client;
+  try {
+    admin = redshift ? await createRedshiftStandin(server.url, database) : new pg.Client(server.url);
+    if (!redshift) await admin.connect();
+  } catch (err) {
+    await server.stop();
+    throw err;
   }
   await admin.query(`
     CREATE ROLE reader LOGIN;
@@ -116,26 +116,11 @@ async function postgresBackend(redshift: boolean): Promise<BackendInstance> {
       return rows[0]!.n;
     },
     async stop() {
-      if (admin !== root) await admin.end().catch(() => {});
-      await root.end().catch(() => {});
+      await admin.end().catch(() => {});
       await server.stop();
     },
   };
 }
-
-/**
- * Redshift's functions that PostgreSQL lacks, defined in the stand-in database, and PostgreSQL's
- * hashing taken away from ordinary users, so SQL that only works on PostgreSQL fails here too:
- * - SHA2(text, 256): the lowercase hex SHA-256 of the text's UTF-8 bytes (Redshift's SHA2).
- * - TO_VARBYTE(text, 'utf8'): the text's UTF-8 bytes, which compare byte by byte (Redshift's VARBYTE).
- */
-const REDSHIFT_STANDIN = `
-  CREATE FUNCTION sha2(text, integer) RETURNS text LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER
-    AS $$ SELECT CASE WHEN $2 = 256 THEN encode(sha256(convert_to($1, 'UTF8')), 'hex') END $$;
-  CREATE FUNCTION to_varbyte(text, text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
-    AS $$ SELECT CASE WHEN lower($2) = 'utf8' THEN convert_to($1, 'UTF8') END $$;
-  REVOKE EXECUTE ON FUNCTION sha256(bytea) FROM PUBLIC;
-`;
 
 export const postgres: SourceBackend = { name: 'postgres', start: () => postgresBackend(false) };
 export const redshift: SourceBackend = { name: 'redshift (PostgreSQL stand-in)', start: () => postgresBackend(true) };

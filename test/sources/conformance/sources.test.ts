@@ -177,6 +177,15 @@ describe.each(BACKENDS)('source conformance: $name', (backend) => {
     expect(rows).toHaveLength(USER_ROWS);
   });
 
+  it('closing the source mid-read stops the statement and fails the read (what a shutdown does)', async () => {
+    const own = await openSource(instance.config, { name: 'warehouse' });
+    const reader = own.stream('select * from users', { orderByKey: 'user_id', chunkRows: 100 })[Symbol.asyncIterator]();
+    expect((await reader.next()).value).toHaveLength(100);
+    await own.close();
+    await expect(reader.next()).rejects.toThrow(/source "warehouse": .*closed/);
+    if (instance.runningStatements) expect(await eventually(() => instance.runningStatements!(), 0)).toBe(0);
+  });
+
   it('refuses an expired credential with SourceError, reading nothing', async () => {
     if (!instance.expiredCredential) return expect(instance.notApplicable?.expiredCredential).toBeDefined();
     const config = await instance.expiredCredential();
