@@ -17,7 +17,8 @@
  *      `runningStatements`) make the warehouse fail the way a real one does. A backend without one
  *      says why in `notApplicable` (an embedded file has no credentials); the suite checks every hook
  *      is either there or explained.
- *   5. Add it to `BACKENDS` in backends.ts.
+ *   5. Add it to `BACKENDS` in backends.ts. The source itself must offer `estimateRows()` and
+ *      `serverInfo()` (what `doctor` reports), besides `columns()` and `stream()`.
  *
  * For an HTTP backend this is a few lines: start its test server, `exec` = run on its DuckDB,
  * `fixtures` = DUCKDB_FIXTURES, `config` = the source entry pointing `url` at the server, and the
