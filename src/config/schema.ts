@@ -140,7 +140,7 @@ export const fleetSchema = z
 export const duckdbSourceSchema = z
   .strictObject({
     type: z.literal('duckdb'),
-    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:".'),
+    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:" for a model that only reads files (read_csv, read_parquet; relative file names are found in the config file folder).'),
     memoryLimit: z
       .string()
       .trim()
@@ -239,9 +239,45 @@ export const databricksSourceSchema = z
   })
   .describe('A Databricks SQL warehouse, read through the SQL Statement Execution API 2.0.');
 
-export const sourceSchema = z.discriminatedUnion('type', [duckdbSourceSchema, postgresSourceSchema, bigquerySourceSchema, snowflakeSourceSchema, databricksSourceSchema], {
-  error: 'type must be "duckdb", "postgres", "bigquery", "snowflake" or "databricks"',
-});
+const tlsFile = (what: string) => nonEmpty(`ssl.${what}`).describe(`${what === 'ca' ? 'CA certificate' : what === 'cert' ? 'Client certificate' : 'Client key'} file (PEM), relative to the config file folder.`);
+
+export const mysqlSourceSchema = z
+  .strictObject({
+    type: z.literal('mysql'),
+    url: z
+      .string()
+      .trim()
+      .regex(/^(mysql|mariadb):\/\/\S+$/, 'must be a mysql:// URL, e.g. "${MYSQL_URL}" holding mysql://user:password@host:3306/database')
+      .describe('Connection URL mysql://user:password@host:3306/database; read it from the environment, it holds a password. `?ssl-mode=REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY` turns on TLS.'),
+    ssl: z
+      .strictObject({
+        ca: tlsFile('ca').optional(),
+        cert: tlsFile('cert').optional(),
+        key: tlsFile('key').optional(),
+        rejectUnauthorized: z.boolean().optional().describe('Refuse a server whose certificate is not trusted or does not name its host (default true).'),
+      })
+      .optional()
+      .describe('TLS to the server (checks its certificate and host name unless rejectUnauthorized is false).'),
+  })
+  .describe('A MySQL 8 or MariaDB 10.6+ database, read as one streamed query.');
+
+export const redshiftSourceSchema = z
+  .strictObject({
+    type: z.literal('redshift'),
+    url: z
+      .string()
+      .trim()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL, e.g. "${REDSHIFT_URL}" holding postgres://user:password@cluster.region.redshift.amazonaws.com:5439/dev?sslmode=verify-full')
+      .refine((url) => /[?&]sslmode=/.test(url), 'must say how to use TLS: add ?sslmode=verify-full (sslmode=disable only inside a private network)')
+      .describe('Connection URL postgres://user:password@host:5439/database?sslmode=verify-full; read it from the environment, it holds a password.'),
+  })
+  .describe('An Amazon Redshift cluster or Serverless workgroup, read over the PostgreSQL protocol through a cursor.');
+
+export const sourceSchema = z.discriminatedUnion(
+  'type',
+  [duckdbSourceSchema, postgresSourceSchema, redshiftSourceSchema, mysqlSourceSchema, bigquerySourceSchema, snowflakeSourceSchema, databricksSourceSchema],
+  { error: 'type must be "duckdb", "postgres", "redshift", "mysql", "bigquery", "snowflake" or "databricks"' },
+);
 
 export const audienceSchema = z
   .strictObject({

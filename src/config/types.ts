@@ -22,6 +22,20 @@ export type PostgresSourceConfig = {
   readonly url: string;
 };
 
+export type MySqlSourceConfig = {
+  readonly type: 'mysql';
+  /** `mysql://` URL (may hold a password: never print it). */
+  readonly url: string;
+  /** TLS; file paths absolute. */
+  readonly ssl?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean };
+};
+
+export type RedshiftSourceConfig = {
+  readonly type: 'redshift';
+  /** `postgres://` URL with sslmode (may hold a password: never print it). */
+  readonly url: string;
+};
+
 export type BigQuerySourceConfig = {
   readonly type: 'bigquery';
   readonly projectId: string;
@@ -62,7 +76,14 @@ export type DatabricksSourceConfig = {
   readonly url?: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | BigQuerySourceConfig | SnowflakeSourceConfig | DatabricksSourceConfig;
+export type SourceConfig =
+  | DuckDbSourceConfig
+  | PostgresSourceConfig
+  | RedshiftSourceConfig
+  | MySqlSourceConfig
+  | BigQuerySourceConfig
+  | SnowflakeSourceConfig
+  | DatabricksSourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

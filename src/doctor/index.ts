@@ -10,6 +10,7 @@ export {
   checkModel,
   checkPermissions,
   checkRowCount,
+  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,

@@ -12,6 +12,7 @@ import {
   checkModel,
   checkPermissions,
   checkRowCount,
+  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,
@@ -60,14 +61,17 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
   }
 
-  // Warehouses that can say more than "the model's columns": sign-in, settings and missing grants.
+  // Each warehouse the syncs read: can we sign in, and to what.
+  const reachable = new Set<string>();
   for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
     const subject = `source ${name}`;
     try {
       const source = await ws.source(name);
-      if (source.check) checks.push({ subject, status: 'ok', message: await source.check() });
+      const info = source.check ? await source.check() : source.serverInfo ? `connected (${await source.serverInfo()})` : `connected (${ws.config.sources[name]?.type ?? 'unknown'})`;
+      checks.push({ subject, status: 'ok', message: info });
+      reachable.add(name);
     } catch (e) {
-      checks.push({ subject, status: 'fail', message: reason(e), fix: 'fix the source settings, or ask the warehouse admin for the grant the message names' });
+      checks.push({ subject, status: 'fail', message: reason(e), fix: `check sources.${name} in the config (url, credentials, TLS) and that the warehouse is reachable from here, or ask the warehouse admin for the grant the message names` });
     }
   }
 
@@ -113,25 +117,26 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       }
     }
 
-
-    let modelOk = false;
+    if (!reachable.has(sync.source)) {
+      checks.push({ subject: at('model'), status: 'skip', message: `not checked: source ${sync.source} cannot be reached` });
+      continue;
+    }
+    let runnable = false;
     try {
       const issues = await ws.checkSync(sync.name);
-      modelOk = issues.length === 0;
+      runnable = issues.length === 0;
       checks.push(...checkModel(at('model'), issues));
-      const source = modelOk ? await ws.source(sync.source) : undefined;
-      if (source?.countRows) checks.push(checkRowCount(at('rows'), await source.countRows(sync.model)));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }
-    // What the warehouse can say beyond the columns: credentials, grants, how many rows a run reads.
-    if (modelOk) {
-      try {
-        const source = await ws.source(sync.source);
-        for (const c of (await source.doctor?.(sync.model)) ?? []) checks.push({ ...c, subject: at(`source ${c.subject}`) });
-      } catch (e) {
-        checks.push({ subject: at('source'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
-      }
+    if (!runnable) continue;
+    try {
+      const source = await ws.source(sync.source);
+      if (source.estimateRows) checks.push(checkRowEstimate(at('rows'), await source.estimateRows(sync.model)));
+      else if (source.countRows) checks.push(checkRowCount(at('rows'), await source.countRows(sync.model)));
+      for (const c of (await source.doctor?.(sync.model)) ?? []) checks.push({ ...c, subject: at(`source ${c.subject}`) });
+    } catch (e) {
+      checks.push({ subject: at('rows'), status: 'warn', message: reason(e), fix: 'run `audience-sync plan` to read the model once' });
     }
   }
   return doctorReport(checks);

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { describeFetchError, GoogleAuthError, resolveGoogleCredentials, sleep, TransientError, withBackoff, type GoogleCredentials } from './google-auth.js';
 import { errorText, modelBody, validChunkRows, type Lexicon } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, PK_FIELD, SourceError, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
-import { dateFromIsoDay, dateFromMillis, decimalValue, integerValue } from './values.js';
+import { parseDate, dateFromMillis, decimalValue, integerValue } from './values.js';
 
 export const DEFAULT_BIGQUERY_ENDPOINT = 'https://bigquery.googleapis.com';
 
@@ -279,7 +279,7 @@ function scalarConverter(field: FieldSchema): Convert {
     case 'BOOL':
       return (v) => v === 'true';
     case 'DATE':
-      return dateFromIsoDay as Convert;
+      return parseDate as Convert;
     case 'DATETIME':
       return datetimeValue as Convert;
     case 'TIMESTAMP':

@@ -26,16 +26,17 @@ import {
   USER_AGENT,
   type Convert,
 } from './http.js';
-import { columnsQuery, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
+import { byteOrderedKey, columnsQuery, modelAsSubquery, quoteBackticks, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 
-const backtick = (name: string): string => {
-  if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
-  return `\`${name.replace(/`/g, '``')}\``;
-};
-
 /** sha2 returns lowercase hex; Databricks compares strings by UTF-8 bytes (UTF8_BINARY) by default. */
-const DATABRICKS_KEYS: KeyDialect = { text: (col) => `cast(${col} as string)`, sha256: (col) => `sha2(cast(${col} as string), 256)`, quote: backtick };
+const DATABRICKS_SQL: SqlDialect = {
+  quote: quoteBackticks,
+  keyText: (col) => `cast(${col} as string)`,
+  keySha256: (col) => `sha2(cast(${col} as string), 256)`,
+  orderByKey: byteOrderedKey,
+  lexicon: { backquotes: true, backslashEscapes: true },
+};
 
 /** Rate limiting (429) and TEMPORARILY_UNAVAILABLE (503) are the documented transient answers. */
 const TRANSIENT = new Set([429, 503]);
@@ -297,7 +298,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
   };
 
   const describe = async (sql: string): Promise<ColumnSchema[]> => {
-    const columns = (await small(columnsQuery(sql, backtick), 'could not run the model')).manifest?.schema?.columns ?? [];
+    const columns = (await small(columnsQuery(sql, DATABRICKS_SQL), 'could not run the model')).manifest?.schema?.columns ?? [];
     lastColumns = { sql, names: columns.map((c) => c.name) };
     return columns;
   };
@@ -361,12 +362,12 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     const size = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
     usable();
     const signal = opts.signal ? AbortSignal.any([opts.signal, closing.signal]) : closing.signal;
-    let query = streamQuery(sql, opts, DATABRICKS_KEYS);
+    let query = streamQuery(sql, opts, DATABRICKS_SQL);
     let names: string[] | undefined;
     if (opts.columns !== undefined || opts.orderByKey !== undefined) {
       const available = lastColumns?.sql === sql ? lastColumns.names : (await describe(sql)).map((c) => c.name);
       const read = resolveRead(opts, available, findColumnIgnoringCase);
-      query = streamQuery(sql, read.opts, DATABRICKS_KEYS);
+      query = streamQuery(sql, read.opts, DATABRICKS_SQL);
       names = read.keys;
     }
     let phase = 'could not run the model';
@@ -402,7 +403,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     },
 
     async countRows(sql: string): Promise<number> {
-      const response = await small(`SELECT count(*) FROM ${modelAsSubquery(sql, backtick)}`, 'could not run the model');
+      const response = await small(`SELECT count(*) FROM ${modelAsSubquery(sql, DATABRICKS_SQL)}`, 'could not run the model');
       return Number(response.result?.data_array?.[0]?.[0] ?? NaN);
     },
 

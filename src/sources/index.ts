@@ -3,20 +3,22 @@ import type { SourceConfig } from '../config/index.js';
 import { openBigQuery } from './bigquery.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
 import { openDatabricks } from './databricks.js';
+import { openMySql } from './mysql.js';
 import { openPostgres } from './postgres.js';
 import { redactSourceMessage } from './redact.js';
+import { openRedshift } from './redshift.js';
 import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
 import { PK_FIELD, SourceError, type Row, type Source, type StreamOptions } from './types.js';
 
-export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
+export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
 /** Every source opened by `openSource` is redacted already; a new source's own paths may call these too. */
 export { redactSourceMessage, redactEmailAddresses, REDACTED } from './redact.js';
 
 export interface OpenSourceOptions {
-  /** Folder a relative DuckDB path is resolved against (default: the working directory). */
+  /** The config's folder: a relative DuckDB path, and files a DuckDB model reads by a relative name, are found there (default: the working directory). */
   readonly baseDir?: string;
   /** The source's name in the config, used in error messages. */
   readonly name?: string;
@@ -53,10 +55,16 @@ function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Pro
   switch (config.type) {
     case 'duckdb': {
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
-      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      // Files the model reads by a relative name are found next to the config, wherever it runs from.
+      const fileSearchPath = resolve(opts.baseDir ?? '.');
+      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { fileSearchPath, ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
     }
     case 'postgres':
       return openPostgres(config.url, label);
+    case 'redshift':
+      return openRedshift(config.url, label);
+    case 'mysql':
+      return openMySql(config.url, config.ssl, label);
     case 'bigquery':
       return openBigQuery(config, label, opts.env ? { env: opts.env } : {});
     case 'snowflake':

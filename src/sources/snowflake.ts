@@ -25,12 +25,18 @@ import {
   USER_AGENT,
   type Convert,
 } from './http.js';
-import { columnsQuery, errorText, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
+import { byteOrderedKey, columnsQuery, errorText, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
 import { dateFromMillis } from './values.js';
 
 /** SHA2 returns lowercase hex; TO_VARCHAR of a string is the string. Snowflake compares text by UTF-8 bytes unless a collation is set. */
-const SNOWFLAKE_KEYS: KeyDialect = { text: (col) => `TO_VARCHAR(${col})`, sha256: (col) => `SHA2(TO_VARCHAR(${col}), 256)` };
+const SNOWFLAKE_SQL: SqlDialect = {
+  quote: quoteIdent,
+  keyText: (col) => `TO_VARCHAR(${col})`,
+  keySha256: (col) => `SHA2(TO_VARCHAR(${col}), 256)`,
+  orderByKey: byteOrderedKey,
+  lexicon: { backslashEscapes: true },
+};
 
 /** Statuses the SQL API reference says to retry with backoff. */
 const TRANSIENT = new Set([429, 503, 504]);
@@ -304,12 +310,12 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
     usable();
     const signal = opts.signal ? AbortSignal.any([opts.signal, closing.signal]) : closing.signal;
-    let query = streamQuery(sql, opts, SNOWFLAKE_KEYS);
+    let query = streamQuery(sql, opts, SNOWFLAKE_SQL);
     let names: string[] | undefined;
     if (opts.columns !== undefined || opts.orderByKey !== undefined) {
       const available = lastColumns?.sql === sql ? lastColumns.names : (await describe(sql)).map((c) => c.name);
       const read = resolveRead(opts, available, findColumnFoldingUpper);
-      query = streamQuery(sql, read.opts, SNOWFLAKE_KEYS);
+      query = streamQuery(sql, read.opts, SNOWFLAKE_SQL);
       names = read.keys;
     }
     let phase = 'could not run the model';

@@ -1,17 +1,46 @@
 // SQL text shared by the sources: the model is wrapped as a subquery, so it must be one statement.
 import { PK_FIELD, SourceError, type StreamOptions } from './types.js';
 
-/** `"name"` with embedded quotes doubled; valid in DuckDB and PostgreSQL. */
+/** `"name"` with embedded quotes doubled; valid in DuckDB, PostgreSQL and Redshift. */
 export function quoteIdent(name: string): string {
   if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** What a dialect adds to standard SQL's quotes and comments (BigQuery: `#` comments and backquoted names). */
-export interface Lexicon {
-  readonly hashComments?: boolean;
-  readonly backquotes?: boolean;
+/** `\`name\`` with embedded backquotes doubled (MySQL, Databricks). */
+export function quoteBackticks(name: string): string {
+  if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');
+  return `\`${name.replace(/`/g, '``')}\``;
 }
+
+/** What a dialect's lexer adds to standard SQL's quotes and comments (where the model's text ends). */
+export interface Lexicon {
+  /** `#` starts a comment (BigQuery, MySQL). */
+  readonly hashComments?: boolean;
+  /** `\`name\`` quotes a name (BigQuery, Databricks, MySQL). */
+  readonly backquotes?: boolean;
+  /** A backslash escapes the quote inside a string (MySQL). */
+  readonly backslashEscapes?: boolean;
+}
+
+/** How a warehouse spells what the shared queries need. */
+export interface SqlDialect {
+  /** An identifier, quoted. */
+  quote(name: string): string;
+  /** The key's text form. */
+  keyText(column: string): string;
+  /** The lowercase hex SHA-256 of the key's text form (its UTF-8 bytes). */
+  keySha256(column: string): string;
+  /**
+   * ORDER BY terms putting `__pk` (`pk`, computed by `key`) in UTF-8 byte order, nulls last. The key
+   * expression is given too: not every warehouse lets ORDER BY use an output column inside an expression.
+   */
+  orderByKey(pk: string, key: string, form: 'text' | 'sha256'): string;
+  readonly lexicon?: Lexicon;
+}
+
+/** For warehouses whose text compares by bytes once the key expression says so (DuckDB, PostgreSQL, Snowflake, Databricks). */
+export const byteOrderedKey = (pk: string): string => `${pk} NULLS LAST`;
 
 /**
  * Blanks the semicolons after the model's last statement text (`select ...; -- note` included), so
@@ -23,7 +52,9 @@ export function stripTrailingSemicolons(sql: string, lexicon: Lexicon = {}): str
   for (let i = 0; i < sql.length; i++) {
     const ch = sql[i]!;
     if (ch === "'" || ch === '"' || (ch === '`' && lexicon.backquotes)) {
-      const end = sql.indexOf(ch, i + 1);
+      let end = sql.indexOf(ch, i + 1);
+      // MySQL strings may escape their quote with a backslash.
+      if (lexicon.backslashEscapes && ch !== '`') while (end !== -1 && isEscaped(sql, end)) end = sql.indexOf(ch, end + 1);
       lastText = end === -1 ? sql.length - 1 : end;
       i = lastText;
     } else if ((ch === '-' && sql[i + 1] === '-') || (ch === '#' && lexicon.hashComments)) {
@@ -44,6 +75,13 @@ export function stripTrailingSemicolons(sql: string, lexicon: Lexicon = {}): str
   return out;
 }
 
+/** True when an odd run of backslashes precedes `at`. */
+function isEscaped(sql: string, at: number): boolean {
+  let n = 0;
+  for (let i = at - 1; i >= 0 && sql[i] === '\\'; i--) n++;
+  return n % 2 === 1;
+}
+
 /** The model's text without trailing semicolons; an empty model (or only comments) is an error. */
 export function modelBody(sql: string, lexicon: Lexicon = {}): string {
   const body = stripTrailingSemicolons(sql, lexicon).trim();
@@ -54,14 +92,17 @@ export function modelBody(sql: string, lexicon: Lexicon = {}): string {
   return body;
 }
 
+type Spelling = Pick<SqlDialect, 'quote' | 'lexicon'>;
+const ANSI: Spelling = { quote: quoteIdent };
+
 /** The model as a subquery. */
-export function modelAsSubquery(sql: string, quote: (name: string) => string = quoteIdent): string {
+export function modelAsSubquery(sql: string, dialect: Spelling = ANSI): string {
   // The newline ends a trailing `-- comment` before the closing parenthesis.
-  return `(\n${modelBody(sql)}\n) AS ${quote('audience_sync_model')}`;
+  return `(\n${modelBody(sql, dialect.lexicon)}\n) AS ${dialect.quote('audience_sync_model')}`;
 }
 
-export function columnsQuery(sql: string, quote: (name: string) => string = quoteIdent): string {
-  return `SELECT * FROM ${modelAsSubquery(sql, quote)} LIMIT 0`;
+export function columnsQuery(sql: string, dialect: Spelling = ANSI): string {
+  return `SELECT * FROM ${modelAsSubquery(sql, dialect)} LIMIT 0`;
 }
 
 /** A slice of the SHA-256 key space, by lowercase hex prefix: `from` inclusive, `to` exclusive (none: to the end, nulls included). */
@@ -80,33 +121,25 @@ export function keyRanges(parts: number): KeyRange[] {
   return Array.from({ length: n }, (_, i) => (i === n - 1 ? { from: bound(i) } : { from: bound(i), to: bound(i + 1) }));
 }
 
-/** How a warehouse spells the key's text form (byte-ordered) and the SHA-256 hex of that text. */
-export interface KeyDialect {
-  text(quotedColumn: string): string;
-  sha256(quotedColumn: string): string;
-  /** How the dialect quotes an identifier (default: `"name"`). */
-  quote?(name: string): string;
-}
-
 /**
  * The model's rows, projected to `columns` when given, with `__pk` = the key's text form (or its
  * SHA-256 hex with `keyForm: 'sha256'`) and ordered by it when `orderByKey` is given.
  */
-export function streamQuery(sql: string, opts: StreamOptions, dialect: KeyDialect, range?: KeyRange): string {
-  const quote = dialect.quote ?? quoteIdent;
-  const projection = opts.columns ? opts.columns.map(quote) : ['*'];
-  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelAsSubquery(sql, quote)}`;
-  const column = quote(opts.orderByKey);
-  const key = opts.keyForm === 'sha256' ? dialect.sha256(column) : dialect.text(column);
-  const pk = quote(PK_FIELD);
-  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelAsSubquery(sql, quote)}`;
-  if (range === undefined) return `${keyed} ORDER BY ${pk} NULLS LAST`;
+export function streamQuery(sql: string, opts: StreamOptions, dialect: SqlDialect, range?: KeyRange): string {
+  const q = (name: string) => dialect.quote(name);
+  const model = modelAsSubquery(sql, dialect);
+  const projection = opts.columns ? opts.columns.map(q) : ['*'];
+  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${model}`;
+  const column = q(opts.orderByKey);
+  const form = opts.keyForm === 'sha256' ? 'sha256' : 'text';
+  const key = form === 'sha256' ? dialect.keySha256(column) : dialect.keyText(column);
+  const pk = q(PK_FIELD);
+  const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${model}`;
+  if (range === undefined) return `${keyed} ORDER BY ${dialect.orderByKey(pk, key, form)}`;
+  // Slices (DuckDB only) filter on the computed key, so the key is read from the keyed subquery.
   const from = `${pk} >= '${range.from}'`;
   const below = range.to === undefined ? `(${pk} IS NULL OR ${from})` : `${from} AND ${pk} < '${range.to}'`;
-  return (
-    `SELECT * FROM (${keyed}) AS ${quote('audience_sync_keyed')} WHERE ${below} ` +
-    `ORDER BY ${pk} NULLS LAST`
-  );
+  return `SELECT * FROM (${keyed}) AS ${q('audience_sync_keyed')} WHERE ${below} ORDER BY ${dialect.orderByKey(pk, pk, form)}`;
 }
 
 export function validChunkRows(chunkRows: number | undefined, fallback: number): number {

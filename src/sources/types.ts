@@ -42,11 +42,22 @@ export interface SourceCheck {
   readonly fix?: string;
 }
 
+/** How many rows a model returns, as far as the warehouse can tell without reading them. */
+export interface RowEstimate {
+  readonly rows: number;
+  /** True for a planner's estimate, false for a count. */
+  readonly estimated: boolean;
+}
+
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres' | 'bigquery' | 'snowflake' | 'databricks';
+  readonly type: 'duckdb' | 'postgres' | 'redshift' | 'mysql' | 'bigquery' | 'snowflake' | 'databricks';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
+  /** The server and its version (e.g. "MariaDB 10.11.6"), for `doctor`. */
+  serverInfo?(): Promise<string>;
+  /** The model's row count or the planner's estimate of it, for `doctor`; never reads the rows out. */
+  estimateRows?(sql: string): Promise<RowEstimate>;
   /**
    * The model column a column name from the config means, or undefined. Without it, names match
    * exactly; a warehouse that folds the case of unquoted names matches them the way its SQL would.
