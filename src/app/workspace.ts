@@ -128,7 +128,7 @@ export class Workspace {
     } catch (e) {
       return [{ path: at(sync.modelFile ? 'modelFile' : 'model'), message: e instanceof Error ? e.message : String(e) }];
     }
-    return checkModelColumns(toSyncSpec(sync), columns, source.findColumn?.bind(source)).map((i) => ({ path: at(i.path), message: i.message }));
+    return checkModelColumns(toSyncSpec(sync), columns, (name, have) => source.findColumn(name, have)).map((i) => ({ path: at(i.path), message: i.message }));
   }
 
   /** Throws a ModelCheckError listing every problem when the model does not fit the sync. */

@@ -159,15 +159,6 @@ export function checkModel(subject: string, issues: ReadonlyArray<{ path: string
   );
 }
 
-/** How many rows the model returns, as counted or estimated by the warehouse. */
-export function checkRowEstimate(subject: string, estimate: { rows: number; estimated: boolean }): Check {
-  const rows = `${estimate.estimated ? 'about ' : ''}${estimate.rows.toLocaleString('en-US')} row${estimate.rows === 1 ? '' : 's'}${estimate.estimated ? " (the warehouse's estimate)" : ''}`;
-  if (estimate.rows === 0 && !estimate.estimated) {
-    return warn(subject, 'the model returns no rows', 'check its filters: a run of an empty model adds nobody, and is refused while the audience has members');
-  }
-  return ok(subject, `the model returns ${rows}`);
-}
-
 /** Records that used up their attempts: the audience is missing them (or still holds them) until they are retried. */
 export function checkGivenUp(subject: string, sync: string, g: GivenUpReport): Check {
   if (g.count === 0) return ok(subject, 'no record has used up its attempts');
@@ -177,12 +168,6 @@ export function checkGivenUp(subject: string, sync: string, g: GivenUpReport): C
     `${givenUpSentence(g)}${top ? `; most often: ${top.reason} (${top.count.toLocaleString('en-US')})` : ''}`,
     `\`audience-sync plan ${sync}\` shows them; fix the cause, then \`audience-sync retry ${sync}\` puts them back in the queue`,
   );
-}
-
-/** The model's row count (warehouses that count it for doctor). */
-export function checkRowCount(subject: string, rows: number): Check {
-  if (rows === 0) return warn(subject, 'the model returns no rows', 'check the model\'s filters; a mirror or replace run refuses to empty an audience without --force');
-  return ok(subject, `the model returns ${rows.toLocaleString('en-US')} rows`);
 }
 
 export interface DoctorReport {

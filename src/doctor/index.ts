@@ -9,8 +9,6 @@ export {
   checkGivenUp,
   checkModel,
   checkPermissions,
-  checkRowCount,
-  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,

@@ -3,6 +3,7 @@
 import { toSyncSpec, type Workspace } from '../app/workspace.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { MetaApiError, type GraphClient } from '../meta/index.js';
+import type { SourceCheck } from '../sources/index.js';
 import type { StateStore } from '../state/index.js';
 import {
   checkAdAccount,
@@ -11,8 +12,6 @@ import {
   checkGivenUp,
   checkModel,
   checkPermissions,
-  checkRowCount,
-  checkRowEstimate,
   checkSchema,
   checkTos,
   doctorReport,
@@ -61,17 +60,27 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
   }
 
-  // Each warehouse the syncs read: can we sign in, and to what.
+  // What each warehouse says of each model (Source.doctor): its sign-in is shown once per source,
+  // before the syncs, from the first sync that reads it.
+  const found = new Map<string, SourceCheck[]>();
   const reachable = new Set<string>();
-  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
-    const subject = `source ${name}`;
+  const sourceDoctor = async (sourceName: string, model: string): Promise<SourceCheck[]> => {
     try {
-      const source = await ws.source(name);
-      const info = source.check ? await source.check() : source.serverInfo ? `connected (${await source.serverInfo()})` : `connected (${ws.config.sources[name]?.type ?? 'unknown'})`;
-      checks.push({ subject, status: 'ok', message: info });
-      reachable.add(name);
+      return await (await ws.source(sourceName)).doctor(model);
     } catch (e) {
-      checks.push({ subject, status: 'fail', message: reason(e), fix: `check sources.${name} in the config (url, credentials, TLS) and that the warehouse is reachable from here, or ask the warehouse admin for the grant the message names` });
+      return [{ subject: 'sign-in', status: 'fail', message: reason(e) }];
+    }
+  };
+  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
+    const first = ws.config.syncs.find((s) => s.source === name)!;
+    const result = await sourceDoctor(name, first.model);
+    found.set(first.name, result);
+    const signIn = result.find((c) => c.subject === 'sign-in');
+    if (signIn?.status === 'fail') {
+      checks.push({ subject: `source ${name}`, status: 'fail', message: signIn.message, fix: signIn.fix ?? `check sources.${name} in the config (url, credentials, TLS) and that the warehouse is reachable from here` });
+    } else {
+      checks.push({ subject: `source ${name}`, status: 'ok', message: signIn?.message ?? 'connected' });
+      reachable.add(name);
     }
   }
 
@@ -129,15 +138,10 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }
+    // A model that cannot run already failed above, with the same message.
     if (!runnable) continue;
-    try {
-      const source = await ws.source(sync.source);
-      if (source.estimateRows) checks.push(checkRowEstimate(at('rows'), await source.estimateRows(sync.model)));
-      else if (source.countRows) checks.push(checkRowCount(at('rows'), await source.countRows(sync.model)));
-      for (const c of (await source.doctor?.(sync.model)) ?? []) checks.push({ ...c, subject: at(`source ${c.subject}`) });
-    } catch (e) {
-      checks.push({ subject: at('rows'), status: 'warn', message: reason(e), fix: 'run `audience-sync plan` to read the model once' });
-    }
+    const model = found.get(sync.name) ?? (await sourceDoctor(sync.source, sync.model));
+    for (const c of model) if (c.subject !== 'sign-in') checks.push({ subject: at(c.subject), status: c.status, message: c.message, ...(c.fix === undefined ? {} : { fix: c.fix }) });
   }
   return doctorReport(checks);
 }

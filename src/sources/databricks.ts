@@ -5,29 +5,24 @@
 import type { DatabricksSourceConfig } from '../config/index.js';
 import {
   asText,
-  decimalText,
-  integerText,
   realText,
   cancelOnSignal,
   chunked,
   describeHost,
   exchange,
-  findColumnIgnoringCase,
-  isoDate,
-  isoTimestamp,
-  parseNested,
   readJson,
-  redactVendorMessage,
+  vendorMessage,
   readFailure,
-  resolveRead,
   rowBuilder,
   sleep,
   throwIfStopped,
   USER_AGENT,
   type Convert,
 } from './http.js';
-import { byteOrderedKey, columnsQuery, modelAsSubquery, quoteBackticks, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
+import { byteOrderedKey, columnsQuery, findColumnIgnoringCase, modelAsSubquery, quoteBackticks, resolveRead, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { doctorChecks } from './doctor.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { decimalText, integerText, jsonValue, parseDate, parseTimestamp } from './values.js';
 
 /** sha2 returns lowercase hex; Databricks compares strings by UTF-8 bytes (UTF8_BINARY) by default. */
 const DATABRICKS_SQL: SqlDialect = {
@@ -72,15 +67,15 @@ function converterFor(column: ColumnSchema): Convert {
     case 'DECIMAL':
       return (column.type_scale ?? 0) === 0 ? integerText : decimalText;
     case 'DATE':
-      return isoDate;
+      return parseDate;
     case 'TIMESTAMP':
     case 'TIMESTAMP_NTZ':
-      return isoTimestamp;
+      return parseTimestamp;
     case 'ARRAY':
     case 'STRUCT':
     case 'MAP':
     case 'VARIANT':
-      return parseNested;
+      return jsonValue;
     default:
       // STRING, CHAR, BINARY (base64), INTERVAL, ... stay text.
       return asText;
@@ -168,7 +163,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
           const body = (await readJson(response, signal)) as { access_token?: unknown; expires_in?: unknown; error?: string; error_description?: string } | undefined;
           if (response.status !== 200 || typeof body?.access_token !== 'string') {
             const said = body?.error_description ?? body?.error ?? `HTTP ${response.status}`;
-            throw new SourceError(`${label}: Databricks did not issue an OAuth token for client ${config.clientId}: ${redactVendorMessage(said)}; check clientId and clientSecret (a service principal's OAuth secret expires: create a new one under its Secrets tab)`);
+            throw new SourceError(`${label}: Databricks did not issue an OAuth token for client ${config.clientId}: ${vendorMessage(said)}; check clientId and clientSecret (a service principal's OAuth secret expires: create a new one under its Secrets tab)`);
           }
           const lifetimeMs = (typeof body.expires_in === 'number' ? body.expires_in : 3600) * 1000;
           cached = { token: body.access_token, renewAt: Date.now() + Math.max(lifetimeMs - TOKEN_RENEW_BEFORE_MS, lifetimeMs / 2) };
@@ -183,7 +178,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
   }
 
   const explainHttp = (status: number, body: ServiceError | undefined): SourceError => {
-    const said = `${redactVendorMessage(body?.message ?? `HTTP ${status}`)}${body?.error_code !== undefined ? ` (${String(body.error_code)})` : ''}`;
+    const said = `${vendorMessage(body?.message ?? `HTTP ${status}`)}${body?.error_code !== undefined ? ` (${String(body.error_code)})` : ''}`;
     if (status === 401 || (status === 403 && /token/i.test(body?.message ?? ''))) {
       return new SourceError(`${label}: Databricks did not accept the credentials: ${said}; ${auth.renewal}`);
     }
@@ -223,7 +218,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     const state = response.status?.state;
     const error = response.status?.error;
     const message = error?.message ?? '';
-    const said = `${redactVendorMessage(message || `statement ${state ?? 'failed'}`)}${response.status?.sql_state ? ` (SQLSTATE ${response.status.sql_state})` : ''}`;
+    const said = `${vendorMessage(message || `statement ${state ?? 'failed'}`)}${response.status?.sql_state ? ` (SQLSTATE ${response.status.sql_state})` : ''}`;
     if (state === 'CANCELED') return new SourceError(`${label}: Databricks cancelled the model's statement before it finished (by someone else, or a warehouse timeout): ${said}; run again`);
     if (state === 'CLOSED') return new SourceError(`${label}: Databricks closed the model's result before it was read; run again`);
     const grant = grantFor(message, principal);
@@ -383,6 +378,17 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     }
   }
 
+  async function signIn(): Promise<string> {
+    const response = await small('SELECT current_user(), current_catalog(), current_schema()', 'could not run a statement on the warehouse');
+    const [user, catalog, schema] = response.result?.data_array?.[0] ?? [];
+    return `signed in to ${where} as ${user ?? principal}; SQL warehouse ${config.warehouseId} runs statements${catalog ? `; catalog ${catalog}` : ''}${schema ? `, schema ${schema}` : ''}`;
+  }
+
+  async function countRows(sql: string): Promise<RowEstimate> {
+    const response = await small(`SELECT count(*) FROM ${modelAsSubquery(sql, DATABRICKS_SQL)}`, 'could not run the model');
+    return { rows: Number(response.result?.data_array?.[0]?.[0] ?? NaN), estimated: false };
+  }
+
   return {
     type: 'databricks',
 
@@ -396,15 +402,8 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
       return streamRows(sql, opts);
     },
 
-    async check(): Promise<string> {
-      const response = await small('SELECT current_user(), current_catalog(), current_schema()', 'could not run a statement on the warehouse');
-      const [user, catalog, schema] = response.result?.data_array?.[0] ?? [];
-      return `signed in to ${where} as ${user ?? principal}; SQL warehouse ${config.warehouseId} runs statements${catalog ? `; catalog ${catalog}` : ''}${schema ? `, schema ${schema}` : ''}`;
-    },
-
-    async countRows(sql: string): Promise<number> {
-      const response = await small(`SELECT count(*) FROM ${modelAsSubquery(sql, DATABRICKS_SQL)}`, 'could not run the model');
-      return Number(response.result?.data_array?.[0]?.[0] ?? NaN);
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, { signIn, rows: countRows });
     },
 
     // Nothing is held between reads: results stay in Databricks.

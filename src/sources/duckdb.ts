@@ -11,8 +11,9 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { byteOrderedKey, columnsQuery, errorText, keyRanges, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, keyRanges, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { doctorChecks } from './doctor.js';
 import { dateFromMillis, decimalValue, integerValue, jsonValue } from './values.js';
 
 const MS_PER_DAY = 86_400_000;
@@ -206,27 +207,32 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       }
     },
 
+    findColumn: exactColumn,
+
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
       return streamRows(connections, sql, opts, label);
     },
 
-    async serverInfo() {
-      const connection = await connections.open();
-      try {
-        return `DuckDB ${String((await connection.runAndReadAll('SELECT version() AS v')).getRowObjects()[0]?.v ?? '')}`.trim();
-      } finally {
-        connections.close(connection);
-      }
-    },
-
-    // A local file counts its rows about as fast as a planner would guess them.
-    async estimateRows(sql: string): Promise<RowEstimate> {
-      const connection = await connections.open();
-      try {
-        return { rows: await countRows(connection, sql, label), estimated: false };
-      } finally {
-        connections.close(connection);
-      }
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          const connection = await connections.open();
+          try {
+            return `DuckDB ${String((await connection.runAndReadAll('SELECT version() AS v')).getRowObjects()[0]?.v ?? '')}, ${path === ':memory:' ? 'in memory' : `file ${path}`}`;
+          } finally {
+            connections.close(connection);
+          }
+        },
+        // A local file counts its rows about as fast as a planner would guess them.
+        async rows(model: string): Promise<RowEstimate> {
+          const connection = await connections.open();
+          try {
+            return { rows: await countRows(connection, model, label), estimated: false };
+          } finally {
+            connections.close(connection);
+          }
+        },
+      });
     },
 
     async release() {

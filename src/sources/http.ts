@@ -1,10 +1,9 @@
-// What the warehouses read over an HTTP API (Snowflake, Databricks) share: retrying only what the
-// vendor documents as transient, waits an abort can cut short, cancelling running statements on
-// SIGTERM, column-name matching, and the row stream that fetches a page only when it is consumed.
+// What the warehouses read over an HTTP API (BigQuery, Snowflake, Databricks) share: retrying only
+// what the vendor documents as transient (one backoff), waits an abort can cut short, cancelling
+// running statements on SIGTERM, and the row stream that fetches a page only when it is consumed.
 import { readFileSync } from 'node:fs';
 import { errorText } from './sql.js';
-import { PK_FIELD, SourceError, type Row, type StreamOptions } from './types.js';
-import { dateFromMillis, decimalValue, integerValue } from './values.js';
+import { SourceError, type Row } from './types.js';
 
 export interface RetryPolicy {
   /** Tries in all, the first included. */
@@ -16,19 +15,18 @@ export interface RetryPolicy {
 /** About 6 s of retrying before a transient failure becomes the run's failure. */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, firstDelayMs: 400, maxDelayMs: 4_000 };
 
-export interface ExchangeOptions {
-  /** HTTP statuses the vendor documents as transient (retried with backoff). */
-  readonly retryStatuses: ReadonlySet<number>;
-  /** Whether a request that got no answer may be sent again (idempotent requests only). */
-  readonly retryNetworkErrors: boolean;
-  readonly signal?: AbortSignal | undefined;
-  readonly retry?: RetryPolicy;
-  /** Where a retry goes, when it differs (Snowflake marks a resubmission with retry=true). */
-  readonly retryUrl?: string;
+/** A failure worth trying again (the vendor documents it as transient); `retryAfterMs` is the server's Retry-After. */
+export class TransientError extends Error {
+  override readonly name: string = 'TransientError';
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
 }
 
 /** The request got no HTTP answer (refused, reset, timed out) even after the retries allowed. */
-export class NetworkError extends Error {
+export class NetworkError extends TransientError {
   override readonly name = 'NetworkError';
 }
 
@@ -57,40 +55,76 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Full-jitter exponential backoff (what both vendors recommend), or the server's Retry-After. */
-function backoff(attempt: number, policy: RetryPolicy, retryAfter: string | null): number {
-  const seconds = retryAfter === null ? NaN : Number(retryAfter);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, policy.maxDelayMs * 4);
-  const cap = Math.min(policy.maxDelayMs, policy.firstDelayMs * 2 ** attempt);
-  return cap / 2 + Math.random() * (cap / 2);
+export interface BackoffOptions {
+  readonly retry?: RetryPolicy | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** What may be tried again (default: TransientError). */
+  readonly transient?: (err: unknown) => boolean;
 }
 
 /**
+ * Calls `fn` until it succeeds, throws what is not transient, or has used the policy's attempts:
+ * full-jitter exponential backoff in between (what Google, Snowflake and Databricks recommend), or
+ * the server's Retry-After. The last attempt's error is thrown as it is.
+ */
+export async function withBackoff<T>(fn: (attempt: number) => Promise<T>, opts: BackoffOptions = {}): Promise<T> {
+  const policy = opts.retry ?? DEFAULT_RETRY;
+  const transient = opts.transient ?? ((err: unknown) => err instanceof TransientError);
+  for (let attempt = 0; ; attempt++) {
+    throwIfStopped(opts.signal);
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt + 1 >= policy.attempts || !transient(err) || opts.signal?.aborted) throw err;
+      const after = err instanceof TransientError ? err.retryAfterMs : undefined;
+      const cap = Math.min(policy.maxDelayMs, policy.firstDelayMs * 2 ** attempt);
+      await sleep(after !== undefined ? Math.min(after, policy.maxDelayMs * 4) : cap / 2 + Math.random() * (cap / 2), opts.signal);
+    }
+  }
+}
+
+export interface ExchangeOptions {
+  /** HTTP statuses the vendor documents as transient (retried with backoff). */
+  readonly retryStatuses: ReadonlySet<number>;
+  /** Whether a request that got no answer may be sent again (idempotent requests only). */
+  readonly retryNetworkErrors: boolean;
+  readonly signal?: AbortSignal | undefined;
+  readonly retry?: RetryPolicy;
+  /** Where a retry goes, when it differs (Snowflake marks a resubmission with retry=true). */
+  readonly retryUrl?: string;
+}
+
+/** A transient answer, retried; the last one is returned to the caller instead. */
+class RetriedAnswer extends TransientError {}
+
+/**
  * One HTTP exchange. Statuses listed as transient and (for idempotent requests) network failures are
- * retried with backoff; any other answer is returned for the caller to read the vendor's envelope.
+ * retried with backoff; any other answer (and the last transient one) is returned for the caller to
+ * read the vendor's envelope.
  * @throws NetworkError when no answer came, StoppedError when the signal fired.
  */
 export async function exchange(url: string, init: RequestInit, opts: ExchangeOptions): Promise<Response> {
   const policy = opts.retry ?? DEFAULT_RETRY;
-  for (let attempt = 0; ; attempt++) {
-    throwIfStopped(opts.signal);
-    let response: Response;
-    try {
-      response = await fetch(attempt > 0 && opts.retryUrl !== undefined ? opts.retryUrl : url, { ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
-    } catch (err) {
-      if (opts.signal?.aborted) throw new StoppedError('the read was stopped');
-      if (!opts.retryNetworkErrors || attempt + 1 >= policy.attempts) throw new NetworkError(networkReason(err), { cause: err });
-      await sleep(backoff(attempt, policy, null), opts.signal);
-      continue;
-    }
-    if (!opts.retryStatuses.has(response.status) || attempt + 1 >= policy.attempts) return response;
-    await response.body?.cancel().catch(() => {});
-    await sleep(backoff(attempt, policy, response.headers.get('retry-after')), opts.signal);
-  }
+  return withBackoff(
+    async (attempt) => {
+      let response: Response;
+      try {
+        response = await fetch(attempt > 0 && opts.retryUrl !== undefined ? opts.retryUrl : url, { ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } catch (err) {
+        if (opts.signal?.aborted) throw new StoppedError('the read was stopped');
+        throw new NetworkError(describeNetworkError(err), { cause: err });
+      }
+      if (!opts.retryStatuses.has(response.status) || attempt + 1 >= policy.attempts) return response;
+      await response.body?.cancel().catch(() => {});
+      const seconds = Number(response.headers.get('retry-after') ?? NaN);
+      throw new RetriedAnswer(`HTTP ${response.status}`, Number.isFinite(seconds) && seconds >= 0 ? { retryAfterMs: seconds * 1000 } : {});
+    },
+    { retry: policy, signal: opts.signal, transient: (err) => err instanceof RetriedAnswer || (err instanceof NetworkError && opts.retryNetworkErrors) },
+  );
 }
 
 /** undici reports "fetch failed" with the socket error as the cause. */
-function networkReason(err: unknown): string {
+export function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: unknown } | null)?.cause;
   const code = (cause as { code?: unknown } | null)?.code;
   const text = cause instanceof Error ? cause.message : errorText(err);
@@ -104,7 +138,7 @@ export async function readJson(response: Response, signal?: AbortSignal): Promis
     text = await response.text();
   } catch (err) {
     if (signal?.aborted) throw new StoppedError('the read was stopped');
-    throw new NetworkError(`the answer broke off: ${networkReason(err)}`, { cause: err });
+    throw new NetworkError(`the answer broke off: ${describeNetworkError(err)}`, { cause: err });
   }
   try {
     return JSON.parse(text) as unknown;
@@ -155,67 +189,10 @@ export function cancelOnSignal(cancel: () => Promise<void>): () => void {
   };
 }
 
-// ---- column names -------------------------------------------------------------------------------
-
-/** A name Snowflake and most SQL dialects read as an unquoted identifier. */
-const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-
-/** Exact, else (for a plain identifier) its upper-case form: how Snowflake resolves `user_id` to USER_ID. */
-export function findColumnFoldingUpper(name: string, columns: readonly string[]): string | undefined {
-  if (columns.includes(name)) return name;
-  return PLAIN_IDENTIFIER.test(name) ? columns.find((c) => c === name.toUpperCase()) : undefined;
-}
-
-/** Exact, else the one column equal ignoring case (Databricks SQL names are case-insensitive); none when ambiguous. */
-export function findColumnIgnoringCase(name: string, columns: readonly string[]): string | undefined {
-  if (columns.includes(name)) return name;
-  const lower = name.toLowerCase();
-  const matches = columns.filter((c) => c.toLowerCase() === lower);
-  return matches.length === 1 ? matches[0] : undefined;
-}
-
-/**
- * A projected or keyed read with its configured names (`user_id`) resolved to the model's columns
- * (USER_ID), and the names its rows are keyed by: those the config used, then `__pk`. A name not
- * found is kept as is, so the warehouse's SQL error names it.
- */
-export function resolveRead(opts: StreamOptions, available: readonly string[], find: (name: string, columns: readonly string[]) => string | undefined): { opts: StreamOptions; keys?: string[] } {
-  const resolve = (name: string) => find(name, available) ?? name;
-  return {
-    opts: { ...opts, ...(opts.columns ? { columns: opts.columns.map(resolve) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: resolve(opts.orderByKey) }) },
-    ...(opts.columns ? { keys: [...opts.columns, ...(opts.orderByKey === undefined ? [] : [PK_FIELD])] } : {}),
-  };
-}
-
 // ---- rows ---------------------------------------------------------------------------------------
 
 export type Convert = (text: string) => unknown;
 export const asText: Convert = (t) => t;
-
-/** Digits in a number's text (sign and point left out). */
-const digitCount = (t: string) => t.length - (t.charCodeAt(0) === 45 ? 1 : 0) - (t.includes('.') ? 1 : 0);
-
-/** An integer's text: a number while exact, else the decimal text (ids never lose digits). */
-export const integerText: Convert = (text) => {
-  if (digitCount(text) <= 15) {
-    const n = Number(text);
-    if (Number.isFinite(n)) return n;
-  }
-  try {
-    return integerValue(BigInt(text));
-  } catch {
-    return text;
-  }
-};
-
-/** A decimal's text: a number when a double holds it exactly, else the text. */
-export const decimalText: Convert = (text) => {
-  if (digitCount(text) <= 15) {
-    const n = Number(text);
-    if (Number.isFinite(n)) return n;
-  }
-  return decimalValue(text);
-};
 
 /** A float's text; NaN and infinities as numbers, anything unreadable stays text. */
 export const realText: Convert = (text) => {
@@ -257,39 +234,6 @@ export async function* chunked(pages: AsyncIterable<Row[]>, chunkRows: number): 
   if (pending.length > 0) yield pending;
 }
 
-/** Nested values (VARIANT, OBJECT, ARRAY, STRUCT, MAP) as JS values, so identity drops them with a reason. */
-export const parseNested: Convert = (text) => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-};
-
-const ISO_TIMESTAMP = /^(\d{4,})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
-
-/** `2024-01-15T12:34:56.789Z` (or without zone: read as UTC) to a Date; anything else stays text. */
-export const isoTimestamp: Convert = (text) => {
-  const m = ISO_TIMESTAMP.exec(text);
-  if (!m) return text;
-  const ms = Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
-  let t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
-  const zone = m[8];
-  if (zone !== undefined && zone !== 'Z') {
-    const digits = zone.replace(':', '');
-    const minutes = Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5));
-    t -= (digits.startsWith('-') ? -1 : 1) * minutes * 60_000;
-  }
-  return dateFromMillis(t) ?? text;
-};
-
-/** `YYYY-MM-DD` at UTC midnight; anything else stays text. */
-export const isoDate: Convert = (text) => {
-  const m = /^(\d{4,})-(\d{2})-(\d{2})$/.exec(text);
-  if (!m) return text;
-  return dateFromMillis(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) ?? text;
-};
-
 /** The read's failure as a SourceError: stopped, connection lost, or the vendor's own error. */
 export function readFailure(label: string, vendor: string, where: string, err: unknown, what: string): SourceError {
   if (err instanceof SourceError) return err;
@@ -300,19 +244,14 @@ export function readFailure(label: string, vendor: string, where: string, err: u
 
 // ---- messages -----------------------------------------------------------------------------------
 
-/** Words after which a quoted name is an object's name, kept in messages; any other quoted text may be a row's value. */
-const NAME_BEFORE_QUOTE = /(object|identifier|table|view|schema|database|catalog|warehouse|role|column|function|user|stage|integration)\s*$/i;
 const MAX_VENDOR_MESSAGE = 400;
 
 /**
- * A vendor's error text fit for run history: quoted values other than object names are blanked (a
- * conversion error quotes the row's value, which may be an email) and the text is kept short.
+ * A vendor's error text on one line and kept short (some echo the whole statement). Quoted values in
+ * it are redacted where every source's errors are (openSource in index.ts), not here.
  */
-export function redactVendorMessage(message: string): string {
-  const redacted = message.replace(/'(?:[^'\\]|\\.|'')*'/g, (quoted, offset: number, all: string) =>
-    NAME_BEFORE_QUOTE.test(all.slice(Math.max(0, offset - 24), offset)) ? quoted : "'…'",
-  );
-  const oneLine = redacted.replace(/\s*\n\s*/g, ' ').trim();
+export function vendorMessage(message: string): string {
+  const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
   return oneLine.length > MAX_VENDOR_MESSAGE ? `${oneLine.slice(0, MAX_VENDOR_MESSAGE - 1)}…` : oneLine;
 }
 

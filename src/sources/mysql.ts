@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import mysql from 'mysql2';
-import { columnsQuery, errorText, modelAsSubquery, quoteBackticks, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
+import { columnsQuery, errorText, exactColumn, modelAsSubquery, quoteBackticks, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { doctorChecks } from './doctor.js';
 import { decimalValue, parseDate, parseTimestamp } from './values.js';
 
 /** TLS settings of a MySQL source; file paths are absolute (the config resolves them). */
@@ -342,28 +343,33 @@ export async function openMySql(url: string, tls: MySqlTls | undefined, label: s
       }
     },
 
+    findColumn: exactColumn,
+
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
       return streamRows(sql, opts);
     },
 
-    async serverInfo() {
-      const m = /^([\d.]+)(?:-.*?(MariaDB))?/i.exec(version);
-      return m ? `${m[2] ? 'MariaDB' : 'MySQL'} ${m[1]}` : version;
-    },
-
-    async estimateRows(sql: string): Promise<RowEstimate> {
-      const c = await connection();
-      try {
-        // The first table of the outer join order and those joined with it (same id): their row
-        // estimates multiply. A derived table the optimizer keeps reports its own estimate.
-        const plan = await run(c, `EXPLAIN SELECT * FROM ${modelAsSubquery(sql, MYSQL_SQL)}`);
-        const first = plan[0]?.id;
-        let rows = 1;
-        for (const step of plan) if (step.id === first && step.rows !== null && step.rows !== undefined) rows *= Number(step.rows);
-        return { rows, estimated: true };
-      } catch (err) {
-        throw fail('could not plan the model', err, c);
-      }
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          const m = /^([\d.]+)(?:-.*?(MariaDB))?/i.exec(version);
+          return `${m ? `${m[2] ? 'MariaDB' : 'MySQL'} ${m[1]}` : version}, signed in as ${account ?? target.user}`;
+        },
+        async rows(model: string): Promise<RowEstimate> {
+          const c = await connection();
+          try {
+            // The first table of the outer join order and those joined with it (same id): their row
+            // estimates multiply. A derived table the optimizer keeps reports its own estimate.
+            const plan = await run(c, `EXPLAIN SELECT * FROM ${modelAsSubquery(model, MYSQL_SQL)}`);
+            const first = plan[0]?.id;
+            let rows = 1;
+            for (const step of plan) if (step.id === first && step.rows !== null && step.rows !== undefined) rows *= Number(step.rows);
+            return { rows, estimated: true };
+          } catch (err) {
+            throw fail('could not plan the model', err, c);
+          }
+        },
+      });
     },
 
     // One idle connection holds next to nothing; the streamed rows were freed as they went.

@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { byteOrderedKey, columnsQuery, errorText, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type StreamOptions } from './types.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { doctorChecks } from './doctor.js';
 import { decimalValue, integerValue, jsonValue, parseDate, parseTimestamp } from './values.js';
 
 /**
@@ -221,25 +222,31 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
       }
     },
 
+    findColumn: exactColumn,
+
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
       return streamRows(sql, opts);
     },
 
-    async serverInfo() {
-      return dialect.serverInfo(version);
-    },
-
-    async estimateRows(sql: string): Promise<RowEstimate> {
-      usable();
-      try {
-        const { rows } = await client.query<Record<string, string>>(`EXPLAIN SELECT * FROM ${modelAsSubquery(sql, dialect.sql)}`);
-        const top = Object.values(rows[0] ?? {})[0] ?? '';
-        const n = /rows=(\d+)/.exec(top)?.[1];
-        if (n === undefined) throw new Error(`no row estimate in the plan: ${top}`);
-        return { rows: Number(n), estimated: true };
-      } catch (err) {
-        throw fail('could not plan the model', err);
-      }
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          usable();
+          return `${dialect.serverInfo(version)}, signed in as ${user ?? 'the url\'s user'}`;
+        },
+        async rows(model: string): Promise<RowEstimate> {
+          usable();
+          try {
+            const { rows } = await client.query<Record<string, string>>(`EXPLAIN SELECT * FROM ${modelAsSubquery(model, dialect.sql)}`);
+            const top = Object.values(rows[0] ?? {})[0] ?? '';
+            const n = /rows=(\d+)/.exec(top)?.[1];
+            if (n === undefined) throw new Error(`no row estimate in the plan: ${top}`);
+            return { rows: Number(n), estimated: true };
+          } catch (err) {
+            throw fail('could not plan the model', err);
+          }
+        },
+      });
     },
 
     // One idle connection holds next to nothing here; the cursor's rows were freed as they streamed.

@@ -6,28 +6,24 @@ import { readFileSync } from 'node:fs';
 import type { SnowflakeSourceConfig } from '../config/index.js';
 import {
   asText,
-  decimalText,
-  integerText,
   realText,
   cancelOnSignal,
   chunked,
   describeHost,
   exchange,
-  findColumnFoldingUpper,
-  parseNested,
   readJson,
-  redactVendorMessage,
+  vendorMessage,
   readFailure,
-  resolveRead,
   rowBuilder,
   sleep,
   throwIfStopped,
   USER_AGENT,
   type Convert,
 } from './http.js';
-import { byteOrderedKey, columnsQuery, errorText, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromMillis } from './values.js';
+import { byteOrderedKey, columnsQuery, errorText, findColumnFoldingUpper, modelAsSubquery, quoteIdent, resolveRead, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { doctorChecks } from './doctor.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { dateFromMillis, decimalText, integerText, jsonValue } from './values.js';
 
 /** SHA2 returns lowercase hex; TO_VARCHAR of a string is the string. Snowflake compares text by UTF-8 bytes unless a collation is set. */
 const SNOWFLAKE_SQL: SqlDialect = {
@@ -162,7 +158,7 @@ function converterFor(column: RowType): Convert {
     case 'OBJECT':
     case 'ARRAY':
     case 'MAP':
-      return parseNested;
+      return jsonValue;
     default:
       // TEXT, BINARY (hex), GEOGRAPHY, ... stay text.
       return asText;
@@ -219,7 +215,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
   /** What a failed answer means for the user, with what to do. */
   const explain = (status: number, body: Failure | undefined, what: string): SourceError => {
     const code = body?.code ?? '';
-    const vendor = redactVendorMessage(body?.message ?? `HTTP ${status}`);
+    const vendor = vendorMessage(body?.message ?? `HTTP ${status}`);
     const said = `${vendor}${code ? ` (${code})` : ''}`;
     if (status === 401) return new SourceError(`${label}: Snowflake did not accept the credentials: ${said}; ${auth.renewal}`);
     if (status === 403) return new SourceError(`${label}: Snowflake refused the request: ${said}; check that the user may use the SQL API from this address (network policy)`);
@@ -297,7 +293,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
   const describe = async (sql: string): Promise<RowType[]> => {
     usable();
     try {
-      const { first } = await execute(columnsQuery(sql), closing.signal, 'could not run the model');
+      const { first } = await execute(columnsQuery(sql, SNOWFLAKE_SQL), closing.signal, 'could not run the model');
       const rowType = first.resultSetMetaData!.rowType!;
       lastColumns = { sql, names: rowType.map((c) => c.name) };
       return rowType;
@@ -357,6 +353,41 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     }
   }
 
+  async function signIn(): Promise<string> {
+    usable();
+    try {
+      const { first } = await execute('SELECT CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE(), CURRENT_DATABASE(), CURRENT_SCHEMA()', closing.signal, 'could not check the settings');
+      const [user, currentRole, warehouse, database, schema] = first.data?.[0] ?? [];
+      const asRole = currentRole ?? role;
+      if (config.warehouse !== undefined && warehouse !== config.warehouse) {
+        const fix = `grant USAGE on warehouse ${config.warehouse} to role ${asRole} (names are case-sensitive here: write it as SHOW WAREHOUSES prints it)`;
+        throw new SourceError(`${label}: role ${asRole} cannot use warehouse ${config.warehouse}: ${fix}`, { fix });
+      }
+      if (warehouse === null || warehouse === undefined) throw new SourceError(`${label}: no warehouse to run the model: set the source's warehouse, or give user ${user ?? config.user} a DEFAULT_WAREHOUSE`);
+      if (config.database !== undefined && database !== config.database) {
+        const fix = `grant USAGE on database ${config.database} to role ${asRole}`;
+        throw new SourceError(`${label}: role ${asRole} cannot use database ${config.database}: ${fix}`, { fix });
+      }
+      if (config.schema !== undefined && schema !== config.schema) {
+        const fix = `grant USAGE on schema ${database ?? config.database ?? '<database>'}.${config.schema} to role ${asRole}`;
+        throw new SourceError(`${label}: role ${asRole} cannot use schema ${config.schema}: ${fix}`, { fix });
+      }
+      return `signed in to ${where} as ${user ?? config.user} with role ${asRole}; warehouse ${warehouse}${database ? `, database ${database}` : ''}${schema ? `, schema ${schema}` : ''}`;
+    } catch (err) {
+      throw failure(err, 'could not check the settings');
+    }
+  }
+
+  async function countRows(sql: string): Promise<RowEstimate> {
+    usable();
+    try {
+      const { first } = await execute(`SELECT COUNT(*) FROM ${modelAsSubquery(sql, SNOWFLAKE_SQL)}`, closing.signal, 'could not run the model');
+      return { rows: Number(first.data?.[0]?.[0] ?? NaN), estimated: false };
+    } catch (err) {
+      throw failure(err, 'could not run the model');
+    }
+  }
+
   return {
     type: 'snowflake',
 
@@ -370,36 +401,8 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       return streamRows(sql, opts);
     },
 
-    async check(): Promise<string> {
-      usable();
-      try {
-        const { first } = await execute('SELECT CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE(), CURRENT_DATABASE(), CURRENT_SCHEMA()', closing.signal, 'could not check the settings');
-        const [user, currentRole, warehouse, database, schema] = first.data?.[0] ?? [];
-        const asRole = currentRole ?? role;
-        if (config.warehouse !== undefined && warehouse !== config.warehouse) {
-          throw new SourceError(`${label}: role ${asRole} cannot use warehouse ${config.warehouse}: grant USAGE on warehouse ${config.warehouse} to role ${asRole} (names are case-sensitive here: write it as SHOW WAREHOUSES prints it)`);
-        }
-        if (warehouse === null || warehouse === undefined) throw new SourceError(`${label}: no warehouse to run the model: set the source's warehouse, or give user ${user ?? config.user} a DEFAULT_WAREHOUSE`);
-        if (config.database !== undefined && database !== config.database) {
-          throw new SourceError(`${label}: role ${asRole} cannot use database ${config.database}: grant USAGE on database ${config.database} to role ${asRole}`);
-        }
-        if (config.schema !== undefined && schema !== config.schema) {
-          throw new SourceError(`${label}: role ${asRole} cannot use schema ${config.schema}: grant USAGE on schema ${database ?? config.database ?? '<database>'}.${config.schema} to role ${asRole}`);
-        }
-        return `signed in to ${where} as ${user ?? config.user} with role ${asRole}; warehouse ${warehouse}${database ? `, database ${database}` : ''}${schema ? `, schema ${schema}` : ''}`;
-      } catch (err) {
-        throw failure(err, 'could not check the settings');
-      }
-    },
-
-    async countRows(sql: string): Promise<number> {
-      usable();
-      try {
-        const { first } = await execute(`SELECT COUNT(*) FROM ${modelAsSubquery(sql)}`, closing.signal, 'could not run the model');
-        return Number(first.data?.[0]?.[0] ?? NaN);
-      } catch (err) {
-        throw failure(err, 'could not run the model');
-      }
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, { signIn, rows: countRows });
     },
 
     // Nothing is held between reads: results stay in Snowflake.

@@ -167,3 +167,40 @@ export function sqlIdentifiers(sql: string): string[] {
   }
   return names;
 }
+
+// ---- column names: the warehouse's rule for the names a config uses ------------------------------
+
+/** Exactly as the model names it (DuckDB, PostgreSQL, Redshift, MySQL, BigQuery). */
+export function exactColumn(name: string, columns: readonly string[]): string | undefined {
+  return columns.includes(name) ? name : undefined;
+}
+
+/** A name Snowflake and most SQL dialects read as an unquoted identifier. */
+const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+
+/** Exact, else (for a plain identifier) its upper-case form: how Snowflake resolves `user_id` to USER_ID. */
+export function findColumnFoldingUpper(name: string, columns: readonly string[]): string | undefined {
+  if (columns.includes(name)) return name;
+  return PLAIN_IDENTIFIER.test(name) ? columns.find((c) => c === name.toUpperCase()) : undefined;
+}
+
+/** Exact, else the one column equal ignoring case (Databricks SQL names are case-insensitive); none when ambiguous. */
+export function findColumnIgnoringCase(name: string, columns: readonly string[]): string | undefined {
+  if (columns.includes(name)) return name;
+  const lower = name.toLowerCase();
+  const matches = columns.filter((c) => c.toLowerCase() === lower);
+  return matches.length === 1 ? matches[0] : undefined;
+}
+
+/**
+ * A projected or keyed read with its configured names (`user_id`) resolved to the model's columns
+ * (USER_ID), and the names its rows are keyed by: those the config used, then `__pk`. A name not
+ * found is kept as is, so the warehouse's SQL error names it.
+ */
+export function resolveRead(opts: StreamOptions, available: readonly string[], find: (name: string, columns: readonly string[]) => string | undefined): { opts: StreamOptions; keys?: string[] } {
+  const resolve = (name: string) => find(name, available) ?? name;
+  return {
+    opts: { ...opts, ...(opts.columns ? { columns: opts.columns.map(resolve) } : {}), ...(opts.orderByKey === undefined ? {} : { orderByKey: resolve(opts.orderByKey) }) },
+    ...(opts.columns ? { keys: [...opts.columns, ...(opts.orderByKey === undefined ? [] : [PK_FIELD])] } : {}),
+  };
+}

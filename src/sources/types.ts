@@ -34,14 +34,6 @@ export interface StreamOptions {
   readonly tempDirectory?: string;
 }
 
-/** A finding of `doctor` about a source: what was checked, what was found, and what to do. */
-export interface SourceCheck {
-  readonly subject: string;
-  readonly status: 'ok' | 'warn' | 'fail';
-  readonly message: string;
-  readonly fix?: string;
-}
-
 /** How many rows a model returns, as far as the warehouse can tell without reading them. */
 export interface RowEstimate {
   readonly rows: number;
@@ -49,41 +41,45 @@ export interface RowEstimate {
   readonly estimated: boolean;
 }
 
+/** A finding of `doctor` about a source: what was checked, what was found, and what to do. */
+export interface SourceCheck {
+  /** `sign-in`, `rows`, or what else a warehouse checks (BigQuery: `dry run`). */
+  readonly subject: string;
+  readonly status: 'ok' | 'warn' | 'fail';
+  readonly message: string;
+  readonly fix?: string;
+  /** The `rows` check's count or estimate. */
+  readonly rows?: RowEstimate;
+}
+
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
   readonly type: 'duckdb' | 'postgres' | 'redshift' | 'mysql' | 'bigquery' | 'snowflake' | 'databricks';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
-  /** The server and its version (e.g. "MariaDB 10.11.6"), for `doctor`. */
-  serverInfo?(): Promise<string>;
-  /** The model's row count or the planner's estimate of it, for `doctor`; never reads the rows out. */
-  estimateRows?(sql: string): Promise<RowEstimate>;
   /**
-   * The model column a column name from the config means, or undefined. Without it, names match
-   * exactly; a warehouse that folds the case of unquoted names matches them the way its SQL would.
-   * `stream` resolves `columns` and `orderByKey` the same way and keys rows by the names it was given.
+   * The model column a column name from the config means, or undefined: the warehouse's own rule
+   * (exact; Snowflake also finds `user_id` as USER_ID; Databricks ignores case). `stream` resolves
+   * `columns` and `orderByKey` the same way and keys rows by the names it was given.
    */
-  findColumn?(name: string, columns: readonly string[]): string | undefined;
-  /** For `doctor`: signs in and checks the settings; resolves with what it found, throws `SourceError` saying what to fix (a grant to ask for). */
-  check?(): Promise<string>;
-  /** For `doctor`: how many rows the model returns (runs it). */
-  countRows?(sql: string): Promise<number>;
+  findColumn(name: string, columns: readonly string[]): string | undefined;
   /**
    * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
    * throws `SourceError`: the stream never just ends as if the model were empty.
    */
   stream(sql: string, opts?: StreamOptions): AsyncIterable<Row[]>;
   /**
+   * What `doctor` reports about the model (doctor.ts makes the checks): `sign-in` (who signed in to
+   * which server and version; the grant or setting at fault), what else the warehouse checks, and
+   * `rows` (a count or the warehouse's estimate). A failure is a failed check, never a throw.
+   */
+  doctor(sql: string): Promise<SourceCheck[]>;
+  /**
    * Frees what reading took until the next read, which opens it again (DuckDB closes its database: its
    * buffers and allocator caches are native memory a run that is now sending would hold for nothing).
    */
   release(): Promise<void>;
   close(): Promise<void>;
-  /**
-   * Checks `doctor` runs on a model beyond its columns, for sources that can say more (who the
-   * credentials are, the grants that are missing, how many rows a run reads).
-   */
-  doctor?(sql: string): Promise<SourceCheck[]>;
 }
 
 /** The warehouse could not be opened or the model could not be read; the message says why. */

@@ -81,7 +81,7 @@ describe('audience-sync doctor (real process against the emulator)', () => {
       expect(r.stdout).toContain(line);
     }
     // The warehouse: reachable, and how many rows the model returns.
-    expect(r.stdout).toMatch(/✓ source warehouse: connected \(DuckDB v\d/);
+    expect(r.stdout).toMatch(/✓ source warehouse: DuckDB v\d.*, file .*warehouse\.duckdb/);
     expect(r.stdout).toContain('✓ sync loyalty: rows: the model returns 20 rows');
     expect(r.stdout).not.toContain(DEFAULT_TOKEN);
     const json = JSON.parse((await doctor(['--json'])).stdout) as DoctorReport;

@@ -212,13 +212,16 @@ describe('Databricks source', () => {
   });
 
   it('checks the warehouse for doctor, and counts the model rows', async () => {
-    expect(await source.check!()).toMatch(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog main, schema default/);
-    expect(await source.countRows!('select * from users')).toBe(ROWS);
+    expect(await source.doctor('select * from users')).toEqual([
+      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog main, schema default/) },
+      { subject: 'rows', status: 'ok', message: `the model returns ${ROWS.toLocaleString('en-US')} rows`, rows: { rows: ROWS, estimated: false } },
+    ]);
     const scoped = await startDatabricksServer();
     try {
       scoped.revokeWarehouseUsage();
       const s = await openSource(scoped.sourceConfig(), { name: 'dbx' });
-      await expect(s.check!()).rejects.toThrow(/Databricks refused the request: User is not authorized to use warehouse a1b2c3d4e5f60718\. \(PERMISSION_DENIED\); ask a workspace admin to give your user the CAN USE permission on SQL warehouse a1b2c3d4e5f60718/);
+      expect(await s.doctor('select * from users')).toMatchObject([{ subject: 'sign-in', status: 'fail' }]);
+      await expect(readAll(s.stream('select * from users'))).rejects.toThrow(/Databricks refused the request: User is not authorized to use warehouse a1b2c3d4e5f60718\. \(PERMISSION_DENIED\); ask a workspace admin to give your user the CAN USE permission on SQL warehouse a1b2c3d4e5f60718/);
       await s.close();
     } finally {
       await scoped.stop();

@@ -56,7 +56,10 @@ describe('DuckDB source', () => {
   it('runs in memory, and refuses reads once closed', async () => {
     const memory = await openSource({ type: 'duckdb', path: ':memory:' });
     expect(await readAll(memory.stream('select 1 as a'))).toEqual([{ a: 1 }]);
-    expect(await memory.serverInfo!()).toMatch(/^DuckDB v\d/);
+    expect(await memory.doctor('select 1 as a')).toEqual([
+      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/^DuckDB v\d.*, in memory$/) },
+      { subject: 'rows', status: 'ok', message: 'the model returns 1 row', rows: { rows: 1, estimated: false } },
+    ]);
     await memory.close();
     await expect(readAll(memory.stream('select 1'))).rejects.toThrow(/closed/);
   });

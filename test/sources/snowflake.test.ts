@@ -231,13 +231,22 @@ describe('Snowflake source', () => {
   });
 
   it('checks the settings and grants for doctor, and counts the model rows', async () => {
-    expect(await source.check!()).toMatch(/signed in to 127\.0\.0\.1:\d+ as AUDIENCE_SYNC with role ANALYST; warehouse COMPUTE_WH, database ANALYTICS, schema PUBLIC/);
-    expect(await source.countRows!('select * from users')).toBe(ROWS);
+    expect(await source.doctor('select * from users')).toEqual([
+      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as AUDIENCE_SYNC with role ANALYST; warehouse COMPUTE_WH, database ANALYTICS, schema PUBLIC/) },
+      { subject: 'rows', status: 'ok', message: `the model returns ${ROWS.toLocaleString('en-US')} rows`, rows: { rows: ROWS, estimated: false } },
+    ]);
     const scoped = await startSnowflakeServer();
     try {
       scoped.revokeWarehouseUsage();
       const s = await openSource(scoped.sourceConfig(), { name: 'sf' });
-      await expect(s.check!()).rejects.toThrow(/role ANALYST cannot use warehouse COMPUTE_WH: grant USAGE on warehouse COMPUTE_WH to role ANALYST/);
+      expect(await s.doctor('select * from users')).toEqual([
+        {
+          subject: 'sign-in',
+          status: 'fail',
+          message: expect.stringMatching(/role ANALYST cannot use warehouse COMPUTE_WH: grant USAGE on warehouse COMPUTE_WH to role ANALYST/),
+          fix: expect.stringMatching(/^grant USAGE on warehouse COMPUTE_WH to role ANALYST/),
+        },
+      ]);
       await expect(readAll(s.stream('select * from users'))).rejects.toThrow(/No active warehouse.*\(000606\); grant USAGE on warehouse COMPUTE_WH to role ANALYST/);
       await s.close();
     } finally {

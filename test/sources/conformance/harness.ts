@@ -17,8 +17,10 @@
  *      `runningStatements`) make the warehouse fail the way a real one does. A backend without one
  *      says why in `notApplicable` (an embedded file has no credentials); the suite checks every hook
  *      is either there or explained.
- *   5. Add it to `BACKENDS` in backends.ts. The source itself must offer `estimateRows()` and
- *      `serverInfo()` (what `doctor` reports), besides `columns()` and `stream()`.
+ *   5. `valueError` is a model that fails on the `users` row 7, with an error that quotes its email
+ *      (a failed conversion); the suite checks the source's error shows it redacted.
+ *   6. Add it to `BACKENDS` in backends.ts. The suite checks every part of `Source`: `columns()`,
+ *      `findColumn()`, `stream()`, `doctor()` (sign-in, a missing grant, the row count or estimate).
  *
  * For an HTTP backend this is a few lines: start its test server, `exec` = run on its DuckDB,
  * `fixtures` = DUCKDB_FIXTURES, `config` = the source entry pointing `url` at the server, and the
@@ -95,6 +97,8 @@ export interface BackendInstance {
    * without `strike`, `model` is a model that fails part-way by itself.
    */
   readonly midStreamFailure?: { strike(): Promise<void>; model?: string } | { model: string };
+  /** A model that fails on the `users` row with user_id 7, its error quoting that row's email. */
+  readonly valueError: string;
   /** Statements of the config's user the warehouse is still running (after a read was stopped: 0). */
   runningStatements?(): Promise<number>;
   /** Why a hook above is missing. */

@@ -2,7 +2,7 @@
 // fixture tables (fixtures.ts), expecting the same rows, order and types.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it as vitestIt } from 'vitest';
-import { openSource, SourceError, type Row, type Source, type StreamOptions } from '../../../src/sources/index.js';
+import { openSource, REDACTED, SourceError, type Row, type Source, type StreamOptions } from '../../../src/sources/index.js';
 import { BACKENDS } from './backends.js';
 import { FIXTURE_TABLES, KEY_VALUES, TYPED_ROWS, USER_ROWS, WIDE_COLUMN_NAMES, WIDE_ROWS, wideValue } from './fixtures.js';
 import { renderFixtures, type BackendInstance, type FailureHook } from './harness.js';
@@ -68,9 +68,6 @@ describe.each(BACKENDS)('source conformance: $name', (backend) => {
       if (instance[hook] === undefined) expect(instance.notApplicable?.[hook], `${backend.name} has no ${hook} and does not say why`).toMatch(/\w/);
     }
     expect(source.type).toBe(instance.config.type);
-    // What doctor reports about every source.
-    expect(source.estimateRows).toBeTypeOf('function');
-    expect(source.serverInfo).toBeTypeOf('function');
   });
 
   it('maps the types to plain JS: exact big ids, dates, timestamps with and without zone, booleans, nested JSON and arrays', async () => {
@@ -208,6 +205,10 @@ describe.each(BACKENDS)('source conformance: $name', (backend) => {
     const grant = /source "warehouse": .*grant select on \S*secret\S* to /i;
     await expect(source.columns('select * from secret')).rejects.toThrow(grant);
     await expect(readAll(source, 'select email from secret', { orderByKey: 'email', keyForm: 'sha256' })).rejects.toThrow(grant);
+    // doctor says the same, as a failed check rather than an error.
+    const checks = await source.doctor('select * from secret');
+    expect(checks[0]).toMatchObject({ subject: 'sign-in', status: 'ok' });
+    expect(checks.find((c) => c.status === 'fail')?.message).toMatch(grant);
     // The source stays usable.
     expect((await readAll(source, 'select * from key_values')).rows).toHaveLength(KEY_VALUES.length);
   });
@@ -219,9 +220,23 @@ describe.each(BACKENDS)('source conformance: $name', (backend) => {
     expect((await readAll(source, 'select * from key_values')).rows).toHaveLength(KEY_VALUES.length);
   });
 
-  it('estimates the model\'s rows without reading them', async () => {
-    const estimate = await source.estimateRows!('select * from users');
-    expect(estimate.rows).toBeGreaterThan(0);
-    if (!estimate.estimated) expect(estimate.rows).toBe(USER_ROWS);
+  it('doctor signs in, says to what, and counts or estimates the model\'s rows without reading them', async () => {
+    const checks = await source.doctor('select * from users');
+    expect(checks[0]).toMatchObject({ subject: 'sign-in', status: 'ok', message: expect.stringMatching(/\w/) });
+    expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
+    const estimate = checks.find((c) => c.subject === 'rows')?.rows;
+    expect(estimate?.rows).toBeGreaterThan(0);
+    if (!estimate?.estimated) expect(estimate?.rows).toBe(USER_ROWS);
+  });
+
+  it('an error quoting a row value is redacted', async () => {
+    const error = await readAll(source, instance.valueError).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^source "warehouse": /);
+    expect(message).toContain(REDACTED);
+    expect(message).not.toMatch(/user7@example\.com|user7\b/);
+    // doctor's checks quote the warehouse too.
+    expect(JSON.stringify(await source.doctor(instance.valueError))).not.toMatch(/user7@example\.com|user7\b/);
   });
 });
