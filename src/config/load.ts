@@ -205,6 +205,7 @@ function resolveSource(source: RawConfig['sources'][string], baseDir: string): S
         type: 'bigquery',
         projectId: source.projectId,
         ...(source.location === undefined ? {} : { location: source.location }),
+        ...(source.dataset === undefined ? {} : { dataset: source.dataset }),
         ...(source.keyFile === undefined ? {} : { keyFile: resolve(baseDir, source.keyFile) }),
         ...(source.apiEndpoint === undefined ? {} : { apiEndpoint: source.apiEndpoint }),
       };

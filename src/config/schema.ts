@@ -172,6 +172,9 @@ export const bigquerySourceSchema = z
     location: nonEmpty('location')
       .optional()
       .describe('Location of the model\'s datasets, e.g. "EU" or "europe-west2"; needed for datasets outside the US and EU multi-regions.'),
+    dataset: nonEmpty('dataset')
+      .optional()
+      .describe('Dataset the model\'s unqualified table names resolve in (like a default schema); without it, the model names its tables as dataset.table.'),
     keyFile: nonEmpty('keyFile')
       .optional()
       .describe('Service-account key file (JSON), relative to the config file folder. Without it: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the metadata server on Google Cloud.'),

@@ -40,6 +40,7 @@ export type BigQuerySourceConfig = {
   readonly type: 'bigquery';
   readonly projectId: string;
   readonly location?: string;
+  readonly dataset?: string;
   /** Absolute path of a service-account key file; absent: Application Default Credentials. */
   readonly keyFile?: string;
   readonly apiEndpoint?: string;

@@ -87,6 +87,8 @@ export interface DatabricksServer {
   /** Requests by route: token, submit, status, chunk, link, cancel. */
   readonly requests: ReadonlyMap<string, number>;
   readonly cancelled: readonly string[];
+  /** Statements still running (a stopped read leaves none). */
+  running(): number;
   /** Submission bodies received, in order. */
   readonly submissions: ReadonlyArray<Record<string, unknown>>;
   /** Authorization headers seen on external-link requests (must stay empty). */
@@ -181,6 +183,8 @@ function databricksColumn(column: ResultColumn, position: number): { schema: Rec
     case DuckDBTypeId.MAP:
       return { schema: col('MAP', 'MAP'), encode: (v) => JSON.stringify(toJsonValue(v)) };
     default:
+      // DuckDB's JSON stands in for Databricks' VARIANT (semi-structured values, sent as JSON text).
+      if (t.alias === 'JSON') return { schema: col('VARIANT', 'VARIANT'), encode: (v) => String(v) };
       return { schema: col('STRING', 'STRING'), encode: (v) => String(v) };
   }
 }
@@ -436,6 +440,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     },
     requests: controls.requests,
     cancelled: controls.cancelled,
+    running: () => [...statements.values()].filter((st) => st.state === 'running').length,
     submissions,
     linkAuthorizations,
     async stop() {

@@ -98,6 +98,8 @@ export interface SnowflakeServer {
   readonly requests: ReadonlyMap<string, number>;
   /** Handles named by cancel requests. */
   readonly cancelled: readonly string[];
+  /** Statements still running (a stopped read leaves none). */
+  running(): number;
   /** Claims of the last key-pair JWT accepted. */
   readonly lastJwtClaims: Readonly<Record<string, unknown>> | undefined;
   /** Statements received, in order (SQL text). */
@@ -445,6 +447,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     },
     requests: controls.requests,
     cancelled: controls.cancelled,
+    running: () => [...statements.values()].filter((st) => st.state === 'running').length,
     get lastJwtClaims() {
       return lastJwtClaims;
     },

@@ -15,6 +15,8 @@ export interface BigQuerySettings {
   readonly projectId: string;
   /** Where the jobs run; needed for datasets outside the US and EU multi-regions. */
   readonly location?: string;
+  /** Dataset unqualified table names resolve in (QueryRequest.defaultDataset). */
+  readonly dataset?: string;
   /** Service-account key file (absolute path); without it, Application Default Credentials. */
   readonly keyFile?: string;
   /** API root, default https://bigquery.googleapis.com. */
@@ -135,7 +137,7 @@ class BigQueryApi {
 
   /** jobs.query; `requestId` makes a retried submission return the same job. */
   query(body: Record<string, unknown>, signal?: AbortSignal): Promise<ResultsPage> {
-    const request = { useLegacySql: false, requestId: randomUUID(), labels: { application: 'audience-sync' }, ...body, ...this.location() };
+    const request = { useLegacySql: false, requestId: randomUUID(), labels: { application: 'audience-sync' }, ...body, ...this.location(), ...this.defaultDataset() };
     return this.call<ResultsPage>('POST', '/queries', { body: request, signal, waitMs: Number(body.timeoutMs ?? 0) });
   }
 
@@ -159,6 +161,10 @@ class BigQueryApi {
 
   private location(): { location?: string } {
     return this.settings.location ? { location: this.settings.location } : {};
+  }
+
+  private defaultDataset(): { defaultDataset?: { projectId: string; datasetId: string } } {
+    return this.settings.dataset ? { defaultDataset: { projectId: this.settings.projectId, datasetId: this.settings.dataset } } : {};
   }
 
   private async call<T>(
@@ -331,7 +337,7 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
   /** SourceError with what to do, from what the API or the credentials said. */
   function explain(err: unknown, what: string): SourceError {
     if (err instanceof SourceError) return err;
-    const fail = (reason: string, fix?: string) => new SourceError(`${label}: ${what}: ${reason}${fix ? `; ${fix}` : ''}`, { cause: err, ...(fix ? { fix } : {}) });
+    const fail = (reason: string, fix?: string) => new SourceError(`${label}: ${what}: ${reason}${fix ? `; ${fix}` : ''}`, { cause: err, names: [principal], ...(fix ? { fix } : {}) });
     if (err instanceof GoogleAuthError) return fail(err.message, err.fix);
     const project = settings.projectId;
     if (err instanceof TransientError) return fail(`${err.message}, after several attempts`, 'check the network and that the apiEndpoint is right, then run again');
@@ -442,6 +448,7 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
         for (const r of page.rows ?? []) {
           rows.push(toRow(r));
           if (rows.length === chunkRows) {
+            if (closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
             read += rows.length;
             yield rows;
             rows = [];

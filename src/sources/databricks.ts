@@ -121,7 +121,7 @@ function grantFor(message: string, principal: string): string | undefined {
 
 /**
  * A Databricks SQL warehouse read through the Statement Execution API. Nothing is sent until the
- * first read; `check` (doctor) signs in and runs a statement on the warehouse.
+ * first read; `doctor` signs in and runs a statement on the warehouse.
  */
 export function openDatabricks(config: DatabricksSourceConfig, label: string): Source {
   const base = (config.url ?? `https://${config.host.replace(/^https:\/\//, '').replace(/\/$/, '')}`).replace(/\/$/, '');
@@ -372,7 +372,10 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
       const columns = response.manifest?.schema?.columns ?? [];
       const keys = names ?? columns.map((c) => c.name);
       if (keys.length !== columns.length) throw new SourceError(`${label}: Databricks returned ${columns.length} columns where ${keys.length} were asked for`);
-      yield* chunked(pages(response, rowBuilder(keys, columns.map(converterFor)), signal), size);
+      for await (const chunk of chunked(pages(response, rowBuilder(keys, columns.map(converterFor)), signal), size)) {
+        if (closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
+        yield chunk;
+      }
     } catch (err) {
       throw failure(err, phase);
     }

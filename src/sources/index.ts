@@ -40,8 +40,9 @@ export async function openSource(config: SourceConfig, opts: OpenSourceOptions =
   const names = [...(opts.name === undefined ? [] : [opts.name]), ...configNames(config, opts.baseDir), ...WRAPPER_NAMES];
   const text = (message: string, extra: Iterable<string> = []) => redactSourceMessage(message, [...names, ...extra]);
   const redacted = (err: unknown, extra: Iterable<string> = []) => {
-    const fix = err instanceof SourceError && err.fix !== undefined ? text(err.fix, extra) : undefined;
-    return new SourceError(text(errorText(err), extra), fix === undefined ? {} : { fix });
+    const vouched = err instanceof SourceError ? [...extra, ...err.names] : [...extra];
+    const fix = err instanceof SourceError && err.fix !== undefined ? text(err.fix, vouched) : undefined;
+    return new SourceError(text(errorText(err), vouched), fix === undefined ? {} : { fix });
   };
   try {
     return redacting(await open(config, opts, label), { error: redacted, text });

@@ -29,8 +29,8 @@ const MIN_ECHO_LENGTH = 2;
 /**
  * `text` with every quoted literal (`'...'`, `"..."`) replaced by `'<redacted>'`, unless its text is
  * one of `identifiers` (compared case-insensitively; `a.b` when both parts are). Also redacted: the
- * literal's text where the message repeats it unquoted, PostgreSQL's `Key (...)=(...)` values, and
- * e-mail addresses. Warehouses do not escape quotes inside a value (`'O'Brien'`), so a literal that is
+ * literal's text where the message repeats it unquoted, unquoted values (PostgreSQL's `Key (...)=(...)`,
+ * BigQuery's `value: x`), and e-mail addresses other than `identifiers` (a service account). Warehouses do not escape quotes inside a value (`'O'Brien'`), so a literal that is
  * not a known name runs to the last quote of its kind on the line: over-redacting is the safe side.
  */
 export function redactSourceMessage(text: string, identifiers: Iterable<string> = []): string {
@@ -42,7 +42,7 @@ export function redactSourceMessage(text: string, identifiers: Iterable<string> 
   segments = mapKept(segments, (t) => redactQuoted(t, known, removed));
   const echoes = echoesOf(removed, known);
   segments = mapKept(segments, (t) => redactEchoes(t, echoes));
-  segments = mapKept(segments, (t) => [{ text: redactEmailAddresses(t), kept: true }]);
+  segments = mapKept(segments, (t) => [{ text: t.replace(EMAIL, (email) => (known.has(email.toLowerCase()) ? email : REDACTED)), kept: true }]);
   return segments.map((s) => (s.kept ? s.text : s.shown)).join('');
 }
 

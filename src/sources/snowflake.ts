@@ -193,8 +193,8 @@ interface Statement {
 }
 
 /**
- * A Snowflake account read through the SQL API v2. Nothing is sent until the first read; `check`
- * (doctor) signs in and looks for missing grants.
+ * A Snowflake account read through the SQL API v2. Nothing is sent until the first read; `doctor`
+ * signs in and looks for missing grants.
  */
 export function openSnowflake(config: SnowflakeSourceConfig, label: string): Source {
   const auth = config.token !== undefined ? tokenAuth(config) : keyPairAuth(config, label);
@@ -221,7 +221,11 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     if (status === 403) return new SourceError(`${label}: Snowflake refused the request: ${said}; check that the user may use the SQL API from this address (network policy)`);
     if (status === 408) return new SourceError(`${label}: Snowflake cancelled the model's statement when it ran past its timeout: ${said}; raise statementTimeoutSeconds (or the account's STATEMENT_TIMEOUT_IN_SECONDS), or make the model faster`);
     if (status === 429) return new SourceError(`${label}: Snowflake kept answering "too many requests" (HTTP 429): ${said}; try again later`);
-    if (code === '002003') return new SourceError(`${label}: Snowflake ${what}: ${said}; check the model's table names, or grant SELECT on the table to role ${role} (and USAGE on its database and schema)`);
+    if (code === '002003') {
+      const object = /Object '([^']+)' does not exist/.exec(body?.message ?? '')?.[1] ?? 'the table';
+      const fix = `check the model's table names, or grant SELECT on ${object} to role ${role} (and USAGE on its database and schema)`;
+      return new SourceError(`${label}: Snowflake ${what}: ${said}; ${fix}`, { fix });
+    }
     if (code === '000606') return new SourceError(`${label}: Snowflake ${what}: ${said}; grant USAGE on warehouse ${config.warehouse ?? '<warehouse>'} to role ${role}, or set the source's warehouse`);
     if (code === '390189' || code === '390186') return new SourceError(`${label}: Snowflake ${what}: ${said}; grant role ${role} to user ${config.user}, or change the source's role`);
     if (status === 422) return new SourceError(`${label}: Snowflake ${what}: ${said}`);
@@ -324,7 +328,10 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
       if (keys.length !== rowType.length) throw new SourceError(`${label}: Snowflake returned ${rowType.length} columns where ${keys.length} were asked for`);
       const build = rowBuilder(keys, rowType.map(converterFor));
       const partitions = meta.partitionInfo ?? [{ rowCount: statement.first.data?.length ?? 0 }];
-      yield* chunked(pages(statement, partitions, build, signal), chunkRows);
+      for await (const chunk of chunked(pages(statement, partitions, build, signal), chunkRows)) {
+        if (closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
+        yield chunk;
+      }
     } catch (err) {
       throw failure(err, phase);
     }

@@ -87,9 +87,15 @@ export class SourceError extends Error {
   override readonly name = 'SourceError';
   /** What to do about it, when the message's advice can be given on its own (doctor shows it as the fix). */
   readonly fix: string | undefined;
-  constructor(message: string, options?: ErrorOptions & { fix?: string }) {
+  /**
+   * Names the source vouches for that its settings do not hold (BigQuery's service account from the
+   * key file): the redaction in openSource keeps them, e-mail-like as they may be.
+   */
+  readonly names: readonly string[];
+  constructor(message: string, options?: ErrorOptions & { fix?: string; names?: readonly string[] }) {
     super(message, options);
     this.fix = options?.fix;
+    this.names = options?.names ?? [];
   }
 }
 

@@ -1,13 +1,17 @@
 // The backends the conformance suite runs against (see harness.ts for how to add one).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type mysql from 'mysql2/promise';
 import pg from 'pg';
+import { startBigQueryServer } from '../../support/bigquery-server.js';
+import { startDatabricksServer, type DatabricksServer } from '../../support/databricks-server.js';
 import { startMariaDb } from '../../support/mariadb.js';
 import { startPostgres } from '../../support/postgres.js';
 import { createRedshiftStandin } from '../../support/redshift.js';
+import { startSnowflakeServer, type SnowflakeServer } from '../../support/snowflake-server.js';
+import type { SourceConfig } from '../../../src/config/index.js';
 import { DUCKDB_FIXTURES, POSTGRES_FIXTURES, standardLiteral, type BackendInstance, type FixtureDialect, type SourceBackend } from './harness.js';
 
 export const duckdb: SourceBackend = {
@@ -231,4 +235,140 @@ export const mariadb: SourceBackend = {
   },
 };
 
-export const BACKENDS: readonly SourceBackend[] = [duckdb, postgres, redshift, mariadb];
+/** What the DuckDB-backed test servers of the HTTP warehouses share. */
+interface ApiServer {
+  exec(sql: string): Promise<void>;
+  expireCredential(): void;
+  revokeGrant(table: string): void;
+  failMidStream(afterPages: number | undefined): void;
+  running(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A warehouse behind its test server: the fixtures go into the server's DuckDB; an expired
+ * credential is a second server whose credential has expired (expiring the first one's would fail
+ * every later test); a mid-stream failure cuts the connection of every later page until healed.
+ */
+async function apiBackend<S extends ApiServer>(start: () => Promise<S>, config: (server: S) => SourceConfig, typeNames: BackendInstance['typeNames']): Promise<BackendInstance> {
+  const server = await start();
+  const others: S[] = [];
+  return {
+    config: config(server),
+    async exec(statements) {
+      for (const s of statements) await server.exec(s);
+    },
+    fixtures: DUCKDB_FIXTURES,
+    typeNames,
+    valueError: 'select user_id, cast(email as integer) as n from users where user_id = 7',
+    async expiredCredential() {
+      const other = await start();
+      others.push(other);
+      other.expireCredential();
+      return config(other);
+    },
+    async revokeGrant(table) {
+      server.revokeGrant(table);
+    },
+    midStreamFailure: {
+      async strike() {
+        server.failMidStream(0);
+      },
+      async heal() {
+        server.failMidStream(undefined);
+      },
+    },
+    async runningStatements() {
+      return server.running();
+    },
+    async stop() {
+      await Promise.all([server, ...others].map((s) => s.stop()));
+    },
+  };
+}
+
+export const snowflake: SourceBackend = {
+  name: 'snowflake (SQL API v2 test server)',
+  start: () =>
+    apiBackend(
+      // Pages of 1,000 rows; TIMESTAMPTZ read back as Snowflake's TIMESTAMP_TZ.
+      () => startSnowflakeServer({ rowsPerPartition: 1_000, columnTypes: { SEEN_TZ: 'TIMESTAMP_TZ' } }),
+      (server: SnowflakeServer) => server.sourceConfig(),
+      // Keyed by the config's names: findColumn finds Snowflake's ID for id.
+      { id: 'NUMBER(38,0)', big: 'NUMBER(38,0)', huge: 'NUMBER(38,0)', amount: 'NUMBER(10,2)', name: 'VARCHAR', birth: 'DATE', seen: 'TIMESTAMP_NTZ', seen_tz: 'TIMESTAMP_TZ', active: 'BOOLEAN', doc: 'VARIANT', tags: 'ARRAY' },
+    ),
+};
+
+export const databricks: SourceBackend = {
+  name: 'databricks (Statement Execution API test server)',
+  start: () =>
+    apiBackend(() => startDatabricksServer({ rowsPerChunk: 1_000 }), (server: DatabricksServer) => server.sourceConfig(), {
+      id: 'INT',
+      big: 'BIGINT',
+      huge: 'DECIMAL(38,0)',
+      amount: 'DECIMAL(10,2)',
+      name: 'STRING',
+      birth: 'DATE',
+      seen: 'TIMESTAMP_NTZ',
+      seen_tz: 'TIMESTAMP',
+      active: 'BOOLEAN',
+      doc: 'VARIANT',
+      tags: 'ARRAY<INTEGER>',
+    }),
+};
+
+/** BigQuery behind its test server: the fixtures in one dataset, the default dataset of the source's queries. */
+export const bigquery: SourceBackend = {
+  name: 'bigquery (REST API v2 test server)',
+  async start() {
+    const server = await startBigQueryServer();
+    const dir = mkdtempSync(join(tmpdir(), 'as-conformance-bigquery-'));
+    const keyFile = (name: string) => {
+      const key = server.serviceAccount(name);
+      const path = join(dir, `${name}.json`);
+      writeFileSync(path, JSON.stringify(key));
+      return { path, principal: key.client_email };
+    };
+    const config = (path: string): SourceConfig => ({ type: 'bigquery', projectId: server.projectId, apiEndpoint: server.url, keyFile: path, dataset: 'conformance' });
+    try {
+      await server.createDataset('conformance');
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return {
+      config: config(keyFile('reader').path),
+      async exec(statements) {
+        for (const s of statements) await server.sql(`USE "${server.projectId}".conformance; ${s}`);
+      },
+      fixtures: DUCKDB_FIXTURES,
+      typeNames: { id: 'INT64', big: 'INT64', huge: 'BIGNUMERIC', amount: 'NUMERIC', name: 'STRING', birth: 'DATE', seen: 'DATETIME', seen_tz: 'TIMESTAMP', active: 'BOOL', doc: 'JSON', tags: 'ARRAY<INT64>' },
+      valueError: 'select user_id, cast(email as int64) as n from users where user_id = 7',
+      async expiredCredential() {
+        const expired = keyFile('expired');
+        server.revokeCredential(expired.principal);
+        return config(expired.path);
+      },
+      async revokeGrant(table) {
+        server.revokeRead('*', `conformance.${table}`);
+      },
+      midStreamFailure: {
+        async strike() {
+          server.failPages({ after: 1, error: 'reset' });
+        },
+        async heal() {
+          server.failPages({ after: 0, times: 0 });
+        },
+      },
+      async runningStatements() {
+        return server.running();
+      },
+      async stop() {
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+export const BACKENDS: readonly SourceBackend[] = [duckdb, postgres, redshift, mariadb, bigquery, snowflake, databricks];

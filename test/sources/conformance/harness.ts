@@ -14,17 +14,21 @@
  *   3. `config` is the `sources.<name>` entry a user would write to read those tables, signed in as a
  *      user who can read them (not an admin): grants are part of what the suite checks.
  *   4. The failure hooks (`expiredCredential`, `revokeGrant`, `midStreamFailure`,
- *      `runningStatements`) make the warehouse fail the way a real one does. A backend without one
- *      says why in `notApplicable` (an embedded file has no credentials); the suite checks every hook
- *      is either there or explained.
+ *      `runningStatements`) make the warehouse fail the way a real one does (a test server's fault
+ *      switch that would break later reads too is turned off again by `midStreamFailure.heal`). A
+ *      backend without one says why in `notApplicable` (an embedded file has no credentials); the
+ *      suite checks every hook is either there or explained.
+ *   Rows and columns are compared by the names a config would write: the source's `findColumn`
+ *   says which returned column each is (Snowflake returns `id` as ID).
  *   5. `valueError` is a model that fails on the `users` row 7, with an error that quotes its email
  *      (a failed conversion); the suite checks the source's error shows it redacted.
  *   6. Add it to `BACKENDS` in backends.ts. The suite checks every part of `Source`: `columns()`,
  *      `findColumn()`, `stream()`, `doctor()` (sign-in, a missing grant, the row count or estimate).
  *
- * For an HTTP backend this is a few lines: start its test server, `exec` = run on its DuckDB,
- * `fixtures` = DUCKDB_FIXTURES, `config` = the source entry pointing `url` at the server, and the
- * hooks = the server's controls (expire a token, drop a grant, fail the next page, count statements).
+ * For an HTTP backend (BigQuery, Snowflake, Databricks) this is a few lines: start its test server,
+ * `exec` = run on its DuckDB, `fixtures` = DUCKDB_FIXTURES, `config` = the source entry pointing its
+ * url at the server, and the hooks = the server's controls (expire a credential, drop a grant, fail
+ * the next page, count running statements).
  */
 import type { SourceConfig } from '../../../src/config/index.js';
 
@@ -96,7 +100,7 @@ export interface BackendInstance {
    * users table) has arrived, to kill the session, drop the connection or fail the next page; or,
    * without `strike`, `model` is a model that fails part-way by itself.
    */
-  readonly midStreamFailure?: { strike(): Promise<void>; model?: string } | { model: string };
+  readonly midStreamFailure?: { strike(): Promise<void>; model?: string; heal?(): Promise<void> } | { model: string };
   /** A model that fails on the `users` row with user_id 7, its error quoting that row's email. */
   readonly valueError: string;
   /** Statements of the config's user the warehouse is still running (after a read was stopped: 0). */
