@@ -301,6 +301,7 @@ function renderSourceSettings(s: InitSource): string[] {
         s.keyFile
           ? `    keyFile: ${q(s.keyFile)}             # service-account key, relative to this file; keep it out of version control`
           : '    # keyFile: "service-account.json"    # without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server',
+        '    # dataset: "crm"                     # where the model\'s unqualified table names resolve',
         '    # The credentials also need roles/bigquery.dataViewer on the datasets the model reads.',
       ];
     case 'snowflake':
