@@ -141,7 +141,7 @@ describe('Snowflake source', () => {
       const s = await openSource(scoped.sourceConfig(), { name: 'sf' });
       const error = await readAll(s.stream('select * from secret_people', { columns: ['user_id'], orderByKey: 'user_id', keyForm: 'sha256' })).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SourceError);
-      expect((error as Error).message).toMatch(/source "sf": Snowflake could not run the model: SQL compilation error: Object 'ANALYTICS\.PUBLIC\.SECRET_PEOPLE' does not exist or not authorized\. \(002003\); check the model's table names, or grant SELECT on the table to role ANALYST/);
+      expect((error as Error).message).toMatch(/source "sf": Snowflake could not run the model: SQL compilation error: Object 'ANALYTICS\.PUBLIC\.SECRET_PEOPLE' does not exist or not authorized\. \(002003\); check the model's table names, or grant SELECT on ANALYTICS\.PUBLIC\.SECRET_PEOPLE to role ANALYST/);
       await s.close();
     } finally {
       await scoped.stop();
