@@ -121,12 +121,14 @@ export class Workspace {
     const sync = this.sync(name);
     const at = (p: string) => `syncs[${index}]${p ? `.${p}` : ''} (${sync.name})`;
     let columns: string[];
+    let source: Source;
     try {
-      columns = (await (await this.source(sync.source)).columns(sync.model)).map((c) => c.name);
+      source = await this.source(sync.source);
+      columns = (await source.columns(sync.model)).map((c) => c.name);
     } catch (e) {
       return [{ path: at(sync.modelFile ? 'modelFile' : 'model'), message: e instanceof Error ? e.message : String(e) }];
     }
-    return checkModelColumns(toSyncSpec(sync), columns).map((i) => ({ path: at(i.path), message: i.message }));
+    return checkModelColumns(toSyncSpec(sync), columns, (name, have) => source.findColumn(name, have)).map((i) => ({ path: at(i.path), message: i.message }));
   }
 
   /** Throws a ModelCheckError listing every problem when the model does not fit the sync. */

@@ -110,9 +110,7 @@ function locate(issues: IssueAt[], doc: Document, lines: LineCounter): ConfigIss
 
 function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issues: IssueAt[]): Config {
   const sources: Record<string, SourceConfig> = {};
-  for (const [name, source] of Object.entries(raw.sources)) {
-    sources[name] = resolveSource(source, baseDir);
-  }
+  for (const [name, source] of Object.entries(raw.sources)) sources[name] = resolveSource(source, baseDir);
   return {
     version: 1,
     configPath,
@@ -177,6 +175,7 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
   };
 }
 
+/** Relative file paths of a source resolved against the config's folder. */
 function resolveSource(source: RawConfig['sources'][string], baseDir: string): SourceConfig {
   switch (source.type) {
     case 'duckdb':
@@ -186,15 +185,35 @@ function resolveSource(source: RawConfig['sources'][string], baseDir: string): S
         ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
       };
     case 'postgres':
-      return { type: 'postgres', url: source.url };
+    case 'redshift':
+      return { type: source.type, url: source.url };
+    case 'mysql': {
+      if (source.ssl === undefined) return { type: 'mysql', url: source.url };
+      const { ca, cert, key, rejectUnauthorized } = source.ssl;
+      return {
+        type: 'mysql',
+        url: source.url,
+        ssl: {
+          ...(ca === undefined ? {} : { ca: resolve(baseDir, ca) }),
+          ...(cert === undefined ? {} : { cert: resolve(baseDir, cert) }),
+          ...(key === undefined ? {} : { key: resolve(baseDir, key) }),
+          ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+        },
+      };
+    }
     case 'bigquery':
       return {
         type: 'bigquery',
         projectId: source.projectId,
         ...(source.location === undefined ? {} : { location: source.location }),
+        ...(source.dataset === undefined ? {} : { dataset: source.dataset }),
         ...(source.keyFile === undefined ? {} : { keyFile: resolve(baseDir, source.keyFile) }),
         ...(source.apiEndpoint === undefined ? {} : { apiEndpoint: source.apiEndpoint }),
       };
+    case 'snowflake':
+      return { ...source, ...(source.privateKeyFile === undefined ? {} : { privateKeyFile: resolve(baseDir, source.privateKeyFile) }) };
+    case 'databricks':
+      return { ...source };
   }
 }
 

@@ -141,7 +141,7 @@ export const fleetSchema = z
 export const duckdbSourceSchema = z
   .strictObject({
     type: z.literal('duckdb'),
-    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:".'),
+    path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:" for a model that only reads files (read_csv, read_parquet; relative file names are found in the config file folder).'),
     memoryLimit: z
       .string()
       .trim()
@@ -173,6 +173,9 @@ export const bigquerySourceSchema = z
     location: nonEmpty('location')
       .optional()
       .describe('Location of the model\'s datasets, e.g. "EU" or "europe-west2"; needed for datasets outside the US and EU multi-regions.'),
+    dataset: nonEmpty('dataset')
+      .optional()
+      .describe('Dataset the model\'s unqualified table names resolve in (like a default schema); without it, the model names its tables as dataset.table.'),
     keyFile: nonEmpty('keyFile')
       .optional()
       .describe('Service-account key file (JSON), relative to the config file folder. Without it: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the metadata server on Google Cloud.'),
@@ -184,9 +187,101 @@ export const bigquerySourceSchema = z
   })
   .describe('A Google BigQuery project, read through the BigQuery REST API.');
 
-export const sourceSchema = z.discriminatedUnion('type', [duckdbSourceSchema, postgresSourceSchema, bigquerySourceSchema], {
-  error: 'type must be "duckdb", "postgres" or "bigquery"',
-});
+const httpsUrl = (example: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, `must be a base URL such as "${example}" (scheme, host and port only)`);
+
+export const snowflakeSourceSchema = z
+  .strictObject({
+    type: z.literal('snowflake'),
+    account: nonEmpty('account')
+      .regex(/^[A-Za-z0-9_.-]+$/, 'must be an account identifier such as "myorg-myaccount" (or a locator such as "xy12345.us-east-1")')
+      .describe('Account identifier: ORGNAME-ACCOUNTNAME, or the account locator with its region (xy12345.us-east-1).'),
+    user: nonEmpty('user').describe('User to sign in as (a service user with a key pair is best).'),
+    privateKeyFile: nonEmpty('privateKeyFile').optional().describe("PEM file of the user's private key (PKCS#8), relative to the config file folder."),
+    privateKey: nonEmpty('privateKey').optional().describe('The private key PEM itself; read it from the environment: "${SNOWFLAKE_PRIVATE_KEY}".'),
+    privateKeyPassphrase: z.string().optional().describe('Passphrase of an encrypted private key: "${SNOWFLAKE_PRIVATE_KEY_PASSPHRASE}".'),
+    token: nonEmpty('token').optional().describe('A programmatic access token or an OAuth access token, instead of a key pair: "${SNOWFLAKE_TOKEN}".'),
+    tokenType: z
+      .enum(['PROGRAMMATIC_ACCESS_TOKEN', 'OAUTH'])
+      .default('PROGRAMMATIC_ACCESS_TOKEN')
+      .describe('What `token` is: PROGRAMMATIC_ACCESS_TOKEN or OAUTH.'),
+    warehouse: nonEmpty('warehouse').optional().describe("Warehouse that runs the model (default: the user's DEFAULT_WAREHOUSE). Case-sensitive, as SHOW WAREHOUSES prints it."),
+    database: nonEmpty('database').optional().describe("Database unqualified names resolve in (default: the user's DEFAULT_NAMESPACE)."),
+    schema: nonEmpty('schema').optional().describe('Schema unqualified names resolve in.'),
+    role: nonEmpty('role').optional().describe("Role to run the model as (default: the user's DEFAULT_ROLE)."),
+    statementTimeoutSeconds: z.int().min(1, 'must be at least 1 second').optional().describe("Cancel the model's statement after this long (default: the account's STATEMENT_TIMEOUT_IN_SECONDS)."),
+    url: httpsUrl('https://myorg-myaccount.snowflakecomputing.com').optional().describe('Base URL of the SQL API (default: https://<account>.snowflakecomputing.com).'),
+  })
+  .refine((s) => [s.privateKeyFile, s.privateKey, s.token].filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one of privateKeyFile, privateKey (key-pair authentication) or token (programmatic access or OAuth token)',
+  })
+  .describe('A Snowflake account, read through the SQL API v2 with key-pair (JWT) or token authentication.');
+
+export const databricksSourceSchema = z
+  .strictObject({
+    type: z.literal('databricks'),
+    host: nonEmpty('host')
+      .regex(/^(https:\/\/)?[A-Za-z0-9.-]+\/?$/, 'must be the workspace host name, e.g. "dbc-a1b2345c-d6e7.cloud.databricks.com"')
+      .describe('Workspace host name, e.g. dbc-a1b2345c-d6e7.cloud.databricks.com.'),
+    warehouseId: nonEmpty('warehouseId').describe('ID of the SQL warehouse that runs the model (SQL Warehouses → Connection details).'),
+    token: nonEmpty('token').optional().describe('Personal access token: "${DATABRICKS_TOKEN}".'),
+    clientId: nonEmpty('clientId').optional().describe("OAuth client ID of a service principal (machine-to-machine), with clientSecret."),
+    clientSecret: nonEmpty('clientSecret').optional().describe('OAuth secret of the service principal: "${DATABRICKS_CLIENT_SECRET}".'),
+    catalog: nonEmpty('catalog').optional().describe('Catalog unqualified names resolve in (like USE CATALOG).'),
+    schema: nonEmpty('schema').optional().describe('Schema unqualified names resolve in (like USE SCHEMA).'),
+    disposition: z
+      .enum(['EXTERNAL_LINKS', 'INLINE'])
+      .default('EXTERNAL_LINKS')
+      .describe('EXTERNAL_LINKS reads results from cloud storage links (any size); INLINE reads them from the workspace (at most 25 MiB per model, for workspaces that block storage links).'),
+    url: httpsUrl('https://dbc-a1b2345c-d6e7.cloud.databricks.com').optional().describe('Base URL of the workspace API (default: https://<host>).'),
+  })
+  .refine((s) => (s.token !== undefined) !== (s.clientId !== undefined || s.clientSecret !== undefined) && (s.clientId === undefined) === (s.clientSecret === undefined), {
+    message: 'set either token (a personal access token) or both clientId and clientSecret (OAuth for a service principal)',
+  })
+  .describe('A Databricks SQL warehouse, read through the SQL Statement Execution API 2.0.');
+
+const tlsFile = (what: string) => nonEmpty(`ssl.${what}`).describe(`${what === 'ca' ? 'CA certificate' : what === 'cert' ? 'Client certificate' : 'Client key'} file (PEM), relative to the config file folder.`);
+
+export const mysqlSourceSchema = z
+  .strictObject({
+    type: z.literal('mysql'),
+    url: z
+      .string()
+      .trim()
+      .regex(/^(mysql|mariadb):\/\/\S+$/, 'must be a mysql:// URL, e.g. "${MYSQL_URL}" holding mysql://user:password@host:3306/database')
+      .describe('Connection URL mysql://user:password@host:3306/database; read it from the environment, it holds a password. `?ssl-mode=REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY` turns on TLS.'),
+    ssl: z
+      .strictObject({
+        ca: tlsFile('ca').optional(),
+        cert: tlsFile('cert').optional(),
+        key: tlsFile('key').optional(),
+        rejectUnauthorized: z.boolean().optional().describe('Refuse a server whose certificate is not trusted or does not name its host (default true).'),
+      })
+      .optional()
+      .describe('TLS to the server (checks its certificate and host name unless rejectUnauthorized is false).'),
+  })
+  .describe('A MySQL 8 or MariaDB 10.6+ database, read as one streamed query.');
+
+export const redshiftSourceSchema = z
+  .strictObject({
+    type: z.literal('redshift'),
+    url: z
+      .string()
+      .trim()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL, e.g. "${REDSHIFT_URL}" holding postgres://user:password@cluster.region.redshift.amazonaws.com:5439/dev?sslmode=verify-full')
+      .refine((url) => /[?&]sslmode=/.test(url), 'must say how to use TLS: add ?sslmode=verify-full (sslmode=disable only inside a private network)')
+      .describe('Connection URL postgres://user:password@host:5439/database?sslmode=verify-full; read it from the environment, it holds a password.'),
+  })
+  .describe('An Amazon Redshift cluster or Serverless workgroup, read over the PostgreSQL protocol through a cursor.');
+
+export const sourceSchema = z.discriminatedUnion(
+  'type',
+  [duckdbSourceSchema, postgresSourceSchema, redshiftSourceSchema, mysqlSourceSchema, bigquerySourceSchema, snowflakeSourceSchema, databricksSourceSchema],
+  { error: 'type must be "duckdb", "postgres", "redshift", "mysql", "bigquery", "snowflake" or "databricks"' },
+);
 
 export const audienceSchema = z
   .strictObject({

@@ -23,16 +23,69 @@ export type PostgresSourceConfig = {
   readonly url: string;
 };
 
+export type MySqlSourceConfig = {
+  readonly type: 'mysql';
+  /** `mysql://` URL (may hold a password: never print it). */
+  readonly url: string;
+  /** TLS; file paths absolute. */
+  readonly ssl?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean };
+};
+
+export type RedshiftSourceConfig = {
+  readonly type: 'redshift';
+  /** `postgres://` URL with sslmode (may hold a password: never print it). */
+  readonly url: string;
+};
+
 export type BigQuerySourceConfig = {
   readonly type: 'bigquery';
   readonly projectId: string;
   readonly location?: string;
+  readonly dataset?: string;
   /** Absolute path of a service-account key file; absent: Application Default Credentials. */
   readonly keyFile?: string;
   readonly apiEndpoint?: string;
 };
 
-export type SourceConfig = DuckDbSourceConfig | PostgresSourceConfig | BigQuerySourceConfig;
+export type SnowflakeSourceConfig = {
+  readonly type: 'snowflake';
+  readonly account: string;
+  readonly user: string;
+  /** Absolute path of the private key PEM. */
+  readonly privateKeyFile?: string;
+  readonly privateKey?: string;
+  readonly privateKeyPassphrase?: string;
+  readonly token?: string;
+  readonly tokenType?: 'PROGRAMMATIC_ACCESS_TOKEN' | 'OAUTH';
+  readonly warehouse?: string;
+  readonly database?: string;
+  readonly schema?: string;
+  readonly role?: string;
+  readonly statementTimeoutSeconds?: number;
+  readonly url?: string;
+};
+
+export type DatabricksSourceConfig = {
+  readonly type: 'databricks';
+  readonly host: string;
+  readonly warehouseId: string;
+  readonly token?: string;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  readonly catalog?: string;
+  readonly schema?: string;
+  readonly disposition?: 'EXTERNAL_LINKS' | 'INLINE';
+  readonly url?: string;
+};
+
+export type SourceConfig =
+  | DuckDbSourceConfig
+  | PostgresSourceConfig
+  | RedshiftSourceConfig
+  | MySqlSourceConfig
+  | BigQuerySourceConfig
+  | SnowflakeSourceConfig
+  | DatabricksSourceConfig;
 
 /** An existing audience (`{ id }`) or one the first run creates (`{ create }`). */
 export type AudienceConfig =

@@ -1,13 +1,15 @@
 // Shared by the tests (test/support/postgres.ts) and the chaos run, so there is one copy.
 // Starts a real, throw-away PostgreSQL server for tests: its own data dir in a temp folder, listening on
 // 127.0.0.1 at a free port, trust auth, no fsync. initdb refuses to run as root, so as root the server
-// runs as the `postgres` user (runuser); otherwise as the current user.
+// runs as the `postgres` user (runuser); otherwise as the current user. Members of the role
+// `password_login` (create it to use it) must sign in with their password over TCP, so tests can
+// expire a credential (VALID UNTIL) and see it refused.
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { asServerUser, freePort } from './server-process.js';
 
 const run = promisify(execFile);
 
@@ -29,33 +31,9 @@ function findBinDir(): string {
   throw new Error('PostgreSQL binaries not found: install postgresql-15 or set PG_BIN to the folder holding initdb');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** How to run a server binary: as `postgres` via runuser when we are root. */
-function asServerUser(): { wrap(bin: string, args: string[]): [string, string[]]; uid?: number; gid?: number } {
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot) return { wrap: (bin, args) => [bin, args] };
-  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((p) => existsSync(p));
-  if (!runuser) throw new Error('running as root without runuser: PostgreSQL refuses to run as root; run the tests as another user');
-  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
-  const [, , uid, gid] = passwd?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) throw new Error('running as root but there is no "postgres" user to run PostgreSQL as');
-  return { wrap: (bin, args) => [runuser, ['-u', 'postgres', '--', bin, ...args]], uid: Number(uid), gid: Number(gid) };
-}
-
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = findBinDir();
-  const user = asServerUser();
+  const user = asServerUser('postgres', 'PostgreSQL');
   const exec = (name: string, args: string[]) => {
     const [cmd, argv] = user.wrap(join(bin, name), args);
     return run(cmd, argv, { timeout: 60_000 });
@@ -73,6 +51,9 @@ export async function startPostgres(): Promise<TestPostgres> {
     cleanup();
     throw new Error(`initdb failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
   }
+  // The first matching line wins: password members before initdb's trust lines.
+  const hba = join(data, 'pg_hba.conf');
+  writeFileSync(hba, `host all +password_login 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
 
   let lastError = '';
   for (let attempt = 0; attempt < 5; attempt++) {

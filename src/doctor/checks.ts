@@ -150,7 +150,13 @@ export function checkSchema(subject: string, current: string, stored: string | n
 /** One check per problem `Workspace.checkSync` found, or one ok check. */
 export function checkModel(subject: string, issues: ReadonlyArray<{ path: string; message: string }>): Check[] {
   if (issues.length === 0) return [ok(subject, 'every mapped column and the primary key are in the model')];
-  return issues.map((i) => fail(subject, `${i.path}: ${i.message}`, 'fix the model or the mapping; `audience-sync validate` checks again'));
+  return issues.map((i) =>
+    fail(
+      subject,
+      `${i.path}: ${i.message}`,
+      /\bGRANT\b/.test(i.message) ? 'ask the warehouse admin for the grant named above; `audience-sync doctor` checks again' : 'fix the model or the mapping; `audience-sync validate` checks again',
+    ),
+  );
 }
 
 /** Records that used up their attempts: the audience is missing them (or still holds them) until they are retried. */

@@ -3,6 +3,7 @@
 import { toSyncSpec, type Workspace } from '../app/workspace.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { MetaApiError, type GraphClient } from '../meta/index.js';
+import type { SourceCheck } from '../sources/index.js';
 import type { StateStore } from '../state/index.js';
 import {
   checkAdAccount,
@@ -59,6 +60,30 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     checks.push({ subject: 'state store', status: 'fail', message: reason(e), fix: 'check state.url in the config and that its folder (or database) is writable' });
   }
 
+  // What each warehouse says of each model (Source.doctor): its sign-in is shown once per source,
+  // before the syncs, from the first sync that reads it.
+  const found = new Map<string, SourceCheck[]>();
+  const reachable = new Set<string>();
+  const sourceDoctor = async (sourceName: string, model: string): Promise<SourceCheck[]> => {
+    try {
+      return await (await ws.source(sourceName)).doctor(model);
+    } catch (e) {
+      return [{ subject: 'sign-in', status: 'fail', message: reason(e) }];
+    }
+  };
+  for (const name of new Set(ws.config.syncs.map((s) => s.source))) {
+    const first = ws.config.syncs.find((s) => s.source === name)!;
+    const result = await sourceDoctor(name, first.model);
+    found.set(first.name, result);
+    const signIn = result.find((c) => c.subject === 'sign-in');
+    if (signIn?.status === 'fail') {
+      checks.push({ subject: `source ${name}`, status: 'fail', message: signIn.message, fix: signIn.fix ?? `check sources.${name} in the config (url, credentials, TLS) and that the warehouse is reachable from here` });
+    } else {
+      checks.push({ subject: `source ${name}`, status: 'ok', message: signIn?.message ?? 'connected' });
+      reachable.add(name);
+    }
+  }
+
   for (const sync of ws.config.syncs) {
     const at = (what: string) => `sync ${sync.name}: ${what}`;
     const spec = toSyncSpec(sync);
@@ -101,24 +126,22 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       }
     }
 
-
-    let modelOk = false;
+    if (!reachable.has(sync.source)) {
+      checks.push({ subject: at('model'), status: 'skip', message: `not checked: source ${sync.source} cannot be reached` });
+      continue;
+    }
+    let runnable = false;
     try {
       const issues = await ws.checkSync(sync.name);
-      modelOk = issues.length === 0;
+      runnable = issues.length === 0;
       checks.push(...checkModel(at('model'), issues));
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }
-    // What the warehouse can say beyond the columns: credentials, grants, how many rows a run reads.
-    if (modelOk) {
-      try {
-        const source = await ws.source(sync.source);
-        for (const c of (await source.doctor?.(sync.model)) ?? []) checks.push({ ...c, subject: at(`source ${c.subject}`) });
-      } catch (e) {
-        checks.push({ subject: at('source'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
-      }
-    }
+    // A model that cannot run already failed above, with the same message.
+    if (!runnable) continue;
+    const model = found.get(sync.name) ?? (await sourceDoctor(sync.source, sync.model));
+    for (const c of model) if (c.subject !== 'sign-in') checks.push({ subject: at(c.subject), status: c.status, message: c.message, ...(c.fix === undefined ? {} : { fix: c.fix }) });
   }
   return doctorReport(checks);
 }

@@ -94,8 +94,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     latestRunId: async (name) => (await state.listRuns({ sync: name, limit: 1 }))[0]?.id,
     exclusiveKey: (name) => {
       const source = ws.sync(name).source;
-      // DuckDB reads each stream on its own connection; a PostgreSQL source has one connection.
-      return ws.config.sources[source]?.type === 'postgres' ? `source:${source}` : undefined;
+      // DuckDB reads each stream on its own connection; the other sources read one model at a time.
+      const type = ws.config.sources[source]?.type;
+      return type === undefined || type === 'duckdb' ? undefined : `source:${source}`;
     },
     onFinished: (name, outcome) => {
       if ('summary' in outcome) {

@@ -2,10 +2,12 @@
 // with node's fetch. Not the official client: it brings much of the Google Cloud SDK, turns INT64
 // into JS numbers unless told otherwise, and its auth library ignores the key file's token_uri.
 import { randomUUID } from 'node:crypto';
-import { describeFetchError, GoogleAuthError, resolveGoogleCredentials, sleep, TransientError, withBackoff, type GoogleCredentials } from './google-auth.js';
-import { errorText, modelBody, validChunkRows, type Lexicon } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, PK_FIELD, SourceError, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
-import { dateFromIsoDay, dateFromMillis, decimalValue, integerValue } from './values.js';
+import { doctorChecks, failedCheck } from './doctor.js';
+import { GoogleAuthError, resolveGoogleCredentials, type GoogleCredentials } from './google-auth.js';
+import { cancelOnSignal, describeNetworkError, sleep, StoppedError, TransientError, vendorMessage, withBackoff } from './http.js';
+import { errorText, exactColumn, modelAsSubquery, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { dateFromMillis, decimalValue, integerText, jsonValue, parseDate, parseTimestamp } from './values.js';
 
 export const DEFAULT_BIGQUERY_ENDPOINT = 'https://bigquery.googleapis.com';
 
@@ -13,6 +15,8 @@ export interface BigQuerySettings {
   readonly projectId: string;
   /** Where the jobs run; needed for datasets outside the US and EU multi-regions. */
   readonly location?: string;
+  /** Dataset unqualified table names resolve in (QueryRequest.defaultDataset). */
+  readonly dataset?: string;
   /** Service-account key file (absolute path); without it, Application Default Credentials. */
   readonly keyFile?: string;
   /** API root, default https://bigquery.googleapis.com. */
@@ -28,7 +32,6 @@ export interface BigQueryOptions {
   readonly retry?: { readonly attempts?: number; readonly baseDelayMs?: number };
 }
 
-const LEXICON: Lexicon = { hashComments: true, backquotes: true };
 const DEFAULT_PAGE_ROWS = 10_000;
 /** jobs.query waits this long for the job: short, so a job to cancel has an id soon. */
 const QUERY_WAIT_MS = 2_000;
@@ -38,8 +41,6 @@ const POLL_WAIT_MS = 10_000;
 const POLL_PAUSE_MS = 500;
 const REQUEST_TIMEOUT_MS = 60_000;
 const CANCEL_TIMEOUT_MS = 10_000;
-/** How long a signal waits for the jobs it cancels before the process goes on stopping. */
-const SIGNAL_CANCEL_WAIT_MS = 5_000;
 /** Google documents these as transient: retry with backoff. */
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'backendError', 'internalError']);
@@ -50,22 +51,21 @@ export function quoteBigQueryName(name: string): string {
   return `\`${name.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 }
 
-function modelSubquery(sql: string): string {
-  // The newline ends a trailing comment before the closing parenthesis.
-  return `(\n${modelBody(sql, LEXICON)}\n) AS audience_sync_model`;
-}
-
 /**
- * The model's rows in GoogleSQL, with `__pk` = the key's text (or the hex SHA-256 of its UTF-8
- * text), ordered by it: STRING comparison is by code point, which is UTF-8 byte order.
+ * GoogleSQL: backquoted names, `#` comments, backslash escapes in strings. STRING comparison is by
+ * code point, which is UTF-8 byte order; TO_HEX(SHA256()) hashes the UTF-8 text.
  */
+export const BIGQUERY_SQL: SqlDialect = {
+  quote: quoteBigQueryName,
+  keyText: (col) => `CAST(${col} AS STRING)`,
+  keySha256: (col) => `TO_HEX(SHA256(CAST(${col} AS STRING)))`,
+  orderByKey: (pk) => `${pk} ASC NULLS LAST`,
+  lexicon: { hashComments: true, backquotes: true, backslashEscapes: true },
+};
+
+/** The model's rows in GoogleSQL, with `__pk` = the key's text (or the hex SHA-256 of its UTF-8 text), ordered by it. */
 export function bigQueryStreamSql(sql: string, opts: StreamOptions = {}): string {
-  const projection = opts.columns ? opts.columns.map(quoteBigQueryName) : ['*'];
-  if (opts.orderByKey === undefined) return `SELECT ${projection.join(', ')} FROM ${modelSubquery(sql)}`;
-  const text = `CAST(${quoteBigQueryName(opts.orderByKey)} AS STRING)`;
-  const key = opts.keyForm === 'sha256' ? `TO_HEX(SHA256(${text}))` : text;
-  const pk = quoteBigQueryName(PK_FIELD);
-  return `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${modelSubquery(sql)} ORDER BY ${pk} ASC NULLS LAST`;
+  return streamQuery(sql, opts, BIGQUERY_SQL);
 }
 
 // ---- the REST API ---------------------------------------------------------------------------------
@@ -117,6 +117,13 @@ class ApiError extends Error {
 const isTransient = (err: unknown) =>
   err instanceof TransientError || (err instanceof ApiError && (TRANSIENT_STATUS.has(err.status) || (err.reason !== undefined && TRANSIENT_REASONS.has(err.reason))));
 
+/** BigQueryOptions.retry as the shared backoff's policy (Google: start at 500 ms, up to 16 s). */
+const retryPolicy = (retry: NonNullable<BigQueryOptions['retry']>, attempts?: number) => ({
+  attempts: attempts ?? retry.attempts ?? 5,
+  firstDelayMs: retry.baseDelayMs ?? 500,
+  maxDelayMs: 16_000,
+});
+
 class BigQueryApi {
   private readonly base: string;
   constructor(
@@ -130,7 +137,7 @@ class BigQueryApi {
 
   /** jobs.query; `requestId` makes a retried submission return the same job. */
   query(body: Record<string, unknown>, signal?: AbortSignal): Promise<ResultsPage> {
-    const request = { useLegacySql: false, requestId: randomUUID(), labels: { application: 'audience-sync' }, ...body, ...this.location() };
+    const request = { useLegacySql: false, requestId: randomUUID(), labels: { application: 'audience-sync' }, ...body, ...this.location(), ...this.defaultDataset() };
     return this.call<ResultsPage>('POST', '/queries', { body: request, signal, waitMs: Number(body.timeoutMs ?? 0) });
   }
 
@@ -154,6 +161,10 @@ class BigQueryApi {
 
   private location(): { location?: string } {
     return this.settings.location ? { location: this.settings.location } : {};
+  }
+
+  private defaultDataset(): { defaultDataset?: { projectId: string; datasetId: string } } {
+    return this.settings.dataset ? { defaultDataset: { projectId: this.settings.projectId, datasetId: this.settings.dataset } } : {};
   }
 
   private async call<T>(
@@ -184,7 +195,7 @@ class BigQueryApi {
           text = await res.text();
         } catch (err) {
           if (opts.signal?.aborted) throw opts.signal.reason;
-          throw new TransientError(`lost the connection to BigQuery (${describeFetchError(err)})`, { cause: err });
+          throw new TransientError(`lost the connection to BigQuery (${describeNetworkError(err)})`, { cause: err });
         }
         if (res.ok) return JSON.parse(text) as T;
         const error = apiError(res.status, text);
@@ -195,7 +206,7 @@ class BigQueryApi {
         }
         throw error;
       },
-      { attempts: opts.attempts ?? this.retry.attempts ?? 5, baseDelayMs: this.retry.baseDelayMs ?? 500, signal: opts.signal, transient: isTransient },
+      { retry: retryPolicy(this.retry, opts.attempts), signal: opts.signal, transient: isTransient },
     ).catch((err: unknown) => {
       // The 401 retried with a new token and refused again is the 401 itself.
       if (err instanceof TransientError && err.cause instanceof ApiError) throw err.cause;
@@ -219,16 +230,6 @@ function apiError(status: number, text: string): ApiError {
 
 type Convert = (v: unknown) => unknown;
 
-const DATETIME_TEXT = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?$/;
-
-/** A civil DATETIME is read as UTC, like a PostgreSQL timestamp without time zone. */
-function datetimeValue(text: string): Date | string {
-  const m = DATETIME_TEXT.exec(text);
-  if (!m) return text;
-  const ms = Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
-  return dateFromMillis(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms)) ?? text;
-}
-
 /** TIMESTAMP as int64 microseconds (formatOptions.useInt64Timestamp); float seconds are read too. */
 function timestampValue(text: string): Date | string {
   let ms: number;
@@ -240,19 +241,6 @@ function timestampValue(text: string): Date | string {
     }
   } else ms = Math.floor(Number(text) * 1000);
   return dateFromMillis(ms) ?? text;
-}
-
-/** INT64 as a number while exact (≤ 15 digits always is), a decimal string beyond. */
-function int64Value(text: string): number | string {
-  return text.length < 16 ? Number(text) : integerValue(BigInt(text));
-}
-
-function jsonValue(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 const asIs: Convert = (v) => v;
@@ -268,7 +256,7 @@ function scalarConverter(field: FieldSchema): Convert {
   switch (field.type) {
     case 'INTEGER':
     case 'INT64':
-      return int64Value as Convert;
+      return integerText as Convert;
     case 'FLOAT':
     case 'FLOAT64':
       return Number as Convert;
@@ -279,9 +267,10 @@ function scalarConverter(field: FieldSchema): Convert {
     case 'BOOL':
       return (v) => v === 'true';
     case 'DATE':
-      return dateFromIsoDay as Convert;
+      return parseDate as Convert;
     case 'DATETIME':
-      return datetimeValue as Convert;
+      // A civil DATETIME is read as UTC, like a PostgreSQL timestamp without time zone.
+      return parseTimestamp as Convert;
     case 'TIMESTAMP':
       return timestampValue as Convert;
     case 'JSON':
@@ -322,36 +311,9 @@ function typeName(field: FieldSchema): string {
   return field.mode === 'REPEATED' ? `ARRAY<${full}>` : full;
 }
 
-// ---- stopping jobs on SIGTERM / SIGINT --------------------------------------------------------------
-
 /** A read in progress, which a signal or `close()` stops (cancelling its job when it still runs). */
 interface Reading {
   stop(): Promise<void>;
-}
-
-const readings = new Set<Reading>();
-const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
-
-/**
- * Cancels every running job, then lets the signal do what it would have done: when nothing else
- * listens for it, it is raised again (the default: the process ends).
- */
-function onSignal(signal: NodeJS.Signals): void {
-  for (const s of SIGNALS) process.off(s, onSignal);
-  const stops = [...readings].map((r) => r.stop());
-  void Promise.race([Promise.allSettled(stops), sleep(SIGNAL_CANCEL_WAIT_MS)]).finally(() => {
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
-}
-
-function track(reading: Reading): void {
-  if (readings.size === 0) for (const s of SIGNALS) process.on(s, onSignal);
-  readings.add(reading);
-}
-
-function untrack(reading: Reading): void {
-  if (!readings.delete(reading)) return;
-  if (readings.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
 }
 
 // ---- the source -----------------------------------------------------------------------------------
@@ -362,14 +324,6 @@ function formatBytes(bytes: number): string {
   if (bytes < MB) return `${Math.ceil(bytes / 1024)} KB`;
   if (bytes < 1024 * MB) return `${(bytes / MB).toFixed(1)} MB`;
   return `${(bytes / 1024 / MB).toFixed(1)} GB`;
-}
-
-/** Quoted or `value: x` parts of BigQuery's messages may be row values (a failed CAST): they never reach run history. */
-function redact(message: string): string {
-  const short = message.replace(/\s+/g, ' ').trim();
-  return (short.length > 300 ? `${short.slice(0, 300)}…` : short)
-    .replace(/\b(value|literal)(:\s*|\s+(?=["']))("[^"]*"|'[^']*'|\S+)/gi, '$1$2…')
-    .replace(/'[^']*'/g, "'…'");
 }
 
 /**
@@ -383,16 +337,17 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
   /** SourceError with what to do, from what the API or the credentials said. */
   function explain(err: unknown, what: string): SourceError {
     if (err instanceof SourceError) return err;
-    const fail = (reason: string, fix?: string) => new SourceError(`${label}: ${what}: ${reason}${fix ? `; ${fix}` : ''}`, { cause: err, ...(fix ? { fix } : {}) });
+    const fail = (reason: string, fix?: string) => new SourceError(`${label}: ${what}: ${reason}${fix ? `; ${fix}` : ''}`, { cause: err, names: [principal], ...(fix ? { fix } : {}) });
     if (err instanceof GoogleAuthError) return fail(err.message, err.fix);
     const project = settings.projectId;
     if (err instanceof TransientError) return fail(`${err.message}, after several attempts`, 'check the network and that the apiEndpoint is right, then run again');
     if (!(err instanceof ApiError)) {
       const name = (err as Error | null)?.name;
-      if (name === 'AbortError' || name === 'TimeoutError') return fail('the read was stopped before it finished (a job still running is cancelled)');
-      return fail(redact(errorText(err)));
+      if (closed) return fail('the source was closed while the model was being read (a job still running is cancelled)');
+      if (err instanceof StoppedError || name === 'AbortError' || name === 'TimeoutError') return fail('the read was stopped before it finished (a job still running is cancelled)');
+      return fail(vendorMessage(errorText(err)));
     }
-    const message = redact(err.message);
+    const message = vendorMessage(err.message);
     if (err.status === 401) return fail(`BigQuery refused the access token of ${principal} (${message})`, 'check the source\'s keyFile or Application Default Credentials');
     if (/insufficient authentication scopes/i.test(err.message)) {
       return fail(`the credentials of ${principal} lack the BigQuery scope`, 'run `gcloud auth application-default login --scopes=https://www.googleapis.com/auth/bigquery,https://www.googleapis.com/auth/cloud-platform`, or use a service-account keyFile');
@@ -476,7 +431,7 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
         await cancel();
       },
     };
-    track(reading);
+    const unregister = cancelOnSignal(() => reading.stop());
     open.add(reading);
     let read = 0;
     try {
@@ -493,6 +448,7 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
         for (const r of page.rows ?? []) {
           rows.push(toRow(r));
           if (rows.length === chunkRows) {
+            if (closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
             read += rows.length;
             yield rows;
             rows = [];
@@ -508,14 +464,14 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
     } catch (err) {
       throw explain(err, read === 0 ? 'could not run the model' : `failed while reading the model (after ${read} rows)`);
     } finally {
-      untrack(reading);
+      unregister();
       open.delete(reading);
       await cancel();
     }
   }
 
   async function dryRun(sql: string): Promise<ResultsPage> {
-    return api.query({ query: `SELECT * FROM ${modelSubquery(sql)}`, dryRun: true });
+    return api.query({ query: `SELECT * FROM ${modelAsSubquery(sql, BIGQUERY_SQL)}`, dryRun: true });
   }
 
   /** Runs a one-value query to its end (for doctor's row count). */
@@ -531,6 +487,8 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
 
   return {
     type: 'bigquery',
+
+    findColumn: exactColumn,
 
     async columns(sql: string): Promise<ColumnInfo[]> {
       usable();
@@ -555,27 +513,33 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
       await Promise.allSettled([...open].map((r) => r.stop()));
     },
 
-    async doctor(sql: string): Promise<SourceCheck[]> {
-      const checks: SourceCheck[] = [{ subject: 'credentials', status: 'ok', message: `${credentials.principal}, from ${credentials.origin}` }];
-      const failed = (subject: string, err: unknown): SourceCheck => {
-        const e = explain(err, subject === 'dry run' ? 'could not run the model' : 'could not count the model\'s rows');
-        return { subject, status: 'fail', message: e.message, fix: e.fix ?? 'see the message' };
-      };
-      try {
-        const page = await dryRun(sql);
-        const bytes = Number(page.totalBytesProcessed ?? NaN);
-        checks.push({ subject: 'dry run', status: 'ok', message: `the model is valid${Number.isFinite(bytes) ? `; a run reads about ${formatBytes(bytes)}` : ''}` });
-      } catch (err) {
-        checks.push(failed('dry run', err));
-        return checks;
-      }
-      try {
-        const n = await scalar(`SELECT COUNT(*) FROM ${modelSubquery(sql)}`);
-        checks.push({ subject: 'rows', status: 'ok', message: `${n === undefined ? 'an unknown number of' : Number(n).toLocaleString('en-US')} rows` });
-      } catch (err) {
-        checks.push(failed('rows', err));
-      }
-      return checks;
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          try {
+            await credentials.accessToken();
+          } catch (err) {
+            throw explain(err, 'could not sign in to Google');
+          }
+          return `${credentials.principal}, from ${credentials.origin}`;
+        },
+        // A dry run proves the grants (jobs.create on the project, read on the datasets) and says what a run reads.
+        async more(model) {
+          try {
+            const bytes = Number((await dryRun(model)).totalBytesProcessed ?? NaN);
+            return [{ subject: 'dry run', status: 'ok', message: `the model is valid${Number.isFinite(bytes) ? `; a run reads about ${formatBytes(bytes)}` : ''}` }];
+          } catch (err) {
+            return [failedCheck('dry run', explain(err, 'could not run the model'))];
+          }
+        },
+        async rows(model): Promise<RowEstimate> {
+          try {
+            return { rows: Number((await scalar(`SELECT COUNT(*) FROM ${modelAsSubquery(model, BIGQUERY_SQL)}`)) ?? NaN), estimated: false };
+          } catch (err) {
+            throw explain(err, "could not count the model's rows");
+          }
+        },
+      });
     },
   };
 }

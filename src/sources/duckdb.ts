@@ -11,18 +11,26 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { columnsQuery, errorText, keyRanges, modelAsSubquery, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromMillis, decimalValue, integerValue } from './values.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, keyRanges, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { doctorChecks } from './doctor.js';
+import { dateFromMillis, decimalValue, integerValue, jsonValue } from './values.js';
 
 const MS_PER_DAY = 86_400_000;
-/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex, like PostgreSQL's below. */
-const DUCKDB_KEYS: KeyDialect = { text: (col) => `CAST(${col} AS VARCHAR)`, sha256: (col) => `sha256(CAST(${col} AS VARCHAR))` };
+/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex; its VARCHARs compare by bytes. */
+const DUCKDB_SQL: SqlDialect = {
+  quote: quoteIdent,
+  keyText: (col) => `CAST(${col} AS VARCHAR)`,
+  keySha256: (col) => `sha256(CAST(${col} AS VARCHAR))`,
+  orderByKey: byteOrderedKey,
+};
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 
 export interface DuckDbSettings {
   /** DuckDB `memory_limit` (default 96MB): bounds the native memory a sort of the model may use, and DuckDB's cache of table blocks fills up to it on a big model (5M rows: 342 MB peak RSS at 128MB, 317 MB at 96MB). */
   readonly memoryLimit?: string;
+  /** Folder relative file names in the model (`read_csv('customers.csv')`) are found in: the config's folder. */
+  readonly fileSearchPath?: string;
 }
 type Convert = (value: DuckDBValue) => unknown;
 
@@ -31,6 +39,7 @@ const bigintToJs: Convert = (v) => (typeof v === 'bigint' ? integerValue(v) : v)
 const dateToJs: Convert = (v) => (v instanceof DuckDBDateValue ? (dateFromMillis(v.days * MS_PER_DAY) ?? String(v)) : v);
 const decimalToJs: Convert = (v) => (v instanceof DuckDBDecimalValue ? decimalValue(v.toString()) : v);
 const asString: Convert = (v) => String(v);
+const jsonToJs: Convert = (v) => (typeof v === 'string' ? jsonValue(v) : v);
 
 /** Timestamps and nested values through the library's converter; what it cannot convert becomes text. */
 function libraryToJs(type: DuckDBType): Convert {
@@ -45,6 +54,8 @@ function libraryToJs(type: DuckDBType): Convert {
 
 /** Picks each column's conversion once per result, not per value. */
 function converterFor(type: DuckDBType): Convert {
+  // JSON is a VARCHAR with an alias; nested like LIST and STRUCT below.
+  if (type.alias === 'JSON') return jsonToJs;
   switch (type.typeId) {
     case DuckDBTypeId.VARCHAR:
     case DuckDBTypeId.BOOLEAN:
@@ -113,7 +124,11 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
   const memoryLimit = settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
   const openInstance = async (tempDirectory: string): Promise<DuckDBInstance> => {
     // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
-    const options = { memory_limit: memoryLimit, temp_directory: tempDirectory };
+    const options: Record<string, string> = {
+      memory_limit: memoryLimit,
+      temp_directory: tempDirectory,
+      ...(settings.fileSearchPath === undefined ? {} : { file_search_path: settings.fileSearchPath }),
+    };
     if (path === ':memory:') return DuckDBInstance.create(':memory:', options);
     if (!existsSync(path)) throw new SourceError(`${label}: DuckDB file ${path} does not exist; check the source's path`);
     try {
@@ -167,6 +182,9 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       byConnection.delete(connection);
       if (db) db.active--;
     },
+    get closed() {
+      return closed;
+    },
   };
   // Opened now so a bad path fails here; after release() it is opened again by the next read.
   await database(undefined).instance;
@@ -189,8 +207,32 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       }
     },
 
+    findColumn: exactColumn,
+
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
       return streamRows(connections, sql, opts, label);
+    },
+
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          const connection = await connections.open();
+          try {
+            return `DuckDB ${String((await connection.runAndReadAll('SELECT version() AS v')).getRowObjects()[0]?.v ?? '')}, ${path === ':memory:' ? 'in memory' : `file ${path}`}`;
+          } finally {
+            connections.close(connection);
+          }
+        },
+        // A local file counts its rows about as fast as a planner would guess them.
+        async rows(model: string): Promise<RowEstimate> {
+          const connection = await connections.open();
+          try {
+            return { rows: await countRows(connection, model, label), estimated: false };
+          } finally {
+            connections.close(connection);
+          }
+        },
+      });
     },
 
     async release() {
@@ -212,6 +254,8 @@ interface Connections {
   /** A connection to the instance spilling to `tempDirectory` (none: the shared one). */
   open(tempDirectory?: string): Promise<DuckDBConnection>;
   close(connection: DuckDBConnection): void;
+  /** True once the source is closed: a read in progress stops at its next chunk. */
+  readonly closed: boolean;
 }
 
 /**
@@ -231,7 +275,7 @@ export function rowsPerSort(columns: number | undefined): number {
 
 async function* streamRows(connections: Connections, sql: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
   if (opts.orderByKey === undefined || opts.keyForm !== 'sha256') {
-    yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS), opts, label);
+    yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_SQL), opts, label);
     return;
   }
   // Sorting millions of wide rows at once needs far more native memory than the limit allows. The
@@ -240,16 +284,22 @@ async function* streamRows(connections: Connections, sql: string, opts: StreamOp
   let total: number;
   const connection = await connections.open(opts.tempDirectory);
   try {
-    const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
-    total = Number(counted.getRowObjects()[0]?.n ?? 0);
-  } catch (err) {
-    throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+    total = await countRows(connection, sql, label);
   } finally {
     connections.close(connection);
   }
   const perSort = rowsPerSort(opts.columns?.length);
   const ranges = total > perSort ? keyRanges(Math.ceil(total / perSort)) : [undefined];
-  for (const range of ranges) yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_KEYS, range), opts, label);
+  for (const range of ranges) yield* streamQueryRows(connections, streamQuery(sql, opts, DUCKDB_SQL, range), opts, label);
+}
+
+async function countRows(connection: DuckDBConnection, sql: string, label: string): Promise<number> {
+  try {
+    const counted = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${modelAsSubquery(sql)}`);
+    return Number(counted.getRowObjects()[0]?.n ?? 0);
+  } catch (err) {
+    throw new SourceError(`${label}: DuckDB could not run the model: ${errorText(err)}`, { cause: err });
+  }
 }
 
 async function* streamQueryRows(connections: Connections, query: string, opts: StreamOptions, label: string): AsyncGenerator<Row[]> {
@@ -283,6 +333,7 @@ async function* streamQueryRows(connections: Connections, query: string, opts: S
         for (let c = 0; c < width; c++) row[names[c]!] = columns[c]![r];
         rows.push(row);
         if (rows.length === chunkRows) {
+          if (connections.closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
           yield rows;
           rows = [];
         }
@@ -298,6 +349,7 @@ async function* streamQueryRows(connections: Connections, query: string, opts: S
           'run the model in the duckdb shell to see the error',
       );
     }
+    if (connections.closed) throw new SourceError(`${label}: the source was closed while the model was being read`);
     if (rows.length > 0) yield rows;
   } catch (err) {
     if (err instanceof SourceError) throw err;

@@ -7,6 +7,7 @@ import { createPrivateKey, createSign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { describeNetworkError, TransientError, withBackoff } from './http.js';
 
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** Runs queries and cancels them; the read-only scopes do not allow jobs.cancel. */
@@ -210,12 +211,12 @@ async function exchange(tokenUri: string, form: URLSearchParams, refusal: Refusa
           signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS),
         });
       } catch (err) {
-        throw new TransientError(`cannot reach Google's token endpoint ${tokenUri} (${describeFetchError(err)})`, { cause: err });
+        throw new TransientError(`cannot reach Google's token endpoint ${tokenUri} (${describeNetworkError(err)})`, { cause: err });
       }
       if (res.status >= 500 || res.status === 429) throw new TransientError(`Google's token endpoint ${tokenUri} answered HTTP ${res.status}`);
       return tokenFrom(res, refusal);
     },
-    { transient: (e) => e instanceof TransientError },
+    {},
   ).catch((err: unknown) => {
     if (err instanceof TransientError) throw new GoogleAuthError(err.message, 'check the network and try again', { cause: err });
     throw err;
@@ -247,56 +248,4 @@ export function signJwt(header: Record<string, string>, key: KeyObject, claims: 
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify({ ...claims, iat, exp: iat + lifetimeS }))}`;
   const signature = createSign('RSA-SHA256').update(input).sign(key);
   return `${input}.${base64url(signature)}`;
-}
-
-/** A failure worth another attempt (the vendor documents it as transient). */
-export class TransientError extends Error {
-  override readonly name = 'TransientError';
-}
-
-export interface BackoffOptions {
-  /** Attempts in all (default 5). */
-  readonly attempts?: number;
-  /** First delay; doubled each time, with jitter (default 500 ms). */
-  readonly baseDelayMs?: number;
-  readonly maxDelayMs?: number;
-  readonly signal?: AbortSignal;
-  readonly transient: (err: unknown) => boolean;
-}
-
-/** Runs `fn` until it succeeds, fails for good, or the attempts run out (then the last error). */
-export async function withBackoff<T>(fn: (attempt: number) => Promise<T>, opts: BackoffOptions): Promise<T> {
-  const attempts = opts.attempts ?? 5;
-  const base = opts.baseDelayMs ?? 500;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (err) {
-      if (attempt >= attempts || !opts.transient(err) || opts.signal?.aborted) throw err;
-      const delay = Math.min(opts.maxDelayMs ?? 16_000, base * 2 ** (attempt - 1));
-      await sleep(delay / 2 + Math.random() * (delay / 2), opts.signal);
-    }
-  }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** `fetch failed` says nothing: the cause (ECONNREFUSED, ENOTFOUND, ...) does. */
-export function describeFetchError(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
 }

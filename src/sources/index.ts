@@ -2,19 +2,23 @@ import { isAbsolute, resolve } from 'node:path';
 import type { SourceConfig } from '../config/index.js';
 import { openBigQuery } from './bigquery.js';
 import { openDuckDb, type DuckDbSettings } from './duckdb.js';
+import { openDatabricks } from './databricks.js';
+import { openMySql } from './mysql.js';
 import { openPostgres } from './postgres.js';
 import { redactSourceMessage } from './redact.js';
+import { openRedshift } from './redshift.js';
+import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
-import { PK_FIELD, SourceError, type Row, type Source, type StreamOptions } from './types.js';
+import { PK_FIELD, SourceError, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
 
-export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
+export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
 /** Every source opened by `openSource` is redacted already; a new source's own paths may call these too. */
 export { redactSourceMessage, redactEmailAddresses, REDACTED } from './redact.js';
 
 export interface OpenSourceOptions {
-  /** Folder a relative DuckDB path is resolved against (default: the working directory). */
+  /** The config's folder: a relative DuckDB path, and files a DuckDB model reads by a relative name, are found there (default: the working directory). */
   readonly baseDir?: string;
   /** The source's name in the config, used in error messages. */
   readonly name?: string;
@@ -34,13 +38,14 @@ const WRAPPER_NAMES = [PK_FIELD, 'audience_sync_model', 'audience_sync_keyed'];
 export async function openSource(config: SourceConfig, opts: OpenSourceOptions = {}): Promise<Source> {
   const label = opts.name === undefined ? `${config.type} source` : `source "${opts.name}"`;
   const names = [...(opts.name === undefined ? [] : [opts.name]), ...configNames(config, opts.baseDir), ...WRAPPER_NAMES];
+  const text = (message: string, extra: Iterable<string> = []) => redactSourceMessage(message, [...names, ...extra]);
   const redacted = (err: unknown, extra: Iterable<string> = []) => {
-    const known = [...names, ...extra];
-    const fix = err instanceof SourceError && err.fix !== undefined ? redactSourceMessage(err.fix, known) : undefined;
-    return new SourceError(redactSourceMessage(errorText(err), known), fix === undefined ? {} : { fix });
+    const vouched = err instanceof SourceError ? [...extra, ...err.names] : [...extra];
+    const fix = err instanceof SourceError && err.fix !== undefined ? text(err.fix, vouched) : undefined;
+    return new SourceError(text(errorText(err), vouched), fix === undefined ? {} : { fix });
   };
   try {
-    return redacting(await open(config, opts, label), redacted);
+    return redacting(await open(config, opts, label), { error: redacted, text });
   } catch (err) {
     throw redacted(err);
   }
@@ -51,12 +56,22 @@ function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Pro
   switch (config.type) {
     case 'duckdb': {
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
-      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      // Files the model reads by a relative name are found next to the config, wherever it runs from.
+      const fileSearchPath = resolve(opts.baseDir ?? '.');
+      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { fileSearchPath, ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
     }
     case 'postgres':
       return openPostgres(config.url, label);
+    case 'redshift':
+      return openRedshift(config.url, label);
+    case 'mysql':
+      return openMySql(config.url, config.ssl, label);
     case 'bigquery':
       return openBigQuery(config, label, opts.env ? { env: opts.env } : {});
+    case 'snowflake':
+      return Promise.resolve(openSnowflake(config, label));
+    case 'databricks':
+      return Promise.resolve(openDatabricks(config, label));
   }
 }
 
@@ -88,14 +103,17 @@ function urlNames(text: string): string[] {
   }
 }
 
-type Redact = (err: unknown, names?: Iterable<string>) => SourceError;
+interface Redact {
+  error(err: unknown, names?: Iterable<string>): SourceError;
+  text(message: string, names?: Iterable<string>): string;
+}
 
 /**
- * The source with its errors rethrown redacted, whatever the method (optional ones such as `doctor`
- * included). The driver's error is not kept as the cause: loggers print causes, and its message holds
- * the raw value.
+ * The source with its errors rethrown redacted, whatever the method, and the messages of `doctor`'s
+ * checks redacted too (a failed check quotes the warehouse). The driver's error is not kept as the
+ * cause: loggers print causes, and its message holds the raw value.
  */
-function redacting(source: Source, redacted: Redact): Source {
+function redacting(source: Source, redact: Redact): Source {
   const modelNames = (sql: unknown, o: StreamOptions = {}) =>
     typeof sql === 'string' ? [...sqlIdentifiers(sql), ...(o.columns ?? []), ...(o.orderByKey === undefined ? [] : [o.orderByKey])] : [];
   return new Proxy(source, {
@@ -104,11 +122,25 @@ function redacting(source: Source, redacted: Redact): Source {
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => unknown;
       if (prop === 'stream') {
-        return (sql: string, o?: StreamOptions) => redactStream(method.call(target, sql, o) as AsyncIterable<Row[]>, (err) => redacted(err, modelNames(sql, o)));
+        return (sql: string, o?: StreamOptions) => redactStream(method.call(target, sql, o) as AsyncIterable<Row[]>, (err) => redact.error(err, modelNames(sql, o)));
+      }
+      if (prop === 'doctor') {
+        return async (sql: string) => {
+          const checks = await (method.call(target, sql) as Promise<SourceCheck[]>).catch((err: unknown) => {
+            throw redact.error(err, modelNames(sql));
+          });
+          // A sign-in that worked says who signed in to what (a principal may be an e-mail address):
+          // no model ran, so no row's value can be in it.
+          return checks.map((c) =>
+            c.subject === 'sign-in' && c.status === 'ok'
+              ? c
+              : { ...c, message: redact.text(c.message, modelNames(sql)), ...(c.fix === undefined ? {} : { fix: redact.text(c.fix, modelNames(sql)) }) },
+          );
+        };
       }
       return (...args: unknown[]) => {
         const fail = (err: unknown): never => {
-          throw redacted(err, modelNames(args[0]));
+          throw redact.error(err, modelNames(args[0]));
         };
         try {
           const result = method.apply(target, args);

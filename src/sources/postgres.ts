@@ -1,34 +1,53 @@
 import pg from 'pg';
-import { columnsQuery, errorText, streamQuery, validChunkRows, type KeyDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type Source, type StreamOptions } from './types.js';
-import { dateFromIsoDay, dateFromMillis, decimalValue, integerValue } from './values.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { doctorChecks } from './doctor.js';
+import { decimalValue, integerValue, jsonValue, parseDate, parseTimestamp } from './values.js';
 
-const POSTGRES_KEYS: KeyDialect = {
-  text: (col) => `(${col})::text COLLATE "C"`,
-  sha256: (col) => `encode(sha256(convert_to((${col})::text, 'UTF8')), 'hex')`,
+/**
+ * What differs between warehouses read over the PostgreSQL wire protocol (PostgreSQL itself and
+ * Redshift): the SQL spelling of the key, how the read's transaction and cursor are opened, and a
+ * few types. Everything else (connection, cursor loop, errors) is shared.
+ */
+export interface WireDialect {
+  readonly type: 'postgres' | 'redshift';
+  /** The product's name in messages. */
+  readonly product: string;
+  readonly sql: SqlDialect;
+  /** Opens the read-only transaction the cursor lives in. */
+  readonly begin: string;
+  declareCursor(cursor: string, query: string): string;
+  /** Most rows one FETCH may ask for. */
+  readonly maxFetch?: number;
+  /** Parsers by type OID beyond PostgreSQL's. */
+  readonly parsers?: Readonly<Record<number, (text: string) => unknown>>;
+  /** The product and version from `version()`. */
+  serverInfo(version: string): string;
+}
+
+export const POSTGRES_DIALECT: WireDialect = {
+  type: 'postgres',
+  product: 'PostgreSQL',
+  sql: {
+    quote: quoteIdent,
+    keyText: (col) => `(${col})::text COLLATE "C"`,
+    keySha256: (col) => `encode(sha256(convert_to((${col})::text, 'UTF8')), 'hex')`,
+    orderByKey: byteOrderedKey,
+  },
+  // One consistent snapshot of the model, and a model cannot change the warehouse.
+  begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  declareCursor: (cursor, query) => `DECLARE ${cursor} NO SCROLL CURSOR FOR ${query}`,
+  serverInfo: (version) => /^PostgreSQL [^\s,]+/.exec(version)?.[0] ?? version,
 };
 
 const APPLICATION_NAME = 'audience-sync source';
 
-const OID = { bool: 16, int8: 20, int2: 21, int4: 23, oid: 26, float4: 700, float8: 701, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700 } as const;
+const OID = { bool: 16, json: 114, int8: 20, int2: 21, int4: 23, oid: 26, float4: 700, float8: 701, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700, jsonb: 3802 } as const;
 
-const TIMESTAMP_TEXT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d+)?([+-]\d{2})?(?::?(\d{2}))?(?::?(\d{2}))?$/;
+/** Array types handed on as JS arrays (pg's own parsers): bool, int2/4/8, float4/8, numeric, text, varchar, bpchar, date, time, timestamp(tz), uuid, json(b). */
+const ARRAY_OIDS = [1000, 1005, 1007, 1016, 1021, 1022, 1231, 1009, 1015, 1014, 1182, 1183, 1115, 1185, 2951, 199, 3807];
 
-/** A timestamp without zone is read as UTC; with one, as that offset. BC and infinity stay text. */
-function parseTimestamp(text: string): Date | string {
-  const m = TIMESTAMP_TEXT.exec(text);
-  if (!m) return text;
-  const ms = Math.floor(Number(`0${m[7] ?? ''}`) * 1000);
-  let t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
-  if (m[8] !== undefined) {
-    const sign = m[8].startsWith('-') ? -1 : 1;
-    const offsetSeconds = Math.abs(Number(m[8])) * 3600 + Number(m[9] ?? 0) * 60 + Number(m[10] ?? 0);
-    t -= sign * offsetSeconds * 1000;
-  }
-  return dateFromMillis(t) ?? text;
-}
-
-const parsers: Record<number, (text: string) => unknown> = {
+const basicParsers: Record<number, (text: string) => unknown> = {
   [OID.bool]: (t) => t === 't',
   [OID.int2]: Number,
   [OID.int4]: Number,
@@ -37,16 +56,20 @@ const parsers: Record<number, (text: string) => unknown> = {
   [OID.float8]: Number,
   [OID.int8]: (t) => integerValue(BigInt(t)),
   [OID.numeric]: decimalValue,
-  [OID.date]: dateFromIsoDay,
+  [OID.date]: parseDate,
   [OID.timestamp]: parseTimestamp,
   [OID.timestamptz]: parseTimestamp,
+  [OID.json]: jsonValue,
+  [OID.jsonb]: jsonValue,
 };
+for (const oid of ARRAY_OIDS) basicParsers[oid] = pg.types.getTypeParser(oid, 'text') as (text: string) => unknown;
 const asText = (t: string) => t;
 
-/** Plain JS values: anything without a natural JS form (json, arrays, uuid, ...) stays text. */
-const typeParsers = {
-  getTypeParser: ((oid: number) => parsers[oid] ?? asText) as pg.CustomTypesConfig['getTypeParser'],
-};
+/** Plain JS values; JSON and arrays as nested values; anything else without a natural JS form (uuid, ...) stays text. */
+export function wireTypeParsers(extra: Readonly<Record<number, (text: string) => unknown>> = {}): pg.CustomTypesConfig {
+  const parsers = { ...basicParsers, ...extra };
+  return { getTypeParser: ((oid: number) => parsers[oid] ?? asText) as pg.CustomTypesConfig['getTypeParser'] };
+}
 
 /** `host:port/db` for messages: the URL itself may hold a password. */
 function describeUrl(url: string): string {
@@ -58,17 +81,45 @@ function describeUrl(url: string): string {
   }
 }
 
+function userOf(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).username) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const codeOf = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
+
 /** Errors that mean the session is gone: admin shutdown / crash (57P0x), connection class 08, socket errors. */
 function isConnectionLoss(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = codeOf(err);
   if (typeof code === 'string' && (/^57P0[1-3]$/.test(code) || code.startsWith('08') || code === 'ECONNRESET' || code === 'EPIPE')) return true;
   return /Connection terminated|not queryable|ECONNRESET/i.test(errorText(err));
 }
 
-/** The message with PostgreSQL's DETAIL and HINT lines, which often say what to change. */
-function pgErrorText(err: unknown): string {
+/** What to ask an admin for when the server says permission denied (42501), or nothing. */
+export function grantHint(err: unknown, user: string | undefined): string | undefined {
+  if (codeOf(err) !== '42501') return undefined;
+  const to = user ?? '<the source\'s user>';
+  const m = /permission denied for (table|relation|view|materialized view|schema|sequence|function) (\S+)/i.exec(errorText(err));
+  if (!m) return `ask an admin to grant ${to} SELECT on the tables the model reads (and USAGE on their schemas)`;
+  const [, kind, name] = m;
+  if (kind!.toLowerCase() === 'schema') return `ask an admin to run: GRANT USAGE ON SCHEMA ${name} TO ${to}`;
+  if (kind!.toLowerCase() === 'function') return `ask an admin to run: GRANT EXECUTE ON FUNCTION ${name} TO ${to}`;
+  return `ask an admin to run: GRANT SELECT ON ${name} TO ${to}`;
+}
+
+/** 28P01 (wrong or expired password) and 28000 (no access rule for the user). */
+function isAuthFailure(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === '28P01' || code === '28000';
+}
+
+/** The message (and our advice) with PostgreSQL's DETAIL and HINT lines, which often say what to change. */
+function pgErrorText(err: unknown, advice: string | undefined): string {
   const { detail, hint } = (typeof err === 'object' && err !== null ? err : {}) as { detail?: unknown; hint?: unknown };
-  let text = errorText(err);
+  let text = advice === undefined ? errorText(err) : `${errorText(err)}; ${advice}`;
   if (typeof detail === 'string' && detail !== '') text += `\nDETAIL: ${detail}`;
   if (typeof hint === 'string' && hint !== '') text += `\nHINT: ${hint}`;
   return text;
@@ -77,30 +128,41 @@ function pgErrorText(err: unknown): string {
 let cursorCounter = 0;
 
 /**
- * A PostgreSQL database. Rows are read through a server-side cursor (`DECLARE` + `FETCH n`) in a
- * read-only, repeatable-read transaction: memory stays flat and the model is one consistent snapshot.
+ * A warehouse read over the PostgreSQL wire protocol. Rows are read through a server-side cursor
+ * (`DECLARE` + `FETCH n`) in a read-only transaction: memory stays flat and the model is one snapshot.
  */
-export async function openPostgres(url: string, label: string): Promise<Source> {
+export async function openWire(url: string, label: string, dialect: WireDialect): Promise<Source> {
   const where = describeUrl(url);
-  const client = new pg.Client({ connectionString: url, types: typeParsers, application_name: APPLICATION_NAME });
+  const product = dialect.product;
+  const client = new pg.Client({ connectionString: url, types: wireTypeParsers(dialect.parsers), application_name: APPLICATION_NAME });
   let lost: Error | undefined;
   // A dropped connection is reported by the query in progress; without a listener it would crash the process.
   client.on('error', (err) => {
     lost = err;
   });
+  let user = userOf(url);
+  let version = '';
   try {
     await client.connect();
-    await client.query("SET TIME ZONE 'UTC'");
+    await client.query("SET timezone TO 'UTC'");
+    const { rows } = await client.query<{ u: string; v: string }>('SELECT current_user AS u, version() AS v');
+    user = rows[0]?.u ?? user;
+    version = rows[0]?.v ?? '';
   } catch (err) {
     await client.end().catch(() => {});
-    throw new SourceError(`${label}: cannot connect to PostgreSQL at ${where}: ${errorText(err)}; check the source's url and that the server is reachable`, { cause: err });
+    const advice = isAuthFailure(err)
+      ? `the server refused the user or its password (an expired password is refused the same way): check the credentials in the source's url`
+      : `check the source's url and that the server is reachable`;
+    throw new SourceError(`${label}: cannot connect to ${product} at ${where}: ${errorText(err)}; ${advice}`, { cause: err });
   }
 
   let streaming = false;
   let closed = false;
   const fail = (what: string, err: unknown): SourceError => {
+    if (closed) return new SourceError(`${label}: the source was closed while the model was being read`, { cause: err });
     if (!lost && isConnectionLoss(err)) lost = err instanceof Error ? err : new Error(errorText(err));
-    const reason = lost ? `lost the connection to PostgreSQL at ${where} (${errorText(lost)})` : `PostgreSQL ${what}: ${pgErrorText(err)}`;
+    const grant = grantHint(err, user);
+    const reason = lost ? `lost the connection to ${product} at ${where} (${errorText(lost)})` : `${product} ${what}: ${pgErrorText(err, grant)}`;
     return new SourceError(`${label}: ${reason}`, { cause: err });
   };
   const usable = () => {
@@ -110,48 +172,81 @@ export async function openPostgres(url: string, label: string): Promise<Source> 
 
   async function* streamRows(sql: string, opts: StreamOptions): AsyncGenerator<Row[]> {
     const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
-    const query = streamQuery(sql, opts, POSTGRES_KEYS);
+    const fetchRows = Math.min(chunkRows, dialect.maxFetch ?? chunkRows);
+    const query = streamQuery(sql, opts, dialect.sql);
     usable();
     if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
     streaming = true;
     const cursor = `audience_sync_cursor_${++cursorCounter}`;
     let phase = 'could not run the model';
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${query}`);
+      // Cursors live only inside a transaction (Redshift has no FETCH outside one).
+      await client.query(dialect.begin);
+      await client.query(dialect.declareCursor(cursor, query));
       phase = 'failed while reading the model';
+      let chunk: Row[] = [];
       for (;;) {
-        const result = await client.query<Row>(`FETCH FORWARD ${chunkRows} FROM ${cursor}`);
-        if (result.rows.length > 0) yield result.rows;
-        if (result.rows.length < chunkRows) break;
+        const { rows } = await client.query<Row>(`FETCH FORWARD ${fetchRows} FROM ${cursor}`);
+        if (chunk.length === 0 && rows.length === chunkRows) chunk = rows;
+        else for (const row of rows) chunk.push(row);
+        if (rows.length < fetchRows) break;
+        if (chunk.length >= chunkRows) {
+          yield chunk;
+          chunk = [];
+        }
       }
+      if (chunk.length > 0) yield chunk;
     } catch (err) {
       throw fail(phase, err);
     } finally {
       streaming = false;
+      // Ends the transaction and with it the cursor, also when the reader stopped early.
       if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
     }
   }
 
   return {
-    type: 'postgres',
+    type: dialect.type,
 
     async columns(sql: string): Promise<ColumnInfo[]> {
       usable();
       try {
-        const { fields } = await client.query(columnsQuery(sql));
-        const { rows } = await client.query<{ type: string }>(
-          'SELECT format_type(t.oid, t.mod) AS type FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS t(oid, mod, i) ORDER BY t.i',
-          [fields.map((f) => f.dataTypeID), fields.map((f) => f.dataTypeModifier)],
-        );
-        return fields.map((f, i) => ({ name: f.name, type: rows[i]?.type ?? String(f.dataTypeID) }));
+        const { fields } = await client.query(columnsQuery(sql, dialect.sql));
+        if (fields.length === 0) return [];
+        // Type OIDs and modifiers are integers from the server, safe to write into the query.
+        const names = fields.map((f, i) => `format_type(${Number(f.dataTypeID)}, ${Number(f.dataTypeModifier)}) AS t${i}`);
+        const { rows } = await client.query<Record<string, string>>(`SELECT ${names.join(', ')}`);
+        return fields.map((f, i) => ({ name: f.name, type: rows[0]?.[`t${i}`] ?? String(f.dataTypeID) }));
       } catch (err) {
         throw fail('could not run the model', err);
       }
     },
 
+    findColumn: exactColumn,
+
     stream(sql: string, opts: StreamOptions = {}): AsyncIterable<Row[]> {
       return streamRows(sql, opts);
+    },
+
+    doctor(sql: string): Promise<SourceCheck[]> {
+      return doctorChecks(sql, {
+        async signIn() {
+          usable();
+          return `${dialect.serverInfo(version)}, signed in as ${user ?? 'the url\'s user'}`;
+        },
+        async rows(model: string): Promise<RowEstimate> {
+          usable();
+          try {
+            const { rows } = await client.query<Record<string, string>>(`EXPLAIN SELECT * FROM ${modelAsSubquery(model, dialect.sql)}`);
+            const top = Object.values(rows[0] ?? {})[0] ?? '';
+            const n = /rows=(\d+)/.exec(top)?.[1];
+            if (n === undefined) throw new Error(`no row estimate in the plan: ${top}`);
+            return { rows: Number(n), estimated: true };
+          } catch (err) {
+            throw fail('could not plan the model', err);
+          }
+        },
+      });
     },
 
     // One idle connection holds next to nothing here; the cursor's rows were freed as they streamed.
@@ -163,4 +258,9 @@ export async function openPostgres(url: string, label: string): Promise<Source> 
       await client.end().catch(() => {});
     },
   };
+}
+
+/** A PostgreSQL database. */
+export function openPostgres(url: string, label: string): Promise<Source> {
+  return openWire(url, label, POSTGRES_DIALECT);
 }

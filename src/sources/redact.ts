@@ -18,16 +18,19 @@ const WORD_CHAR = /[\p{L}\p{N}_]/u;
 const isWordChar = (ch: string | undefined) => ch !== undefined && WORD_CHAR.test(ch);
 /** E-mail addresses anywhere in a message (DuckDB's `error(email)` prints the value bare). */
 const EMAIL = /[^\s"'`<>()[\]{},;:@\\]+@[\p{L}\p{N}.-]+\.\p{L}{2,}/gu;
-/** PostgreSQL details that print values without quotes: `Key (email)=(ana@x.com)`, `Failing row contains (1, ana@x.com)`. */
-const UNQUOTED_VALUES = /(Key \([^\n]*?\)=\(|Failing row contains \()([^\n]*)\)/g;
+/**
+ * Values printed without quotes: PostgreSQL's `Key (email)=(ana@x.com)` and `Failing row contains
+ * (1, ana@x.com)`; BigQuery's `Bad int64 value: Ana Smith` (to the end of the line).
+ */
+const UNQUOTED_VALUES = [/(Key \([^\n]*?\)=\(|Failing row contains \()([^\n]*)(\))/g, /(\b(?:value|literal):[ \t]*)([^\s'"][^\n]*)()/gi];
 /** Shorter text left over from a redacted literal is not searched for elsewhere in the message. */
 const MIN_ECHO_LENGTH = 2;
 
 /**
  * `text` with every quoted literal (`'...'`, `"..."`) replaced by `'<redacted>'`, unless its text is
  * one of `identifiers` (compared case-insensitively; `a.b` when both parts are). Also redacted: the
- * literal's text where the message repeats it unquoted, PostgreSQL's `Key (...)=(...)` values, and
- * e-mail addresses. Warehouses do not escape quotes inside a value (`'O'Brien'`), so a literal that is
+ * literal's text where the message repeats it unquoted, unquoted values (PostgreSQL's `Key (...)=(...)`,
+ * BigQuery's `value: x`), and e-mail addresses other than `identifiers` (a service account). Warehouses do not escape quotes inside a value (`'O'Brien'`), so a literal that is
  * not a known name runs to the last quote of its kind on the line: over-redacting is the safe side.
  */
 export function redactSourceMessage(text: string, identifiers: Iterable<string> = []): string {
@@ -39,7 +42,7 @@ export function redactSourceMessage(text: string, identifiers: Iterable<string> 
   segments = mapKept(segments, (t) => redactQuoted(t, known, removed));
   const echoes = echoesOf(removed, known);
   segments = mapKept(segments, (t) => redactEchoes(t, echoes));
-  segments = mapKept(segments, (t) => [{ text: redactEmailAddresses(t), kept: true }]);
+  segments = mapKept(segments, (t) => [{ text: t.replace(EMAIL, (email) => (known.has(email.toLowerCase()) ? email : REDACTED)), kept: true }]);
   return segments.map((s) => (s.kept ? s.text : s.shown)).join('');
 }
 
@@ -53,17 +56,23 @@ function mapKept(segments: Segment[], f: (text: string) => Segment[]): Segment[]
 }
 
 function redactUnquotedValues(text: string, removed: string[]): Segment[] {
-  const out: Segment[] = [];
-  let at = 0;
-  for (const m of text.matchAll(UNQUOTED_VALUES)) {
-    out.push({ text: text.slice(at, m.index) + m[1]!, kept: true });
-    out.push({ text: m[2]!, kept: false, shown: REDACTED });
-    out.push({ text: ')', kept: true });
-    removed.push(m[2]!);
-    at = m.index + m[0].length;
+  let segments: Segment[] = [{ text, kept: true }];
+  for (const pattern of UNQUOTED_VALUES) {
+    segments = mapKept(segments, (t) => {
+      const out: Segment[] = [];
+      let at = 0;
+      for (const m of t.matchAll(pattern)) {
+        out.push({ text: t.slice(at, m.index) + m[1]!, kept: true });
+        out.push({ text: m[2]!, kept: false, shown: REDACTED });
+        out.push({ text: m[3]!, kept: true });
+        removed.push(m[2]!);
+        at = m.index + m[0].length;
+      }
+      out.push({ text: t.slice(at), kept: true });
+      return out;
+    });
   }
-  out.push({ text: text.slice(at), kept: true });
-  return out;
+  return segments;
 }
 
 /** A quote character that can open or close a literal: not an apostrophe inside a word (`can't`). */

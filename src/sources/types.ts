@@ -24,7 +24,7 @@ export interface StreamOptions {
   readonly columns?: readonly string[];
   /**
    * Stops the read: the stream throws `SourceError` and a statement still running in a remote
-   * warehouse is cancelled there (BigQuery). Local sources stop at their next chunk.
+   * warehouse is cancelled there (BigQuery, Snowflake, Databricks). Local sources stop at their next chunk.
    */
   readonly signal?: AbortSignal;
   /**
@@ -34,35 +34,52 @@ export interface StreamOptions {
   readonly tempDirectory?: string;
 }
 
+/** How many rows a model returns, as far as the warehouse can tell without reading them. */
+export interface RowEstimate {
+  readonly rows: number;
+  /** True for a planner's estimate, false for a count. */
+  readonly estimated: boolean;
+}
+
 /** A finding of `doctor` about a source: what was checked, what was found, and what to do. */
 export interface SourceCheck {
+  /** `sign-in`, `rows`, or what else a warehouse checks (BigQuery: `dry run`). */
   readonly subject: string;
   readonly status: 'ok' | 'warn' | 'fail';
   readonly message: string;
   readonly fix?: string;
+  /** The `rows` check's count or estimate. */
+  readonly rows?: RowEstimate;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
-  readonly type: 'duckdb' | 'postgres' | 'bigquery';
+  readonly type: 'duckdb' | 'postgres' | 'redshift' | 'mysql' | 'bigquery' | 'snowflake' | 'databricks';
   /** The model's columns, without reading its rows. */
   columns(sql: string): Promise<ColumnInfo[]>;
+  /**
+   * The model column a column name from the config means, or undefined: the warehouse's own rule
+   * (exact; Snowflake also finds `user_id` as USER_ID; Databricks ignores case). `stream` resolves
+   * `columns` and `orderByKey` the same way and keys rows by the names it was given.
+   */
+  findColumn(name: string, columns: readonly string[]): string | undefined;
   /**
    * The model's rows in chunks; never the whole result in memory. A SQL error or a lost connection
    * throws `SourceError`: the stream never just ends as if the model were empty.
    */
   stream(sql: string, opts?: StreamOptions): AsyncIterable<Row[]>;
   /**
+   * What `doctor` reports about the model (doctor.ts makes the checks): `sign-in` (who signed in to
+   * which server and version; the grant or setting at fault), what else the warehouse checks, and
+   * `rows` (a count or the warehouse's estimate). A failure is a failed check, never a throw.
+   */
+  doctor(sql: string): Promise<SourceCheck[]>;
+  /**
    * Frees what reading took until the next read, which opens it again (DuckDB closes its database: its
    * buffers and allocator caches are native memory a run that is now sending would hold for nothing).
    */
   release(): Promise<void>;
   close(): Promise<void>;
-  /**
-   * Checks `doctor` runs on a model beyond its columns, for sources that can say more (who the
-   * credentials are, the grants that are missing, how many rows a run reads).
-   */
-  doctor?(sql: string): Promise<SourceCheck[]>;
 }
 
 /** The warehouse could not be opened or the model could not be read; the message says why. */
@@ -70,9 +87,15 @@ export class SourceError extends Error {
   override readonly name = 'SourceError';
   /** What to do about it, when the message's advice can be given on its own (doctor shows it as the fix). */
   readonly fix: string | undefined;
-  constructor(message: string, options?: ErrorOptions & { fix?: string }) {
+  /**
+   * Names the source vouches for that its settings do not hold (BigQuery's service account from the
+   * key file): the redaction in openSource keeps them, e-mail-like as they may be.
+   */
+  readonly names: readonly string[];
+  constructor(message: string, options?: ErrorOptions & { fix?: string; names?: readonly string[] }) {
     super(message, options);
     this.fix = options?.fix;
+    this.names = options?.names ?? [];
   }
 }
 

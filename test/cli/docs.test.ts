@@ -54,11 +54,13 @@ describe('examples/', () => {
     META_APP_SECRET: 'example-secret',
     CRM_DATABASE_URL: 'postgres://reader:secret@127.0.0.1:5432/crm',
     AUDIENCE_SYNC_STATE_URL: 'postgres://sync:secret@127.0.0.1:5432/audience_sync',
+    SHOP_DATABASE_URL: 'mysql://audience_sync:secret@db.example.com:3306/shop',
+    REDSHIFT_URL: 'postgres://audience_sync:secret@cluster.abc123.eu-west-1.redshift.amazonaws.com:5439/dev?sslmode=verify-full',
   };
   const files = readdirSync(`${root}examples`).filter((f) => f.endsWith('.yml'));
 
   it('has the common cases', () => {
-    expect(files.sort()).toEqual(['duckdb-mirror.yml', 'postgres-upsert.yml', 'replace.yml', 'value-based.yml']);
+    expect(files.sort()).toEqual(['csv-files.yml', 'duckdb-mirror.yml', 'mysql.yml', 'postgres-upsert.yml', 'redshift.yml', 'replace.yml', 'value-based.yml']);
   });
 
   it.each(files)('%s loads with loadConfig', (file) => {
@@ -73,5 +75,10 @@ describe('examples/', () => {
     expect(load('postgres-upsert.yml')).toMatchObject({ mode: 'upsert', audience: { create: { name: 'Newsletter sign-ups' } } });
     expect(load('value-based.yml')).toMatchObject({ audience: { create: { valueBased: true } }, mapping: { LOOKALIKE_VALUE: 'revenue_12m' } });
     expect(load('replace.yml')).toMatchObject({ mode: 'replace', hashing: 'pre-hashed' });
+    const sources = (f: string) => Object.values(loadConfig(`${root}examples/${f}`, env).sources);
+    expect(sources('csv-files.yml')).toEqual([{ type: 'duckdb', path: ':memory:' }]);
+    expect(load('csv-files.yml').model).toContain("read_csv('exports/customers.csv'");
+    expect(sources('mysql.yml')).toEqual([{ type: 'mysql', url: env.SHOP_DATABASE_URL, ssl: { ca: `${root}examples/certs/shop-ca.pem` } }]);
+    expect(sources('redshift.yml')).toEqual([{ type: 'redshift', url: env.REDSHIFT_URL }]);
   });
 });

@@ -80,6 +80,9 @@ describe('audience-sync doctor (real process against the emulator)', () => {
     for (const line of ['✓ api version', '✓ token', '✓ permission ads_management', '✓ ad account', '✓ custom audience terms', '✓ sync loyalty: audience', '✓ sync loyalty: schema', '✓ sync loyalty: model']) {
       expect(r.stdout).toContain(line);
     }
+    // The warehouse: reachable, and how many rows the model returns.
+    expect(r.stdout).toMatch(/✓ source warehouse: DuckDB v\d.*, file .*warehouse\.duckdb/);
+    expect(r.stdout).toContain('✓ sync loyalty: rows: the model returns 20 rows');
     expect(r.stdout).not.toContain(DEFAULT_TOKEN);
     const json = JSON.parse((await doctor(['--json'])).stdout) as DoctorReport;
     expect(json.ok).toBe(true);
@@ -128,6 +131,17 @@ describe('audience-sync doctor (real process against the emulator)', () => {
     expect(r.stdout).toContain(`✗ sync loyalty: audience: audience ${world.audienceId} is flagged`);
     expect(r.stdout).toMatch(/✗ sync loyalty: schema: the mapping now sends \[.*ZIP.*\] but the audience was filled with/);
     expect(r.stdout).toMatch(/✗ sync loyalty: model: .*zip_code/);
+  });
+
+  it('fails on a warehouse it cannot open, and skips the model checks of its syncs', async () => {
+    const config = parse(readFileSync(world.configPath, 'utf8')) as { sources: Record<string, unknown> };
+    config.sources.warehouse = { type: 'duckdb', path: './missing.duckdb' };
+    writeFileSync(world.configPath, stringify(config));
+    const r = await doctor();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✗ source warehouse: .*missing\.duckdb does not exist/);
+    expect(r.stdout).toContain('fix: check sources.warehouse in the config');
+    expect(r.stdout).toContain('- sync loyalty: model: not checked: source warehouse cannot be reached');
   });
 
   it('fails on an audience that does not exist and on a retired API version', async () => {

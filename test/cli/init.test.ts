@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { PassThrough } from 'node:stream';
-import { collectAnswers, renderInitConfig } from '../../src/cli/commands/init.js';
+import { collectAnswers, renderInitConfig, type InitSource } from '../../src/cli/commands/init.js';
 import { runCli } from './run-cli.js';
 
 describe('audience-sync init', () => {
@@ -15,7 +15,14 @@ describe('audience-sync init', () => {
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
   });
-  const env = { ...process.env, META_ACCESS_TOKEN: 'token-from-env', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/crm' };
+  const env = {
+    ...process.env,
+    META_ACCESS_TOKEN: 'token-from-env',
+    DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/crm',
+    DATABRICKS_TOKEN: 'dapi-from-env',
+    MYSQL_URL: 'mysql://u:p@127.0.0.1:3306/shop',
+    REDSHIFT_URL: 'postgres://u:p@example.redshift.amazonaws.com:5439/dev?sslmode=verify-full',
+  };
   const init = (...args: string[]) => runCli(['init', ...args], { cwd: dir, env });
 
   it('writes a commented DuckDB config and a model that load as they are', async () => {
@@ -57,6 +64,24 @@ describe('audience-sync init', () => {
     expect(missing.stderr).toContain('pass --project-id with --source bigquery');
   });
 
+  it('writes MySQL and Redshift configs, with the grants to ask for', async () => {
+    const mysql = await init('--yes', '--source', 'mysql', '--ca', 'certs/ca.pem', '--ad-account', '42');
+    expect(mysql.code).toBe(0);
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).toContain('url: "${MYSQL_URL}"');
+    expect(text).toContain("GRANT SELECT ON shop.customers TO 'audience_sync'@'%'");
+    expect(loadConfig(join(dir, 'audience-sync.yml'), env).sources.warehouse).toEqual({ type: 'mysql', url: env.MYSQL_URL, ssl: { ca: join(dir, 'certs', 'ca.pem') } });
+
+    const redshift = await init('--yes', '--force', '--source', 'redshift', '--ad-account', '42');
+    expect(redshift.code).toBe(0);
+    expect(readFileSync(join(dir, 'audience-sync.yml'), 'utf8')).toContain('GRANT USAGE ON SCHEMA public TO audience_sync');
+    expect(loadConfig(join(dir, 'audience-sync.yml'), env).sources.warehouse).toEqual({ type: 'redshift', url: env.REDSHIFT_URL });
+
+    const unknown = await init('--yes', '--force', '--source', 'oracle', '--ad-account', '42');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('expected duckdb, postgres, redshift, mysql, bigquery');
+  });
+
   it('refuses to overwrite without --force, and to guess the ad account', async () => {
     writeFileSync(join(dir, 'audience-sync.yml'), 'mine\n');
     const refused = await init('--yes', '--ad-account', '1');
@@ -76,12 +101,24 @@ describe('audience-sync init', () => {
   it('renders configs that load for every choice of source and audience', () => {
     mkdirSync(join(dir, 'models'));
     writeFileSync(join(dir, 'models', 's1.sql'), 'select 1');
-    for (const source of [{ type: 'duckdb', path: 'data/w.duckdb' }, { type: 'postgres', url: '${DATABASE_URL}' }, { type: 'bigquery', projectId: 'p-1' }] as const) {
+    const sources: InitSource[] = [
+      { type: 'duckdb', path: 'data/w.duckdb' },
+      { type: 'postgres', url: '${DATABASE_URL}' },
+      { type: 'mysql', url: '${MYSQL_URL}' },
+      { type: 'mysql', url: '${MYSQL_URL}', ca: 'ca.pem' },
+      { type: 'redshift', url: '${REDSHIFT_URL}' },
+      { type: 'bigquery', projectId: 'p-1' },
+      { type: 'snowflake', account: 'myorg-myaccount', user: 'AUDIENCE_SYNC', warehouse: 'COMPUTE_WH', database: 'ANALYTICS', schema: 'PUBLIC', role: 'READER' },
+      { type: 'databricks', host: 'dbc-a1b2345c-d6e7.cloud.databricks.com', warehouseId: '1234567890abcdef', catalog: 'main', schema: 'default' },
+    ];
+    for (const source of sources) {
       for (const audience of [{ id: '123' }, { create: 'a "quoted" name: with colon' }]) {
         const path = join(dir, 'render.yml');
         writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql' }));
         const config = loadConfig(path, env);
         expect(config.syncs[0]?.audience).toEqual('id' in audience ? audience : { create: { name: audience.create, valueBased: false } });
+        if (source.type === 'snowflake') expect(config.sources.warehouse).toMatchObject({ ...source, privateKeyFile: join(dir, 'rsa_key.p8') });
+        if (source.type === 'databricks') expect(config.sources.warehouse).toMatchObject({ ...source, token: env.DATABRICKS_TOKEN, disposition: 'EXTERNAL_LINKS' });
       }
     }
   });

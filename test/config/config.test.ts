@@ -136,7 +136,7 @@ syncs: [{ name: a, source: bq, model: "select 1 as id", primaryKey: id, audience
 meta: { accessToken: "\${META_ACCESS_TOKEN}", adAccountId: 12345678901234567, apiVersion: "25" }
 sources:
   crm: { type: postgres, url: "mysql://u:hunter2@x/db" }
-  lake: { type: snowflake }
+  lake: { type: oracle }
   duck: { type: duckdb, path: w.duckdb, memoryLimit: lots }
 syncs:
   - name: Bad Name
@@ -203,6 +203,30 @@ syncs:
     expect(error!.message).not.toContain('hunter2');
     expect(error!.message).not.toContain(TOKEN);
     expect(error!.message).toContain('syncs[0].mapping.email (line 15)');
+  });
+
+  it('reads MySQL and Redshift sources: secrets from the environment, TLS files next to the config, sslmode required', () => {
+    const e = { ...env, MYSQL_URL: 'mysql://reader:s3cret@db.example.com:3306/shop', REDSHIFT_URL: 'postgres://reader:s3cret@r.example.com:5439/dev?sslmode=verify-full' };
+    const config = (sources: string) => `version: 1
+meta: { accessToken: t, adAccountId: "1" }
+sources:
+${sources}
+syncs: [{ name: a, source: w, model: "select 1", primaryKey: id, audience: { id: "1" }, mapping: { EMAIL: e } }]
+`;
+    const loaded = loadConfig(write(config('  w: { type: mysql, url: "${MYSQL_URL}", ssl: { ca: certs/ca.pem, rejectUnauthorized: true } }\n  r: { type: redshift, url: "${REDSHIFT_URL}" }')), e);
+    expect(loaded.sources.w).toEqual({ type: 'mysql', url: e.MYSQL_URL, ssl: { ca: join(dir, 'certs', 'ca.pem'), rejectUnauthorized: true } });
+    expect(loaded.sources.r).toEqual({ type: 'redshift', url: e.REDSHIFT_URL });
+
+    const issues = issuesOf(
+      write(config('  w: { type: mysql, url: "postgres://x@h/db", ssl: { ca: "", verify: yes } }\n  r: { type: redshift, url: "postgres://reader:s3cret@r.example.com:5439/dev" }')),
+      e,
+    );
+    const byPath = new Map(issues.map((i) => [i.path, i.message]));
+    expect(byPath.get('sources.w.url')).toMatch(/mysql:\/\//);
+    expect(byPath.get('sources.w.ssl.ca')).toMatch(/must not be empty/);
+    expect(byPath.get('sources.w.ssl.verify')).toMatch(/unknown setting/);
+    expect(byPath.get('sources.r.url')).toMatch(/sslmode=verify-full/);
+    expect(JSON.stringify(issues)).not.toContain('s3cret');
   });
 
   it('reports a missing model file, YAML syntax errors and a missing config file', () => {

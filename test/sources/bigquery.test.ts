@@ -266,9 +266,15 @@ describe('BigQuery source: failures fail the read', () => {
     const { error: unqualified } = await failure(source.stream('select * from customers'));
     expect(unqualified.message).toContain('must be qualified with a dataset');
     // BigQuery quotes the value a CAST failed on: it may be personal data and never reaches run history.
-    const { error: cast } = await failure(source.stream("select cast(email as int64) as n from crm.customers where email = 'user7@example.com'"));
-    expect(cast.message).toContain('BigQuery rejected the model: Bad int64 value: …');
-    expect(cast.message).not.toContain('user7');
+    // Every source's errors are redacted where openSource opens it.
+    const redacted = await openSource({ type: 'bigquery', projectId: server.projectId, apiEndpoint: server.url, keyFile }, { name: 'bq' });
+    try {
+      const { error: cast } = await failure(redacted.stream("select cast(email as int64) as n from crm.customers where email = 'user7@example.com'"));
+      expect(cast.message).toContain('BigQuery rejected the model: Bad int64 value: <redacted>');
+      expect(cast.message).not.toContain('user7');
+    } finally {
+      await redacted.close();
+    }
   });
 
   it('a job that times out fails the read', async () => {
@@ -434,17 +440,17 @@ describe('BigQuery source: credentials', () => {
 
 describe('BigQuery source: doctor', () => {
   it('reports the principal, the dry run\'s bytes and the row count', async () => {
-    const checks = await source.doctor!(MODEL);
+    const checks = await source.doctor(MODEL);
     expect(checks).toEqual([
-      { subject: 'credentials', status: 'ok', message: `${key.client_email}, from keyFile ${keyFile}` },
+      { subject: 'sign-in', status: 'ok', message: `${key.client_email}, from keyFile ${keyFile}` },
       { subject: 'dry run', status: 'ok', message: expect.stringMatching(/^the model is valid; a run reads about \d+ KB$/) },
-      { subject: 'rows', status: 'ok', message: '10,500 rows' },
+      { subject: 'rows', status: 'ok', message: 'the model returns 10,500 rows', rows: { rows: 10_500, estimated: false } },
     ]);
   });
 
   it('names the missing grant', async () => {
     server.revokeRead('*', 'crm');
-    const checks = await source.doctor!(MODEL);
+    const checks = await source.doctor(MODEL);
     expect(checks[1]).toMatchObject({ subject: 'dry run', status: 'fail', fix: `grant roles/bigquery.dataViewer on dataset audience-test:crm to ${key.client_email}` });
     expect(checks).toHaveLength(2);
   });
@@ -460,10 +466,14 @@ describe('BigQuery source: doctor', () => {
       expect(report.checks.find((c) => c.subject === 'sync loyalty: model')).toMatchObject({ status: 'fail', message: expect.stringContaining('grant roles/bigquery.jobUser on project audience-test') });
       server.reset();
       const healthy = await runDoctor(ws);
-      expect(healthy.checks.filter((c) => c.subject.startsWith('sync loyalty: source')).map((c) => `${c.subject} ${c.status}`)).toEqual([
-        'sync loyalty: source credentials ok',
-        'sync loyalty: source dry run ok',
-        'sync loyalty: source rows ok',
+      expect(healthy.checks.filter((c) => /^(sync loyalty: |source )/.test(c.subject)).map((c) => `${c.subject} ${c.status}`)).toEqual([
+        'source warehouse ok',
+        'sync loyalty: audience ok',
+        'sync loyalty: schema ok',
+        'sync loyalty: records given up ok',
+        'sync loyalty: model ok',
+        'sync loyalty: dry run ok',
+        'sync loyalty: rows ok',
       ]);
     } finally {
       await ws.close();
@@ -530,7 +540,7 @@ describe('the BigQuery test server is strict', () => {
 
   it('runs the SQL the source sends', () => {
     expect(bigQueryStreamSql('select * from crm.customers;', { orderByKey: 'id', keyForm: 'sha256', columns: ['email'] })).toBe(
-      'SELECT `email`, TO_HEX(SHA256(CAST(`id` AS STRING))) AS `__pk` FROM (\nselect * from crm.customers\n) AS audience_sync_model ORDER BY `__pk` ASC NULLS LAST',
+      'SELECT `email`, TO_HEX(SHA256(CAST(`id` AS STRING))) AS `__pk` FROM (\nselect * from crm.customers\n) AS `audience_sync_model` ORDER BY `__pk` ASC NULLS LAST',
     );
   });
 });

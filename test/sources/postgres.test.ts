@@ -1,3 +1,4 @@
+// What only the PostgreSQL source does; what every source does is in conformance/sources.test.ts.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource, SourceError, type Row, type Source } from '../../src/sources/index.js';
@@ -7,14 +8,9 @@ let server: TestPostgres;
 let admin: pg.Client;
 let source: Source;
 
-const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-async function readAll(stream: AsyncIterable<Row[]>, chunkRows?: number): Promise<Row[]> {
+async function readAll(stream: AsyncIterable<Row[]>): Promise<Row[]> {
   const rows: Row[] = [];
-  for await (const chunk of stream) {
-    if (chunkRows !== undefined) expect(chunk.length).toBeLessThanOrEqual(chunkRows);
-    rows.push(...chunk);
-  }
+  for await (const chunk of stream) rows.push(...chunk);
   return rows;
 }
 
@@ -23,15 +19,15 @@ beforeAll(async () => {
   admin = new pg.Client(server.url);
   await admin.connect();
   await admin.query(`
-    create table typed (id int, big bigint, small_big bigint, name text, birth date, seen timestamp, seen_tz timestamptz,
-      amount numeric(10,2), huge numeric(38,10), active boolean, score float8, nothing text, device uuid, doc jsonb, tags int[]);
+    create table typed (id int, birth date, score float8, device uuid, names text[], seen timestamptz);
     insert into typed values
-      (1, 9007199254740993, 42, 'Ann', '1985-03-07', '2024-01-15 12:34:56.789123', '2024-01-15 12:34:56.5+02', 1234.50,
-       12345678901234567890.0123456789, true, 2.5, null, 'aece52e7-03ee-455a-b3c4-e57283966239', '{"a": 1}', '{1,2}'),
-      (2, -5, null, 'Zoë', 'infinity', null, null, null, null, false, null, null, null, null, null);
-    create table users as select i as user_id, 'user' || i || '@example.com' as email from generate_series(0, 99999) i;
-    create table keys (k text);
-    insert into keys values ('b'), ('B'), ('a'), ('é'), ('z'), ('😀'), ('${'\uFFFD'}'), ('10'), ('9'), (null);
+      (1, 'infinity', 2.5, 'aece52e7-03ee-455a-b3c4-e57283966239', '{"Ann","Bo b"}', '0050-03-01 00:00:00+00'),
+      (2, '1985-03-07', null, null, null, null);
+    create table users as select i as user_id, 'user' || i || '@example.com' as email from generate_series(0, 9999) i;
+    create schema hidden;
+    create table hidden.people (id int);
+    create role reader login;
+    grant select on users to reader;
   `);
   source = await openSource({ type: 'postgres', url: server.url }, { name: 'crm' });
 });
@@ -43,95 +39,34 @@ afterAll(async () => {
 });
 
 describe('PostgreSQL source', () => {
-  it('converts typed columns to plain JS', async () => {
-    const rows = await readAll(source.stream('select * from typed order by id'));
-    expect(rows).toEqual([
-      {
-        id: 1,
-        big: '9007199254740993',
-        small_big: 42,
-        name: 'Ann',
-        birth: new Date('1985-03-07T00:00:00Z'),
-        seen: new Date('2024-01-15T12:34:56.789Z'),
-        seen_tz: new Date('2024-01-15T10:34:56.500Z'),
-        amount: 1234.5,
-        huge: '12345678901234567890.0123456789',
-        active: true,
-        score: 2.5,
-        nothing: null,
-        device: 'aece52e7-03ee-455a-b3c4-e57283966239',
-        doc: '{"a": 1}',
-        tags: '{1,2}',
-      },
-      { id: 2, big: -5, small_big: null, name: 'Zoë', birth: 'infinity', seen: null, seen_tz: null, amount: null, huge: null, active: false, score: null, nothing: null, device: null, doc: null, tags: null },
+  it('reads PostgreSQL-only values: infinite dates stay text, uuids text, text arrays nested, years before 100', async () => {
+    expect(await readAll(source.stream('select * from typed order by id'))).toEqual([
+      { id: 1, birth: 'infinity', score: 2.5, device: 'aece52e7-03ee-455a-b3c4-e57283966239', names: ['Ann', 'Bo b'], seen: new Date('0050-03-01T00:00:00Z') },
+      { id: 2, birth: new Date('1985-03-07T00:00:00Z'), score: null, device: null, names: null, seen: null },
     ]);
+    expect((await source.doctor('select 1'))[0]).toMatchObject({ subject: 'sign-in', status: 'ok', message: expect.stringMatching(/^PostgreSQL 1\d.*, signed in as /) });
   });
 
-  it('describes the model columns without reading rows', async () => {
-    expect(await source.columns('select id, name, amount, birth, seen_tz from typed')).toEqual([
-      { name: 'id', type: 'integer' },
-      { name: 'name', type: 'text' },
-      { name: 'amount', type: 'numeric(10,2)' },
-      { name: 'birth', type: 'date' },
-      { name: 'seen_tz', type: 'timestamp with time zone' },
-    ]);
-    expect(await source.columns('select user_id, 1 / (user_id - user_id) as broken from users')).toEqual([
-      { name: 'user_id', type: 'integer' },
-      { name: 'broken', type: 'integer' },
-    ]);
-  });
-
-  it('streams 100,000 rows through a cursor, ordered by the key text in byte order', async () => {
-    const rows = await readAll(source.stream('select * from users;', { chunkRows: 7_000, orderByKey: 'user_id', columns: ['email'] }), 7_000);
-    expect(rows).toHaveLength(100_000);
-    expect(Object.keys(rows[0]!)).toEqual(['email', '__pk']);
-    const pks = rows.map((r) => r.__pk as string);
-    expect(pks.slice(0, 4)).toEqual(['0', '1', '10', '100']);
-    for (let i = 1; i < pks.length; i++) if (byBytes(pks[i - 1]!, pks[i]!) >= 0) throw new Error(`out of order at ${i}`);
-    expect(rows.every((r) => r.email === `user${r.__pk as string}@example.com`)).toBe(true);
-  });
-
-  it('orders unicode keys by UTF-8 bytes with null keys last', async () => {
-    const pks = (await readAll(source.stream('select k from keys', { orderByKey: 'k', chunkRows: 4 }), 4)).map((r) => r.__pk);
-    const expected = ['b', 'B', 'a', 'é', 'z', '😀', '\uFFFD', '10', '9'].sort(byBytes);
-    expect(pks).toEqual([...expected, null]);
-  });
-
-  it('throws SourceError with the SQL error text and stays usable afterwards', async () => {
-    await expect(readAll(source.stream('select * from customers'))).rejects.toThrow(/source "crm": PostgreSQL could not run the model: relation "customers" does not exist/);
-    await expect(source.columns('selec 1')).rejects.toThrow(SourceError);
-    await expect(readAll(source.stream('select user_id, 1 / (99999 - user_id) as v from users order by user_id', { chunkRows: 1_000 }))).rejects.toThrow(
-      /failed while reading the model: division by zero/,
-    );
-    expect(await readAll(source.stream('select count(*)::int as n from users'))).toEqual([{ n: 100_000 }]);
-  });
-
-  it('ends a stream early without leaving its transaction open', async () => {
-    for await (const chunk of source.stream('select * from users', { chunkRows: 10 })) {
-      expect(chunk).toHaveLength(10);
-      break;
+  it('says to grant USAGE on a schema the user cannot enter', async () => {
+    const reader = await openSource({ type: 'postgres', url: server.url.replace('postgres@', 'reader@') }, { name: 'crm' });
+    try {
+      await expect(reader.columns('select * from hidden.people')).rejects.toThrow(/permission denied for schema hidden; ask an admin to run: GRANT USAGE ON SCHEMA hidden TO reader/);
+    } finally {
+      await reader.close();
     }
-    expect(await readAll(source.stream('select 1 as one'))).toEqual([{ one: 1 }]);
   });
 
-  it('throws SourceError when the connection is lost mid-stream', async () => {
+  it('names the server when the connection is lost mid-stream, and stays failed', async () => {
     const doomed = await openSource({ type: 'postgres', url: server.url }, { name: 'crm' });
-    const seen: number[] = [];
     const reading = (async () => {
-      for await (const chunk of doomed.stream('select * from users', { chunkRows: 1_000, orderByKey: 'user_id' })) {
-        seen.push(chunk.length);
-        if (seen.length === 2) {
-          await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'audience-sync source' and pid <> pg_backend_pid()`);
-        }
+      let chunks = 0;
+      for await (const _ of doomed.stream('select * from users', { chunkRows: 1_000, orderByKey: 'user_id' })) {
+        if (++chunks === 2) await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'audience-sync source' and state <> 'idle'`);
       }
     })();
     await expect(reading).rejects.toThrow(/source "crm": lost the connection to PostgreSQL at 127\.0\.0\.1:\d+\/postgres/);
-    expect(seen.length).toBeLessThan(100);
     await expect(readAll(doomed.stream('select 1'))).rejects.toThrow(SourceError);
     await doomed.close();
-    // The shared source was terminated too; reopen it for any later test.
-    await source.close();
-    source = await openSource({ type: 'postgres', url: server.url }, { name: 'crm' });
   });
 
   it('fails to open with a message that hides the password', async () => {

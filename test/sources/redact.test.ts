@@ -161,6 +161,11 @@ describe('redactSourceMessage', () => {
     expect(redactSourceMessage('Failing row contains (7, Quillonia, null).')).toBe('Failing row contains (<redacted>).');
   });
 
+  it("redacts BigQuery's unquoted value to the end of its line", () => {
+    expect(redactSourceMessage('BigQuery rejected the model: Bad int64 value: Ana Quillonia\nat [1:8]')).toBe('BigQuery rejected the model: Bad int64 value: <redacted>\nat [1:8]');
+    expect(redactSourceMessage('Could not cast literal "Ana" to type DATE')).toBe('Could not cast literal "<redacted>" to type DATE');
+  });
+
   it('keeps a known name only when no quote of a value is still open after it', () => {
     expect(redactSourceMessage('column "email": value "x" ok', ['email'])).toBe('column "email": value "<redacted>" ok');
     expect(redactSourceMessage('bad value: "email" Thaddeon"', ['email'])).toBe('bad value: "<redacted>"');

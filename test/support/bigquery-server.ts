@@ -18,6 +18,7 @@
 //   §6 (the refresh_token grant of authorized-user files).
 // - https://cloud.google.com/compute/docs/access/authenticate-workloads#applications (the metadata
 //   server's token endpoint, `Metadata-Flavor: Google`).
+// QueryRequest.defaultDataset resolves unqualified table names after FROM/JOIN in that dataset.
 // A request the real service would reject is rejected here, with the service's status and reason;
 // a valid request using a feature this server does not implement gets 501, never a silent default.
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
@@ -363,6 +364,11 @@ export class BigQueryServer {
     this.failingJobs = error;
   }
 
+  /** Jobs still running (a stopped read leaves none). */
+  running(): number {
+    return [...this.jobs.values()].filter((j) => j.state === 'RUNNING').length;
+  }
+
   /** Undoes every hook and revocation. */
   reset(): void {
     this.pageFailure = undefined;
@@ -533,7 +539,9 @@ export class BigQueryServer {
   private async jobsQuery(projectId: string, token: AccessToken, body: Record<string, unknown>): Promise<unknown> {
     const request = validateQueryRequest(body);
     this.mayCreateJobs(projectId, token.principal);
-    const sql = translate(request.query, this.projectId, (name) => this.datasets.has(name));
+    if (request.defaultDataset && request.defaultDataset.projectId !== this.projectId) throw new HttpError(404, 'notFound', `Not found: Dataset ${request.defaultDataset.projectId}:${request.defaultDataset.datasetId}`);
+    if (request.defaultDataset && !this.datasets.has(request.defaultDataset.datasetId)) throw new HttpError(404, 'notFound', `Not found: Dataset ${this.projectId}:${request.defaultDataset.datasetId}`);
+    const sql = translate(request.query, this.projectId, (name) => this.datasets.has(name), request.defaultDataset?.datasetId);
     const location = this.locationOf(sql.tables, token.principal, request.location);
     if (request.dryRun) {
       const described = await this.describe(sql.text);
@@ -798,10 +806,12 @@ const QUERY_FIELDS = new Set([
   'preserveNulls', 'query', 'queryParameters', 'queryResultsFormat', 'requestId', 'reservation', 'secureContext', 'timeoutMs', 'useLegacySql',
   'useQueryCache', 'writeIncrementalResults',
 ]);
-const NOT_IMPLEMENTED = ['arrowSerializationOptions', 'connectionProperties', 'continuous', 'createSession', 'defaultDataset', 'jobCreationMode', 'parameterMode', 'queryParameters', 'queryResultsFormat', 'writeIncrementalResults'];
+const NOT_IMPLEMENTED = ['arrowSerializationOptions', 'connectionProperties', 'continuous', 'createSession', 'jobCreationMode', 'parameterMode', 'queryParameters', 'queryResultsFormat', 'writeIncrementalResults'];
 
 interface QueryRequest {
   query: string;
+  /** DatasetReference: where unqualified table names resolve. */
+  defaultDataset: { projectId: string; datasetId: string } | undefined;
   dryRun: boolean;
   location: string | undefined;
   maxResults: number | undefined;
@@ -841,9 +851,17 @@ function validateQueryRequest(body: Record<string, unknown>): QueryRequest {
     if (f.timestampOutputFormat !== undefined) throw new HttpError(501, 'notImplemented', 'The test server does not implement formatOptions.timestampOutputFormat.');
     int64Timestamp = f.useInt64Timestamp === true;
   }
+  let defaultDataset: QueryRequest['defaultDataset'];
+  if (body.defaultDataset !== undefined) {
+    const d = body.defaultDataset as Record<string, unknown>;
+    if (typeof d !== 'object' || d === null || typeof d.datasetId !== 'string' || d.datasetId === '') throw new HttpError(400, 'invalid', 'Required parameter is missing: defaultDataset.datasetId');
+    for (const k of Object.keys(d)) if (k !== 'datasetId' && k !== 'projectId') throw new HttpError(400, 'invalid', `Invalid JSON payload received. Unknown name "${k}" at 'default_dataset': Cannot find field.`);
+    defaultDataset = { datasetId: d.datasetId, projectId: typeof d.projectId === 'string' ? d.projectId : '' };
+  }
   const number = (key: string) => (body[key] === undefined ? undefined : uint32(body[key], key));
   return {
     query: body.query,
+    defaultDataset,
     dryRun: body.dryRun === true,
     location: typeof body.location === 'string' ? body.location : undefined,
     maxResults: number('maxResults'),
@@ -955,7 +973,7 @@ const dq = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * comments `--`, "strings" 'strings', SHA256/TO_HEX the macros above, and cast types DuckDB's.
  * Names of the form dataset.table or project.dataset.table are collected for access checks.
  */
-export function translate(sql: string, projectId: string, isDataset: (name: string) => boolean): Translated {
+export function translate(sql: string, projectId: string, isDataset: (name: string) => boolean, defaultDataset?: string): Translated {
   type Token = { kind: 'word' | 'name' | 'other'; text: string; parts?: string[] };
   const tokens: Token[] = [];
   let i = 0;
@@ -1068,6 +1086,13 @@ export function translate(sql: string, projectId: string, isDataset: (name: stri
     const afterFrom = previous?.kind === 'word' && /^(FROM|JOIN)$/i.test(previous.text);
     if (parts.length === 3) tables.push({ project: parts[0]!, dataset: parts[1]!, table: parts[2]! });
     else if (parts.length === 2 && (afterFrom || isDataset(parts[0]!))) tables.push({ project: projectId, dataset: parts[0]!, table: parts[1]! });
+    else if (parts.length === 1 && afterFrom && defaultDataset !== undefined) {
+      // QueryRequest.defaultDataset: an unqualified table after FROM/JOIN is in that dataset.
+      tables.push({ project: projectId, dataset: defaultDataset, table: parts[0]! });
+      out.push(`${dq(defaultDataset)}.${dq(parts[0]!)}`);
+      k = end;
+      continue;
+    }
     out.push(parts.map((p) => (t.kind === 'word' && parts.length === 1 ? p : dq(p))).join('.'));
     k = end;
   }

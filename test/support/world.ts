@@ -57,6 +57,9 @@ export interface WorldOptions {
   audience?: Record<string, unknown>;
   /** State store URL (e.g. a fresh PostgreSQL database); default a SQLite file at `statePath`. */
   stateUrl?: string;
+  /** The `warehouse` source entry (default: the world's DuckDB file), and variables it reads. */
+  source?: Record<string, unknown>;
+  env?: Record<string, string>;
 }
 
 export interface World {
@@ -69,6 +72,8 @@ export interface World {
   env: NodeJS.ProcessEnv;
   setCustomers(rows: readonly Customer[]): Promise<void>;
   run(opts?: { force?: boolean }): Promise<RunSummary>;
+  /** The CLI's workspace on the world's config, with short retry delays; close it after use. */
+  workspace(): Workspace;
   /** EXTERN_IDs of the audience's members, sorted. */
   memberIds(): string[];
   close(): Promise<void>;
@@ -84,12 +89,12 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
   const warehouse = join(dir, 'warehouse.duckdb');
   const statePath = join(dir, 'state.db');
   await writeCustomers(warehouse, []);
-  const env = { ...process.env, META_ACCESS_TOKEN: DEFAULT_TOKEN };
+  const env = { ...process.env, META_ACCESS_TOKEN: DEFAULT_TOKEN, ...opts.env };
   const config = {
     version: 1,
     state: { url: opts.stateUrl ?? `sqlite://${statePath}` },
     meta: { accessToken: '${META_ACCESS_TOKEN}', adAccountId: `act_${DEFAULT_AD_ACCOUNT}`, graphUrl: emulator.url },
-    sources: { warehouse: { type: 'duckdb', path: './warehouse.duckdb' } },
+    sources: { warehouse: opts.source ?? { type: 'duckdb', path: './warehouse.duckdb' } },
     syncs: [
       {
         name: 'loyalty',
@@ -117,6 +122,14 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
     env,
     setCustomers: (rows) => writeCustomers(warehouse, rows),
     async run(runOpts = {}) {
+      const ws = world.workspace();
+      try {
+        return await ws.run('loyalty', runOpts);
+      } finally {
+        await ws.close();
+      }
+    },
+    workspace() {
       // Same as the CLI, but with short retry delays so fault tests don't sit in backoff.
       const config = loadConfig(configPath, env);
       const graph = new GraphClient({
@@ -130,12 +143,7 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
           await new Promise((r) => setTimeout(r, Math.min(ms, 20)));
         },
       });
-      const ws = new Workspace(config, { graph });
-      try {
-        return await ws.run('loyalty', runOpts);
-      } finally {
-        await ws.close();
-      }
+      return new Workspace(config, { graph });
     },
     memberIds() {
       return emulator.control

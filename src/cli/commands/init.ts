@@ -10,7 +10,7 @@ import { withConfigOption } from '../workspace.js';
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
-  source: { type: 'duckdb'; path: string } | { type: 'postgres'; url: string } | { type: 'bigquery'; projectId: string; location?: string; keyFile?: string };
+  source: InitSource;
   audience: { id: string } | { create: string };
   syncName: string;
   /** Path of the model file, relative to the config's folder. */
@@ -22,6 +22,23 @@ export interface InitAnswers {
   birthDate?: { column: string; dateFormat?: DateFormat };
 }
 
+export type InitSource =
+  | { type: 'duckdb'; path: string }
+  | { type: 'postgres' | 'redshift'; url: string }
+  | { type: 'mysql'; url: string; ca?: string }
+  | { type: 'bigquery'; projectId: string; location?: string; keyFile?: string }
+  | { type: 'snowflake'; account: string; user: string; warehouse: string; database: string; schema: string; role: string }
+  | { type: 'databricks'; host: string; warehouseId: string; catalog: string; schema: string };
+type SourceType = InitSource['type'];
+const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'redshift', 'mysql', 'bigquery', 'snowflake', 'databricks'];
+
+/** What init asks for a warehouse read through a URL, and the comments it writes next to it. */
+const URL_SOURCES = {
+  postgres: { ask: 'PostgreSQL URL', fallback: '${DATABASE_URL}', shape: 'postgres://user:password@host:5432/database' },
+  mysql: { ask: 'MySQL or MariaDB URL', fallback: '${MYSQL_URL}', shape: 'mysql://user:password@host:3306/database' },
+  redshift: { ask: 'Redshift URL', fallback: '${REDSHIFT_URL}', shape: 'postgres://user:password@cluster.region.redshift.amazonaws.com:5439/dev?sslmode=verify-full' },
+} as const;
+
 interface InitOptions {
   config: string;
   yes?: boolean;
@@ -32,6 +49,7 @@ interface InitOptions {
   projectId?: string;
   location?: string;
   keyFile?: string;
+  ca?: string;
   adAccount?: string;
   audienceId?: string;
   createAudience?: string;
@@ -40,10 +58,7 @@ interface InitOptions {
   dateFormat?: DateFormat | 'date';
 }
 
-type SourceType = InitAnswers['source']['type'];
-const SOURCE_TYPES: readonly SourceType[] = ['duckdb', 'postgres', 'bigquery'];
-
-const DEFAULTS = { duckdbPath: './warehouse.duckdb', postgresUrl: '${DATABASE_URL}', audienceName: 'audience-sync: customers', syncName: 'customers' };
+const DEFAULTS = { duckdbPath: './warehouse.duckdb', audienceName: 'audience-sync: customers', syncName: 'customers' };
 
 export function register(program: Command): void {
   withConfigOption(
@@ -52,9 +67,10 @@ export function register(program: Command): void {
       .description('write a commented audience-sync.yml and an example model (asks on a terminal, or takes the flags below)')
       .option('-y, --yes', 'do not ask: use the flags and the defaults')
       .option('--force', 'overwrite existing files')
-      .option('--source <type>', 'warehouse type: duckdb, postgres or bigquery', parseSourceType)
+      .option('--source <type>', `warehouse type: ${SOURCE_TYPES.join(', ')}`, parseSourceType)
       .option('--path <file>', `DuckDB database file (default ${DEFAULTS.duckdbPath})`)
-      .option('--url <url>', `PostgreSQL URL; keep passwords in the environment (default "${DEFAULTS.postgresUrl}")`)
+      .option('--url <url>', `PostgreSQL, MySQL or Redshift URL; keep passwords in the environment (default "\${DATABASE_URL}", "\${MYSQL_URL}", "\${REDSHIFT_URL}")`)
+      .option('--ca <file>', 'MySQL: CA certificate file to check the server\'s TLS certificate against (turns TLS on)')
       .option('--project-id <id>', 'BigQuery: the Google Cloud project the query jobs run in', parseProjectId)
       .option('--location <location>', 'BigQuery: location of the datasets (e.g. EU, europe-west2); needed outside the US and EU multi-regions')
       .option('--key-file <file>', 'BigQuery: service-account key file (default: Application Default Credentials)')
@@ -109,8 +125,7 @@ export async function collectAnswers(opts: InitOptions, io?: { input: NodeJS.Rea
     };
     const adAccountId = opts.adAccount ?? (rl ? await ask('Meta ad account id (act_...)', '', parseAdAccount) : undefined);
     if (adAccountId === undefined) throw new CliError('pass --ad-account act_... (init asks for it only on a terminal)');
-    const type = opts.source ?? (await askSource(rl, ask));
-    const source = await askSourceSettings(type, opts, ask, rl !== undefined);
+    const source = await askSourceSettings(opts.source ?? (await askSource(rl, ask)), opts, ask, rl !== undefined);
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     const birthDate = await chooseBirthDate(opts, rl, ask);
@@ -124,15 +139,23 @@ type Ask = (question: string, fallback: string, parse?: (v: string) => string) =
 
 async function askSource(rl: Interface | undefined, ask: Ask): Promise<SourceType> {
   if (!rl) return 'duckdb';
-  return parseSourceType(await ask('Warehouse type (duckdb, postgres or bigquery)', 'duckdb', parseSourceType)) as SourceType;
+  return parseSourceType(await ask(`Warehouse type (${SOURCE_TYPES.join(', ')})`, 'duckdb', parseSourceType));
 }
 
-async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, interactive: boolean): Promise<InitAnswers['source']> {
+/** The fields of each warehouse type: a flag wins, else a question on a terminal, else the default. Secrets are never asked for: the config reads them from the environment. */
+async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, interactive: boolean): Promise<InitSource> {
   switch (type) {
     case 'duckdb':
-      return { type, path: opts.path ?? (await ask('DuckDB database file', DEFAULTS.duckdbPath)) };
+      return { type, path: opts.path ?? (await ask('DuckDB database file (":memory:" for a model that reads CSV or Parquet files)', DEFAULTS.duckdbPath)) };
     case 'postgres':
-      return { type, url: opts.url ?? (await ask('PostgreSQL URL (use ${VAR} to read it from the environment)', DEFAULTS.postgresUrl)) };
+    case 'redshift':
+    case 'mysql': {
+      const { ask: what, fallback, shape } = URL_SOURCES[type];
+      const url = opts.url ?? (await ask(`${what}, ${shape} (use \${VAR} to read it from the environment)`, fallback));
+      if (type !== 'mysql') return { type, url };
+      const ca = opts.ca ?? (await ask('CA certificate file for TLS (leave empty for none)', ''));
+      return ca === '' ? { type, url } : { type, url, ca };
+    }
     case 'bigquery': {
       const projectId = opts.projectId ?? (interactive ? await ask('Google Cloud project ID the query jobs run in', '', parseProjectId) : undefined);
       if (projectId === undefined) throw new CliError('pass --project-id with --source bigquery (init asks for it only on a terminal)');
@@ -140,6 +163,24 @@ async function askSourceSettings(type: SourceType, opts: InitOptions, ask: Ask, 
       const keyFile = opts.keyFile ?? (await ask('Service-account key file (empty: Application Default Credentials)', ''));
       return { type, projectId, ...(location ? { location } : {}), ...(keyFile ? { keyFile } : {}) };
     }
+    case 'snowflake':
+      return {
+        type,
+        account: await ask('Snowflake account identifier (ORGNAME-ACCOUNTNAME)', 'myorg-myaccount'),
+        user: await ask('Snowflake user (signs in with a key pair)', 'AUDIENCE_SYNC'),
+        warehouse: await ask('Warehouse', 'COMPUTE_WH'),
+        database: await ask('Database', 'ANALYTICS'),
+        schema: await ask('Schema', 'PUBLIC'),
+        role: await ask('Role', 'AUDIENCE_SYNC_READER'),
+      };
+    case 'databricks':
+      return {
+        type,
+        host: await ask('Databricks workspace host', 'dbc-a1b2345c-d6e7.cloud.databricks.com'),
+        warehouseId: await ask('SQL warehouse ID (SQL Warehouses → Connection details)', '1234567890abcdef'),
+        catalog: await ask('Catalog', 'main'),
+        schema: await ask('Schema', 'default'),
+      };
   }
 }
 
@@ -184,10 +225,11 @@ function parseColumn(value: string): string {
   return v;
 }
 
-function parseSourceType(value: string): string {
+function parseSourceType(value: string): SourceType {
   const v = value.trim().toLowerCase();
-  if (!(SOURCE_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError('expected duckdb, postgres or bigquery');
-  return v;
+  const type = SOURCE_TYPES.find((t) => t === v);
+  if (type === undefined) throw new InvalidArgumentError(`expected ${SOURCE_TYPES.join(', ')}`);
+  return type;
 }
 
 function parseProjectId(value: string): string {
@@ -218,7 +260,7 @@ const q = (s: string) => JSON.stringify(s);
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source = [`  warehouse:`, ...renderSource(a.source)];
+  const source = ['  warehouse:', `    type: ${a.source.type}`, ...renderSourceSettings(a.source)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -280,21 +322,58 @@ export function renderInitConfig(a: InitAnswers): string {
   ].join('\n');
 }
 
-function renderSource(s: InitAnswers['source']): string[] {
+/** A source's settings, with the grants its user needs as a comment. */
+function renderSourceSettings(s: InitSource): string[] {
   switch (s.type) {
     case 'duckdb':
-      return [`    type: duckdb`, `    path: ${q(s.path)}             # relative to this file; opened read-only`];
+      return [`    path: ${q(s.path)}             # relative to this file; opened read-only`];
     case 'postgres':
-      return [`    type: postgres`, `    url: ${q(s.url)}             # read it from the environment: it holds a password`];
+      return [
+        `    url: ${q(s.url)}             # read it from the environment: it holds a password`,
+        '    # the user needs: GRANT USAGE ON SCHEMA public TO audience_sync; GRANT SELECT ON public.customers TO audience_sync;',
+      ];
+    case 'redshift':
+      return [
+        `    url: ${q(s.url)}             # ${URL_SOURCES.redshift.shape}; from the environment`,
+        '    # the user needs: GRANT USAGE ON SCHEMA public TO audience_sync; GRANT SELECT ON public.customers TO audience_sync;',
+      ];
+    case 'mysql':
+      return [
+        `    url: ${q(s.url)}             # ${URL_SOURCES.mysql.shape}; from the environment`,
+        s.ca === undefined ? '    # ssl: { ca: "./ca.pem" }          # TLS, checking the server\'s certificate against this CA' : `    ssl: { ca: ${q(s.ca)} }          # TLS, checking the server's certificate against this CA (relative to this file)`,
+        "    # the user needs: GRANT SELECT ON shop.customers TO 'audience_sync'@'%';",
+      ];
     case 'bigquery':
       return [
-        `    type: bigquery`,
         `    projectId: ${q(s.projectId)}         # query jobs run (and are billed) here: grant roles/bigquery.jobUser on it`,
-        s.location ? `    location: ${q(s.location)}           # where the model's datasets live` : `    # location: "europe-west2"           # needed for datasets outside the US and EU multi-regions`,
+        s.location ? `    location: ${q(s.location)}           # where the model's datasets live` : '    # location: "europe-west2"           # needed for datasets outside the US and EU multi-regions',
         s.keyFile
           ? `    keyFile: ${q(s.keyFile)}             # service-account key, relative to this file; keep it out of version control`
-          : `    # keyFile: "service-account.json"    # without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server`,
-        `    # The credentials also need roles/bigquery.dataViewer on the datasets the model reads.`,
+          : '    # keyFile: "service-account.json"    # without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server',
+        '    # dataset: "crm"                     # where the model\'s unqualified table names resolve',
+        '    # The credentials also need roles/bigquery.dataViewer on the datasets the model reads.',
+      ];
+    case 'snowflake':
+      return [
+        `    account: ${q(s.account)}`,
+        `    user: ${q(s.user)}`,
+        '    privateKeyFile: "rsa_key.p8"       # key-pair sign-in; give the user its public key: ALTER USER … SET RSA_PUBLIC_KEY=\'…\'',
+        '    # privateKeyPassphrase: "${SNOWFLAKE_KEY_PASSPHRASE}"   # if the key is encrypted',
+        '    # token: "${SNOWFLAKE_TOKEN}"       # or a programmatic access token instead of the key',
+        `    warehouse: ${q(s.warehouse)}`,
+        `    database: ${q(s.database)}`,
+        `    schema: ${q(s.schema)}`,
+        `    role: ${q(s.role)}                 # needs USAGE on the warehouse, database and schema, and SELECT on the model's tables`,
+      ];
+    case 'databricks':
+      return [
+        `    host: ${q(s.host)}`,
+        `    warehouseId: ${q(s.warehouseId)}`,
+        '    token: "${DATABRICKS_TOKEN}"        # a personal access token; or a service principal (OAuth):',
+        '    # clientId: "${DATABRICKS_CLIENT_ID}"',
+        '    # clientSecret: "${DATABRICKS_CLIENT_SECRET}"',
+        `    catalog: ${q(s.catalog)}`,
+        `    schema: ${q(s.schema)}                # needs CAN USE on the warehouse, USE CATALOG/SCHEMA and SELECT on the model's tables`,
       ];
   }
 }
