@@ -15,12 +15,13 @@ export function register(program: Command): void {
       .option('-n, --limit <n>', 'how many runs', wholeNumber(1, 10_000), 20)
       .option('--json', 'print as JSON'),
   ).action(async (sync: string | undefined, opts: { config: string; limit: number; json?: boolean }) => {
-    const [{ readTimings }, { formatGivenUp, formatPlanned, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
+    const [{ lowMatchSentence, matchHealth, readTimings, runMatch }, { formatGivenUp, formatMatch, formatPlanned, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
     await withWorkspace(opts.config, async (ws) => {
       if (sync) ws.sync(sync);
       const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: opts.limit });
       if (opts.json) {
-        console.log(JSON.stringify(runs, null, 2));
+        // `match`: Meta's counts (received, matched, invalid, rate) once it processed the run's uploads, else null.
+        console.log(JSON.stringify(runs.map((r) => ({ ...r, match: runMatch(r) })), null, 2));
         return;
       }
       if (runs.length === 0) console.log('no runs yet');
@@ -32,6 +33,8 @@ export function register(program: Command): void {
             `extracted ${c.extracted ?? 0} · added ${c.added ?? 0} · updated ${c.updated ?? 0} · deleted ${c.deleted ?? 0} · rejected ${c.rejected ?? 0} · delivered ${c.delivered ?? 0} · failed ${c.failed ?? 0}`,
         );
         if (c.planned) console.log(`  ${formatPlanned(c.planned)}`);
+        const match = formatMatch(r.counts, runMatch(r));
+        if (match) console.log(`    ${match}`);
         if (r.error) console.log(`    error: ${r.error}`);
         const timings = readTimings(r.counts);
         if (timings) console.log(`    ${formatTimings(timings)}`);
@@ -45,6 +48,12 @@ export function register(program: Command): void {
       }
       // What runs no longer send: shown under the history so it is not mistaken for a past problem.
       for (const name of sync ? [sync] : ws.config.syncs.map((s) => s.name)) {
+        const health = matchHealth(runs.filter((r) => r.sync === name));
+        const low = lowMatchSentence(health);
+        if (low) {
+          console.log(`${name}: ${low}. Likely causes:`);
+          for (const cause of health.causes) console.log(`  - ${cause}`);
+        }
         const lines = formatGivenUp(name, await ws.givenUp(name));
         if (lines.length > 0) console.log([`${name}:`, ...lines].join('\n'));
       }
