@@ -1,6 +1,7 @@
 // Meta's match counts: a run remembers its upload sessions, and a later run records received, matched
 // and invalid on it, only once Meta has processed them, and asks Meta only while a run waits for them.
 import { afterEach, describe, expect, it } from 'vitest';
+import { matchHealth } from '../../src/engine/index.js';
 import { openStateStore } from '../../src/state/index.js';
 import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
 import { customers, type World } from '../support/world.js';
@@ -44,6 +45,33 @@ describe.each(STATE_KINDS)("Meta's match counts with %s state", (kind) => {
       const fourth = await w.run();
       expect(sessionReads(w)).toHaveLength(0);
       expect(fourth.counts.audienceSize).toEqual({ lower: 100, upper: 100 });
+    } finally {
+      await state.close();
+    }
+  });
+
+  it('a rate well below usual names phones without a country and the key whose coverage dropped', async () => {
+    const w = (world = await stores.createWorld({ mapping: { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' }, sync: { defaultPhoneCountry: undefined } }));
+    // Phones always match, emails never.
+    w.emulator.control.setFlags({ matchRates: { EMAIL: 0, PHONE: 1 } });
+    await w.setCustomers(customers(40));
+    await w.run();
+    await w.setCustomers(customers(80));
+    await w.run();
+    // New people whose phones have no country code: they cannot be read without a country.
+    await w.setCustomers([...customers(80), ...customers(40, 80).map((c) => ({ ...c, phone: c.phone!.replace('+1 ', '') }))]);
+    await w.run();
+    await w.run();
+    const state = await openStateStore(stores.stateUrlOf(w));
+    try {
+      const health = matchHealth(await state.listRuns({ sync: 'loyalty' }));
+      expect(health).toMatchObject({ latest: { runId: 3, received: 40, matched: 0, rate: 0 }, usualRate: 1, low: true });
+      expect(health.causes).toEqual(
+        expect.arrayContaining([
+          "PHONE is filled in for 67% of the model's rows, down from 100%: check the column it is mapped from",
+          '40 phone numbers had no country and could not be sent: map COUNTRY or set defaultPhoneCountry',
+        ]),
+      );
     } finally {
       await state.close();
     }
