@@ -168,7 +168,7 @@ describe("Meta's match rate in doctor and runs (real process against the emulato
     expect(check?.fix).toMatch(/work emails only/);
 
     const runs = await runCli(['runs', '-c', w.configPath], { env: w.env });
-    expect(runs.stdout).toMatch(/#3 loyalty success[^\n]*\n\s+Meta matched 0 of 50 rows sent \(0\.0%\) · audience about 100 people at the start/);
+    expect(runs.stdout).toMatch(/#3 loyalty success[^\n]*\n\s+time: [^\n]*\n\s+Meta matched 0 of 50 rows sent \(0\.0%\) · audience about 100 people at the start/);
     expect(runs.stdout).toMatch(/loyalty: Meta matched 0\.0% of the rows run #3 sent.*Likely causes:\n\s+- EMAIL is filled in/);
     const json = JSON.parse((await runCli(['runs', '-c', w.configPath, '--json'], { env: w.env })).stdout) as Array<{ id: number; match: { received: number; matched: number; rate: number } | null }>;
     expect(json.find((r) => r.id === 3)?.match).toMatchObject({ received: 50, matched: 0, rate: 0 });

@@ -33,11 +33,11 @@ export function register(program: Command): void {
             `extracted ${c.extracted ?? 0} · added ${c.added ?? 0} · updated ${c.updated ?? 0} · deleted ${c.deleted ?? 0} · rejected ${c.rejected ?? 0} · delivered ${c.delivered ?? 0} · failed ${c.failed ?? 0}`,
         );
         if (c.planned) console.log(`  ${formatPlanned(c.planned)}`);
-        const match = formatMatch(r.counts, runMatch(r));
-        if (match) console.log(`    ${match}`);
         if (r.error) console.log(`    error: ${r.error}`);
         const timings = readTimings(r.counts);
         if (timings) console.log(`    ${formatTimings(timings)}`);
+        const match = formatMatch(r.counts, runMatch(r));
+        if (match) console.log(`    ${match}`);
         for (const s of r.errorSamples.slice(0, SAMPLES_SHOWN)) {
           console.log(`    sample: ${formatSample({ pkHash: s.pk, reason: s.reason, ...(s.identifiers?.EXTERN_ID ? { externId: s.identifiers.EXTERN_ID } : {}) })}`);
         }
