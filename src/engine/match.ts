@@ -77,14 +77,16 @@ export function runMatch(run: RunLike): RunMatch | null {
 
 /** `runs`: the sync's runs, newest first. */
 export function matchHealth(runs: readonly RunLike[]): MatchHealth {
-  const processed = runs.filter((r) => runMatch(r) !== null && (runMatch(r)?.received ?? 0) > 0);
-  const [latestRun, ...earlier] = processed;
-  if (!latestRun) return { latest: null, usualRate: null, low: false, causes: [] };
-  const latest = runMatch(latestRun)!;
-  const history = earlier.slice(0, USUAL_RUNS).map((r) => runMatch(r)!.rate);
+  const processed = runs.flatMap((run) => {
+    const match = runMatch(run);
+    return match && match.received > 0 ? [{ run, match }] : [];
+  });
+  const [latest, ...earlier] = processed;
+  if (!latest) return { latest: null, usualRate: null, low: false, causes: [] };
+  const history = earlier.slice(0, USUAL_RUNS).map((p) => p.match.rate);
   const usualRate = history.length >= MIN_HISTORY ? median(history) : null;
-  const low = usualRate !== null && latest.rate < LOW_SHARE * usualRate;
-  return { latest, usualRate, low, causes: low ? likelyCauses(latestRun, earlier[0]!) : [] };
+  const low = usualRate !== null && latest.match.rate < LOW_SHARE * usualRate;
+  return { latest: latest.match, usualRate, low, causes: low ? likelyCauses(latest.run, earlier[0]!.run) : [] };
 }
 
 function likelyCauses(latest: RunLike, before: RunLike): string[] {
