@@ -170,7 +170,8 @@ export function toSessionReport(value: unknown): UploadSessionReport {
   const r = asRecord(value, 'an upload session');
   const sessionId = idString(r.session_id);
   if (sessionId === undefined) throw unexpectedResponse('an upload session with a session_id');
-  const progress = num(r.progress) ?? 0;
+  // Meta types `progress` as a plain string (not a numeric one): read a leading number, as in "100" or "100%".
+  const progress = num(r.progress) ?? Number(/^\s*(\d+(?:\.\d+)?)/.exec(str(r.progress) ?? '')?.[1] ?? 0);
   return {
     sessionId,
     stage: str(r.stage) ?? '',
