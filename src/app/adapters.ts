@@ -39,8 +39,28 @@ export function engineStore(state: StateStore): EngineStore {
       return state.startRun(sync, trigger);
     },
     finishRun: (runId, summary) => state.finishRun(runId, runOutcome(summary)),
+    async runsAwaitingMatch(sync) {
+      const since = Date.now() - MATCH_WAIT_MS;
+      const runs = await state.listRuns({ sync, limit: MATCH_RUNS });
+      return runs.flatMap((r) => {
+        const { uploadSessions: ids, metaMatch, audienceId } = r.counts;
+        const waiting = r.finishedAt !== null && r.finishedAt.getTime() >= since && metaMatch === undefined;
+        return waiting && Array.isArray(ids) && ids.length > 0 && typeof audienceId === 'string' ? [{ runId: r.id, audienceId, sessionIds: ids.map(String) }] : [];
+      });
+    },
+    async recordMatch(runId, match) {
+      const run = await state.getRun(runId);
+      if (run) await state.updateRunCounts(runId, { ...run.counts, metaMatch: match });
+    },
   };
 }
+
+/**
+ * Runs looked at for Meta's match counts: the newest few, finished in the last week. Meta processes a
+ * session within hours; one it no longer lists is not asked about forever.
+ */
+const MATCH_RUNS = 20;
+const MATCH_WAIT_MS = 7 * 24 * 3600 * 1000;
 
 /** Counts per match key only: no value of the model is kept. */
 const coverageKey = (sync: string) => `coverage-baseline:${sync}`;
@@ -85,10 +105,14 @@ export function engineGraph(client: GraphClient): EngineGraph {
     checkAudience: (adAccountId, audienceId) => client.checkAudience(adAccountId, audienceId),
     listAudiences: (adAccountId) => client.listAudiences(adAccountId),
     createCustomAudience: (adAccountId, audience) => client.createCustomAudience(adAccountId, audience),
+    uploadSessions: (audienceId) => client.uploadSessions(audienceId),
     openUploadSession(op, audienceId, schema, opts) {
       const session = client.openUploadSession(op, audienceId, schema, opts);
       const { limits } = session;
       return {
+        get sessionId() {
+          return session.sessionId;
+        },
         batcher: (rowOf, maxRows) => new BatchBuilder({ maxRows: Math.min(maxRows ?? limits.maxRows, limits.maxRows), maxBytes: limits.maxBytes }, rowOf),
         async send(rows, sendOpts) {
           try {

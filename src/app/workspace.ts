@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { loadConfig, type Config, type SyncConfig } from '../config/index.js';
-import { checkModelColumns, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
+import { checkModelColumns, pickUpMatches, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
 import { openSource, type Source } from '../sources/index.js';
@@ -159,6 +159,12 @@ export class Workspace {
         { ...(opts.force !== undefined ? { force: opts.force } : {}), trigger: opts.trigger ?? 'cli' },
       ),
     );
+  }
+
+  /** Records Meta's match counts on the sync's earlier runs that Meta has finished processing; returns their ids. */
+  async pickUpMatches(name: string): Promise<number[]> {
+    this.sync(name);
+    return pickUpMatches(name, engineGraph(this.graph()), engineStore(await this.state()));
   }
 
   plan(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {

@@ -1,6 +1,6 @@
 // Human-readable output of runs and plans. Only counts, hashes and EXTERN_IDs are ever shown.
 import { givenUpSentence, type GivenUpReport } from '../app/given-up.js';
-import { TIMING_LABELS, type PlannedChanges, type RunCounts, type RunSummary, type RunTimings, type SyncPlan } from '../engine/index.js';
+import { TIMING_LABELS, type PlannedChanges, type RunMatch, type RunCounts, type RunSummary, type RunTimings, type SyncPlan } from '../engine/index.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -118,4 +118,14 @@ export function formatPlan(p: SyncPlan & { givenUp?: GivenUpReport }): string {
   if (p.refusal) lines.push(`  a real run would be ${p.refusal}`);
   if (p.sampleRequest) lines.push(`sample request (POST ${p.sampleRequest.endpoint}, hashed values):`, JSON.stringify({ payload: p.sampleRequest.payload }, null, 2));
   return lines.join('\n');
+}
+
+/** Meta's side of a run: how many of the rows sent it matched to people, and the audience's size when the run started. */
+export function formatMatch(counts: Readonly<Record<string, unknown>>, match: RunMatch | null): string | undefined {
+  const parts: string[] = [];
+  if (match) parts.push(`Meta matched ${n(match.matched)} of ${n(match.received)} rows sent (${(match.rate * 100).toFixed(1)}%)${match.invalid > 0 ? `, ${n(match.invalid)} invalid` : ''}`);
+  else if (Array.isArray(counts.uploadSessions) && counts.uploadSessions.length > 0) parts.push('Meta is still matching the rows sent (picked up by the next run or by serve)');
+  const size = counts.audienceSize as { lower: number; upper: number } | undefined;
+  if (size) parts.push(`audience about ${n(size.lower)}${size.upper !== size.lower ? `–${n(size.upper)}` : ''} people at the start`);
+  return parts.length > 0 ? parts.join(' · ') : undefined;
 }

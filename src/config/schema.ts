@@ -311,7 +311,7 @@ export const syncSchema = z
     modelFile: nonEmpty('modelFile').optional().describe('File holding the SQL query, relative to the config file folder.'),
     primaryKey: nonEmpty('primaryKey').describe('Column that identifies a row of the model.'),
     audience: audienceSchema,
-    mode: z.enum(SYNC_MODES).default('mirror').describe('upsert: only add; delete: only remove; mirror: add and remove; replace: rebuild every run.'),
+    mode: z.enum(SYNC_MODES).default('mirror').describe('upsert: only add; delete: only remove the people deleted from the model; mirror: add and remove; replace: rebuild every run.'),
     mapping: z
       .record(z.string(), nonEmpty('the column name'))
       .describe('Meta match key (EMAIL, PHONE, EXTERN_ID, ...) to model column.'),

@@ -3,6 +3,7 @@
 import { givenUpSentence, type GivenUpReport } from '../app/given-up.js';
 import type { AdAccount, AudienceInfo, Permission } from '../meta/index.js';
 import { TOS_URL } from '../meta/index.js';
+import { lowMatchSentence, type MatchHealth } from '../engine/index.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -168,6 +169,16 @@ export function checkGivenUp(subject: string, sync: string, g: GivenUpReport): C
     `${givenUpSentence(g)}${top ? `; most often: ${top.reason} (${top.count.toLocaleString('en-US')})` : ''}`,
     `\`audience-sync plan ${sync}\` shows them; fix the cause, then \`audience-sync retry ${sync}\` puts them back in the queue`,
   );
+}
+
+/** Meta's match rate of the latest processed run against the sync's usual rate. */
+export function checkMatchRate(subject: string, h: MatchHealth): Check {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const low = lowMatchSentence(h);
+  if (low) return warn(subject, low, `likely causes: ${h.causes.join('; ')}`);
+  if (!h.latest) return ok(subject, 'Meta has not reported match counts for any run yet');
+  const latest = `run #${h.latest.runId}: Meta matched ${pct(h.latest.rate)} of the rows sent`;
+  return ok(subject, h.usualRate === null ? latest : `${latest}; usually ${pct(h.usualRate)}`);
 }
 
 export interface DoctorReport {

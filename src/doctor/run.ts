@@ -1,6 +1,7 @@
 // Gathers what the doctor judges: token, permissions, ad account, ToS and each sync's audience from
 // the Graph API; schema signatures from the state store; model columns from the warehouse.
 import { toSyncSpec, type Workspace } from '../app/workspace.js';
+import { matchHealth } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { MetaApiError, type GraphClient } from '../meta/index.js';
 import type { SourceCheck } from '../sources/index.js';
@@ -10,6 +11,7 @@ import {
   checkApiVersion,
   checkAudience,
   checkGivenUp,
+  checkMatchRate,
   checkModel,
   checkPermissions,
   checkSchema,
@@ -124,6 +126,10 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       } catch (e) {
         checks.push({ subject: at('records given up'), status: 'fail', message: reason(e), fix: 'check state.url in the config and that the state store answers' });
       }
+      await state
+        .listRuns({ sync: sync.name, limit: 20 })
+        .then((runs) => checks.push(checkMatchRate(at('match rate'), matchHealth(runs))))
+        .catch((e: unknown) => checks.push({ subject: at('match rate'), status: 'fail', message: reason(e), fix: 'check state.url in the config and that the state store answers' }));
     }
 
     if (!reachable.has(sync.source)) {

@@ -85,6 +85,12 @@ export interface EmulatorFlags {
   replaceMaxMembers: number;
   /** API versions answered with 2635 (deprecated), e.g. ['v22.0']. */
   rejectedVersions: string[];
+  /** Share (0..1) of hashed identifiers that match a person; decided by each cell's hash, so it is repeatable. */
+  matchRate: number;
+  /** Per schema key (EMAIL, PHONE, ...): overrides matchRate for that key. */
+  matchRates: Record<string, number>;
+  /** How long Meta takes to process a session after its last batch; until then `num_matched` reads 0. */
+  sessionProcessingMs: number;
 }
 
 export interface EmulatorOptions {
@@ -129,6 +135,9 @@ export const DEFAULT_FLAGS: Readonly<EmulatorFlags> = Object.freeze({
   sessionWindowMs: 90 * 60 * 1000,
   replaceMaxMembers: 100_000_000,
   rejectedVersions: [],
+  matchRate: 0.7,
+  matchRates: {},
+  sessionProcessingMs: 0,
 });
 
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitConfig> = Object.freeze({ budgetPerHour: 190_000, kind: 80003 });

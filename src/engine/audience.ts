@@ -23,12 +23,14 @@ export async function checkAudience(
   /** The sync's state: undefined when the state store has never seen it; audienceId null after `reset --forget-audience`. */
   info: { audienceId: string | null } | undefined,
   warn: (message: string) => void,
+  /** Called with what the check read of a known audience (its size bounds, for the run history). */
+  seen?: (audience: AudienceRef) => void,
 ): Promise<string | undefined> {
   const configured = 'id' in spec.audience ? spec.audience.id : undefined;
   const known = configured ?? info?.audienceId ?? undefined;
   if (known !== undefined) {
     try {
-      await graph.checkAudience(adAccountId, known);
+      seen?.(await graph.checkAudience(adAccountId, known));
     } catch (e) {
       const origin = configured !== undefined ? `audience ${known} (audience.id of sync "${spec.name}")` : `audience ${known}, which an earlier run of sync "${spec.name}" created,`;
       const forget = configured === undefined && (e as { kind?: unknown }).kind === 'not_found'

@@ -43,6 +43,8 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
     }
   } finally {
     await batches.return(undefined);
+    // Meta's match counts for this session are read later (pickUpMatches); removals match no one.
+    if (done > 0 && o.op !== 'remove') (o.counts.uploadSessions ??= []).push(session.sessionId);
   }
   return failedBatches;
 }

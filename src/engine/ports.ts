@@ -1,5 +1,5 @@
 import type { CoverageBaseline } from './coverage.js';
-import type { Cell, RecordWrite, RunSummary, StoredRecord } from './types.js';
+import type { Cell, MetaMatch, RecordWrite, RunSummary, StoredRecord } from './types.js';
 
 /** The engine's view of our own state store (implemented in src/state). */
 export interface EngineStore {
@@ -19,6 +19,16 @@ export interface EngineStore {
   forceReleaseLock(sync: string): Promise<void>;
   startRun(sync: string, trigger: string): Promise<number>;
   finishRun(runId: number, summary: RunSummary): Promise<void>;
+  /** Recent finished runs of the sync whose upload sessions Meta's match counts were not yet read for. */
+  runsAwaitingMatch(sync: string): Promise<RunAwaitingMatch[]>;
+  /** Records Meta's counts on a finished run. */
+  recordMatch(runId: number, match: MetaMatch): Promise<void>;
+}
+
+export interface RunAwaitingMatch {
+  runId: number;
+  audienceId: string;
+  sessionIds: readonly string[];
 }
 
 /** The engine's view of a warehouse (implemented in src/sources). */
@@ -66,6 +76,8 @@ export interface Batcher<T> {
 }
 
 export interface EngineUploadSession {
+  /** The session's id at Meta (it changes when a replace has to start over). */
+  readonly sessionId: string;
   /** Cuts items into batches one request can carry (rows and exact bytes), at most `maxRows` each. */
   batcher<T>(rowOf: (item: T) => readonly Cell[], maxRows?: number): Batcher<T>;
   /** Throws a DeliveryError when the batch is refused. */
@@ -77,6 +89,19 @@ export interface AudienceRef {
   id: string;
   name?: string;
   description?: string;
+  /** -1 or absent while Meta has not computed a size. */
+  approximateCountLowerBound?: number;
+  approximateCountUpperBound?: number;
+}
+
+/** One upload session as Meta reports it. */
+export interface SessionReportLike {
+  sessionId: string;
+  numReceived: number;
+  numMatched: number;
+  numInvalidEntries: number;
+  /** Meta has finished matching: the counts are final. */
+  processed: boolean;
 }
 
 /** The engine's view of the Graph API (implemented over src/meta in src/app/adapters.ts). */
@@ -87,4 +112,6 @@ export interface EngineGraph {
   listAudiences(adAccountId: string): Promise<AudienceRef[]>;
   createCustomAudience(adAccountId: string, a: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }>;
   openUploadSession(op: 'add' | 'remove' | 'replace', audienceId: string, schema: readonly string[], opts?: { estimatedTotal?: number }): EngineUploadSession;
+  /** The audience's upload sessions with Meta's counts. */
+  uploadSessions(audienceId: string): Promise<SessionReportLike[]>;
 }

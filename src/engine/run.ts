@@ -5,7 +5,8 @@ import { checkAudience, createAudience } from './audience.js';
 import { coverageDrops, describeDrops, type CoverageBaseline } from './coverage.js';
 import { deliverSpool } from './deliver.js';
 import type { Delivery } from './diff.js';
-import type { EngineGraph, EngineSource, EngineStore } from './ports.js';
+import { pickUpMatches } from './match.js';
+import type { AudienceRef, EngineGraph, EngineSource, EngineStore } from './ports.js';
 import { disposeScan, scanModel, type ScanResult } from './scan.js';
 import type { Spool } from './spool.js';
 import { PhaseTimer } from './timings.js';
@@ -82,7 +83,9 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
       warn(`the mapping changed the audience's schema from [${info!.schemaSignature}] to [${schemaSignature}]: every record is re-sent, and Meta may refuse uploads to an audience whose data source was set by the old schema (error 2650); if it does, sync into a new audience`);
     }
     // A broken token or an unreachable Graph API fails the run here, even when there is nothing to send.
-    audienceId = await checkAudience(spec, deps.graph, deps.adAccountId, info, warn);
+    audienceId = await checkAudience(spec, deps.graph, deps.adAccountId, info, warn, (a) => recordSize(counts, a));
+    // Meta's match counts for earlier runs: read only when one of them still waits for them, never waited for.
+    await pickUpMatches(spec.name, deps.graph, store).catch((e: unknown) => warn(`could not read Meta's match counts of earlier runs (the next run tries again): ${e instanceof Error ? e.message : String(e)}`));
     const baseline = await store.getCoverageBaseline(spec.name);
 
     deps.onEvent?.({ type: 'phase', phase: 'extract' });
@@ -232,6 +235,12 @@ export async function ensureAudience(
     await deps.store.saveSyncInfo(spec.name, { audienceId, schemaSignature: info?.schemaSignature ?? schemaSignatureOf(schema) });
   }
   return audienceId;
+}
+
+/** Meta's size bounds of the audience at the start of the run, when it has computed them. */
+function recordSize(counts: RunCounts, a: AudienceRef): void {
+  const { approximateCountLowerBound: lower, approximateCountUpperBound: upper } = a;
+  if (lower !== undefined && upper !== undefined && lower >= 0 && upper >= 0) counts.audienceSize = { lower, upper };
 }
 
 /** What the state store keeps of a schema, to see when the mapping changes it. */

@@ -63,8 +63,25 @@ export interface RunCounts {
   encoded: number;
   /** Per match key: rows with a usable value, over the whole model (set once the model was read). */
   modelCoverage?: ModelCoverage;
+  /** Upload sessions of this run that brought people in (add or replace), to read Meta's match counts from later. */
+  uploadSessions?: string[];
+  /** Meta's counts for those sessions, recorded once Meta has processed every one of them (a later run or `serve` picks them up). */
+  metaMatch?: MetaMatch;
+  /** The audience's approximate size as Meta reported it when the run started (-1 or absent: not computed yet). */
+  audienceSize?: { lower: number; upper: number };
   /** Set when a safeguard refused the run: what it would have done. Its own added, updated and deleted are 0, since nothing was sent. */
   planned?: PlannedChanges;
+}
+
+/** What Meta made of a run's uploads: rows received, matched to people, and found invalid. */
+export interface MetaMatch {
+  received: number;
+  matched: number;
+  invalid: number;
+  /** matched ÷ received (0 when nothing was received). */
+  rate: number;
+  /** When the counts were picked up (ISO time). */
+  at: string;
 }
 
 /** The changes a refused run had planned. */

@@ -7,9 +7,11 @@ import {
   AUDIENCE_FIELDS,
   MAX_INVALID_SAMPLES,
   requireId,
+  SESSION_FIELDS,
   toAdAccount,
   toAudienceInfo,
   toPermission,
+  toSessionReport,
   unexpectedResponse,
 } from './responses.js';
 import { openSession } from './sessions.js';
@@ -25,6 +27,7 @@ import type {
   UploadBatchResult,
   UploadOp,
   UploadSession,
+  UploadSessionReport,
   UploadSummary,
 } from './types.js';
 
@@ -55,8 +58,8 @@ export interface GraphClientOptions {
 export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
 export const DEFAULT_API_VERSION = 'v25.0';
 const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
-/** What the start-of-run check reads: the owning ad account, and name and description to report. */
-const CHECK_FIELDS = ['id', 'account_id', 'name', 'description'] as const;
+/** What the start-of-run check reads: the owning ad account, name and description to report, and the size bounds to record. */
+const CHECK_FIELDS = ['id', 'account_id', 'name', 'description', 'approximate_count_lower_bound', 'approximate_count_upper_bound'] as const;
 const LIST_PAGE_SIZE = 20; // Meta's recommendation; larger pages can fail with code 1
 const MAX_PAGES = 100_000;
 
@@ -226,6 +229,17 @@ export class GraphClient {
     const audiences = rows.map(toAudienceInfo);
     for (const a of audiences) this.audienceAccounts.set(a.id, account);
     return audiences;
+  }
+
+  /** The audience's upload sessions with Meta's counts (received, matched, invalid), following every page. */
+  async uploadSessions(audienceId: string): Promise<UploadSessionReport[]> {
+    const id = assertAudienceId(audienceId);
+    try {
+      const rows = await this.collect({ method: 'GET', path: `${id}/sessions`, query: { fields: SESSION_FIELDS.join(','), limit: LIST_PAGE_SIZE } });
+      return rows.map(toSessionReport);
+    } catch (err) {
+      throw await this.explain(err, id);
+    }
   }
 
   /** Deletes the audience. A retry that finds it already gone (after an ambiguous failure) counts as done. */

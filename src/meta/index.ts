@@ -28,5 +28,6 @@ export type {
   UploadBatchResult,
   UploadOp,
   UploadSession,
+  UploadSessionReport,
   UploadSummary,
 } from './types.js';

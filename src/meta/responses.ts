@@ -1,6 +1,6 @@
 import { MetaApiError } from './errors.js';
 import { idString, isRecord } from './json.js';
-import type { AdAccount, AudienceInfo, AudienceStatus, InvalidEntry, Permission } from './types.js';
+import type { AdAccount, AudienceInfo, AudienceStatus, InvalidEntry, Permission, UploadSessionReport } from './types.js';
 
 /** Meta sends at most 100 invalid-entry samples; we keep the same cap when summing batches. */
 export const MAX_INVALID_SAMPLES = 100;
@@ -25,6 +25,9 @@ export const AUDIENCE_FIELDS = [
   'delete_time',
   'fields_violating_integrity_policy',
 ] as const;
+
+/** Fields of an upload session on `{audience}/sessions`. */
+export const SESSION_FIELDS = ['session_id', 'stage', 'progress', 'num_received', 'num_matched', 'num_invalid_entries', 'start_time', 'end_time'] as const;
 
 export function unexpectedResponse(what: string): MetaApiError {
   return new MetaApiError(
@@ -160,6 +163,26 @@ function status(value: unknown): AudienceStatus | undefined {
   if (!isRecord(value)) return undefined;
   const code = num(value.code);
   return code === undefined ? undefined : { code, description: str(value.description) ?? '' };
+}
+
+/** One row of `{audience}/sessions`; absent or unreadable numbers count as 0, as Meta leaves them out before processing. */
+export function toSessionReport(value: unknown): UploadSessionReport {
+  const r = asRecord(value, 'an upload session');
+  const sessionId = idString(r.session_id);
+  if (sessionId === undefined) throw unexpectedResponse('an upload session with a session_id');
+  // Meta types `progress` as a plain string (not a numeric one): read a leading number, as in "100" or "100%".
+  const progress = num(r.progress) ?? Number(/^\s*(\d+(?:\.\d+)?)/.exec(str(r.progress) ?? '')?.[1] ?? 0);
+  return {
+    sessionId,
+    stage: str(r.stage) ?? '',
+    progress,
+    numReceived: num(r.num_received) ?? 0,
+    numMatched: num(r.num_matched) ?? 0,
+    numInvalidEntries: num(r.num_invalid_entries) ?? 0,
+    startTime: num(r.start_time) ?? 0,
+    endTime: num(r.end_time) ?? 0,
+    processed: progress >= 100,
+  };
 }
 
 function str(value: unknown): string | undefined {

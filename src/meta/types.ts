@@ -33,6 +33,22 @@ export interface AudienceInfo {
   fieldsViolatingIntegrityPolicy?: string[];
 }
 
+/** One upload session as Meta reports it on `{audience}/sessions`, its numeric strings read as numbers. */
+export interface UploadSessionReport {
+  sessionId: string;
+  stage: string;
+  /** 0–100; Meta's counts are final only at 100. */
+  progress: number;
+  numReceived: number;
+  numMatched: number;
+  numInvalidEntries: number;
+  /** Unix seconds; 0 while the session is open. */
+  startTime: number;
+  endTime: number;
+  /** Meta has finished matching the session's rows: its counts will not change any more. */
+  processed: boolean;
+}
+
 export type CustomerFileSource = 'USER_PROVIDED_ONLY' | 'PARTNER_PROVIDED_ONLY' | 'BOTH_USER_AND_PARTNER_PROVIDED';
 
 export interface NewAudience {

@@ -2,7 +2,7 @@
  * Prometheus counters and gauges in the text exposition format (0.0.4). Labels carry sync names,
  * statuses and Meta error codes only: never a token, an identifier or a URL with a query.
  */
-import type { RunSummary } from '../engine/index.js';
+import type { RunMatch, RunSummary } from '../engine/index.js';
 import type { GraphClientEvent } from '../meta/index.js';
 
 type Labels = Record<string, string>;
@@ -27,6 +27,9 @@ export class Metrics {
     this.define('audience_sync_meta_throttle_wait_seconds_total', 'counter', 'Time spent waiting for Meta throttles to clear.');
     this.define('audience_sync_token_expiry_timestamp_seconds', 'gauge', 'When the connected Meta token expires (Unix seconds); absent when none is connected.');
     this.define('audience_sync_http_requests_total', 'counter', 'Requests to this service, by route kind and HTTP status.');
+    this.define('audience_sync_meta_received_rows', 'gauge', "Rows Meta received from the sync's latest run whose match counts it has reported.");
+    this.define('audience_sync_meta_matched_rows', 'gauge', 'Of those rows, how many Meta matched to people.');
+    this.define('audience_sync_meta_match_rate', 'gauge', 'matched ÷ received of that run (0..1).');
     this.define('audience_sync_admin_token_failures_total', 'counter', 'Wrong admin tokens sent to this service, by how (bearer, login).');
   }
 
@@ -79,6 +82,14 @@ export class Metrics {
     };
     for (const [outcome, n] of Object.entries(outcomes)) if (n > 0) this.inc('audience_sync_records_total', { sync, outcome }, n);
     this.set('audience_sync_last_run_timestamp_seconds', { sync }, Math.floor(Date.parse(summary.finishedAt) / 1000));
+  }
+
+  /** Meta's counts of the sync's latest processed run (nothing is set before Meta reported any). */
+  recordMatch(sync: string, match: RunMatch | null): void {
+    if (!match) return;
+    this.set('audience_sync_meta_received_rows', { sync }, match.received);
+    this.set('audience_sync_meta_matched_rows', { sync }, match.matched);
+    this.set('audience_sync_meta_match_rate', { sync }, match.rate);
   }
 
   render(): string {

@@ -40,6 +40,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
             },
             error: nullable({ type: 'string' }),
             errorSamples: { type: 'array', items: ref('Sample') },
+            match: nullable(ref('RunMatch')),
+          },
+        },
+        RunMatch: {
+          type: 'object',
+          description: "Meta's counts for the rows a run sent (added or replaced), read from its upload sessions once Meta has processed them. Null until then.",
+          properties: {
+            runId: { type: 'integer' },
+            received: { ...count, description: 'Rows Meta received.' },
+            matched: { ...count, description: 'Of those, rows Meta matched to people.' },
+            invalid: { ...count, description: 'Rows Meta found invalid.' },
+            rate: { type: 'number', description: 'matched ÷ received.' },
           },
         },
         RunTimings: {
@@ -87,6 +99,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
             nextRunAt: nullable({ type: 'string', format: 'date-time' }),
             records: { type: 'object', properties: { synced: count, pending: count, failed: count, total: count } },
             givenUp: ref('GivenUp'),
+            match: {
+              type: 'object',
+              description: "Meta's match rate: the latest run Meta reported counts for, against the median of the 10 before it.",
+              properties: {
+                latest: nullable(ref('RunMatch')),
+                usualRate: nullable({ type: 'number' }),
+                low: { type: 'boolean', description: 'The latest rate is below 0.7 × the usual one.' },
+                causes: { type: 'array', items: { type: 'string' }, description: 'Likely causes when low, in plain words.' },
+                warning: nullable({ type: 'string' }),
+              },
+            },
           },
         },
         Connection: {

@@ -17,6 +17,7 @@ import { GraphSwitch } from './graph-switch.js';
 import { BODY_TIMEOUT_MS, HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
 import { Metrics } from './metrics.js';
 import { ConfigReloader } from './reload.js';
+import { MatchWatcher } from './match-watcher.js';
 import { frameOf, pageRoutes, storedSession } from './page-routes.js';
 import { systemRoutes } from './system-routes.js';
 import { adminTokenFor, assertCsrfToken, assertNotFormEncoded, assertSameOrigin, bearerToken, checkAdminToken, hostAllowed, SessionStore, TokenThrottle } from './security.js';
@@ -45,6 +46,8 @@ export interface ServeOptions {
   configCheckMs?: number;
   /** How long a request body may take to arrive. Default 30 s. */
   bodyTimeoutMs?: number;
+  /** How often Meta's match counts of finished runs are looked for. Default 5 min; 0: never in the background. */
+  matchCheckMs?: number;
 }
 
 export interface RunningServer {
@@ -121,6 +124,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
   });
 
+  const matches = new MatchWatcher({
+    syncs: () => ws.config.syncs.map((s) => s.name),
+    isRunning: (name) => runner.isRunning(name),
+    pickUp: (name) => ws.pickUpMatches(name),
+    log,
+  });
+
   const publicUrl = config.server?.publicUrl;
   const context: ServerContext = {
     ws,
@@ -164,6 +174,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   log.info({ event: 'listening', url, syncs: config.syncs.length, login: adminToken !== undefined }, `audience-sync serving on ${url}`);
   await scheduler.start();
   reloader.start(options.configCheckMs ?? 2_000);
+  matches.start(options.matchCheckMs ?? 5 * 60_000);
 
   let closing: Promise<void> | undefined;
   return {
@@ -175,6 +186,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     close() {
       closing ??= (async () => {
         reloader.stop();
+        const matchesStopped = matches.stop();
         scheduler.stop();
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
@@ -184,6 +196,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         if (!drained) log.warn({ event: 'shutdown_timeout' }, 'running syncs did not finish in time; their next run resumes from the last committed batch');
         httpServer.closeAllConnections();
         await stopped;
+        await matchesStopped;
         await ws.close();
         log.info({ event: 'stopped' }, 'audience-sync stopped');
       })();

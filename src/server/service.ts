@@ -6,7 +6,7 @@ import type { GivenUpReport } from '../app/given-up.js';
 import { ModelCheckError, type Workspace } from '../app/workspace.js';
 import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
 import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
-import { SyncBusyError, type PlannedChanges } from '../engine/index.js';
+import { lowMatchSentence, matchHealth, runMatch, SyncBusyError, type MatchHealth, type PlannedChanges, type RunMatch } from '../engine/index.js';
 import { MetaApiError, type AudienceInfo } from '../meta/index.js';
 import type { RunRecord } from '../state/index.js';
 import type { Scheduler, SyncRunner } from '../scheduler/index.js';
@@ -27,6 +27,8 @@ export interface RunView {
   error: string | null;
   /** Hashed primary keys and reasons only. */
   errorSamples: Array<{ pkHash: string; reason: string; externId?: string }>;
+  /** Meta's counts for the rows the run sent, once Meta has processed them; null before (or when nothing was sent). */
+  match: RunMatch | null;
 }
 
 export interface SyncView {
@@ -42,6 +44,8 @@ export interface SyncView {
   records: { synced: number; pending: number; failed: number; total: number };
   /** Records that used up their attempts: runs no longer send them until they are retried or their data changes. */
   givenUp: GivenUpReport;
+  /** Meta's match rate: the latest processed run against the usual one; `warning` says when it is well below. */
+  match: MatchHealth & { warning: string | null };
 }
 
 export interface AudienceHealth {
@@ -75,6 +79,8 @@ export interface TriggerResult {
 }
 
 const HEALTH_TTL_MS = 30_000;
+/** Runs read for a sync's usual match rate: the latest processed one and up to 10 before it, with room for runs that sent nothing. */
+const MATCH_HISTORY = 30;
 const RUN_ID_WAIT_MS = 3_000;
 
 export class SyncService {
@@ -107,13 +113,15 @@ export class SyncService {
   async syncView(name: string): Promise<SyncView> {
     const sync = this.requireSync(name);
     const state = await this.ws.state();
-    const [[last], info, records, givenUp] = await Promise.all([
-      state.listRuns({ sync: name, limit: 1 }),
+    const [recent, info, records, givenUp] = await Promise.all([
+      state.listRuns({ sync: name, limit: MATCH_HISTORY }),
       state.getSync(name),
       state.countRecords(name),
       this.ws.givenUp(name),
     ]);
+    const last = recent[0];
     const lastRun = last ? runView(last) : null;
+    const match = matchHealth(recent);
     return {
       name,
       mode: sync.mode,
@@ -125,7 +133,14 @@ export class SyncService {
       nextRunAt: this.scheduler.nextRun(name)?.toISOString() ?? null,
       records: { synced: records.synced, pending: records.pending, failed: records.failed, total: records.total },
       givenUp,
+      match: { ...match, warning: lowMatchSentence(match) ?? null },
     };
+  }
+
+  /** Each sync's latest run with Meta's match counts (null before Meta reported any). */
+  async latestMatches(): Promise<Array<[string, RunMatch | null]>> {
+    const state = await this.ws.state();
+    return Promise.all(this.syncNames().map(async (name): Promise<[string, RunMatch | null]> => [name, matchHealth(await state.listRuns({ sync: name, limit: MATCH_HISTORY })).latest]));
   }
 
   /** Puts the sync's given-up records back in the queue; the next run sends them. */
@@ -268,6 +283,7 @@ export function runView(r: RunRecord): RunView {
       reason: s.reason,
       ...(s.identifiers?.EXTERN_ID !== undefined ? { externId: s.identifiers.EXTERN_ID } : {}),
     })),
+    match: runMatch(r),
   };
 }
 

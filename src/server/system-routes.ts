@@ -39,9 +39,11 @@ export const systemRoutes: Array<Route<RequestContext>> = [
     method: 'GET',
     path: '/metrics',
     kind: 'metrics',
-    handle({ res, app }) {
+    async handle({ res, app }) {
       const { metrics, service } = app;
       for (const name of service.syncNames()) metrics.set('audience_sync_runs_in_progress', { sync: name }, service.running().includes(name) ? 1 : 0);
+      // Read from the state at each scrape: counts arrive after the run, from a later run or the background pick-up.
+      for (const [name, match] of await service.latestMatches()) metrics.recordMatch(name, match);
       sendText(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
     },
   },

@@ -155,3 +155,38 @@ describe('audience-sync doctor (real process against the emulator)', () => {
     expect(r.stdout).toContain('✗ sync loyalty: audience: audience 999999 does not exist or this token cannot see it');
   });
 });
+
+describe("Meta's match rate in doctor and runs (real process against the emulator)", () => {
+  let world: World | undefined;
+  afterEach(async () => {
+    await world?.close();
+    world = undefined;
+  });
+
+  it('warns when the latest processed run matched well below the usual rate, naming the key that dropped', async () => {
+    const w = (world = await createWorld());
+    // Emails match 80% of the time, phones never: people who come with a phone only match no one.
+    w.emulator.control.setFlags({ matchRates: { EMAIL: 0.8, PHONE: 0 } });
+    await w.setCustomers(customers(50));
+    await w.run();
+    await w.setCustomers(customers(100));
+    await w.run();
+    await w.setCustomers([...customers(100), ...customers(50, 100).map((c) => ({ ...c, email: null }))]);
+    await w.run();
+    await w.run(); // picks up the counts of the third run
+
+    const doctor = await runCli(['doctor', '-c', w.configPath, '--json'], { env: w.env });
+    const check = (JSON.parse(doctor.stdout) as DoctorReport).checks.find((c) => c.subject === 'sync loyalty: match rate');
+    expect(check).toMatchObject({ status: 'warn', message: expect.stringMatching(/Meta matched 0\.0% of the rows run #3 sent \(0 of 50\), well below the sync's usual [78]\d\.\d%/) });
+    expect(check?.fix).toMatch(/EMAIL is filled in for 67% of the model's rows, down from 100%/);
+    expect(check?.fix).toMatch(/work emails only/);
+
+    const runs = await runCli(['runs', '-c', w.configPath], { env: w.env });
+    expect(runs.stdout).toMatch(/#3 loyalty success[^\n]*\n\s+time: [^\n]*\n\s+Meta matched 0 of 50 rows sent \(0\.0%\) · audience about 100 people at the start/);
+    expect(runs.stdout).toMatch(/loyalty: Meta matched 0\.0% of the rows run #3 sent.*Likely causes:\n\s+- EMAIL is filled in/);
+    const json = JSON.parse((await runCli(['runs', '-c', w.configPath, '--json'], { env: w.env })).stdout) as Array<{ id: number; match: { received: number; matched: number; rate: number } | null }>;
+    expect(json.find((r) => r.id === 3)?.match).toMatchObject({ received: 50, matched: 0, rate: 0 });
+    expect(json.find((r) => r.id === 2)?.match?.received).toBe(50);
+    expect(json.find((r) => r.id === 4)?.match).toBeNull();
+  });
+});

@@ -192,6 +192,28 @@ describe('sessions on /users (§6.13)', () => {
     const r = await graph.get(`${id}/sessions`);
     expect(r.body.data).toEqual([expect.objectContaining({ session_id: '77', stage: 'finished', num_received: '2', num_invalid_entries: '0' })]);
   });
+
+  it('sessions report num_matched only once processed, decided by each hash and the per-key rate', async () => {
+    emu.control.setFlags({ sessionProcessingMs: 60_000, matchRate: 0.5, matchRates: { PHONE: 0 } });
+    const id = await graph.createAudience();
+    const emails = Array.from({ length: 200 }, (_, i) => sha(`person${i}@example.com`));
+    // Which rows match follows from the hash alone: its first four bytes below half of 2^32.
+    const expected = emails.filter((h) => Number.parseInt(h.slice(0, 8), 16) < 2 ** 31).length;
+    const rows = emails.map((h, i) => [`x${i}`, h, sha(`phone${i}`)]);
+    await graph.users(id, { schema: ['EXTERN_ID', 'EMAIL', 'PHONE'], data: [...rows.slice(0, 150), ['bad', 'not-a-hash', '']] }, { session_id: 88, batch_seq: 1 });
+    const uploading = (await graph.get(`${id}/sessions`)).body.data as Array<Record<string, unknown>>;
+    expect(uploading[0]).toMatchObject({ session_id: '88', stage: 'uploading', num_matched: '0' });
+    await graph.users(id, { schema: ['EXTERN_ID', 'EMAIL', 'PHONE'], data: rows.slice(150) }, { session_id: 88, batch_seq: 2, last_batch_flag: true });
+    emu.control.advanceClock(30_000);
+    const processing = ((await graph.get(`${id}/sessions`)).body.data as Array<Record<string, unknown>>)[0];
+    expect(processing).toMatchObject({ stage: 'processing', progress: '50', num_received: '201', num_invalid_entries: '1', num_matched: '0' });
+    emu.control.advanceClock(30_000);
+    const done = ((await graph.get(`${id}/sessions`)).body.data as Array<Record<string, unknown>>)[0];
+    expect(done).toMatchObject({ stage: 'finished', progress: '100', num_received: '201', num_invalid_entries: '1', num_matched: String(expected) });
+    expect(expected).toBeGreaterThan(70);
+    expect(expected).toBeLessThan(130);
+    for (const field of ['start_time', 'end_time', 'num_received', 'num_matched', 'num_invalid_entries', 'progress']) expect(done?.[field]).toMatch(/^\d+$/);
+  });
 });
 
 describe('flagged audiences (§6.15)', () => {

@@ -54,7 +54,7 @@ describe('audiences', () => {
     const { client } = testClient(emulator());
     const { id } = await client.createCustomAudience(ACCOUNT, { name: 'checked', description: 'mine' });
     emulator().control.clearRequestLog();
-    expect(await client.checkAudience(`act_${ACCOUNT}`, id)).toEqual({ id, accountId: ACCOUNT, name: 'checked', description: 'mine' });
+    expect(await client.checkAudience(`act_${ACCOUNT}`, id)).toEqual({ id, accountId: ACCOUNT, name: 'checked', description: 'mine', approximateCountLowerBound: 0, approximateCountUpperBound: 0 });
     expect(emulator().control.requestLog().map((e) => `${e.method} ${e.path}`)).toEqual([`GET /v25.0/${id}`]);
 
     emulator().control.addAdAccount({ id: '2000000000000002', name: 'other', tosAccepted: true });

@@ -185,3 +185,20 @@ describe('property: membership equals what the client was asked to deliver, desp
     );
   });
 });
+
+describe('uploadSessions', () => {
+  it("reads every page of the audience's sessions into numbers, processed only once Meta is done", async () => {
+    const id = await audienceWith([]);
+    emulator().control.setFlags({ sessionProcessingMs: 10_000, matchRate: 1, emptyFirstPage: true });
+    const { client } = testClient(emulator(), { batchRows: 20 });
+    await client.upload('add', id, SCHEMA, rows(range(0, 50)));
+    await client.upload('add', id, SCHEMA, rows(range(50, 60)));
+    const before = await client.uploadSessions(id);
+    expect(before.map((s) => [s.numReceived, s.numMatched, s.processed])).toEqual([[50, 0, false], [10, 0, false]]);
+    emulator().control.advanceClock(10_000);
+    const after = await client.uploadSessions(id);
+    expect(after.map((s) => [s.numReceived, s.numMatched, s.numInvalidEntries, s.progress, s.processed])).toEqual([[50, 50, 0, 100, true], [10, 10, 0, 100, true]]);
+    expect(after[0]?.sessionId).toMatch(/^\d+$/);
+    expect(after[0]?.endTime).toBeGreaterThan(0);
+  });
+});

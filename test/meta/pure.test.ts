@@ -14,7 +14,7 @@ import {
 } from '../../src/meta/index.js';
 import { rowJsonBytes } from '../../src/meta/batches.js';
 import { newSessionId } from '../../src/meta/ids.js';
-import { invalidEntriesOf, normalizeInvalidSamples } from '../../src/meta/responses.js';
+import { invalidEntriesOf, normalizeInvalidSamples, toSessionReport } from '../../src/meta/responses.js';
 
 const graphError = (code: number, extra: Record<string, unknown> = {}) => ({
   error: { message: `(#${code}) something`, type: 'OAuthException', code, fbtrace_id: 'AbC123', ...extra },
@@ -250,5 +250,17 @@ describe('ids and samples', () => {
     expect(invalidEntriesOf(['row 7: PHONE: bad: really', 'garbage', 3])).toEqual([{ row: 7, reason: 'PHONE: bad: really' }]);
     expect(invalidEntriesOf({})).toEqual([]);
     expect(invalidEntriesOf(undefined)).toEqual([]);
+  });
+});
+
+describe('toSessionReport', () => {
+  it("reads Meta's numeric strings, and a progress written as a plain string", () => {
+    const row = { session_id: '1767225600123456', stage: 'finished', num_received: '120', num_matched: '84', num_invalid_entries: '2', start_time: '1767225600', end_time: '1767225660' };
+    expect(toSessionReport({ ...row, progress: '100' })).toEqual({
+      sessionId: '1767225600123456', stage: 'finished', progress: 100, numReceived: 120, numMatched: 84, numInvalidEntries: 2, startTime: 1767225600, endTime: 1767225660, processed: true,
+    });
+    expect(toSessionReport({ ...row, progress: '100%' }).processed).toBe(true);
+    expect(toSessionReport({ ...row, progress: '40' }).processed).toBe(false);
+    expect(toSessionReport({ session_id: 7, progress: 'unknown' })).toMatchObject({ sessionId: '7', progress: 0, numMatched: 0, processed: false });
   });
 });

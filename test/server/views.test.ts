@@ -19,6 +19,7 @@ function run(over: Partial<RunView> = {}): RunView {
     counts: { extracted: 10, added: 4, deleted: 1, failed: 2, rejectedByReason: { 'EMAIL: not an email': 3 }, warnings: ['mapping changed'] },
     error: null,
     errorSamples: [{ pkHash: 'ab'.repeat(32), reason: 'batch refused' }],
+    match: null,
     ...over,
   };
 }

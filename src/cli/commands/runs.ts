@@ -15,12 +15,13 @@ export function register(program: Command): void {
       .option('-n, --limit <n>', 'how many runs', wholeNumber(1, 10_000), 20)
       .option('--json', 'print as JSON'),
   ).action(async (sync: string | undefined, opts: { config: string; limit: number; json?: boolean }) => {
-    const [{ readTimings }, { formatGivenUp, formatPlanned, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
+    const [{ lowMatchSentence, matchHealth, readTimings, runMatch }, { formatGivenUp, formatMatch, formatPlanned, formatSample, formatTimings }] = await Promise.all([import('../../engine/index.js'), import('../render.js')]);
     await withWorkspace(opts.config, async (ws) => {
       if (sync) ws.sync(sync);
       const runs = await (await ws.state()).listRuns({ ...(sync ? { sync } : {}), limit: opts.limit });
       if (opts.json) {
-        console.log(JSON.stringify(runs, null, 2));
+        // `match`: Meta's counts (received, matched, invalid, rate) once it processed the run's uploads, else null.
+        console.log(JSON.stringify(runs.map((r) => ({ ...r, match: runMatch(r) })), null, 2));
         return;
       }
       if (runs.length === 0) console.log('no runs yet');
@@ -35,6 +36,8 @@ export function register(program: Command): void {
         if (r.error) console.log(`    error: ${r.error}`);
         const timings = readTimings(r.counts);
         if (timings) console.log(`    ${formatTimings(timings)}`);
+        const match = formatMatch(r.counts, runMatch(r));
+        if (match) console.log(`    ${match}`);
         for (const s of r.errorSamples.slice(0, SAMPLES_SHOWN)) {
           console.log(`    sample: ${formatSample({ pkHash: s.pk, reason: s.reason, ...(s.identifiers?.EXTERN_ID ? { externId: s.identifiers.EXTERN_ID } : {}) })}`);
         }
@@ -45,6 +48,12 @@ export function register(program: Command): void {
       }
       // What runs no longer send: shown under the history so it is not mistaken for a past problem.
       for (const name of sync ? [sync] : ws.config.syncs.map((s) => s.name)) {
+        const health = matchHealth(runs.filter((r) => r.sync === name));
+        const low = lowMatchSentence(health);
+        if (low) {
+          console.log(`${name}: ${low}. Likely causes:`);
+          for (const cause of health.causes) console.log(`  - ${cause}`);
+        }
         const lines = formatGivenUp(name, await ws.givenUp(name));
         if (lines.length > 0) console.log([`${name}:`, ...lines].join('\n'));
       }

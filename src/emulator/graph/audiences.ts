@@ -2,6 +2,7 @@
 import { requireScope } from '../auth.js';
 import { errors } from '../errors.js';
 import { audienceField, isAudienceField, type AudienceRecord } from '../store/audiences.js';
+import type { UploadSessionRecord } from '../store/sessions.js';
 import { nowSeconds, type GraphContext, type GraphResult } from './context.js';
 import { accountOrThrow, audienceOrThrow, requireTos } from './guards.js';
 import { paginate } from './paging.js';
@@ -150,25 +151,38 @@ export function deleteAudience(audienceId: string) {
   };
 }
 
-const STAGE_NAMES = { open: 'uploading', finished: 'finished', timed_out: 'timed_out', failed: 'failed' } as const;
-
-/** GET {audience}/sessions: the upload sessions seen for this audience, all numbers as strings as Meta sends them. */
+/**
+ * GET {audience}/sessions: the upload sessions seen for this audience, all numbers as strings as Meta sends them.
+ * A session whose last batch arrived is `processing` for `sessionProcessingMs` (progress climbing, nothing matched
+ * yet), then `finished` at progress 100 with its match count.
+ */
 export function audienceSessions(audienceId: string) {
   return (ctx: GraphContext): GraphResult => {
     requireScope(ctx.token, 'read', 'read custom audiences');
     const audience = audienceOrThrow(ctx.store, audienceId, ctx.method, ctx.now, ctx.flags);
-    const sessions = ctx.store.sessions.forAudience(audience.id).map((s) => ({
-      session_id: s.sessionId,
-      stage: STAGE_NAMES[s.stage],
-      progress: s.stage === 'open' ? '50' : '100',
-      num_received: String(s.numReceived),
-      num_matched: String(s.numMatched),
-      num_invalid_entries: String(s.numInvalid),
-      start_time: String(Math.floor(s.startedAt / 1000)),
-      end_time: s.stage === 'open' ? '0' : String(Math.floor(s.lastBatchAt / 1000)),
-    }));
+    const sessions = ctx.store.sessions.forAudience(audience.id).map((s) => {
+      const { stage, progress } = sessionStage(s, ctx.now, ctx.flags.sessionProcessingMs);
+      return {
+        session_id: s.sessionId,
+        stage,
+        progress: String(progress),
+        num_received: String(s.numReceived),
+        num_matched: String(progress === 100 ? s.numMatched : 0),
+        num_invalid_entries: String(s.numInvalid),
+        start_time: String(Math.floor(s.startedAt / 1000)),
+        end_time: s.stage === 'open' ? '0' : String(Math.floor(s.lastBatchAt / 1000)),
+      };
+    });
     return { body: paginate(sessions, ctx.params, ctx.flags, ctx.selfUrl) };
   };
+}
+
+function sessionStage(s: UploadSessionRecord, now: number, processingMs: number): { stage: string; progress: number } {
+  if (s.stage === 'open') return { stage: 'uploading', progress: 0 };
+  if (s.stage === 'failed') return { stage: 'failed', progress: 100 };
+  const elapsed = now - s.lastBatchAt;
+  if (elapsed < processingMs) return { stage: 'processing', progress: Math.min(99, Math.floor((elapsed / processingMs) * 100)) };
+  return { stage: s.stage === 'timed_out' ? 'timed_out' : 'finished', progress: 100 };
 }
 
 function audienceFields(ctx: GraphContext): string[] {

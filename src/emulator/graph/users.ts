@@ -6,6 +6,7 @@
 import { requireScope } from '../auth.js';
 import { errors } from '../errors.js';
 import { generatedSessionId } from '../ids.js';
+import { countMatched } from '../matching.js';
 import { invalidSamples, parseJsonParam, validatePayload, type ValidatedPayload } from '../payload.js';
 import type { AudienceRecord } from '../store/audiences.js';
 import { Membership } from '../store/membership.js';
@@ -48,7 +49,7 @@ export function uploadUsers(audienceId: string, op: 'add' | 'remove') {
     const sessionId = param?.sessionId ?? generatedSessionId();
     let numReceived = payload.received;
     if (session && param) {
-      if (counted) countBatch(session, payload, param, ctx.now);
+      if (counted) countBatch(session, payload, param, ctx);
       numReceived = session.numReceived;
     }
     return { body: uploadResponse(audience.id, sessionId, numReceived, payload, ctx), rows: payload.received };
@@ -92,7 +93,7 @@ export function replaceUsers(audienceId: string) {
     }
     const counted = !session.seqs.has(param.batchSeq);
     applyRows(run.staging, payload, 'add');
-    if (counted) countBatch(session, payload, param, ctx.now);
+    if (counted) countBatch(session, payload, param, ctx);
     audience.dataSource ??= payload.subtype;
     if (param.last) {
       audience.members = run.staging;
@@ -209,12 +210,12 @@ function continueUsersSession(ctx: GraphContext, audience: AudienceRecord, op: U
   return existing;
 }
 
-function countBatch(session: UploadSessionRecord, payload: ValidatedPayload, param: SessionParam, now: number): void {
+function countBatch(session: UploadSessionRecord, payload: ValidatedPayload, param: SessionParam, ctx: GraphContext): void {
   session.seqs.add(param.batchSeq);
   session.numReceived += payload.received;
   session.numInvalid += payload.invalid.length;
-  session.numMatched += payload.rows.length;
-  session.lastBatchAt = now;
+  session.numMatched += countMatched(payload.schema, payload.rows, ctx.flags);
+  session.lastBatchAt = ctx.now;
   if (param.last) session.stage = 'finished';
 }
 

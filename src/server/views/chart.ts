@@ -1,13 +1,15 @@
-/** An inline SVG line chart of added / removed / failed records per run, oldest run on the left. */
+/** Inline SVG line charts of numbers per run, oldest run on the left. */
 import { escapeHtml } from '../html.js';
 
-export interface ChartPoint {
-  at: Date;
-  runId: number;
-  added: number;
-  removed: number;
-  failed: number;
+export interface Series<K extends string> {
+  key: K;
+  label: string;
+  color: string;
 }
+
+export type Point<K extends string> = { at: Date; runId: number } & Record<K, number>;
+
+export type ChartPoint = Point<'added' | 'removed' | 'failed'>;
 
 export const SERIES = [
   { key: 'added', label: 'added', color: '#1a7f37' },
@@ -15,23 +17,28 @@ export const SERIES = [
   { key: 'failed', label: 'failed', color: '#cf222e' },
 ] as const;
 
+/** Added, removed and failed records per run. */
+export function runChart(points: readonly ChartPoint[]): string {
+  return lineChart(points, SERIES, { label: 'Records added, removed and failed per run', empty: 'No runs yet: the chart appears after the first run.' });
+}
+
 const W = 760;
 const H = 240;
 const PAD = { left: 56, right: 16, top: 24, bottom: 28 };
 
-/** Returns SVG markup; every text in it is escaped here. */
-export function runChart(points: readonly ChartPoint[]): string {
+/** Returns SVG markup; every text in it is escaped here. `empty`: the note shown without points. */
+export function lineChart<K extends string>(points: ReadonlyArray<Point<K>>, series: ReadonlyArray<Series<K>>, opts: { label: string; empty: string }): string {
   const sorted = [...points].sort((a, b) => a.at.getTime() - b.at.getTime());
-  if (sorted.length === 0) return `<p class="muted">No runs yet: the chart appears after the first run.</p>`;
+  if (sorted.length === 0) return `<p class="muted">${escapeHtml(opts.empty)}</p>`;
   const t0 = sorted[0]!.at.getTime();
   const t1 = sorted[sorted.length - 1]!.at.getTime();
-  const max = Math.max(1, ...sorted.flatMap((p) => [p.added, p.removed, p.failed]));
+  const max = Math.max(1, ...sorted.flatMap((p) => series.map((s) => p[s.key])));
   // Four gridline steps of a round, whole size (counts are whole numbers).
   const top = 4 * Math.max(1, niceCeiling(max / 4));
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   // Spread by time; runs at the same instant (or a single run) fall back to even spacing.
-  const x = (p: ChartPoint, i: number) =>
+  const x = (p: Point<K>, i: number) =>
     PAD.left + (t1 > t0 ? ((p.at.getTime() - t0) / (t1 - t0)) * plotW : sorted.length === 1 ? plotW / 2 : (i / (sorted.length - 1)) * plotW);
   const y = (v: number) => PAD.top + plotH - (v / top) * plotH;
 
@@ -45,7 +52,7 @@ export function runChart(points: readonly ChartPoint[]): string {
   parts.push(`<text x="${PAD.left}" y="${H - 12}" class="axis">${escapeHtml(shortTime(sorted[0]!.at))}</text>`);
   if (sorted.length > 1) parts.push(`<text x="${W - PAD.right}" y="${H - 12}" text-anchor="end" class="axis">${escapeHtml(shortTime(sorted[sorted.length - 1]!.at))}</text>`);
 
-  for (const s of SERIES) {
+  for (const s of series) {
     const coords = sorted.map((p, i) => `${x(p, i).toFixed(1)},${y(p[s.key]).toFixed(1)}`);
     if (sorted.length > 1) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${coords.join(' ')}"/>`);
     sorted.forEach((p, i) => {
@@ -54,8 +61,8 @@ export function runChart(points: readonly ChartPoint[]): string {
       );
     });
   }
-  const legend = SERIES.map((s, i) => `<g transform="translate(${W - PAD.right - (SERIES.length - i) * 90},2)"><rect width="10" height="10" fill="${s.color}" rx="2"/><text x="16" y="9" class="axis">${s.label}</text></g>`);
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Records added, removed and failed per run"><style>.axis{font:11px system-ui,sans-serif;fill:#57606a}</style>${parts.join('')}${legend.join('')}</svg>`;
+  const legend = series.map((s, i) => `<g transform="translate(${W - PAD.right - (series.length - i) * 110},2)"><rect width="10" height="10" fill="${s.color}" rx="2"/><text x="16" y="9" class="axis">${escapeHtml(s.label)}</text></g>`);
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${escapeHtml(opts.label)}"><style>.axis{font:11px system-ui,sans-serif;fill:#57606a}</style>${parts.join('')}${legend.join('')}</svg>`;
 }
 
 function niceCeiling(v: number): number {

@@ -5,7 +5,7 @@ import { EXPIRY_WARNING_DAYS } from '../../app/tokens.js';
 import { readTimings, TIMING_LABELS } from '../../engine/index.js';
 import { html, trusted, type SafeHtml } from '../html.js';
 import { count, plannedOf, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
-import { runChart } from './chart.js';
+import { lineChart, runChart } from './chart.js';
 import { csrfField, duration, layout, n, statusBadge, when, type PageFrame } from './layout.js';
 
 type Frame = Omit<PageFrame, 'title'>;
@@ -38,6 +38,19 @@ export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; 
       .filter((r) => r.status !== 'running')
       .map((r) => ({ at: new Date(r.startedAt), runId: r.id, added: count(r, 'added'), removed: count(r, 'deleted'), failed: count(r, 'failed') })),
   );
+  const matchChart = lineChart(
+    runs.flatMap((r) => (r.match ? [{ at: new Date(r.startedAt), runId: r.id, sent: r.match.received, matched: r.match.matched }] : [])),
+    MATCH_SERIES,
+    { label: 'Rows sent and rows Meta matched per run', empty: 'Meta has not reported match counts yet: they arrive once it has processed a run\'s upload.' },
+  );
+  const sizeChart = lineChart(
+    runs.flatMap((r) => {
+      const size = audienceSizeOf(r);
+      return size ? [{ at: new Date(r.startedAt), runId: r.id, ...size }] : [];
+    }),
+    SIZE_SERIES,
+    { label: "The audience's approximate size at the start of each run", empty: 'No audience size recorded yet.' },
+  );
   return layout(
     { ...frame, title: sync.name },
     html`<h1>${sync.name} ${statusBadge(sync.status)}</h1>
@@ -56,7 +69,10 @@ export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; 
 </div>
 ${givenUpPanel(sync.name, sync.givenUp, frame)}
 <h2>Audience health</h2>${healthPanel(health, data.connection)}
+${matchWarning(sync)}
 <h2>Added, removed and failed per run</h2>${trusted(chart)}
+<h2>Sent and matched by Meta</h2>${trusted(matchChart)}
+<h2>Audience size over time</h2>${trusted(sizeChart)}
 <h2>Run history</h2>${runsTable(runs)}`,
   );
 }
@@ -120,10 +136,36 @@ export function errorPage(frame: Frame, status: number, message: string): SafeHt
 
 function runsTable(runs: RunView[]): SafeHtml {
   if (runs.length === 0) return html`<p class="muted">No runs yet.</p>`;
-  return html`<table><thead><tr><th>Run</th><th>Status</th><th>Started</th><th>Trigger</th><th>Duration</th><th class="num">Extracted</th><th class="num">Added</th><th class="num">Updated</th><th class="num">Removed</th><th class="num">Failed</th><th class="num">Rejected</th></tr></thead><tbody>${runs.map(
+  return html`<table><thead><tr><th>Run</th><th>Status</th><th>Started</th><th>Trigger</th><th>Duration</th><th class="num">Extracted</th><th class="num">Added</th><th class="num">Updated</th><th class="num">Removed</th><th class="num">Failed</th><th class="num">Rejected</th><th class="num">Match rate</th></tr></thead><tbody>${runs.map(
     (r) => html`<tr data-run-id="${r.id}"><td><a href="/runs/${r.id}">#${r.id}</a></td><td>${statusBadge(r.status)}${refusedNote(r)}</td><td>${when(r.startedAt)}</td><td>${r.trigger}</td><td>${duration(r.durationMs)}</td>
-<td class="num">${n(count(r, 'extracted'))}</td><td class="num" data-count="added">${n(count(r, 'added'))}</td><td class="num">${n(count(r, 'updated'))}</td><td class="num">${n(count(r, 'deleted'))}</td><td class="num">${n(count(r, 'failed'))}</td><td class="num">${n(count(r, 'rejected'))}</td></tr>`,
+<td class="num">${n(count(r, 'extracted'))}</td><td class="num" data-count="added">${n(count(r, 'added'))}</td><td class="num">${n(count(r, 'updated'))}</td><td class="num">${n(count(r, 'deleted'))}</td><td class="num">${n(count(r, 'failed'))}</td><td class="num">${n(count(r, 'rejected'))}</td><td class="num" data-match-rate>${matchRateText(r)}</td></tr>`,
   )}</tbody></table>`;
+}
+
+const MATCH_SERIES = [
+  { key: 'sent', label: 'sent', color: '#0969da' },
+  { key: 'matched', label: 'matched by Meta', color: '#1a7f37' },
+] as const;
+
+const SIZE_SERIES = [
+  { key: 'lower', label: 'size (lower)', color: '#8250df' },
+  { key: 'upper', label: 'size (upper)', color: '#bf8700' },
+] as const;
+
+function audienceSizeOf(r: RunView): { lower: number; upper: number } | undefined {
+  const size = r.counts.audienceSize as { lower?: unknown; upper?: unknown } | undefined;
+  return size && typeof size.lower === 'number' && typeof size.upper === 'number' ? { lower: size.lower, upper: size.upper } : undefined;
+}
+
+/** The run's match rate; "pending" while Meta is still processing what it sent. */
+function matchRateText(r: RunView): SafeHtml | string {
+  if (r.match) return html`<span title="${n(r.match.matched)} of ${n(r.match.received)} rows sent">${(r.match.rate * 100).toFixed(1)}%</span>`;
+  return Array.isArray(r.counts.uploadSessions) && r.counts.uploadSessions.length > 0 ? html`<span class="muted">pending</span>` : html`<span class="muted">—</span>`;
+}
+
+function matchWarning(sync: SyncView): SafeHtml | string {
+  if (!sync.match.warning) return '';
+  return html`<div class="flash error" data-match-warning><strong>${sync.match.warning}.</strong> Likely causes:<ul>${sync.match.causes.map((c) => html`<li>${c}</li>`)}</ul></div>`;
 }
 
 /** Error samples: the key's SHA-256 (never the key), EXTERN_ID when mapped, and the reason unless it is the same for all. */
