@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { doctorChecks, failedCheck } from './doctor.js';
 import { GoogleAuthError, resolveGoogleCredentials, type GoogleCredentials } from './google-auth.js';
-import { cancelOnSignal, describeNetworkError, sleep, StoppedError, TransientError, vendorMessage, withBackoff } from './http.js';
+import { describeNetworkError, sleep, StoppedError, TransientError, vendorMessage, withBackoff } from './http.js';
+import { cancelOnSignal } from './signals.js';
 import { errorText, exactColumn, modelAsSubquery, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 import { dateFromMillis, decimalValue, integerText, jsonValue, parseDate, parseTimestamp } from './values.js';

@@ -7,6 +7,7 @@ import { columnsQuery, errorText, exactColumn, modelAsSubquery, quoteBackticks, 
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 import { doctorChecks } from './doctor.js';
 import { decimalValue, parseDate, parseTimestamp } from './values.js';
+import { cancelOnSignal } from './signals.js';
 
 /** TLS settings of a MySQL source; file paths are absolute (the config resolves them). */
 export interface MySqlTls {
@@ -305,9 +306,13 @@ export async function openMySql(url: string, tls: MySqlTls | undefined, label: s
     let c: mysql.Connection | undefined;
     let finished = false;
     let phase = 'could not run the model';
+    let unregister = () => {};
     try {
       c = await connection();
       reading = c;
+      const running = c;
+      // A process told to stop must not leave the model running on the server.
+      unregister = cancelOnSignal(() => cancel(running));
       const rows = new RowPump(c, query, chunkRows);
       for (;;) {
         const chunk = await rows.next();
@@ -323,6 +328,7 @@ export async function openMySql(url: string, tls: MySqlTls | undefined, label: s
       finished = true;
       throw c ? fail(phase, err, c) : err;
     } finally {
+      unregister();
       streaming = false;
       reading = undefined;
       // Stopped early (the reader broke off, or failed): the server must not go on running the model.

@@ -3,6 +3,7 @@ import { byteOrderedKey, columnsQuery, errorText, exactColumn, modelAsSubquery, 
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 import { doctorChecks } from './doctor.js';
 import { decimalValue, integerValue, jsonValue, parseDate, parseTimestamp } from './values.js';
+import { cancelOnSignal } from './signals.js';
 
 /**
  * What differs between warehouses read over the PostgreSQL wire protocol (PostgreSQL itself and
@@ -170,6 +171,30 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     if (lost) throw fail('', lost);
   };
 
+  /**
+   * Closes the connection. A statement still running is cancelled first, from a second connection:
+   * a server only notices a closed connection when it next sends rows, so a slow model would run on.
+   */
+  async function endConnection(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    if (streaming) await cancelBackend((client as unknown as { processID?: number }).processID);
+    await client.end().catch(() => {});
+  }
+
+  async function cancelBackend(pid: number | undefined): Promise<void> {
+    if (pid === undefined) return;
+    const canceller = new pg.Client({ connectionString: url, application_name: `${APPLICATION_NAME} (cancel)`, connectionTimeoutMillis: 5_000 });
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
+    } catch {
+      // Best effort: closing the connection below still ends the statement once it next sends rows.
+    } finally {
+      await canceller.end().catch(() => {});
+    }
+  }
+
   async function* streamRows(sql: string, opts: StreamOptions): AsyncGenerator<Row[]> {
     const chunkRows = validChunkRows(opts.chunkRows, DEFAULT_CHUNK_ROWS);
     const fetchRows = Math.min(chunkRows, dialect.maxFetch ?? chunkRows);
@@ -179,6 +204,8 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     streaming = true;
     const cursor = `audience_sync_cursor_${++cursorCounter}`;
     let phase = 'could not run the model';
+    // Ending the connection ends its statement; a process told to stop must not leave the model running.
+    const unregister = cancelOnSignal(endConnection);
     try {
       // Cursors live only inside a transaction (Redshift has no FETCH outside one).
       await client.query(dialect.begin);
@@ -199,6 +226,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     } catch (err) {
       throw fail(phase, err);
     } finally {
+      unregister();
       streaming = false;
       // Ends the transaction and with it the cursor, also when the reader stopped early.
       if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
@@ -252,11 +280,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     // One idle connection holds next to nothing here; the cursor's rows were freed as they streamed.
     async release() {},
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await client.end().catch(() => {});
-    },
+    close: endConnection,
   };
 }
 

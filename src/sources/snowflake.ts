@@ -7,7 +7,6 @@ import type { SnowflakeSourceConfig } from '../config/index.js';
 import {
   asText,
   realText,
-  cancelOnSignal,
   chunked,
   describeHost,
   exchange,
@@ -20,6 +19,7 @@ import {
   USER_AGENT,
   type Convert,
 } from './http.js';
+import { cancelOnSignal } from './signals.js';
 import { byteOrderedKey, columnsQuery, errorText, findColumnFoldingUpper, modelAsSubquery, quoteIdent, resolveRead, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { doctorChecks } from './doctor.js';
 import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';

@@ -471,6 +471,7 @@ describe('BigQuery source: doctor', () => {
         'sync loyalty: audience ok',
         'sync loyalty: schema ok',
         'sync loyalty: records given up ok',
+        'sync loyalty: match rate ok',
         'sync loyalty: model ok',
         'sync loyalty: dry run ok',
         'sync loyalty: rows ok',
