@@ -2,20 +2,28 @@
 // reading a model through Source.stream (the engine's read: mapped columns, ordered by key hash)
 // against the floor, fetching the same pages from the same local API server and JSON.parse-ing them,
 // nothing else. The server runs in a child process, so CPU time here is the client's alone. Goal: ≤ 1.5×.
-import { fork } from 'node:child_process';
+// Then, per source, peak RSS of a process that only streams a big model (SOURCES_BENCH_RSS_ROWS, default
+// 5,000,000; 0 skips it) through Source.stream: the model must stream, not be held. Goal: < 400 MB.
+import { execFile, fork } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { resolveGoogleCredentials } from '../dist/sources/google-auth.js';
 import { openSource } from '../dist/sources/index.js';
+import { BENCH_COLUMNS, BENCH_MODEL } from './lib/sources-model.mjs';
 
 const ROWS = Number(process.env.SOURCES_BENCH_ROWS ?? 200_000);
 const PAGE_ROWS = Number(process.env.SOURCES_BENCH_PAGE_ROWS ?? 10_000);
 const ROUNDS = Number(process.env.SOURCES_BENCH_ROUNDS ?? 3);
-const MODEL = 'select * from customers';
-const COLUMNS = ['user_id', 'email', 'phone', 'first_name', 'country', 'value'];
+const RSS_ROWS = Number(process.env.SOURCES_BENCH_RSS_ROWS ?? 5_000_000);
+const MODEL = BENCH_MODEL;
+const COLUMNS = BENCH_COLUMNS;
 const CHILD = fileURLToPath(new URL('./lib/sql-api-child.mjs', import.meta.url));
+const STREAM_CHILD = fileURLToPath(new URL('./lib/source-stream-child.mjs', import.meta.url));
+const execFileAsync = promisify(execFile);
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
-function startChild(vendor) {
-  const child = fork(CHILD, [vendor, String(ROWS), String(PAGE_ROWS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startChild(vendor, rows = ROWS) {
+  const child = fork(CHILD, [vendor, String(rows), String(PAGE_ROWS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = (type) => new Promise((resolve, reject) => {
     const onMessage = (m) => {
       if (m?.type !== type) return;
@@ -146,6 +154,20 @@ async function measure(vendor, raw) {
   }
 }
 
+/** Peak RSS and rows/s of a process of its own streaming RSS_ROWS rows through the vendor's source. */
+async function measureRss(vendor) {
+  const child = startChild(vendor, RSS_ROWS);
+  try {
+    const { config } = await child.ready;
+    const { stdout } = await execFileAsync(process.execPath, [STREAM_CHILD, JSON.stringify(config)], { maxBuffer: 1 << 20 });
+    const m = JSON.parse(stdout.trim().split('\n').at(-1));
+    if (m.rows !== RSS_ROWS) throw new Error(`${vendor}: the streaming process read ${m.rows} rows, expected ${RSS_ROWS}`);
+    return m;
+  } finally {
+    child.stop();
+  }
+}
+
 export async function run() {
   const rows = [];
   const headlines = [];
@@ -159,6 +181,12 @@ export async function run() {
     rows.push({ metric: `${name} floor: client CPU per row`, value: `${m.floor.toFixed(2)} µs`, note: `same pages, ${floorNote}` });
     rows.push({ metric: `${name} source / floor`, value: `${m.ratio.toFixed(2)}×`, note: 'median of paired rounds; goal ≤ 1.5×' });
     headlines.push({ figure: `${name} source: client CPU per row`, measured: `${m.adapter.toFixed(2)} µs`, floor: `${m.floor.toFixed(2)} µs fetch + JSON.parse of the same pages`, ratio: `${m.ratio.toFixed(2)}×`, goal: '≤ 1.5×' });
+    if (RSS_ROWS > 0) {
+      const r = await measureRss(vendor);
+      const figure = `peak RSS, ${fmt(RSS_ROWS)} rows, ${name} source`;
+      rows.push({ metric: figure, value: `${fmt(r.maxRssMb)} MB`, note: `a process of its own streaming through Source.stream (keyForm sha256, ordered by key hash): ${fmt(RSS_ROWS / r.seconds)} rows/s, ${r.seconds.toFixed(0)} s; goal < 400 MB` });
+      headlines.push({ figure, measured: `${fmt(r.maxRssMb)} MB (${fmt(RSS_ROWS / r.seconds)} rows/s)`, floor: '—', ratio: '—', goal: '< 400 MB' });
+    }
   }
   return { title: `HTTP sources against their local API servers (${ROWS.toLocaleString('en-US')} rows, ${PAGE_ROWS.toLocaleString('en-US')} rows per page)`, rows, headlines };
 }
