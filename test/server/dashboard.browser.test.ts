@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveConnectedToken } from '../../src/app/tokens.js';
-import { browserAvailable, openBrowser, type Browser } from '../support/browser.js';
+import { openBrowser, type Browser } from '../support/browser.js';
 import { customers } from '../support/world.js';
 import { SECRET_KEY, serveWorld, type ServedWorld } from './helpers.js';
 
 const APP_ID = '777000111';
 
-describe.skipIf(!browserAvailable())('dashboard in chromium', () => {
+describe('dashboard in chromium', () => {
   let s: ServedWorld;
   let browser: Browser;
   let page: Page;

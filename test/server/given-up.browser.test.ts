@@ -1,20 +1,17 @@
 // Records given up and run timings on the dashboard, in a real browser (Debian's chromium, headless,
 // through playwright-core): see them on the overview and the sync page, retry them with the button,
 // and see a run's time per phase and its samples' EXTERN_IDs.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBrowser, type Browser } from '../support/browser.js';
 import { serveWorld, type ServedWorld } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-describe.skipIf(!existsSync(CHROMIUM))('given-up records on the dashboard, in chromium', () => {
+describe('given-up records on the dashboard, in chromium', () => {
   let s: ServedWorld;
-  let context: BrowserContext;
+  let browser: Browser | undefined;
   let page: Page;
-  let profile: string;
   let refusedRun: number;
 
   beforeAll(async () => {
@@ -25,19 +22,12 @@ describe.skipIf(!existsSync(CHROMIUM))('given-up records on the dashboard, in ch
     await s.waitForRun(refusedRun);
     s.world.emulator.control.setFlags({ invalidCells: [] });
 
-    profile = mkdtempSync(join(tmpdir(), 'audience-sync-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1200, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await openBrowser();
+    page = browser.page;
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 

@@ -1,11 +1,11 @@
 // Meta's match rate on the dashboard, in a real browser: the rate per run in the history, the charts of
 // sent vs. matched and of the audience size, and the warning when the latest rate is well below usual.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserAvailable, openBrowser, type Browser } from '../support/browser.js';
+import { openBrowser, type Browser } from '../support/browser.js';
 import { customers } from '../support/world.js';
 import { serveWorld, type ServedWorld } from './helpers.js';
 
-describe.skipIf(!browserAvailable())("Meta's match rate on the dashboard, in chromium", () => {
+describe("Meta's match rate on the dashboard, in chromium", () => {
   let s: ServedWorld;
   let browser: Browser;
 
