@@ -31,3 +31,4 @@ export type {
   SyncMode,
 } from './types.js';
 export { HASHING_MODES, SYNC_MODES } from './types.js';
+export { ALERT_FLAGS, type AlertDestination, type AlertFlag } from './alerts.js';

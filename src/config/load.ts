@@ -6,6 +6,7 @@ import type { MatchKey } from '../identity/keys.js';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.js';
 import { expandEnv, type IssueAt } from './env.js';
 import { configSchema, type RawConfig } from './schema.js';
+import { resolveAlerts } from './alerts.js';
 import { checkSemantics } from './semantics.js';
 import type { AudienceConfig, Config, SourceConfig, SyncConfig } from './types.js';
 
@@ -128,6 +129,7 @@ function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issu
     syncs: raw.syncs.map((sync, i) => resolveSync(sync, i, baseDir, issues)),
     ...(raw.server === undefined ? {} : { server: raw.server }),
     ...(raw.fleet === undefined ? {} : { fleet: raw.fleet }),
+    ...(raw.alerts === undefined ? {} : { alerts: resolveAlerts(raw.alerts) }),
   };
 }
 

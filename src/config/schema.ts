@@ -6,6 +6,7 @@ import countries from 'i18n-iso-countries';
 import { Cron } from 'croner';
 import { DATE_FORMATS } from '../identity/dob.js';
 import { HASHING_MODES, SYNC_MODES } from './types.js';
+import { alertsSchema } from './alerts.js';
 
 export const DEFAULT_STATE_URL = 'sqlite://.audience-sync/state.db';
 export const DEFAULT_API_VERSION = 'v25.0';
@@ -112,7 +113,7 @@ export const serverSchema = z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://sync.example.com' })
       .transform((v) => v.replace(/\/+$/, ''))
       .optional()
-      .describe('URL people reach the dashboard at, when behind a proxy; the Facebook login redirect goes back to it.'),
+      .describe('URL people reach the dashboard at, when behind a proxy; the Facebook login redirect goes back to it, and alerts link to the run pages under it.'),
     publicMetrics: z.boolean().optional().describe('Serve /metrics without the admin token even when AUDIENCE_SYNC_ADMIN_TOKEN is set (by default a scraper sends it as a bearer token).'),
   })
   .describe('Settings of the always-on service (`audience-sync serve`).');
@@ -371,6 +372,7 @@ export const configSchema = z
     syncs: z.array(syncSchema).min(1, 'add at least one sync').describe('The syncs to run.'),
     server: serverSchema.optional(),
     fleet: fleetSchema.optional(),
+    alerts: alertsSchema.optional(),
   })
   .describe('audience-sync configuration (audience-sync.yml).');
 

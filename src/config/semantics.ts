@@ -3,6 +3,7 @@
 import { IDENTIFIER_KEYS, MATCH_KEYS, isMatchKey } from '../identity/keys.js';
 import { formatPath } from './errors.js';
 import type { IssueAt } from './env.js';
+import { checkAlerts } from './alerts.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -36,6 +37,7 @@ export function checkSemantics(raw: unknown): IssueAt[] {
 
     checkMapping(sync, at, add);
   });
+  for (const { at, message } of checkAlerts(raw.alerts, [...firstIndexByName.keys()])) add(at, message);
   return issues;
 }
 

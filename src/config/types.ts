@@ -1,5 +1,6 @@
 import type { DateFormat } from '../identity/dob.js';
 import type { MatchKey } from '../identity/keys.js';
+import type { AlertDestination } from './alerts.js';
 
 /** How a sync reconciles the audience with its model. */
 export type SyncMode = 'upsert' | 'delete' | 'mirror' | 'replace';
@@ -169,4 +170,6 @@ export interface Config {
   readonly server?: ServerConfig;
   /** Present when the config has a `fleet` section. */
   readonly fleet?: FleetConfig;
+  /** Alert destinations (`alerts:`); absent or empty: no alerts. */
+  readonly alerts?: readonly AlertDestination[];
 }
