@@ -2,6 +2,12 @@ export { openStateStore, parseStateUrl, StateStoreError, type StateLocation } fr
 export type { StoreOptions } from './store.js';
 export { compareKeys } from './order.js';
 export type {
+  AlertDraft,
+  AlertRecord,
+  AlertStatus,
+  Incident,
+  IncidentKey,
+  IncidentState,
   DeliveredCell,
   ErrorSample,
   GivenUpRecords,

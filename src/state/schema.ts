@@ -46,12 +46,42 @@ export interface KvTable {
   updated_at: number | string;
 }
 
+/** One alert incident per (destination, subject, condition): whether it is going on, since when. */
+export interface AlertIncidentsTable {
+  destination: string;
+  /** The sync's name, or `connection:<name>` for a token's expiry. */
+  subject: string;
+  condition: string;
+  state: string;
+  since: number | string;
+  run_id: number | null;
+  updated_at: number | string;
+}
+
+/** Every alert an incident's change called for, and whether it reached its destination. */
+export interface AlertDeliveriesTable {
+  id: Generated<number>;
+  destination: string;
+  subject: string;
+  condition: string;
+  kind: string;
+  title: string;
+  run_id: number | null;
+  created_at: number | string;
+  status: string;
+  attempts: number;
+  error: string | null;
+  finished_at: number | string | null;
+}
+
 export interface StateDb {
   syncs: SyncsTable;
   records: RecordsTable;
   runs: RunsTable;
   locks: LocksTable;
   kv: KvTable;
+  alert_incidents: AlertIncidentsTable;
+  alert_deliveries: AlertDeliveriesTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -138,6 +168,41 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0003_drop_pending_op': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('records').dropColumn('pending_op').execute();
+      },
+    },
+
+    // Alerts: the incident state that makes one alert per incident (claimed atomically, so workers
+    // sharing the state never send it twice), and the alerts sent. New tables only: independent of
+    // any other migration.
+    '0005_alerts': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('alert_incidents')
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('condition', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('since', 'bigint', (c) => c.notNull())
+          .addColumn('run_id', 'integer')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('alert_incidents_pk', ['destination', 'subject', 'condition'])
+          .execute();
+        await db.schema
+          .createTable('alert_deliveries')
+          .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('condition', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('run_id', 'integer')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'text')
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('alert_deliveries_status').on('alert_deliveries').columns(['status', 'id']).execute();
       },
     },
   };

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { Migrator, type Kysely } from 'kysely';
+import * as alerts from './alerts.js';
 import * as locks from './locks.js';
 import * as records from './records.js';
 import * as runs from './runs.js';
@@ -104,6 +105,11 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     releaseLock: (sync, holder) => locks.releaseLock(db, sync, holder),
     lockHolder: (sync) => locks.lockHolder(db, sync),
     forceReleaseLock: (sync) => locks.forceReleaseLock(db, sync),
+
+    getIncident: (key) => alerts.getIncident(db, key),
+    claimIncident: (key, from, to, alert) => alerts.claimIncident(db, key, from, to, alert, now()),
+    finishAlert: (id, outcome) => alerts.finishAlert(db, id, outcome, now()),
+    listAlerts: (listOpts = {}) => alerts.listAlerts(db, listOpts.status, listOpts.limit ?? 50),
 
     async getValue(key) {
       const row = await db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();

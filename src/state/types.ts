@@ -98,6 +98,46 @@ export interface RunOutcome {
   readonly errorSamples?: readonly ErrorSample[];
 }
 
+/** Whether an alert incident is going on (`active`) or over (`ok`). */
+export type IncidentState = 'active' | 'ok';
+
+/** What an incident is about: one condition of one subject, as seen by one alert destination. */
+export interface IncidentKey {
+  readonly destination: string;
+  /** The sync's name, or `connection:<name>` for a token's expiry. */
+  readonly subject: string;
+  readonly condition: string;
+}
+
+export interface Incident extends IncidentKey {
+  readonly state: IncidentState;
+  /** When it entered its state. */
+  readonly since: Date;
+  /** The run that moved it there, if a run did. */
+  readonly runId: number | null;
+}
+
+/** An alert an incident's change calls for: `firing` when it starts, `resolved` when it is over. */
+export interface AlertDraft {
+  readonly kind: 'firing' | 'resolved';
+  /** One line saying what happened (no personal data, no secrets). */
+  readonly title: string;
+  readonly runId: number | null;
+}
+
+export type AlertStatus = 'pending' | 'delivered' | 'failed';
+
+export interface AlertRecord extends IncidentKey, AlertDraft {
+  readonly id: number;
+  readonly createdAt: Date;
+  /** `pending` while it is being sent (or when the process sending it stopped). */
+  readonly status: AlertStatus;
+  readonly attempts: number;
+  /** Why it could not be delivered (never the destination's URL). */
+  readonly error: string | null;
+  readonly finishedAt: Date | null;
+}
+
 /**
  * audience-sync's own state: per-sync record state, run history, run locks and a small key/value store.
  * Every method is atomic; a `RecordBatch` is committed in a single transaction.
@@ -150,6 +190,19 @@ export interface StateStore {
   lockHolder(sync: string): Promise<string | undefined>;
   /** Drops the lock whoever holds it: only for a holder known to be dead. */
   forceReleaseLock(sync: string): Promise<void>;
+
+  /** An alert incident, if one was ever recorded. */
+  getIncident(key: IncidentKey): Promise<Incident | undefined>;
+  /**
+   * Moves an incident from `from` (undefined: not recorded yet) to `to` only if it is still in
+   * `from`, in one atomic statement, so of several processes seeing the same change exactly one
+   * claims it. The claimant's alert, if any, is recorded as pending in the same transaction.
+   */
+  claimIncident(key: IncidentKey, from: IncidentState | undefined, to: { state: IncidentState; runId?: number | null }, alert?: AlertDraft): Promise<{ claimed: boolean; alertId?: number }>;
+  /** Records how sending an alert ended. */
+  finishAlert(id: number, outcome: { status: 'delivered' | 'failed'; attempts: number; error?: string | null }): Promise<void>;
+  /** Alerts, newest first. */
+  listAlerts(opts?: { status?: AlertStatus | readonly AlertStatus[]; limit?: number }): Promise<AlertRecord[]>;
 
   getValue(key: string): Promise<string | undefined>;
   setValue(key: string, value: string): Promise<void>;
