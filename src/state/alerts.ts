@@ -44,6 +44,8 @@ export async function claimIncident(
         .where('subject', '=', key.subject)
         .where('condition', '=', key.condition)
         .where('state', '=', from)
+        // A move made from an older run than the last one is stale (another process saw a newer run).
+        .$if(runId !== null, (q) => q.where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', '<=', runId)])))
         .executeTakeFirst();
       claimed = result.numUpdatedRows > 0n;
     }

@@ -196,7 +196,8 @@ export interface StateStore {
   /**
    * Moves an incident from `from` (undefined: not recorded yet) to `to` only if it is still in
    * `from`, in one atomic statement, so of several processes seeing the same change exactly one
-   * claims it. The claimant's alert, if any, is recorded as pending in the same transaction.
+   * claims it; a move with a run id older than the one that moved it last is refused as stale.
+   * The claimant's alert, if any, is recorded as pending in the same transaction.
    */
   claimIncident(key: IncidentKey, from: IncidentState | undefined, to: { state: IncidentState; runId?: number | null }, alert?: AlertDraft): Promise<{ claimed: boolean; alertId?: number }>;
   /** Records how sending an alert ended. */
