@@ -27,8 +27,8 @@ export interface AlertCenterOptions {
   config(): Config;
   state(): Promise<StateStore>;
   log: Logger;
-  /** Base of the links alerts carry: `server.publicUrl`, else what the process knows (serve: its own address). */
-  dashboardUrl?(): string | undefined;
+  /** The address this process serves the dashboard at (serve), for links when `server.publicUrl` is not set. */
+  ownUrl?(): string | undefined;
   /** Each connection's token; without it this process does not check token expiry. */
   tokenStatus?(): Promise<TokenStatus[]>;
   /** The connection a sync uses (today every sync uses the `meta:` block's). */
@@ -51,6 +51,11 @@ export class AlertCenter {
 
   constructor(private readonly opts: AlertCenterOptions) {
     for (const s of opts.config().syncs) if (s.schedule) this.schedules.set(s.name, { pattern: s.schedule, since: undefined });
+  }
+
+  /** Where alert links point: `server.publicUrl`, else serve's own address; none from a worker without publicUrl. */
+  private dashboardUrl(): string | undefined {
+    return this.opts.config().server?.publicUrl ?? this.opts.ownUrl?.();
   }
 
   private now(): Date {
@@ -119,7 +124,7 @@ export class AlertCenter {
     return Promise.all(
       (this.opts.config().alerts ?? []).map(async (destination) => ({
         destination,
-        result: await this.deliverLogged(destination, testMessage(destination.name, this.opts.dashboardUrl?.(), now)),
+        result: await this.deliverLogged(destination, testMessage(destination.name, this.dashboardUrl(), now)),
       })),
     );
   }
@@ -212,7 +217,7 @@ export class AlertCenter {
     // Nothing to say about an incident that never started.
     if (current === wanted || (current === undefined && wanted === 'ok')) return;
     const kind = wanted === 'active' ? 'firing' : 'resolved';
-    const message = alertMessage(finding, kind, { destination: d.name, dashboardUrl: this.opts.dashboardUrl?.(), secrets: this.secrets(), now: this.now() });
+    const message = alertMessage(finding, kind, { destination: d.name, dashboardUrl: this.dashboardUrl(), secrets: this.secrets(), now: this.now() });
     const { claimed, alertId } = await state.claimIncident(key, current, { state: wanted, runId: finding.asOf }, { kind, title: message.title, runId: message.run?.id ?? null });
     if (!claimed || alertId === undefined) return;
     this.opts.log.info({ event: 'alert', destination: d.name, sync: message.sync, condition: finding.condition, kind, runId: message.run?.id }, message.title);
