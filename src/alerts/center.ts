@@ -182,6 +182,8 @@ export class AlertCenter {
         await state.claimIncident(key, undefined, { state: 'ok' });
         return;
       }
+      // Missed and still never run: nothing changed.
+      if (incident.state === 'active') return;
       since = incident.since.getTime();
     }
     if (changedAt !== undefined) since = Math.max(since, changedAt);
