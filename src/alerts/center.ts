@@ -84,17 +84,16 @@ export class AlertCenter {
     return this.queue(() => this.checkTokenExpiry());
   }
 
-  /** Checks schedules every `scheduleMs`, tokens every `tokenMs` (and both once now). */
-  watch({ scheduleMs, tokenMs }: { scheduleMs: number; tokenMs?: number }): void {
+  /** Checks schedules every `scheduleMs` and tokens every `tokenMs` from now on (0: never). */
+  watch({ scheduleMs, tokenMs = 0 }: { scheduleMs: number; tokenMs?: number }): void {
     const every = (ms: number, fn: () => Promise<void>) => {
       if (ms <= 0) return;
-      void fn();
       const t = setInterval(() => void fn(), ms);
       t.unref();
       this.timers.push(t);
     };
     every(scheduleMs, () => this.checkSchedules());
-    if (this.opts.tokenStatus && tokenMs !== undefined) every(tokenMs, () => this.checkTokens());
+    if (this.opts.tokenStatus) every(tokenMs, () => this.checkTokens());
   }
 
   /** Resolves once every queued check and every alert being sent has finished (tests, `alerts test`). */

@@ -107,6 +107,18 @@ export const apiRoutes: ApiRoute[] = [
   },
   {
     method: 'GET',
+    path: '/api/alerts',
+    kind: 'api',
+    async handle({ res, url, app }) {
+      const status = url.searchParams.get('status') ?? 'all';
+      if (status !== 'all' && status !== 'undelivered') throw new HttpError(400, 'status must be "all" or "undelivered"');
+      const limit = url.searchParams.has('limit') ? Number(url.searchParams.get('limit')) : 50;
+      if (!Number.isInteger(limit) || limit < 1) throw new HttpError(400, 'limit must be a positive whole number');
+      sendJson(res, 200, { alerts: await app.service.alerts({ undelivered: status === 'undelivered', limit }) });
+    },
+  },
+  {
+    method: 'GET',
     path: '/api/connection',
     kind: 'api',
     async handle({ res, app }) {

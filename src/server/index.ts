@@ -3,4 +3,4 @@ export { startServer, routes, DEFAULT_HOST, DEFAULT_PORT, type RunningServer, ty
 export { ServeRefusedError, ADMIN_TOKEN_ENV, isLoopbackHost } from './security.js';
 export { openApiDocument } from './openapi.js';
 export { Metrics } from './metrics.js';
-export type { AudienceHealth, ConnectionView, RunView, SyncView, TriggerResult } from './service.js';
+export type { AlertView, AudienceHealth, ConnectionView, RunView, SyncView, TriggerResult } from './service.js';

@@ -42,10 +42,10 @@ export const pageRoutes: PageRoute[] = [
     kind: 'page',
     async handle(ctx) {
       const { service } = ctx.app;
-      const [syncs, connection] = await Promise.all([service.listSyncs(), service.connection()]);
+      const [syncs, connection, undelivered] = await Promise.all([service.listSyncs(), service.connection(), service.alerts({ undelivered: true, recent: true, limit: 20 })]);
       const sizes = new Map<string, AudienceHealth | null>();
       await Promise.all(syncs.map(async (s) => sizes.set(s.name, await service.audienceHealth(s.name))));
-      sendHtml(ctx.res, 200, overviewPage(frameOf(ctx), { syncs, sizes, connection }));
+      sendHtml(ctx.res, 200, overviewPage(frameOf(ctx), { syncs, sizes, connection, undelivered }));
     },
   },
   {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/index.js';
 import { Workspace } from '../app/workspace.js';
+import { AlertCenter, metaTokenStatus, type DeliveryOptions } from '../alerts/index.js';
 import type { RunCounts } from '../engine/index.js';
 import { connectionInfo, loadConnectedToken, secretKeyFromEnv, SecretKeyError } from '../app/tokens.js';
 import { Scheduler, SyncRunner, type SchedulerClock } from '../scheduler/index.js';
@@ -48,6 +49,8 @@ export interface ServeOptions {
   bodyTimeoutMs?: number;
   /** How often Meta's match counts of finished runs are looked for. Default 5 min; 0: never in the background. */
   matchCheckMs?: number;
+  /** Alerts: how often schedules (default 1 min) and the token (default 1 h) are checked (0: never in the background), and delivery retries. */
+  alerts?: { checkMs?: number; tokenCheckMs?: number; delivery?: DeliveryOptions };
 }
 
 export interface RunningServer {
@@ -56,6 +59,7 @@ export interface RunningServer {
   port: number;
   context: ServerContext;
   scheduler: Scheduler;
+  alerts: AlertCenter;
   /** Stops the scheduler and the listener, waits for running syncs (up to the timeout), closes the workspace. */
   close(): Promise<void>;
 }
@@ -89,6 +93,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       scheduler.update(next.syncs);
     },
   });
+  // Alerts are checked after each run and on a timer, and sent in the background: never on a run's path.
+  const bound: { url?: string } = {};
+  const alerts = new AlertCenter({
+    config: () => ws.config,
+    state: () => ws.state(),
+    log,
+    ownUrl: () => bound.url,
+    tokenStatus: () => metaTokenStatus(graph.client, state, graph.source === 'connected'),
+    ...(options.clock ? { now: () => options.clock!.now() } : {}),
+    ...(options.alerts?.delivery ? { delivery: options.alerts.delivery } : {}),
+  });
   const runner = new SyncRunner({
     run: (name, opts) => {
       reloader.check();
@@ -106,6 +121,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         const s = outcome.summary;
         metrics.recordRun(s);
         log.info({ event: 'run_finished', sync: name, runId: s.runId, status: s.status, counts: pickCounts(s.counts), error: s.error }, `run of ${name} finished: ${s.status}`);
+        alerts.afterRun(name);
       } else {
         metrics.inc('audience_sync_runs_total', { sync: name, status: 'error' });
         log.warn({ event: 'run_not_started', sync: name, reason: messageOf(outcome.error) }, `run of ${name} did not start`);
@@ -129,6 +145,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     isRunning: (name) => runner.isRunning(name),
     pickUp: (name) => ws.pickUpMatches(name),
     log,
+    // Meta's match rate arrives after the run: a drop in it is news then.
+    onRecorded: (name) => alerts.afterRun(name),
   });
 
   const publicUrl = config.server?.publicUrl;
@@ -171,7 +189,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw e;
   }
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort()}`;
+  bound.url = url;
   log.info({ event: 'listening', url, syncs: config.syncs.length, login: adminToken !== undefined }, `audience-sync serving on ${url}`);
+  // Before the catch-up runs start: a schedule missed while the service was down is reported.
+  await alerts.checkSchedules();
+  void alerts.checkTokens();
+  alerts.watch({ scheduleMs: options.alerts?.checkMs ?? 60_000, tokenMs: options.alerts?.tokenCheckMs ?? 3_600_000 });
   await scheduler.start();
   reloader.start(options.configCheckMs ?? 2_000);
   matches.start(options.matchCheckMs ?? 5 * 60_000);
@@ -183,6 +206,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     port: boundPort(),
     context,
     scheduler,
+    alerts,
     close() {
       closing ??= (async () => {
         reloader.stop();
@@ -197,6 +221,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         httpServer.closeAllConnections();
         await stopped;
         await matchesStopped;
+        // Alerts still being sent after this stay "pending" in the state: the dashboard shows them as not delivered.
+        await alerts.close();
         await ws.close();
         log.info({ event: 'stopped' }, 'audience-sync stopped');
       })();

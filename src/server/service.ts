@@ -8,7 +8,7 @@ import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/t
 import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
 import { lowMatchSentence, matchHealth, runMatch, SyncBusyError, type MatchHealth, type PlannedChanges, type RunMatch } from '../engine/index.js';
 import { MetaApiError, type AudienceInfo } from '../meta/index.js';
-import type { RunRecord } from '../state/index.js';
+import type { AlertRecord, RunRecord } from '../state/index.js';
 import type { Scheduler, SyncRunner } from '../scheduler/index.js';
 import type { GraphSwitch } from './graph-switch.js';
 import { HttpError } from './http.js';
@@ -71,6 +71,26 @@ export interface ConnectionView {
   expiringSoon: boolean;
 }
 
+/** An alert sent (or not) to a destination. Titles hold names, ids and counts only. */
+export interface AlertView {
+  id: number;
+  destination: string;
+  /** The sync it is about; null for a connection's token. */
+  sync: string | null;
+  connection: string | null;
+  condition: string;
+  kind: 'firing' | 'resolved';
+  title: string;
+  runId: number | null;
+  createdAt: string;
+  /** `undelivered`: every try failed, or the process sending it stopped before it was delivered. */
+  status: 'delivered' | 'sending' | 'undelivered';
+  attempts: number;
+  /** Why it was not delivered (the destination's URL is never quoted). */
+  error: string | null;
+  finishedAt: string | null;
+}
+
 export interface TriggerResult {
   sync: string;
   /** Null when the run is queued behind another run on the same warehouse. */
@@ -82,6 +102,10 @@ const HEALTH_TTL_MS = 30_000;
 /** Runs read for a sync's usual match rate: the latest processed one and up to 10 before it, with room for runs that sent nothing. */
 const MATCH_HISTORY = 30;
 const RUN_ID_WAIT_MS = 3_000;
+/** Longer than every try of a delivery with its backoff: an alert still pending by then was left by a process that stopped. */
+const ALERT_STALLED_MS = 5 * 60_000;
+/** How far back the dashboard lists alerts that were not delivered. */
+const UNDELIVERED_SHOWN_MS = 7 * 86_400_000;
 
 export class SyncService {
   private readonly health = new Map<string, { at: number; value: AudienceHealth }>();
@@ -257,6 +281,18 @@ export class SyncService {
     };
   }
 
+  /** Alerts, newest first; `undelivered` only those that did not reach their destination (within the last week for `recent`). */
+  async alerts(opts: { undelivered?: boolean; recent?: boolean; limit?: number } = {}, now: Date = new Date()): Promise<AlertView[]> {
+    const state = await this.ws.state();
+    const limit = Math.min(Math.max(1, opts.limit ?? 50), 500);
+    const records = await state.listAlerts(opts.undelivered ? { status: ['failed', 'pending'], limit: limit * 2 } : { limit });
+    return records
+      .map((r) => alertView(r, now))
+      .filter((a) => !opts.undelivered || a.status === 'undelivered')
+      .filter((a) => !opts.recent || now.getTime() - Date.parse(a.createdAt) <= UNDELIVERED_SHOWN_MS)
+      .slice(0, limit);
+  }
+
   /** Sync names in flight, for shutdown and /healthz. */
   running(): string[] {
     return this.runner.running();
@@ -284,6 +320,26 @@ export function runView(r: RunRecord): RunView {
       ...(s.identifiers?.EXTERN_ID !== undefined ? { externId: s.identifiers.EXTERN_ID } : {}),
     })),
     match: runMatch(r),
+  };
+}
+
+function alertView(r: AlertRecord, now: Date): AlertView {
+  const stalled = r.status === 'pending' && now.getTime() - r.createdAt.getTime() > ALERT_STALLED_MS;
+  const connection = r.subject.startsWith('connection:') ? r.subject.slice('connection:'.length) : null;
+  return {
+    id: r.id,
+    destination: r.destination,
+    sync: connection === null ? r.subject : null,
+    connection,
+    condition: r.condition,
+    kind: r.kind,
+    title: r.title,
+    runId: r.runId,
+    createdAt: r.createdAt.toISOString(),
+    status: r.status === 'delivered' ? 'delivered' : r.status === 'failed' || stalled ? 'undelivered' : 'sending',
+    attempts: r.attempts,
+    error: stalled ? 'the process sending it stopped before it was delivered' : r.error,
+    finishedAt: r.finishedAt?.toISOString() ?? null,
   };
 }
 

@@ -30,13 +30,16 @@ export async function serveWorld(
     /** Merged into the config file's `meta` / `server` sections. */
     meta?: Record<string, unknown>;
     settings?: Record<string, unknown>;
+    /** The config's `alerts:` section. */
+    alerts?: Record<string, unknown>;
   } = {},
 ): Promise<ServedWorld> {
   const world = await createWorld(opts.world);
-  if (opts.meta || opts.settings) {
-    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown>; server?: Record<string, unknown> };
+  if (opts.meta || opts.settings || opts.alerts) {
+    const config = parse(readFileSync(world.configPath, 'utf8')) as { meta: Record<string, unknown>; server?: Record<string, unknown>; alerts?: Record<string, unknown> };
     config.meta = { ...config.meta, ...opts.meta };
     if (opts.settings) config.server = { ...config.server, ...opts.settings };
+    if (opts.alerts) config.alerts = opts.alerts;
     writeFileSync(world.configPath, stringify(config));
   }
   await world.setCustomers(customers(opts.rows ?? 25));

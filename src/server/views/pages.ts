@@ -4,13 +4,13 @@ import { givenUpSentence, type GivenUpReport } from '../../app/given-up.js';
 import { EXPIRY_WARNING_DAYS } from '../../app/tokens.js';
 import { readTimings, TIMING_LABELS } from '../../engine/index.js';
 import { html, trusted, type SafeHtml } from '../html.js';
-import { count, plannedOf, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
+import { count, plannedOf, type AlertView, type AudienceHealth, type ConnectionView, type RunView, type SyncView } from '../service.js';
 import { lineChart, runChart } from './chart.js';
 import { csrfField, duration, layout, n, statusBadge, when, type PageFrame } from './layout.js';
 
 type Frame = Omit<PageFrame, 'title'>;
 
-export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map<string, AudienceHealth | null>; connection: ConnectionView }): SafeHtml {
+export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map<string, AudienceHealth | null>; connection: ConnectionView; undelivered?: AlertView[] }): SafeHtml {
   const rows = data.syncs.map((s) => {
     const health = data.sizes.get(s.name);
     const last = s.lastRun;
@@ -25,7 +25,7 @@ export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map
   });
   return layout(
     { ...frame, title: 'Syncs' },
-    html`<h1>Syncs</h1>${connectionPanel(data.connection)}
+    html`<h1>Syncs</h1>${connectionPanel(data.connection)}${undeliveredPanel(data.undelivered ?? [])}
 <table><thead><tr><th>Sync</th><th>Status</th><th>Last run</th><th>Next run</th><th>Audience</th><th class="num">Audience size</th></tr></thead>
 <tbody>${rows}</tbody></table>`,
   );
@@ -230,6 +230,16 @@ function tokenText(c: ConnectionView): string {
   if (c.tokenSource !== 'connected') return c.tokenSource === 'config' ? 'expiry unknown' : 'not connected';
   if (!c.expiresAt) return 'does not expire';
   return `expires ${when(c.expiresAt)}`;
+}
+
+/** Alerts that never reached their destination (the config's `alerts:`), newest first. */
+export function undeliveredPanel(alerts: AlertView[]): SafeHtml | '' {
+  if (alerts.length === 0) return '';
+  return html`<section class="flash error undelivered-alerts" role="alert"><strong>${alerts.length === 1 ? 'An alert was' : `${alerts.length} alerts were`} not delivered.</strong>
+Alerts are tried again with backoff before they count as not delivered. Check the destination's URL and that it is up; <code>audience-sync alerts test</code> sends a sample to every destination.
+<table><thead><tr><th>When</th><th>Destination</th><th>Alert</th><th>Reason</th></tr></thead><tbody>${alerts.map(
+    (a) => html`<tr data-alert-id="${a.id}"><td>${when(a.createdAt)}</td><td>${a.destination}</td><td>${a.kind === 'resolved' ? 'resolved: ' : ''}${a.runId !== null ? html`<a href="/runs/${a.runId}">${a.title}</a>` : a.title}</td><td>${a.error ?? ''}</td></tr>`,
+  )}</tbody></table></section>`;
 }
 
 function connectionPanel(c: ConnectionView): SafeHtml {
