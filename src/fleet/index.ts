@@ -4,3 +4,4 @@ export { startWorker, type FleetWorker, type WorkerEvent, type WorkerOptions } f
 export { startFleetScheduler, type FleetScheduler, type FleetSchedulerEvent, type FleetSchedulerOptions } from './scheduler.js';
 export { openRunQueue, RUN_QUEUE, type RunJob, type RunQueue } from './queue.js';
 export { openAccountCap, capLockKey, type AccountCap, type CapSlot } from './cap.js';
+export { startFleetAlerts, type FleetAlertOptions, type FleetAlerts } from './alerts.js';

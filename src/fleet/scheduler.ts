@@ -7,6 +7,7 @@
 import type { Config } from '../config/index.js';
 import { Scheduler, type RunStarter, type SchedulerEvent, type StartedRun } from '../scheduler/index.js';
 import { openStateStore } from '../state/index.js';
+import { startFleetAlerts, type FleetAlertOptions } from './alerts.js';
 import { openRunQueue } from './queue.js';
 import { fleetSettings } from './settings.js';
 
@@ -19,6 +20,8 @@ export type FleetSchedulerEvent =
 
 export interface FleetSchedulerOptions {
   onEvent?(event: FleetSchedulerEvent): void;
+  /** The config's alerts: the scheduler checks the schedules and the Meta token. */
+  readonly alerts?: FleetAlertOptions;
 }
 
 export interface FleetScheduler {
@@ -69,18 +72,25 @@ export async function startFleetScheduler(config: Config, options: FleetSchedule
       if (e.type === 'failed_to_start') emit({ type: 'enqueue_failed', sync: e.sync, error: message(e.error) });
     },
   });
+  // Before the catch-up ticks: a schedule the fleet missed while no scheduler ran is reported.
+  let alerts;
   try {
+    alerts = await startFleetAlerts(config, { state }, { ...options.alerts, checkTokens: true });
+    await alerts?.center.idle();
     await scheduler.start();
   } catch (err) {
     scheduler.stop();
+    await alerts?.close();
     await Promise.allSettled([runQueue.stop(), state.close()]);
     throw err;
   }
+  const fleetAlerts = alerts;
 
   return {
     nextRun: (sync) => scheduler.nextRun(sync),
     async stop() {
       scheduler.stop();
+      await fleetAlerts?.close();
       await Promise.allSettled([runQueue.stop(), state.close()]);
     },
   };

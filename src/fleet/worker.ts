@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { Workspace } from '../app/workspace.js';
 import type { Config } from '../config/index.js';
 import { SyncBusyError, type RunStatus } from '../engine/index.js';
+import { startFleetAlerts, type FleetAlertOptions } from './alerts.js';
 import { openAccountCap, type CapSlot } from './cap.js';
 import { openRunQueue, type RunJob } from './queue.js';
 import { fleetSettings } from './settings.js';
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   /** Runs this worker executes at once. */
   readonly concurrency: number;
   onEvent?(event: WorkerEvent): void;
+  /** The config's alerts: after each run this worker checks the sync, and it checks the schedules. */
+  readonly alerts?: Omit<FleetAlertOptions, 'tokenCheckMs'>;
 }
 
 export interface FleetWorker {
@@ -49,6 +52,7 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     onError: (e) => emit({ type: 'error', error: `run queue: ${e.message}` }),
   });
   const cap = openAccountCap({ databaseUrl: settings.databaseUrl, maxConcurrent: settings.maxConcurrentPerAdAccount, maxHeld: options.concurrency });
+  const alerts = await startFleetAlerts(config, { databaseUrl: settings.databaseUrl }, { ...options.alerts, checkTokens: false });
   const known = new Set(config.syncs.map((s) => s.name));
   const inFlight = new Map<string, RunJob>();
 
@@ -94,6 +98,8 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
         // The run's own error (as stored in the run history: no personal data).
         ...(summary.error !== undefined ? { error: summary.error } : {}),
       });
+      // Checked and sent in the background: a slow receiver never holds the lane.
+      alerts?.center.afterRun(job.sync);
       // A failed run is in the run history; the next tick runs the sync again, so the job is done.
       await queue.complete(job, { status: summary.status, runId: summary.runId ?? null });
     } catch (err) {
@@ -147,10 +153,10 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
       if (late) {
         await Promise.allSettled([...inFlight.values()].map((job) => queue.fail(job, 'the worker stopped before the run finished')));
         // The runs still hold their slots' connections, which the cap's pool would wait for: they close when the process exits.
-        await queue.stop().catch(() => undefined);
+        await Promise.allSettled([queue.stop(), alerts?.close()]);
         return;
       }
-      await Promise.allSettled([queue.stop(), cap.close()]);
+      await Promise.allSettled([queue.stop(), cap.close(), alerts?.close()]);
     },
   };
 }

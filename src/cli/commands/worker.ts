@@ -23,6 +23,7 @@ export function register(program: Command): void {
     const worker = await asUsageError(() =>
       startWorker(config, {
         concurrency,
+        alerts: { logger: log },
         onEvent: ({ type, ...fields }) => {
           if (type === 'error' || type === 'job_failed') log.warn({ event: type, ...fields }, type);
           else log.info({ event: type, ...fields }, type);
@@ -45,6 +46,7 @@ export async function serveSchedulerOnly(opts: { config: string; logLevel: strin
   const log = logger(opts.logLevel, 'scheduler');
   const scheduler = await asUsageError(() =>
     startFleetScheduler(config, {
+      alerts: { logger: log },
       onEvent: ({ type, ...fields }) => {
         if (type === 'enqueued' || type === 'already_queued') log.debug({ event: type, ...fields }, type);
         else log.warn({ event: type, ...fields }, type);
