@@ -18,7 +18,7 @@ import {
   type Finding,
 } from './conditions.js';
 import { deliver, describeDestination, type DeliveryOptions, type DeliveryResult } from './deliver.js';
-import { alertMessage, testMessage } from './message.js';
+import { alertMessage } from './message.js';
 import { DEFAULT_CONNECTION } from './tokens.js';
 import type { AlertMessage, TokenStatus } from './types.js';
 
@@ -115,17 +115,6 @@ export class AlertCenter {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
-  }
-
-  /** Sends a sample alert to every destination now and reports each outcome (`audience-sync alerts test`). */
-  async sendTest(): Promise<Array<{ destination: AlertDestination; result: DeliveryResult }>> {
-    const now = this.now();
-    return Promise.all(
-      (this.opts.config().alerts ?? []).map(async (destination) => ({
-        destination,
-        result: await this.deliverLogged(destination, testMessage(destination.name, this.dashboardUrl(), now)),
-      })),
-    );
   }
 
   /** Checks run one after another; a failing check is logged and never stops the next. */

@@ -4,9 +4,9 @@
  * final. What it reports never holds the destination's URL beyond its scheme and host: a Slack
  * webhook's path is its key.
  */
-import { slackBody, webhookBody } from './message.js';
+import { slackBody, testMessage, webhookBody } from './message.js';
 import type { AlertMessage } from './types.js';
-import type { AlertDestination } from '../config/index.js';
+import type { AlertDestination, Config } from '../config/index.js';
 
 export interface DeliveryOptions {
   /** Tries in all (default 4). */
@@ -59,7 +59,7 @@ interface Attempt {
 export async function deliver(destination: Destination, message: AlertMessage, options: DeliveryOptions = {}): Promise<DeliveryResult> {
   const attempts = Math.max(1, options.attempts ?? DEFAULT_DELIVERY.attempts);
   const backoff = options.backoffMs ?? DEFAULT_DELIVERY.backoffMs;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref()));
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const body = JSON.stringify(bodyFor(destination.type, message));
   let last: Attempt = { ok: false, retry: false };
   for (let i = 1; i <= attempts; i++) {
@@ -124,4 +124,18 @@ function cleanAnswer(text: string, url: string): string {
   let out = text.replace(/\s+/g, ' ').trim();
   if (path.length > 1) out = out.split(path).join('/<redacted>');
   return out.length > 200 ? `${out.slice(0, 199)}…` : out;
+}
+
+/**
+ * `audience-sync alerts test`: a sample alert (a made-up sync, no data of any run) to every
+ * destination of the config at once, with each outcome.
+ */
+export function sendTestAlerts(
+  config: Pick<Config, 'alerts' | 'server'>,
+  options: DeliveryOptions & { now?: Date } = {},
+): Promise<Array<{ destination: AlertDestination; result: DeliveryResult }>> {
+  const now = options.now ?? new Date();
+  return Promise.all(
+    (config.alerts ?? []).map(async (destination) => ({ destination, result: await deliver(destination, testMessage(destination.name, config.server?.publicUrl, now), options) })),
+  );
 }

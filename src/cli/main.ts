@@ -33,6 +33,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   doctor: () => import('./commands/doctor.js'),
   serve: () => import('./commands/serve.js'),
   worker: () => import('./commands/worker.js'),
+  alerts: () => import('./commands/alerts.js'),
   normalize: () => import('./commands/normalize.js'),
   emulator: () => import('./commands/emulator.js'),
 };
