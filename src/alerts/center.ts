@@ -96,7 +96,7 @@ export class AlertCenter {
     if (this.opts.tokenStatus) every(tokenMs, () => this.checkTokens());
   }
 
-  /** Resolves once every queued check and every alert being sent has finished (tests, `alerts test`). */
+  /** Resolves once every queued check and every alert being sent has finished. */
   async idle(): Promise<void> {
     for (;;) {
       const pending = [this.chain, ...this.sending];
@@ -133,7 +133,8 @@ export class AlertCenter {
 
   private async checkSync(name: string, what: { runs: boolean } = { runs: true }): Promise<void> {
     const sync = this.opts.config().syncs.find((s) => s.name === name);
-    const destinations = this.destinationsFor(name).filter((d) => (what.runs ? wantsRunConditions(d) : false) || (d.when.missedSchedule && sync?.schedule));
+    const scheduled = sync?.schedule !== undefined;
+    const destinations = this.destinationsFor(name).filter((d) => (what.runs && wantsRunConditions(d)) || (d.when.missedSchedule && scheduled));
     if (!sync || destinations.length === 0) return;
     const state = await this.opts.state();
     const runs = await state.listRuns({ sync: name, limit: HISTORY_RUNS });

@@ -29,6 +29,13 @@ export interface Finding {
   readonly extraCounts?: Readonly<Record<string, number>>;
 }
 
+const CONNECTION_PREFIX = 'connection:';
+
+/** What an incident's subject names: a sync, or (for a token) a connection. */
+export function subjectOf(subject: string): { sync: string | null; connection: string | null } {
+  return subject.startsWith(CONNECTION_PREFIX) ? { sync: null, connection: subject.slice(CONNECTION_PREFIX.length) } : { sync: subject, connection: null };
+}
+
 /** A run refused by a safeguard is failed and carries what it had planned. */
 export function isRefused(run: Pick<RunRecord, 'status' | 'counts'>): boolean {
   return run.status === 'failed' && typeof run.counts.planned === 'object' && run.counts.planned !== null;
@@ -241,7 +248,7 @@ export function tokenFinding(status: TokenStatus, days: number, now: Date): Find
       : `${who} expires in ${Math.max(0, Math.floor(left ?? 0))} day${Math.floor(left ?? 0) === 1 ? '' : 's'} (${when})`;
   return {
     condition: 'tokenExpiry',
-    subject: `connection:${status.connection}`,
+    subject: `${CONNECTION_PREFIX}${status.connection}`,
     active: !status.valid || expiring,
     firing,
     resolved: status.expiresAt ? `${who} is valid until ${when}: more than ${days} days left` : `${who} is valid again`,

@@ -7,7 +7,7 @@
  */
 import { redactEmailAddresses, REDACTED } from '../sources/redact.js';
 import type { RunRecord } from '../state/index.js';
-import type { Finding } from './conditions.js';
+import { subjectOf, type Finding } from './conditions.js';
 import type { AlertMessage } from './types.js';
 
 /** Run counters an alert carries (numbers only). */
@@ -48,8 +48,7 @@ export function alertMessage(
   kind: 'firing' | 'resolved',
   opts: { destination: string; dashboardUrl?: string | undefined; secrets: readonly string[]; now: Date },
 ): AlertMessage {
-  const connection = finding.subject.startsWith('connection:') ? finding.subject.slice('connection:'.length) : null;
-  const sync = connection === null ? finding.subject : null;
+  const { sync, connection } = subjectOf(finding.subject);
   const run = finding.run;
   const clean = (text: string) => scrub(text, opts.secrets);
   return {

@@ -2,6 +2,7 @@
  * What the API and the dashboard show and do, over the Workspace, the runner and the scheduler.
  * Returns plain view objects (ids, counts, statuses, hashes): never a token or raw personal data.
  */
+import { subjectOf } from '../alerts/index.js';
 import type { GivenUpReport } from '../app/given-up.js';
 import { ModelCheckError, type Workspace } from '../app/workspace.js';
 import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
@@ -325,12 +326,10 @@ export function runView(r: RunRecord): RunView {
 
 function alertView(r: AlertRecord, now: Date): AlertView {
   const stalled = r.status === 'pending' && now.getTime() - r.createdAt.getTime() > ALERT_STALLED_MS;
-  const connection = r.subject.startsWith('connection:') ? r.subject.slice('connection:'.length) : null;
   return {
     id: r.id,
     destination: r.destination,
-    sync: connection === null ? r.subject : null,
-    connection,
+    ...subjectOf(r.subject),
     condition: r.condition,
     kind: r.kind,
     title: r.title,
