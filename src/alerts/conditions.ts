@@ -227,7 +227,7 @@ export function scheduleFinding(sync: string, schedule: string, check: ScheduleC
     reason:
       newest?.status === 'running'
         ? `run #${newest.id}, started ${newest.startedAt.toISOString()}, is still going: it holds the sync's lock past ${check.deadline?.toISOString() ?? ''}, twice the interval of the schedule "${schedule}".`
-        : `the schedule "${schedule}" wanted a run by ${check.deadline?.toISOString() ?? ''} (twice its interval after the due tick). Check that \`audience-sync serve\` (or the fleet's scheduler and workers) is running and that runs are not stuck.`,
+        : `the schedule "${schedule}" wanted a run by ${check.deadline?.toISOString() ?? ''} (twice its interval after the due tick). Check that \`audience-sync serve\` (or the fleet's scheduler and workers) is running, and its log for runs that could not start (run_not_started, job_failed: e.g. a model that no longer fits its mapping).`,
     run: newest,
     asOf: newest?.id ?? null,
   };
