@@ -47,6 +47,8 @@ describe.each(backends)('alert incidents on %s', (kind, freshUrl) => {
       const resolved = await store.claimIncident(key, 'active', { state: 'ok', runId: 9 }, { kind: 'resolved', title: 'loyalty recovered', runId: 9 });
       expect(resolved.claimed).toBe(true);
       expect(await store.getIncident(key)).toMatchObject({ state: 'ok', since: new Date(2_000), runId: 9 });
+      // A process that read the history before run 9 (its newest run is 8) is too late to reopen it.
+      expect(await store.claimIncident(key, 'ok', { state: 'active', runId: 8 }, { kind: 'firing', title: 'stale', runId: 8 })).toEqual({ claimed: false });
 
       // A move without an alert records the incident only.
       const other = { ...key, condition: 'missedSchedule' };
