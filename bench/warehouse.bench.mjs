@@ -1,0 +1,199 @@
+// Change detection inside the warehouse (`changeDetection: warehouse`) against local change detection,
+// on the same model and the same emulator, each sync run by the real CLI in its own process (so its
+// peak RSS is a user's). For a DuckDB file and a PostgreSQL server, in each mode: the first sync, a
+// rerun with no change, a rerun with 1% of the rows changed, how many rows left the warehouse, the
+// size of our local state after the first sync, and the peak RSS of every run. The warehouse figures
+// are ratios to the local ones measured in the same run.
+// BENCH_WAREHOUSE_ROWS resizes it (default 10M); BENCH_WAREHOUSE_ENGINES=duckdb,postgres picks engines.
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import { createSyntheticWarehouse } from './lib/warehouse.mjs';
+import { startEmulatorChild } from './lib/emulator.mjs';
+
+const execFileAsync = promisify(execFile);
+const ROWS = Number(process.env.BENCH_WAREHOUSE_ROWS ?? 10_000_000);
+const ENGINES = (process.env.BENCH_WAREHOUSE_ENGINES ?? 'duckdb,postgres').split(',').filter(Boolean);
+// Three keys: the comparison is between the two change detections, and the emulator holds every member in memory.
+const MAPPED = { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' };
+const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const RSS_PROBE = new URL('../dist/chaos/rss-probe.js', import.meta.url).pathname;
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const secs = (s) => `${s.toFixed(s < 10 ? 2 : 1)} s`;
+
+async function createAudience(url) {
+  const res = await fetch(`${url}/v25.0/act_1000000000000001/customaudiences`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer emulator-token', 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `bench ${Date.now()}`, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' }),
+  });
+  return (await res.json()).id;
+}
+
+async function withDuckDb(path, fn) {
+  const instance = await DuckDBInstance.create(path);
+  const db = await instance.connect();
+  try {
+    return await fn(db);
+  } finally {
+    db.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** Each round changes another 1% of the rows (their email), so every mode sees the same kind of change. */
+const changeSql = (round) => `update customers set email = 'r${round}.' || user_id || '@example.net' where user_id % 100 = ${round}`;
+
+/** The model in a DuckDB file: the source settings and how to change 1% of it. */
+async function duckdbModel(dir) {
+  const path = join(dir, 'warehouse.duckdb');
+  await createSyntheticWarehouse(path, ROWS, { seed: 11 });
+  return {
+    source: { type: 'duckdb', path },
+    change: (round) => withDuckDb(path, async (db) => {
+      await db.run(changeSql(round));
+      await db.run('checkpoint');
+    }),
+    stop: async () => undefined,
+  };
+}
+
+/** The same model loaded into a throw-away PostgreSQL server (through a CSV DuckDB writes). */
+async function postgresModel(dir) {
+  const { startPostgres } = await import('../dist/devtools/postgres.js');
+  const server = await startPostgres();
+  const duck = join(dir, 'staging.duckdb');
+  await createSyntheticWarehouse(duck, ROWS, { seed: 11 });
+  // The server runs as another user: it reads the CSV from a folder anyone can read.
+  const csvDir = mkdtempSync(join(tmpdir(), 'audience-sync-bench-csv-'));
+  chmodSync(csvDir, 0o755);
+  const csv = join(csvDir, 'customers.csv');
+  const columns = await withDuckDb(duck, async (db) => {
+    await db.run(`copy customers to '${csv}' (header, delimiter ',')`);
+    const reader = await db.runAndReadAll(`select column_name, data_type from information_schema.columns where table_name = 'customers' order by ordinal_position`);
+    return reader.getRows();
+  });
+  chmodSync(csv, 0o644);
+  rmSync(duck, { force: true });
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    const types = columns.map(([name, type]) => `"${name}" ${/INT/.test(type) ? 'bigint' : 'text'}`);
+    await client.query(`create table customers (${types.join(', ')})`);
+    await client.query(`copy customers from '${csv}' with (format csv, header true)`);
+    await client.query('analyze customers');
+  } finally {
+    await client.end();
+    rmSync(csvDir, { recursive: true, force: true });
+  }
+  return {
+    source: { type: 'postgres', url: server.url },
+    change: async (round) => {
+      const c = new pg.Client({ connectionString: server.url });
+      await c.connect();
+      try {
+        await c.query(changeSql(round));
+        await c.query('vacuum analyze customers');
+      } finally {
+        await c.end();
+      }
+    },
+    stop: () => server.stop(),
+  };
+}
+
+function writeConfig(dir, url, audienceId, source, mode) {
+  const config = join(dir, 'audience-sync.yml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 1,
+      state: { url: `sqlite://${join(dir, 'state.db')}` },
+      meta: { accessToken: 'emulator-token', adAccountId: 'act_1000000000000001', graphUrl: url },
+      sources: { warehouse: { ...source, ...(mode === 'warehouse' ? { stateSchema: 'audience_sync' } : {}) } },
+      syncs: [{ name: 'bench', source: 'warehouse', model: 'select * from customers', primaryKey: 'user_id', audience: { id: audienceId }, mode: 'mirror', defaultPhoneCountry: 'US', mapping: MAPPED, changeDetection: mode }],
+    }),
+  );
+  return config;
+}
+
+async function syncOnce(config) {
+  const rssFile = `${config}.rss`;
+  rmSync(rssFile, { force: true });
+  const { stdout } = await execFileAsync(process.execPath, ['--import', RSS_PROBE, CLI, 'sync', 'bench', '--json', '--force', '-c', config], {
+    maxBuffer: 1 << 26,
+    env: { ...process.env, CHAOS_RSS_FILE: rssFile },
+  });
+  const summary = JSON.parse(stdout);
+  if (summary.status !== 'success') throw new Error(`bench sync ended ${summary.status}: ${summary.error}`);
+  const seconds = (Date.parse(summary.finishedAt) - Date.parse(summary.startedAt)) / 1000;
+  // Rows that left the warehouse: the whole model locally, the change set in warehouse mode.
+  const rowsOut = summary.counts.changeSetRows ?? summary.counts.extracted;
+  return { seconds, rowsOut, maxRssMb: Number(readFileSync(rssFile, 'utf8').trim()), summary };
+}
+
+function stateBytes(dir) {
+  let bytes = 0;
+  for (const f of ['state.db', 'state.db-wal']) if (existsSync(join(dir, f))) bytes += statSync(join(dir, f)).size;
+  return bytes;
+}
+
+/** First sync, no-change rerun and 1%-changed rerun of one mode, against a fresh emulator and state. */
+async function runMode(dir, model, mode, round) {
+  const emulator = await startEmulatorChild();
+  try {
+    mkdirSync(dir, { recursive: true });
+    const config = writeConfig(dir, emulator.url, await createAudience(emulator.url), model.source, mode);
+    const first = await syncOnce(config);
+    const state = stateBytes(dir);
+    const same = await syncOnce(config);
+    await model.change(round);
+    const changed = await syncOnce(config);
+    return { first, same, changed, state, rss: Math.max(first.maxRssMb, same.maxRssMb, changed.maxRssMb) };
+  } finally {
+    await emulator.stop();
+  }
+}
+
+export async function run() {
+  const rows = [];
+  const headlines = [];
+  const root = mkdtempSync(join(tmpdir(), 'audience-sync-bench-warehouse-'));
+  try {
+    for (const engine of ENGINES) {
+      const dir = join(root, engine);
+      mkdirSync(dir);
+      const model = engine === 'duckdb' ? await duckdbModel(dir) : await postgresModel(dir);
+      try {
+        const local = await runMode(join(dir, 'local'), model, 'local', 1);
+        const wh = await runMode(join(dir, 'warehouse'), model, 'warehouse', 2);
+        const label = `${engine}, ${fmt(ROWS)} rows`;
+        const ratio = (w, l) => w / l;
+        const compare = (figure, w, l, goal, extra = '') => {
+          rows.push({ metric: `${label}: ${figure}, local`, value: secs(l.seconds), note: `${fmt(l.rowsOut)} rows left the warehouse; peak RSS ${fmt(l.maxRssMb)} MB` });
+          rows.push({ metric: `${label}: ${figure}, warehouse`, value: secs(w.seconds), note: `${ratio(w.seconds, l.seconds).toFixed(3)}× local (goal ${goal}); ${fmt(w.rowsOut)} rows left the warehouse${extra}; peak RSS ${fmt(w.maxRssMb)} MB` });
+          headlines.push({ figure: `warehouse change detection, ${label}: ${figure}`, measured: secs(w.seconds), floor: `${secs(l.seconds)} local`, ratio: `${ratio(w.seconds, l.seconds).toFixed(3)}×`, goal });
+        };
+        compare('first sync', wh.first, local.first, '≤ 1.2×');
+        const share = (wh.same.rowsOut / ROWS) * 100;
+        compare('no-change rerun', wh.same, local.same, '≤ 0.1×', ` (${share.toFixed(3)}% of the model; goal ≤ 0.1%)`);
+        headlines.push({ figure: `warehouse change detection, ${label}: rows out on a no-change rerun`, measured: fmt(wh.same.rowsOut), floor: `${fmt(local.same.rowsOut)} local`, ratio: `${share.toFixed(3)}%`, goal: '≤ 0.1%' });
+        compare('1%-changed rerun', wh.changed, local.changed, '≤ 0.2×', ` (updated ${fmt(wh.changed.summary.counts.updated)})`);
+        rows.push({ metric: `${label}: local state after the first sync`, value: `${(wh.state / 2 ** 20).toFixed(1)} MB warehouse mode`, note: `${(local.state / 2 ** 20).toFixed(1)} MB local mode` });
+        headlines.push({ figure: `local state after the first sync, ${label}`, measured: `${(wh.state / 2 ** 20).toFixed(1)} MB`, floor: `${(local.state / 2 ** 20).toFixed(1)} MB local mode`, ratio: `${(wh.state / local.state).toFixed(3)}×`, goal: 'does not grow with the model' });
+        const peak = Math.max(local.rss, wh.rss);
+        rows.push({ metric: `${label}: peak RSS of any run`, value: `${fmt(peak)} MB`, note: `local ${fmt(local.rss)} MB, warehouse ${fmt(wh.rss)} MB; goal < 400 MB` });
+        headlines.push({ figure: `peak RSS, ${label}, both modes`, measured: `${fmt(peak)} MB`, floor: '—', ratio: '—', goal: '< 400 MB' });
+      } finally {
+        await model.stop();
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return { title: 'Change detection in the warehouse against local change detection', rows, headlines };
+}
