@@ -16,6 +16,7 @@ export type {
   AudienceConfig,
   BigQuerySourceConfig,
   Config,
+  ConnectionConfig,
   DuckDbSourceConfig,
   FleetConfig,
   HashingMode,
@@ -30,4 +31,4 @@ export type {
   SyncConfig,
   SyncMode,
 } from './types.js';
-export { HASHING_MODES, SYNC_MODES } from './types.js';
+export { DEFAULT_CONNECTION, HASHING_MODES, SYNC_MODES } from './types.js';

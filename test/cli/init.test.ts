@@ -34,7 +34,7 @@ describe('audience-sync init', () => {
     expect(text).toContain('accessToken: "${META_ACCESS_TOKEN}"');
     expect(text).not.toContain('token-from-env');
     const config = loadConfig(join(dir, 'audience-sync.yml'), env);
-    expect(config.meta.adAccountId).toBe('1234567890');
+    expect(config.meta?.adAccountId).toBe('1234567890');
     expect(config.sources.warehouse).toEqual({ type: 'duckdb', path: join(dir, 'warehouse.duckdb') });
     const [sync] = config.syncs;
     expect(sync).toMatchObject({ name: 'customers', mode: 'mirror', primaryKey: 'user_id', audience: { create: { name: 'Loyal customers', valueBased: false } } });
