@@ -46,6 +46,11 @@ function checkProof(creds: Credentials, appSecret: string): void {
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw errors.appsecretProofInvalid();
 }
 
+/** Whether the token's user has a role on the ad account (digits). */
+export function canUseAccount(token: TokenRecord, accountId: string): boolean {
+  return token.adAccounts === undefined || token.adAccounts.includes(accountId);
+}
+
 export function hasScope(token: TokenRecord, scope: string): boolean {
   return token.scopes.includes(scope);
 }

@@ -20,6 +20,8 @@ export interface TokenRecord {
   scopes: string[];
   state: TokenState;
   expiresAt?: number;
+  /** Digits; absent: every account. */
+  adAccounts?: string[];
 }
 
 export class EmulatorStore {
@@ -54,6 +56,7 @@ export class EmulatorStore {
       scopes: t.scopes ?? ['ads_management', 'ads_read'],
       state: t.state ?? 'valid',
       ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt }),
+      ...(t.adAccounts === undefined ? {} : { adAccounts: t.adAccounts.map(stripActPrefix) }),
     };
     this.tokens.set(t.token, record);
     return record;
