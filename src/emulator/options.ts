@@ -15,6 +15,8 @@ export interface TokenSeed {
    * 100/33 as Meta does, and /me/adaccounts lists only these. Default: every account.
    */
   adAccounts?: string[];
+  /** The secret of the app this token belongs to, when that app requires appsecret_proof (overrides the emulator-wide appSecret). */
+  appSecret?: string;
 }
 
 export interface AdAccountSeed {

@@ -66,6 +66,16 @@ describe('access token', () => {
     expect((await graph.get('me/adaccounts')).body.data).toHaveLength(2);
   });
 
+  it("a token of an app that requires appsecret_proof needs a proof made with that app's secret", async () => {
+    emu.control.addToken({ token: 'app-token', appSecret: 'app-secret-1' });
+    graph.token = 'app-token';
+    expect(expectError(await graph.get('me')).message).toMatch(/appsecret_proof/);
+    expect(expectError(await graph.get('me', { appsecret_proof: appsecretProof('another-secret', 'app-token') })).message).toMatch(/appsecret_proof/);
+    expect((await graph.get('me', { appsecret_proof: appsecretProof('app-secret-1', 'app-token') })).status).toBe(200);
+    graph.token = DEFAULT_TOKEN;
+    expect((await graph.get('me')).status).toBe(200);
+  });
+
   it('a token with expiresAt expires when the clock passes it', async () => {
     emu.control.addToken({ token: 'short-lived', expiresAt: emu.control.now() + 60_000 });
     graph.token = 'short-lived';

@@ -22,6 +22,8 @@ export interface TokenRecord {
   expiresAt?: number;
   /** Digits; absent: every account. */
   adAccounts?: string[];
+  /** Its app's secret, when that app requires appsecret_proof. */
+  appSecret?: string;
 }
 
 export class EmulatorStore {
@@ -57,6 +59,7 @@ export class EmulatorStore {
       state: t.state ?? 'valid',
       ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt }),
       ...(t.adAccounts === undefined ? {} : { adAccounts: t.adAccounts.map(stripActPrefix) }),
+      ...(t.appSecret === undefined ? {} : { appSecret: t.appSecret }),
     };
     this.tokens.set(t.token, record);
     return record;
