@@ -28,9 +28,9 @@ export interface TwoBusinesses {
 
 /**
  * `acme` names its ad account on the connection; `globex` names it on each sync. `sync` adds settings
- * to every sync (e.g. a schedule); `config` to the top level.
+ * to every sync (e.g. a schedule); `connection` to both connections (e.g. an appId).
  */
-export async function twoBusinesses(opts: { sync?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<TwoBusinesses> {
+export async function twoBusinesses(opts: { sync?: Record<string, unknown>; connection?: Record<string, unknown> } = {}): Promise<TwoBusinesses> {
   const dir = mkdtempSync(join(tmpdir(), 'audience-sync-two-businesses-'));
   const emulator = await startEmulator({
     port: 0,
@@ -67,12 +67,11 @@ export async function twoBusinesses(opts: { sync?: Record<string, unknown>; conf
     version: 1,
     state: { url: `sqlite://${join(dir, 'state.db')}` },
     connections: {
-      acme: { accessToken: '${ACME_META_TOKEN}', appSecret: ACME.appSecret, adAccountId: `act_${ACME.account}`, graphUrl: emulator.url },
-      globex: { accessToken: '${GLOBEX_META_TOKEN}', appSecret: GLOBEX.appSecret, graphUrl: emulator.url },
+      acme: { accessToken: '${ACME_META_TOKEN}', appSecret: ACME.appSecret, adAccountId: `act_${ACME.account}`, graphUrl: emulator.url, ...opts.connection },
+      globex: { accessToken: '${GLOBEX_META_TOKEN}', appSecret: GLOBEX.appSecret, graphUrl: emulator.url, ...opts.connection },
     },
     sources: { warehouse: { type: 'duckdb', path: './warehouse.duckdb' } },
     syncs: [...syncs.acme.map((n) => sync(n, { connection: 'acme' })), ...syncs.globex.map((n) => sync(n, { connection: 'globex', adAccountId: `act_${GLOBEX.account}` }))],
-    ...opts.config,
   };
   const configPath = join(dir, 'audience-sync.yml');
   writeFileSync(configPath, stringify(config));
