@@ -28,9 +28,10 @@ export interface TwoBusinesses {
 
 /**
  * `acme` names its ad account on the connection; `globex` names it on each sync. `sync` adds settings
- * to every sync (e.g. a schedule); `connection` to both connections (e.g. an appId).
+ * to every sync (e.g. a schedule); `connection` to both connections (e.g. an appId); `top` to the top
+ * level (e.g. a PostgreSQL `state` and a `fleet` section).
  */
-export async function twoBusinesses(opts: { sync?: Record<string, unknown>; connection?: Record<string, unknown> } = {}): Promise<TwoBusinesses> {
+export async function twoBusinesses(opts: { sync?: Record<string, unknown>; connection?: Record<string, unknown>; top?: Record<string, unknown> } = {}): Promise<TwoBusinesses> {
   const dir = mkdtempSync(join(tmpdir(), 'audience-sync-two-businesses-'));
   const emulator = await startEmulator({
     port: 0,
@@ -72,6 +73,7 @@ export async function twoBusinesses(opts: { sync?: Record<string, unknown>; conn
     },
     sources: { warehouse: { type: 'duckdb', path: './warehouse.duckdb' } },
     syncs: [...syncs.acme.map((n) => sync(n, { connection: 'acme' })), ...syncs.globex.map((n) => sync(n, { connection: 'globex', adAccountId: `act_${GLOBEX.account}` }))],
+    ...opts.top,
   };
   const configPath = join(dir, 'audience-sync.yml');
   writeFileSync(configPath, stringify(config));
