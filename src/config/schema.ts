@@ -62,14 +62,15 @@ export const stateSchema = z
   })
   .describe('State store settings.');
 
-/** The settings of one Meta connection: the `meta:` block, or an entry of `connections:`. */
+const accessTokenSchema = z
+  .string({ error: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable' })
+  .trim()
+  .min(1, 'is empty: set a Meta access token with ads_management permission')
+  .optional()
+  .describe('Meta access token with ads_management permission. Read it from the environment: "${META_ACCESS_TOKEN}". Optional with appId: "Connect with Facebook" in `audience-sync serve` stores one.');
+
+/** The settings of one Meta connection after its token and ad account: the `meta:` block, or an entry of `connections:`. */
 const connectionFields = {
-  accessToken: z
-    .string({ error: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable' })
-    .trim()
-    .min(1, 'is empty: set a Meta access token with ads_management permission')
-    .optional()
-    .describe('Meta access token with ads_management permission. Read it from the environment: "${META_ACCESS_TOKEN}". Optional with appId: "Connect with Facebook" in `audience-sync serve` stores one.'),
   apiVersion: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must look like v25.0')
@@ -105,18 +106,20 @@ function checkConnection(ctx: z.core.ParsePayload<{ accessToken?: string | undef
 
 export const metaSchema = z
   .strictObject({
-    ...connectionFields,
+    accessToken: accessTokenSchema,
     adAccountId: adAccountIdSchema.describe('Ad account that owns the audiences, with or without the act_ prefix.'),
+    ...connectionFields,
   })
   .check(checkConnection)
-  .describe('Meta (Facebook) Marketing API settings: the connection named "default".');
+  .describe('Meta (Facebook) Marketing API settings: the connection named "default", which syncs naming no connection use (required unless the config has connections:).');
 
 export const CONNECTION_NAME = SYNC_NAME;
 
 export const connectionSchema = z
   .strictObject({
-    ...connectionFields,
+    accessToken: accessTokenSchema,
     adAccountId: adAccountIdSchema.optional().describe("Ad account of this connection's syncs that name none."),
+    ...connectionFields,
   })
   .check(checkConnection)
   .describe('One Meta connection: its own token (and app), used by the syncs that name it.');
