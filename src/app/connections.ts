@@ -133,12 +133,15 @@ export async function connectionStatus(ws: Workspace): Promise<ConnectionStatus[
       const stored = c.appId !== undefined ? await connectionInfo(state, c.name) : undefined;
       const tokenSource = ws.tokenSource(c.name);
       const expiresAt = tokenSource === 'connected' ? (stored?.expiresAt ?? null) : null;
-      if (tokenSource === 'none') {
-        const how = c.appId !== undefined ? `connect "${c.name}" with Facebook in the dashboard` : `set ${c.at}.accessToken`;
-        return { ...base, tokenSource, state: 'missing', valid: false, expiresAt, error: `no access token: ${how}` };
+      let graph;
+      try {
+        graph = ws.graph(c.name);
+      } catch (e) {
+        // No token, or a stored one the key cannot open: the error says what to do.
+        return { ...base, tokenSource, state: 'missing', valid: false, expiresAt, error: e instanceof Error ? e.message : String(e) };
       }
       try {
-        const me = await ws.graph(c.name).me();
+        const me = await graph.me();
         return { ...base, tokenSource, state: 'ok', valid: true, expiresAt, userId: me.id };
       } catch (e) {
         const error = e instanceof Error ? e.message : String(e);

@@ -203,18 +203,23 @@ type TokenConfig = Pick<Config, 'state'> & { meta?: Config['meta']; connections?
  * The tokens "Connect with Facebook" stored, by connection, that stand in for the config's. Only
  * connections with an `appId` are looked up, so other setups never open the state store here. A
  * stored token that cannot be opened (no key) leaves the config token in place; with no config token
- * either, the SecretKeyError says what to do.
+ * either, the connection maps to the SecretKeyError that says what to do (other connections still work).
  */
-export async function connectedTokens(config: TokenConfig, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, string>> {
+export async function connectedTokens(config: TokenConfig, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, string | SecretKeyError>> {
   const connections = config.connections ?? (config.meta ? { [DEFAULT_CONNECTION]: { name: DEFAULT_CONNECTION, ...config.meta } } : {});
   const connectable = Object.values(connections).filter((c) => c.appId !== undefined);
-  const connected = new Map<string, string>();
+  const connected = new Map<string, string | SecretKeyError>();
   if (connectable.length === 0) return connected;
   const state = await openStateStore(config.state.url);
   try {
     for (const c of connectable) {
-      const { accessToken, source } = await resolveConnectionToken(c, state, env);
-      if (source === 'connected') connected.set(c.name, accessToken);
+      try {
+        const { accessToken, source } = await resolveConnectionToken(c, state, env);
+        if (source === 'connected') connected.set(c.name, accessToken);
+      } catch (e) {
+        if (!(e instanceof SecretKeyError)) throw e;
+        connected.set(c.name, e);
+      }
     }
   } finally {
     await state.close();
@@ -222,9 +227,16 @@ export async function connectedTokens(config: TokenConfig, env: NodeJS.ProcessEn
   return connected;
 }
 
-/** The config with each connected token (see `connectedTokens`) in place of its connection's config token. */
+/**
+ * The config with each connected token (see `connectedTokens`) in place of its connection's config token.
+ * @throws SecretKeyError when a stored token cannot be opened and its connection has no config token.
+ */
 export async function withConnectedToken<C extends TokenConfig>(config: C, env: NodeJS.ProcessEnv = process.env): Promise<C> {
-  const connected = await connectedTokens(config, env);
+  const connected = new Map<string, string>();
+  for (const [name, token] of await connectedTokens(config, env)) {
+    if (token instanceof SecretKeyError) throw token;
+    connected.set(name, token);
+  }
   if (connected.size === 0) return config;
   const swapped = (c: ConnectionConfig) => ({ ...c, accessToken: connected.get(c.name) ?? c.accessToken });
   const defaultToken = connected.get(DEFAULT_CONNECTION);

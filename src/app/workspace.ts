@@ -29,6 +29,8 @@ export class Workspace {
   private readonly graphClients = new Map<string, { key: string; client: GraphClient }>();
   /** Tokens stored by "Connect with Facebook", by connection: they win over the config's. */
   private readonly connected = new Map<string, string>();
+  /** Why a connection's stored token cannot be used (and it has no config token): said when it is needed. */
+  private readonly unusable = new Map<string, Error>();
 
   /** `graph`: one client for every connection (tests). */
   constructor(
@@ -71,13 +73,17 @@ export class Workspace {
   static async open(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<Workspace> {
     const config = loadConfig(configPath, env);
     const ws = new Workspace(config);
-    for (const [name, token] of await connectedTokens(config, env)) ws.useToken(name, token);
+    for (const [name, token] of await connectedTokens(config, env)) {
+      if (typeof token === 'string') ws.useToken(name, token);
+      else ws.unusable.set(name, token);
+    }
     return ws;
   }
 
   /** Uses this token, stored by "Connect with Facebook", for the connection's calls from now on. */
   useToken(connection: string, accessToken: string): void {
     this.connected.set(connection, accessToken);
+    this.unusable.delete(connection);
   }
 
   tokenSource(connection: string = DEFAULT_CONNECTION): TokenSource {
@@ -100,6 +106,8 @@ export class Workspace {
     if (this.options.graph) return this.options.graph;
     const c = connectionOf(this.config, connection);
     const accessToken = this.connected.get(c.name) ?? c.accessToken;
+    const unusable = this.unusable.get(c.name);
+    if (!accessToken && unusable) throw unusable;
     if (!accessToken) {
       throw new Error(`no Meta access token for connection "${c.name}": set ${c.at}.accessToken in the config${c.appId ? `, or open the dashboard and use "Connect with Facebook" for "${c.name}"` : ''}`);
     }
