@@ -6,7 +6,7 @@
 import { DEFAULT_CONNECTION, type Config, type ConnectionConfig } from '../config/index.js';
 import { GraphClient, MetaApiError, type GraphClientEvent, type TokenOwner } from '../meta/index.js';
 import { connectionInfo } from './tokens.js';
-import type { Workspace } from './workspace.js';
+import type { TokenSource, Workspace } from './workspace.js';
 
 /** A connection name the config does not have (a usage error). */
 export class UnknownConnectionError extends Error {
@@ -106,7 +106,7 @@ export type TokenState = 'ok' | 'expired' | 'invalid' | 'missing' | 'unknown';
 export interface ConnectionStatus {
   name: string;
   /** Where the token comes from: "Connect with Facebook", the config, or nowhere yet. */
-  tokenSource: 'connected' | 'config' | 'none';
+  tokenSource: TokenSource;
   /** `ok`: Meta accepts it; `expired`; `invalid`: refused for another reason (revoked, password changed); `missing`; `unknown`: Meta could not be asked. */
   state: TokenState;
   valid: boolean;
