@@ -19,7 +19,6 @@ import {
 } from './conditions.js';
 import { deliver, describeDestination, type DeliveryOptions, type DeliveryResult } from './deliver.js';
 import { alertMessage } from './message.js';
-import { DEFAULT_CONNECTION } from './tokens.js';
 import type { AlertMessage, TokenStatus } from './types.js';
 
 export interface AlertCenterOptions {
@@ -192,7 +191,7 @@ export class AlertCenter {
       this.opts.log.info({ event: 'alert_token_unknown', reason: messageOf(e) }, `could not check the Meta token for alerts: ${messageOf(e)}`);
       return;
     }
-    const connectionOf = this.opts.connectionOf ?? (() => DEFAULT_CONNECTION);
+    const connectionOf = this.opts.connectionOf ?? ((s: SyncConfig) => s.connection);
     for (const d of wanting) {
       const used = new Set(config.syncs.filter((s) => d.syncs === undefined || d.syncs.includes(s.name)).map(connectionOf));
       for (const status of statuses) if (used.has(status.connection)) await this.apply(d, tokenFinding(status, d.when.tokenExpiresWithinDays!, this.now()));
@@ -240,7 +239,8 @@ export class AlertCenter {
         return [d.url];
       }
     });
-    return [config.meta.accessToken, config.meta.appSecret ?? '', ...urls].filter((s) => s.length > 1);
+    const meta = Object.values(config.connections).flatMap((c) => [c.accessToken ?? '', c.appSecret ?? '']);
+    return [...meta, ...urls].filter((s) => s.length > 1);
   }
 }
 

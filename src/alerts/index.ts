@@ -3,5 +3,5 @@ export { AlertCenter, type AlertCenterOptions } from './center.js';
 export { checkSchedule, measureDrops, subjectOf, type Finding, type MeasureDrop, type ScheduleCheck } from './conditions.js';
 export { DEFAULT_DELIVERY, deliver, describeDestination, sendTestAlerts, type DeliveryOptions, type DeliveryResult } from './deliver.js';
 export { slackBody, webhookBody } from './message.js';
-export { DEFAULT_CONNECTION, metaTokenStatus } from './tokens.js';
+export { tokenStatusOf, workspaceTokenStatus } from './tokens.js';
 export type { AlertCondition, AlertMessage, TokenStatus } from './types.js';

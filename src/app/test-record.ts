@@ -52,8 +52,9 @@ export async function sendTestRecord(ws: Workspace, syncName: string, opts: { pr
     throw new TestRecordError(`that row of sync "${sync.name}" cannot be sent: ${encoded.reasons.join('; ')}`);
   }
   // Only now, so a model without a usable row creates nothing.
-  const audienceId = await ensureAudience(spec, { graph: engineGraph(ws.graph()), adAccountId: ws.config.meta.adAccountId, store: engineStore(await ws.state()) }, encoder.schema);
-  const session = ws.graph().openUploadSession('add', audienceId, encoder.schema, { estimatedTotal: 1 });
+  const graph = ws.graph(sync.connection);
+  const audienceId = await ensureAudience(spec, { graph: engineGraph(graph), adAccountId: sync.adAccountId, store: engineStore(await ws.state()) }, encoder.schema);
+  const session = graph.openUploadSession('add', audienceId, encoder.schema, { estimatedTotal: 1 });
   const answer = await session.send([encoded.cells], { last: true });
   return {
     sync: sync.name,

@@ -6,12 +6,17 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt as scryptCallback, type ScryptOptions } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Config } from '../config/index.js';
+import { DEFAULT_CONNECTION, type Config, type ConnectionConfig } from '../config/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 
 export const SECRET_KEY_ENV = 'AUDIENCE_SYNC_SECRET_KEY';
-/** State kv key of the encrypted token record. */
+/** State kv key of the encrypted token record of the default connection (the `meta:` block). */
 export const CONNECTED_TOKEN_KEY = 'meta.connected_token';
+
+/** State kv key of a connection's token; the default connection keeps the key it always had. */
+export function connectedTokenKey(connection: string = DEFAULT_CONNECTION): string {
+  return connection === DEFAULT_CONNECTION ? CONNECTED_TOKEN_KEY : `${CONNECTED_TOKEN_KEY}:${connection}`;
+}
 
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
@@ -110,30 +115,31 @@ function cannotDecrypt(): SecretKeyError {
   return new SecretKeyError(`the stored Meta token cannot be decrypted with this ${SECRET_KEY_ENV}: restore the key it was stored with, or connect the Meta account again`);
 }
 
+/** Stores the token "Connect with Facebook" got for a connection (`connection` defaults to the `meta:` block's). */
 export async function saveConnectedToken(
   state: StateStore,
   key: SecretKey,
-  token: { accessToken: string; expiresAt: Date | null; userId: string | null },
+  token: { accessToken: string; expiresAt: Date | null; userId: string | null; connection?: string },
   now: Date = new Date(),
 ): Promise<ConnectionInfo> {
   const info: ConnectionInfo = { userId: token.userId, connectedAt: now.toISOString(), expiresAt: token.expiresAt?.toISOString() ?? null };
-  await writeStored(state, { ...info, sealed: await sealToken(token.accessToken, key) });
+  await writeStored(state, token.connection, { ...info, sealed: await sealToken(token.accessToken, key) });
   return info;
 }
 
-async function writeStored(state: StateStore, stored: StoredToken): Promise<void> {
-  await state.setValue(CONNECTED_TOKEN_KEY, JSON.stringify(stored));
+async function writeStored(state: StateStore, connection: string | undefined, stored: StoredToken): Promise<void> {
+  await state.setValue(connectedTokenKey(connection), JSON.stringify(stored));
 }
 
 /** Opens the stored token; one sealed the old way is sealed again (scrypt, random salt) and saved. */
-async function openStored(state: StateStore, stored: StoredToken, key: SecretKey): Promise<string> {
+async function openStored(state: StateStore, connection: string | undefined, stored: StoredToken, key: SecretKey): Promise<string> {
   const { token, legacy } = await unseal(stored.sealed, key);
-  if (legacy) await writeStored(state, { ...stored, sealed: await sealToken(token, key) });
+  if (legacy) await writeStored(state, connection, { ...stored, sealed: await sealToken(token, key) });
   return token;
 }
 
-async function readStored(state: StateStore): Promise<StoredToken | undefined> {
-  const text = await state.getValue(CONNECTED_TOKEN_KEY);
+async function readStored(state: StateStore, connection?: string): Promise<StoredToken | undefined> {
+  const text = await state.getValue(connectedTokenKey(connection));
   if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as Partial<StoredToken>;
@@ -145,19 +151,19 @@ async function readStored(state: StateStore): Promise<StoredToken | undefined> {
 }
 
 /** The connected token's metadata, readable without the key. */
-export async function connectionInfo(state: StateStore): Promise<ConnectionInfo | undefined> {
-  const stored = await readStored(state);
+export async function connectionInfo(state: StateStore, connection?: string): Promise<ConnectionInfo | undefined> {
+  const stored = await readStored(state, connection);
   return stored && { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt };
 }
 
-export async function loadConnectedToken(state: StateStore, key: SecretKey): Promise<{ accessToken: string; info: ConnectionInfo } | undefined> {
-  const stored = await readStored(state);
+export async function loadConnectedToken(state: StateStore, key: SecretKey, connection?: string): Promise<{ accessToken: string; info: ConnectionInfo } | undefined> {
+  const stored = await readStored(state, connection);
   if (!stored) return undefined;
-  return { accessToken: await openStored(state, stored, key), info: { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt } };
+  return { accessToken: await openStored(state, connection, stored, key), info: { userId: stored.userId, connectedAt: stored.connectedAt, expiresAt: stored.expiresAt } };
 }
 
-export async function forgetConnectedToken(state: StateStore): Promise<void> {
-  await state.deleteValue(CONNECTED_TOKEN_KEY);
+export async function forgetConnectedToken(state: StateStore, connection?: string): Promise<void> {
+  await state.deleteValue(connectedTokenKey(connection));
 }
 
 /**
@@ -166,15 +172,24 @@ export async function forgetConnectedToken(state: StateStore): Promise<void> {
  * @throws SecretKeyError when a token is stored but the key is missing or wrong and the config has no token.
  */
 export async function resolveAccessToken(
-  config: Pick<Config, 'meta'>,
+  config: { meta?: Pick<ConnectionConfig, 'accessToken'> },
   state: StateStore,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ accessToken: string; source: 'connected' | 'config' }> {
-  const configToken = config.meta.accessToken;
-  const stored = await readStored(state);
+  return resolveConnectionToken({ name: DEFAULT_CONNECTION, accessToken: config.meta?.accessToken ?? '' }, state, env);
+}
+
+/** Like `resolveAccessToken`, for any connection: its connected token, else its config token. */
+export async function resolveConnectionToken(
+  connection: Pick<ConnectionConfig, 'name' | 'accessToken'>,
+  state: StateStore,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ accessToken: string; source: 'connected' | 'config' }> {
+  const configToken = connection.accessToken;
+  const stored = await readStored(state, connection.name);
   if (stored) {
     try {
-      return { accessToken: await openStored(state, stored, secretKeyFromEnv(env)), source: 'connected' };
+      return { accessToken: await openStored(state, connection.name, stored, secretKeyFromEnv(env)), source: 'connected' };
     } catch (e) {
       if (!configToken) throw e;
     }
@@ -182,21 +197,55 @@ export async function resolveAccessToken(
   return { accessToken: configToken, source: 'config' };
 }
 
+type TokenConfig = Pick<Config, 'state'> & { meta?: Config['meta']; connections?: Config['connections'] };
+
 /**
- * For `Workspace.open`: the config with the connected token in place of `meta.accessToken` when the
- * user connected through "Connect with Facebook" (only looked up when `meta.appId` is set, so other
- * setups never open the state store here). A stored token that cannot be opened (no key) leaves the
- * config token in place; with no config token either, the SecretKeyError says what to do.
+ * The tokens "Connect with Facebook" stored, by connection, that stand in for the config's. Only
+ * connections with an `appId` are looked up, so other setups never open the state store here. A
+ * stored token that cannot be opened (no key) leaves the config token in place; with no config token
+ * either, the connection maps to the SecretKeyError that says what to do (other connections still work).
  */
-export async function withConnectedToken(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  if (config.meta.appId === undefined) return config;
+export async function connectedTokens(config: TokenConfig, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, string | SecretKeyError>> {
+  const connections = config.connections ?? (config.meta ? { [DEFAULT_CONNECTION]: { name: DEFAULT_CONNECTION, ...config.meta } } : {});
+  const connectable = Object.values(connections).filter((c) => c.appId !== undefined);
+  const connected = new Map<string, string | SecretKeyError>();
+  if (connectable.length === 0) return connected;
   const state = await openStateStore(config.state.url);
   try {
-    const { accessToken, source } = await resolveAccessToken(config, state, env);
-    return source === 'connected' ? { ...config, meta: { ...config.meta, accessToken } } : config;
+    for (const c of connectable) {
+      try {
+        const { accessToken, source } = await resolveConnectionToken(c, state, env);
+        if (source === 'connected') connected.set(c.name, accessToken);
+      } catch (e) {
+        if (!(e instanceof SecretKeyError)) throw e;
+        connected.set(c.name, e);
+      }
+    }
   } finally {
     await state.close();
   }
+  return connected;
+}
+
+/**
+ * The config with each connected token (see `connectedTokens`) in place of its connection's config token.
+ * @throws SecretKeyError when a stored token cannot be opened and its connection has no config token.
+ */
+export async function withConnectedToken<C extends TokenConfig>(config: C, env: NodeJS.ProcessEnv = process.env): Promise<C> {
+  const connected = new Map<string, string>();
+  for (const [name, token] of await connectedTokens(config, env)) {
+    if (token instanceof SecretKeyError) throw token;
+    connected.set(name, token);
+  }
+  if (connected.size === 0) return config;
+  const swapped = (c: ConnectionConfig) => ({ ...c, accessToken: connected.get(c.name) ?? c.accessToken });
+  const defaultToken = connected.get(DEFAULT_CONNECTION);
+  const metaIsDefault = (config.connections?.[DEFAULT_CONNECTION]?.at ?? 'meta') === 'meta';
+  return {
+    ...config,
+    ...(config.connections ? { connections: Object.fromEntries(Object.entries(config.connections).map(([n, c]) => [n, swapped(c)])) } : {}),
+    ...(config.meta && defaultToken !== undefined && metaIsDefault ? { meta: { ...config.meta, accessToken: defaultToken } } : {}),
+  };
 }
 
 /** Days left before the token expires (negative once expired); undefined when it does not expire. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadConfig, type Config, type SyncConfig } from '../config/index.js';
+import { DEFAULT_CONNECTION, loadConfig, type Config, type SyncConfig } from '../config/index.js';
 import { checkModelColumns, pickUpMatches, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
@@ -8,7 +8,11 @@ import { openStateStore, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
 import { readGivenUp, type GivenUpReport } from './given-up.js';
 import { withRunFolder } from './run-folder.js';
-import { withConnectedToken } from './tokens.js';
+import { connectionOf, graphClientFor } from './connections.js';
+import { connectedTokens } from './tokens.js';
+
+/** Where a connection's token comes from: "Connect with Facebook", the config, or nowhere yet. */
+export type TokenSource = 'connected' | 'config' | 'none';
 
 /**
  * The composition root: one config file's state store, warehouses and Graph API client, and the
@@ -21,8 +25,14 @@ export class Workspace {
   private readonly retired: Array<Promise<Source>> = [];
   private reads = 0;
   private statePromise: Promise<StateStore> | undefined;
-  private graphClient: GraphClient | undefined;
+  /** One Graph client per connection, made again when its settings or token change. */
+  private readonly graphClients = new Map<string, { key: string; client: GraphClient }>();
+  /** Tokens stored by "Connect with Facebook", by connection: they win over the config's. */
+  private readonly connected = new Map<string, string>();
+  /** Why a connection's stored token cannot be used (and it has no config token): said when it is needed. */
+  private readonly unusable = new Map<string, Error>();
 
+  /** `graph`: one client for every connection (tests). */
   constructor(
     private current: Config,
     private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient } = {},
@@ -45,7 +55,6 @@ export class Workspace {
       this.sources.delete(name);
       this.retired.push(entry.source);
     }
-    if (JSON.stringify(next.meta) !== JSON.stringify(this.current.meta)) this.graphClient = undefined;
     this.current = next;
     if (this.reads === 0) void this.closeRetired();
   }
@@ -62,7 +71,25 @@ export class Workspace {
 
   /** Loads the config; a token stored by "Connect with Facebook" stands in for a missing or older config token. */
   static async open(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<Workspace> {
-    return new Workspace(await withConnectedToken(loadConfig(configPath, env), env));
+    const config = loadConfig(configPath, env);
+    const ws = new Workspace(config);
+    for (const [name, token] of await connectedTokens(config, env)) {
+      if (typeof token === 'string') ws.useToken(name, token);
+      else ws.unusable.set(name, token);
+    }
+    return ws;
+  }
+
+  /** Uses this token, stored by "Connect with Facebook", for the connection's calls from now on. */
+  useToken(connection: string, accessToken: string): void {
+    this.connected.set(connection, accessToken);
+    this.unusable.delete(connection);
+  }
+
+  tokenSource(connection: string = DEFAULT_CONNECTION): TokenSource {
+    if (this.options.graph) return 'config';
+    if (this.connected.has(connection)) return 'connected';
+    return connectionOf(this.config, connection).accessToken ? 'config' : 'none';
   }
 
   state(): Promise<StateStore> {
@@ -70,17 +97,27 @@ export class Workspace {
     return this.statePromise;
   }
 
-  graph(): GraphClient {
+  /**
+   * The Graph client of a connection (by default the one syncs naming none use), with that
+   * connection's own token and app secret.
+   * @throws UnknownConnectionError for a name the config does not have; Error when it has no token yet.
+   */
+  graph(connection: string = DEFAULT_CONNECTION): GraphClient {
     if (this.options.graph) return this.options.graph;
-    const m = this.config.meta;
-    this.graphClient ??= new GraphClient({
-      accessToken: m.accessToken,
-      graphUrl: m.graphUrl,
-      apiVersion: m.apiVersion,
-      ...(m.appSecret ? { appSecret: m.appSecret } : {}),
-      ...(this.options.onGraphEvent ? { onEvent: this.options.onGraphEvent } : {}),
-    });
-    return this.graphClient;
+    const c = connectionOf(this.config, connection);
+    const accessToken = this.connected.get(c.name) ?? c.accessToken;
+    const unusable = this.unusable.get(c.name);
+    if (!accessToken && unusable) throw unusable;
+    if (!accessToken) {
+      throw new Error(`no Meta access token for connection "${c.name}": set ${c.at}.accessToken in the config${c.appId ? `, or open the dashboard and use "Connect with Facebook" for "${c.name}"` : ''}`);
+    }
+    const key = JSON.stringify([c, accessToken, Object.keys(this.config.connections).length]);
+    let entry = this.graphClients.get(c.name);
+    if (entry?.key !== key) {
+      entry = { key, client: graphClientFor(this.config, c, { accessToken, ...(this.options.onGraphEvent ? { onEvent: this.options.onGraphEvent } : {}) }) };
+      this.graphClients.set(c.name, entry);
+    }
+    return entry.client;
   }
 
   source(name: string): Promise<Source> {
@@ -151,8 +188,8 @@ export class Workspace {
         {
           source: engineSource(source, folder),
           store: engineStore(state),
-          graph: engineGraph(this.graph()),
-          adAccountId: this.config.meta.adAccountId,
+          graph: engineGraph(this.graph(sync.connection)),
+          adAccountId: sync.adAccountId,
           workDir: folder,
           ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
         },
@@ -163,8 +200,8 @@ export class Workspace {
 
   /** Records Meta's match counts on the sync's earlier runs that Meta has finished processing; returns their ids. */
   async pickUpMatches(name: string): Promise<number[]> {
-    this.sync(name);
-    return pickUpMatches(name, engineGraph(this.graph()), engineStore(await this.state()));
+    const sync = this.sync(name);
+    return pickUpMatches(name, engineGraph(this.graph(sync.connection)), engineStore(await this.state()));
   }
 
   plan(name: string): Promise<SyncPlan & { givenUp: GivenUpReport }> {

@@ -3,7 +3,7 @@
 // clock instead of sleeping, so throttles (minutes long) cost milliseconds. Prints one JSON line
 // with the summary and the process's peak RSS.
 //   node dist/chaos/runner.js <config> <sync> <emulator-url>
-import { loadConfig } from '../config/index.js';
+import { DEFAULT_CONNECTION, loadConfig } from '../config/index.js';
 import { Workspace } from '../app/workspace.js';
 import { SyncBusyError } from '../engine/index.js';
 import { GraphClient } from '../meta/index.js';
@@ -19,9 +19,10 @@ async function main(): Promise<void> {
   const [configPath, sync, emulatorUrl] = process.argv.slice(2);
   if (!configPath || !sync || !emulatorUrl) throw new Error('usage: runner.js <config> <sync> <emulator-url>');
   const config = loadConfig(configPath);
+  const connection = config.connections[DEFAULT_CONNECTION];
   const graph = new GraphClient({
-    accessToken: config.meta.accessToken ?? '',
-    graphUrl: config.meta.graphUrl,
+    accessToken: connection?.accessToken ?? '',
+    graphUrl: connection?.graphUrl,
     retry: { baseDelayMs: 5, maxDelayMs: 40 },
     sleep: async (ms) => {
       await fetch(`${emulatorUrl}/_emulator/clock/advance`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms }) });

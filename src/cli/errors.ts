@@ -8,6 +8,7 @@ const EXIT_BY_NAME: Record<string, number> = {
   MappingError: EXIT.usage,
   ServeRefusedError: EXIT.usage,
   UnknownSyncError: EXIT.usage,
+  UnknownConnectionError: EXIT.usage,
   SyncBusyError: EXIT.busy,
 };
 

@@ -15,3 +15,16 @@ export function logLevel(value: string): string {
   if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
   return value;
 }
+
+/** `act_1234567890` or `1234567890` → the digits. */
+export function adAccountId(value: string): string {
+  const v = value.trim();
+  if (!/^(act_)?\d+$/.test(v)) throw new InvalidArgumentError('expected an ad account id such as act_1234567890 (Business Manager → Ad accounts)');
+  return v.replace(/^act_/, '');
+}
+
+/** A connection name: a slug, as under `connections:` in the config. */
+export function connectionName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(value)) throw new InvalidArgumentError('expected a connection name: lower-case letters, digits, "-" or "_"');
+  return value;
+}

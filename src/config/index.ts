@@ -16,6 +16,7 @@ export type {
   AudienceConfig,
   BigQuerySourceConfig,
   Config,
+  ConnectionConfig,
   DuckDbSourceConfig,
   FleetConfig,
   HashingMode,
@@ -30,5 +31,5 @@ export type {
   SyncConfig,
   SyncMode,
 } from './types.js';
-export { HASHING_MODES, SYNC_MODES } from './types.js';
+export { DEFAULT_CONNECTION, HASHING_MODES, SYNC_MODES } from './types.js';
 export { ALERT_FLAGS, type AlertDestination, type AlertFlag } from './alerts.js';

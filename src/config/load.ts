@@ -8,7 +8,7 @@ import { expandEnv, type IssueAt } from './env.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { resolveAlerts } from './alerts.js';
 import { checkSemantics } from './semantics.js';
-import type { AudienceConfig, Config, SourceConfig, SyncConfig } from './types.js';
+import { DEFAULT_CONNECTION, type AudienceConfig, type Config, type ConnectionConfig, type MetaConfig, type SourceConfig, type SyncConfig } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -112,28 +112,42 @@ function locate(issues: IssueAt[], doc: Document, lines: LineCounter): ConfigIss
 function resolveConfig(raw: RawConfig, configPath: string, baseDir: string, issues: IssueAt[]): Config {
   const sources: Record<string, SourceConfig> = {};
   for (const [name, source] of Object.entries(raw.sources)) sources[name] = resolveSource(source, baseDir);
+  const meta = raw.meta && resolveMeta(raw.meta);
+  const connections: Record<string, ConnectionConfig> = {};
+  if (meta) connections[DEFAULT_CONNECTION] = { name: DEFAULT_CONNECTION, at: 'meta', ...meta };
+  for (const [name, c] of Object.entries(raw.connections ?? {})) {
+    // A `connections.default` beside a `meta:` block is reported by checkSemantics.
+    if (!(name in connections)) connections[name] = { name, at: `connections.${name}`, ...resolveMeta(c) };
+  }
   return {
     version: 1,
     configPath,
     baseDir,
     state: { url: resolveStateUrl(raw.state.url, baseDir) },
-    meta: {
-      accessToken: raw.meta.accessToken ?? '',
-      adAccountId: raw.meta.adAccountId,
-      apiVersion: raw.meta.apiVersion,
-      graphUrl: raw.meta.graphUrl,
-      ...(raw.meta.appSecret === undefined ? {} : { appSecret: raw.meta.appSecret }),
-      ...(raw.meta.appId === undefined ? {} : { appId: raw.meta.appId }),
-    },
+    ...(meta ? { meta: { ...meta, adAccountId: meta.adAccountId ?? '' } } : {}),
+    connections,
     sources,
-    syncs: raw.syncs.map((sync, i) => resolveSync(sync, i, baseDir, issues)),
+    syncs: raw.syncs.map((sync, i) => resolveSync(sync, i, baseDir, issues, connections)),
     ...(raw.server === undefined ? {} : { server: raw.server }),
     ...(raw.fleet === undefined ? {} : { fleet: raw.fleet }),
     ...(raw.alerts === undefined ? {} : { alerts: resolveAlerts(raw.alerts) }),
   };
 }
 
-function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: string, issues: IssueAt[]): SyncConfig {
+type RawConnection = NonNullable<RawConfig['connections']>[string];
+
+function resolveMeta(c: RawConnection): Omit<MetaConfig, 'adAccountId'> & { adAccountId?: string } {
+  return {
+    accessToken: c.accessToken ?? '',
+    ...(c.adAccountId === undefined ? {} : { adAccountId: c.adAccountId }),
+    apiVersion: c.apiVersion,
+    graphUrl: c.graphUrl,
+    ...(c.appSecret === undefined ? {} : { appSecret: c.appSecret }),
+    ...(c.appId === undefined ? {} : { appId: c.appId }),
+  };
+}
+
+function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: string, issues: IssueAt[], connections: Readonly<Record<string, ConnectionConfig>>): SyncConfig {
   let model = sync.model ?? '';
   let modelFile: string | undefined;
   if (sync.modelFile !== undefined && sync.model === undefined) {
@@ -159,6 +173,9 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
   return {
     name: sync.name,
     source: sync.source,
+    // An unknown connection or a missing ad account is reported by checkSemantics.
+    connection: sync.connection ?? DEFAULT_CONNECTION,
+    adAccountId: sync.adAccountId ?? connections[sync.connection ?? DEFAULT_CONNECTION]?.adAccountId ?? '',
     model,
     ...(modelFile === undefined ? {} : { modelFile }),
     primaryKey: sync.primaryKey,

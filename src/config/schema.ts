@@ -63,47 +63,67 @@ export const stateSchema = z
   })
   .describe('State store settings.');
 
+const accessTokenSchema = z
+  .string({ error: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable' })
+  .trim()
+  .min(1, 'is empty: set a Meta access token with ads_management permission')
+  .optional()
+  .describe('Meta access token with ads_management permission. Read it from the environment: "${META_ACCESS_TOKEN}". Optional with appId: "Connect with Facebook" in `audience-sync serve` stores one.');
+
+/** The settings of one Meta connection after its token and ad account: the `meta:` block, or an entry of `connections:`. */
+const connectionFields = {
+  apiVersion: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must look like v25.0')
+    .default(DEFAULT_API_VERSION)
+    .describe('Graph API version.'),
+  graphUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://graph.facebook.com' })
+    .transform((v) => v.replace(/\/+$/, ''))
+    .default(DEFAULT_GRAPH_URL)
+    .describe('Graph API base URL (point it at the emulator for tests).'),
+  appSecret: z
+    .string()
+    .trim()
+    .min(1, 'is empty: remove it or set the app secret')
+    .optional()
+    .describe('App secret; when set, requests carry appsecret_proof.'),
+  appId: quotedDigits('app id', /^\d+$/, '1234567890')
+    .optional()
+    .describe('Meta app ID for "Connect with Facebook" in `audience-sync serve` (needs appSecret).'),
+};
+
+const adAccountIdSchema = quotedDigits('ad account id', /^(act_)?\d+$/, 'act_1234567890').transform((v) => v.replace(/^act_/, ''));
+
+function checkConnection(ctx: z.core.ParsePayload<{ accessToken?: string | undefined; appId?: string | undefined; appSecret?: string | undefined }>): void {
+  const c = ctx.value;
+  if (c.accessToken === undefined && c.appId === undefined) {
+    ctx.issues.push({ code: 'custom', input: c, path: ['accessToken'], message: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable (or set appId and appSecret to connect with Facebook from `audience-sync serve`)' });
+  }
+  if (c.appId !== undefined && c.appSecret === undefined) {
+    ctx.issues.push({ code: 'custom', input: c, path: ['appSecret'], message: 'is required with appId: "Connect with Facebook" exchanges the login code with the app secret; set it to "${META_APP_SECRET}"' });
+  }
+}
+
 export const metaSchema = z
   .strictObject({
-    accessToken: z
-      .string({ error: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable' })
-      .trim()
-      .min(1, 'is empty: set a Meta access token with ads_management permission')
-      .optional()
-      .describe('Meta access token with ads_management permission. Read it from the environment: "${META_ACCESS_TOKEN}". Optional with appId: "Connect with Facebook" in `audience-sync serve` stores one.'),
-    adAccountId: quotedDigits('ad account id', /^(act_)?\d+$/, 'act_1234567890')
-      .transform((v) => v.replace(/^act_/, ''))
-      .describe('Ad account that owns the audiences, with or without the act_ prefix.'),
-    apiVersion: z
-      .string()
-      .regex(/^v\d+\.\d+$/, 'must look like v25.0')
-      .default(DEFAULT_API_VERSION)
-      .describe('Graph API version.'),
-    graphUrl: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://graph.facebook.com' })
-      .transform((v) => v.replace(/\/+$/, ''))
-      .default(DEFAULT_GRAPH_URL)
-      .describe('Graph API base URL (point it at the emulator for tests).'),
-    appSecret: z
-      .string()
-      .trim()
-      .min(1, 'is empty: remove it or set the app secret')
-      .optional()
-      .describe('App secret; when set, requests carry appsecret_proof.'),
-    appId: quotedDigits('app id', /^\d+$/, '1234567890')
-      .optional()
-      .describe('Meta app ID for "Connect with Facebook" in `audience-sync serve` (needs appSecret).'),
+    accessToken: accessTokenSchema,
+    adAccountId: adAccountIdSchema.describe('Ad account that owns the audiences, with or without the act_ prefix.'),
+    ...connectionFields,
   })
-  .check((ctx) => {
-    const meta = ctx.value;
-    if (meta.accessToken === undefined && meta.appId === undefined) {
-      ctx.issues.push({ code: 'custom', input: meta, path: ['accessToken'], message: 'is required: set it to "${META_ACCESS_TOKEN}" and export that variable (or set appId and appSecret to connect with Facebook from `audience-sync serve`)' });
-    }
-    if (meta.appId !== undefined && meta.appSecret === undefined) {
-      ctx.issues.push({ code: 'custom', input: meta, path: ['appSecret'], message: 'is required with appId: "Connect with Facebook" exchanges the login code with the app secret; set it to "${META_APP_SECRET}"' });
-    }
+  .check(checkConnection)
+  .describe('Meta (Facebook) Marketing API settings: the connection named "default", which syncs naming no connection use (required unless the config has connections:).');
+
+export const CONNECTION_NAME = SYNC_NAME;
+
+export const connectionSchema = z
+  .strictObject({
+    accessToken: accessTokenSchema,
+    adAccountId: adAccountIdSchema.optional().describe("Ad account of this connection's syncs that name none."),
+    ...connectionFields,
   })
-  .describe('Meta (Facebook) Marketing API settings.');
+  .check(checkConnection)
+  .describe('One Meta connection: its own token (and app), used by the syncs that name it.');
 
 export const serverSchema = z
   .strictObject({
@@ -308,6 +328,12 @@ export const syncSchema = z
       .regex(SYNC_NAME, 'must be a slug: lower-case letters, digits, "-" or "_", starting with a letter or digit')
       .describe('Unique name of the sync (used on the command line and in the state store).'),
     source: nonEmpty('source').describe('Name of an entry under sources.'),
+    connection: z
+      .string()
+      .regex(CONNECTION_NAME, 'must be the name of an entry under connections (a slug), or "default" for the meta: block')
+      .optional()
+      .describe('Meta connection whose token the sync uses (default: the meta: block, or connections.default).'),
+    adAccountId: adAccountIdSchema.optional().describe("Ad account of the sync's audience (default: its connection's adAccountId)."),
     model: nonEmpty('model').optional().describe('SQL query whose rows are the audience.'),
     modelFile: nonEmpty('modelFile').optional().describe('File holding the SQL query, relative to the config file folder.'),
     primaryKey: nonEmpty('primaryKey').describe('Column that identifies a row of the model.'),
@@ -367,7 +393,11 @@ export const configSchema = z
   .strictObject({
     version: z.literal(1, 'must be 1 (the only config version this release reads)'),
     state: stateSchema.default({ url: DEFAULT_STATE_URL }),
-    meta: metaSchema,
+    meta: metaSchema.optional(),
+    connections: z
+      .record(z.string(), connectionSchema)
+      .optional()
+      .describe('Named Meta connections, each with its own token; syncs name theirs with `connection:`.'),
     sources: z.record(z.string(), sourceSchema).describe('Warehouses, by name.'),
     syncs: z.array(syncSchema).min(1, 'add at least one sync').describe('The syncs to run.'),
     server: serverSchema.optional(),

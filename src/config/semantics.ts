@@ -4,6 +4,7 @@ import { IDENTIFIER_KEYS, MATCH_KEYS, isMatchKey } from '../identity/keys.js';
 import { formatPath } from './errors.js';
 import type { IssueAt } from './env.js';
 import { checkAlerts } from './alerts.js';
+import { CONNECTION_NAME } from './schema.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -11,7 +12,9 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export function checkSemantics(raw: unknown): IssueAt[] {
   const issues: IssueAt[] = [];
   const add = (at: PropertyKey[], message: string) => issues.push({ at, path: formatPath(at), message });
-  if (!isObj(raw) || !Array.isArray(raw.syncs)) return issues;
+  if (!isObj(raw)) return issues;
+  const connections = checkConnections(raw, add);
+  if (!Array.isArray(raw.syncs)) return issues;
 
   const sourceNames = isObj(raw.sources) ? Object.keys(raw.sources) : [];
   const firstIndexByName = new Map<string, number>();
@@ -36,9 +39,54 @@ export function checkSemantics(raw: unknown): IssueAt[] {
     }
 
     checkMapping(sync, at, add);
+    checkSyncConnection(sync, at, connections, add);
   });
   for (const { at, message } of checkAlerts(raw.alerts, [...firstIndexByName.keys()])) add(at, message);
   return issues;
+}
+
+type Add = (at: PropertyKey[], message: string) => void;
+
+/** Connection name → where it is written and its ad account (undefined when it has none). */
+type Connections = Map<string, { at: string; adAccountId: unknown }>;
+
+const DEFAULT = 'default';
+
+/** The `meta:` block is the connection named "default": it cannot be defined twice. */
+function checkConnections(raw: Obj, add: Add): Connections {
+  const found: Connections = new Map();
+  const named = isObj(raw.connections) ? raw.connections : undefined;
+  if (raw.meta === undefined && named === undefined) {
+    add(['meta'], 'is required: set meta.accessToken and meta.adAccountId (or name several connections under connections:)');
+  }
+  if (isObj(raw.meta)) found.set(DEFAULT, { at: 'meta', adAccountId: raw.meta.adAccountId });
+  for (const [name, c] of Object.entries(named ?? {})) {
+    if (!CONNECTION_NAME.test(name)) {
+      add(['connections', name], `"${name}" is not a connection name: use a slug (lower-case letters, digits, "-" or "_", starting with a letter or digit)`);
+      continue;
+    }
+    if (name === DEFAULT && isObj(raw.meta)) {
+      add(['connections', name], 'clashes with the meta: block, which is the connection named "default": keep one of them (move these settings into meta:, or give this connection another name)');
+      continue;
+    }
+    found.set(name, { at: `connections.${name}`, adAccountId: isObj(c) ? c.adAccountId : undefined });
+  }
+  return found;
+}
+
+function checkSyncConnection(sync: Obj, at: PropertyKey[], connections: Connections, add: Add): void {
+  if (connections.size === 0) return; // reported once, at meta
+  const name = typeof sync.connection === 'string' ? sync.connection : DEFAULT;
+  const known = [...connections].map(([n, c]) => (c.at === 'meta' ? `${n} (the meta: block)` : n)).join(', ');
+  const connection = connections.get(name);
+  if (!connection) {
+    if (sync.connection === undefined) add([...at, 'connection'], `is required: there is no default connection (no meta: block or connections.default); name one of: ${known}`);
+    else add([...at, 'connection'], `unknown connection "${name}": define it under connections (defined: ${known})`);
+    return;
+  }
+  if (sync.adAccountId === undefined && connection.adAccountId === undefined) {
+    add([...at, 'adAccountId'], `is required: the sync names no ad account and its connection "${name}" has none (${connection.at}.adAccountId); set adAccountId: "act_..." on the sync or on the connection`);
+  }
 }
 
 function checkMapping(sync: Obj, at: PropertyKey[], add: (at: PropertyKey[], message: string) => void): void {

@@ -103,6 +103,10 @@ export interface SyncConfig {
   readonly name: string;
   /** Name of an entry of `Config.sources`. */
   readonly source: string;
+  /** Name of an entry of `Config.connections`: whose token the sync's Graph calls use. */
+  readonly connection: string;
+  /** Digits only (`act_` removed): the sync's own, else its connection's. */
+  readonly adAccountId: string;
   /** The model's SQL (read from `modelFile` when that was used). */
   readonly model: string;
   /** Absolute path of the file the model came from, when it came from one. */
@@ -139,6 +143,18 @@ export interface MetaConfig {
   readonly appId?: string;
 }
 
+/** The connection the `meta:` block is, and that syncs naming none use. */
+export const DEFAULT_CONNECTION = 'default';
+
+/** One Meta connection: the `meta:` block (named `default`) or an entry of `connections:`. */
+export interface ConnectionConfig extends Omit<MetaConfig, 'adAccountId'> {
+  readonly name: string;
+  /** Where it is written, for messages: `meta` or `connections.<name>`. */
+  readonly at: string;
+  /** Digits only: the ad account of the connection's syncs that name none. */
+  readonly adAccountId?: string;
+}
+
 /** `audience-sync serve` settings; command-line flags override them. */
 export interface ServerConfig {
   readonly host?: string;
@@ -164,7 +180,10 @@ export interface Config {
   readonly baseDir: string;
   /** `sqlite:///abs/path.db`, `sqlite::memory:` or a `postgres://` URL. */
   readonly state: { readonly url: string };
-  readonly meta: MetaConfig;
+  /** The `meta:` block as written (it is also `connections.default`); absent when the config has only `connections:`. */
+  readonly meta?: MetaConfig;
+  /** Every Meta connection by name, the `meta:` block included as `default`. */
+  readonly connections: Readonly<Record<string, ConnectionConfig>>;
   readonly sources: Readonly<Record<string, SourceConfig>>;
   readonly syncs: readonly SyncConfig[];
   readonly server?: ServerConfig;

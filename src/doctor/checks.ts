@@ -34,22 +34,23 @@ export const API_VERSION_EXPIRY: Readonly<Record<string, string>> = {
 export const API_VERSION_WARN_DAYS = 30;
 const DAY_MS = 86_400_000;
 
-export function checkApiVersion(version: string, now: Date, latest = 'v25.0'): Check {
+/** `at`: where the connection is written (`meta` or `connections.<name>`), for the fix. */
+export function checkApiVersion(version: string, now: Date, latest = 'v25.0', at = 'meta'): Check {
   const subject = 'api version';
   const expiry = API_VERSION_EXPIRY[version];
   const major = Number(/^v(\d+)\./.exec(version)?.[1] ?? NaN);
   const oldest = Math.min(...Object.keys(API_VERSION_EXPIRY).map((v) => Number(v.slice(1, -2))));
   if (expiry === undefined) {
-    if (major < oldest) return fail(subject, `${version} is retired: Meta answers it with error 2635 or upgrades it silently`, `set meta.apiVersion to ${latest}`);
+    if (major < oldest) return fail(subject, `${version} is retired: Meta answers it with error 2635 or upgrades it silently`, `set ${at}.apiVersion to ${latest}`);
     return ok(subject, `${version} (no known expiry date)`);
   }
   const days = Math.floor((Date.parse(`${expiry}T00:00:00Z`) - now.getTime()) / DAY_MS);
-  if (days < 0) return fail(subject, `${version} expired on ${expiry}: Meta answers it with error 2635 or upgrades it silently`, `set meta.apiVersion to ${latest}`);
-  if (days <= API_VERSION_WARN_DAYS) return warn(subject, `${version} expires on ${expiry}, in ${days} day${days === 1 ? '' : 's'}`, `set meta.apiVersion to ${latest} before then`);
+  if (days < 0) return fail(subject, `${version} expired on ${expiry}: Meta answers it with error 2635 or upgrades it silently`, `set ${at}.apiVersion to ${latest}`);
+  if (days <= API_VERSION_WARN_DAYS) return warn(subject, `${version} expires on ${expiry}, in ${days} day${days === 1 ? '' : 's'}`, `set ${at}.apiVersion to ${latest} before then`);
   return ok(subject, `${version}, supported until ${expiry}`);
 }
 
-export function checkPermissions(permissions: readonly Permission[]): Check {
+export function checkPermissions(permissions: readonly Permission[], at = 'meta'): Check {
   const subject = 'permission ads_management';
   const entry = permissions.find((p) => p.permission === 'ads_management');
   if (entry?.status === 'granted') return ok(subject, 'granted');
@@ -57,20 +58,21 @@ export function checkPermissions(permissions: readonly Permission[]): Check {
   return fail(
     subject,
     entry ? `the token's ads_management permission is ${entry.status}` : `the token was not granted ads_management${readOnly ? ' (only ads_read: it can read audiences but not change them)' : ''}`,
-    'create a new token with ads_management granted (a system user token in Business Manager, or re-authorize the app) and update meta.accessToken',
+    `create a new token with ads_management granted (a system user token in Business Manager, or re-authorize the app) and update ${at}.accessToken`,
   );
 }
 
 const ACCOUNT_STATUS: Readonly<Record<number, string>> = { 1: 'active', 2: 'disabled', 3: 'unsettled', 7: 'pending risk review', 9: 'in grace period', 100: 'pending closure', 101: 'closed' };
 
-export function checkAdAccount(accounts: readonly AdAccount[], adAccountId: string): Check {
+/** `setting`: where the ad account id is written, for the fix. */
+export function checkAdAccount(accounts: readonly AdAccount[], adAccountId: string, setting = 'meta.adAccountId'): Check {
   const subject = 'ad account';
   const account = accounts.find((a) => a.accountId === adAccountId);
   if (!account) {
     return fail(
       subject,
       `act_${adAccountId} is not among the ${accounts.length} ad account${accounts.length === 1 ? '' : 's'} this token can use`,
-      'check meta.adAccountId, or give the token\'s user (or system user) a role on the ad account in Business Manager',
+      `check ${setting}, or give the token's user (or system user) a role on the ad account in Business Manager`,
     );
   }
   if (account.accountStatus !== undefined && account.accountStatus !== 1) {

@@ -1,6 +1,8 @@
 // Gathers what the doctor judges: token, permissions, ad account, ToS and each sync's audience from
 // the Graph API; schema signatures from the state store; model columns from the warehouse.
+import { adAccountsOf, syncsOf } from '../app/connections.js';
 import { toSyncSpec, type Workspace } from '../app/workspace.js';
+import type { ConnectionConfig } from '../config/index.js';
 import { matchHealth } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { MetaApiError, type GraphClient } from '../meta/index.js';
@@ -25,22 +27,16 @@ const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Runs every check; never throws for what it checks (a failure becomes a failed check). */
 export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promise<DoctorReport> {
-  const meta = ws.config.meta;
-  const checks: Check[] = [checkApiVersion(meta.apiVersion, opts.now ?? new Date())];
+  const { config } = ws;
+  const checks: Check[] = [];
+  // Each connection's token is checked once, with each ad account it is used with.
+  const graphs = new Map<string, GraphClient | undefined>();
+  for (const connection of Object.values(config.connections)) graphs.set(connection.name, await checkConnection(ws, connection, checks, opts.now ?? new Date()));
 
-  let graph: GraphClient | undefined;
-  try {
-    graph = ws.graph();
-    const me = await graph.me();
-    checks.push({ subject: 'token', status: 'ok', message: `valid (Meta user or system user ${me.id})` });
-  } catch (e) {
-    graph = undefined;
-    checks.push({ subject: 'token', status: 'fail', message: reason(e), fix: tokenFix(e) });
-  }
-
-  const metaCheck = async (subject: string, fn: (g: GraphClient) => Promise<Check | Check[]>): Promise<void> => {
+  const metaCheck = async (connection: string, subject: string, fn: (g: GraphClient) => Promise<Check | Check[]>): Promise<void> => {
+    const graph = graphs.get(connection);
     if (!graph) {
-      checks.push({ subject, status: 'skip', message: 'not checked: the token does not work' });
+      checks.push({ subject, status: 'skip', message: `not checked: the token${Object.keys(config.connections).length > 1 ? ` of connection ${connection}` : ''} does not work` });
       return;
     }
     try {
@@ -50,10 +46,6 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       checks.push({ subject, status: 'fail', message: reason(e), fix: e instanceof MetaApiError ? e.userAction : 'see the message; run again with AUDIENCE_SYNC_DEBUG=1 for details' });
     }
   };
-
-  await metaCheck('permission ads_management', async (g) => checkPermissions(await g.permissions()));
-  await metaCheck('ad account', async (g) => checkAdAccount(await g.adAccounts(), meta.adAccountId));
-  await metaCheck('custom audience terms', async (g) => checkTos(await g.customAudienceTosAccepted(meta.adAccountId), meta.adAccountId));
 
   let state: StateStore | undefined;
   try {
@@ -96,7 +88,7 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
       const name = 'create' in sync.audience ? sync.audience.create.name : '';
       checks.push({ subject: at('audience'), status: 'ok', message: `"${name}" is created by the first run` });
     } else {
-      await metaCheck(at('audience'), async (g) => {
+      await metaCheck(sync.connection, at('audience'), async (g) => {
         try {
           return checkAudience(at('audience'), await g.getAudience(audienceId), { valueBased: spec.identity.valueBased === true });
         } catch (e) {
@@ -152,7 +144,62 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
   return doctorReport(checks);
 }
 
-function tokenFix(e: unknown): string {
+/**
+ * The checks of one connection: API version, token (with the syncs that use it), permission, and each
+ * ad account it is used with. A config with only a `meta:` block keeps the plain subjects (`token`,
+ * `ad account`); with several connections each subject names its connection (and account).
+ * Returns the connection's client when its token works.
+ */
+async function checkConnection(ws: Workspace, connection: ConnectionConfig, checks: Check[], now: Date): Promise<GraphClient | undefined> {
+  const { config } = ws;
+  const several = Object.keys(config.connections).length > 1;
+  const subject = (what: string) => (several ? `connection ${connection.name}: ${what}` : what);
+  const named = (c: Check): Check => ({ ...c, subject: subject(c.subject) });
+  checks.push(named(checkApiVersion(connection.apiVersion, now, undefined, connection.at)));
+
+  const syncs = syncsOf(config, connection.name);
+  const usedBy = syncs.length === 0 ? 'used by no sync' : `used by sync${syncs.length === 1 ? '' : 's'} ${syncs.join(', ')}`;
+  let graph: GraphClient | undefined;
+  try {
+    graph = ws.graph(connection.name);
+    const me = await graph.me();
+    checks.push({ subject: subject('token'), status: 'ok', message: `valid (Meta user or system user ${me.id}); ${usedBy}` });
+  } catch (e) {
+    checks.push({ subject: subject('token'), status: 'fail', message: `${reason(e)} (${usedBy})`, fix: tokenFix(e, connection) });
+    graph = undefined;
+  }
+  const accounts = adAccountsOf(config, connection.name);
+  const skip = (what: string) => checks.push({ subject: subject(what), status: 'skip', message: 'not checked: the token does not work' });
+  if (!graph) {
+    skip('permission ads_management');
+    for (const account of accounts) for (const what of ['ad account', 'custom audience terms']) skip(accounts.length > 1 ? `${what} act_${account}` : what);
+    return undefined;
+  }
+  const g = graph;
+  const attempt = async (what: string, fn: () => Promise<Check>): Promise<void> => {
+    try {
+      checks.push(named({ ...(await fn()), subject: what }));
+    } catch (e) {
+      checks.push({ subject: subject(what), status: 'fail', message: reason(e), fix: e instanceof MetaApiError ? e.userAction : 'see the message; run again with AUDIENCE_SYNC_DEBUG=1 for details' });
+    }
+  };
+  await attempt('permission ads_management', async () => checkPermissions(await g.permissions(), connection.at));
+  const visible = accounts.length > 0 ? g.adAccounts() : Promise.resolve([]);
+  visible.catch(() => undefined);
+  for (const account of accounts) {
+    const suffix = accounts.length > 1 ? ` act_${account}` : '';
+    const users = config.syncs.filter((s) => s.connection === connection.name && s.adAccountId === account).map((s) => s.name);
+    const setting = several && users.length > 0 ? `the adAccountId of sync ${users.join(', ')} (or ${connection.at}.adAccountId)` : `${connection.at}.adAccountId`;
+    await attempt(`ad account${suffix}`, async () => {
+      const check = checkAdAccount(await visible, account, setting);
+      return users.length > 0 && check.status === 'ok' && several ? { ...check, message: `${check.message}; syncs ${users.join(', ')}` } : check;
+    });
+    await attempt(`custom audience terms${suffix}`, async () => checkTos(await g.customAudienceTosAccepted(account), account));
+  }
+  return graph;
+}
+
+function tokenFix(e: unknown, connection: ConnectionConfig): string {
   if (e instanceof MetaApiError) return e.userAction;
-  return 'set meta.accessToken to "${META_ACCESS_TOKEN}" and export a token with ads_management';
+  return `set ${connection.at}.accessToken to "\${META_ACCESS_TOKEN}" and export a token with ads_management`;
 }

@@ -28,7 +28,9 @@ export function authenticate(store: EmulatorStore, creds: Credentials, appSecret
   if (!record) throw errors.invalidToken();
   if (record.state !== 'valid') throw errors.invalidToken(SUBCODE_BY_STATE[record.state]);
   if (record.expiresAt !== undefined && now >= record.expiresAt) throw errors.invalidToken(463);
-  if (appSecret !== undefined) checkProof(creds, appSecret);
+  // Each token belongs to an app: its own app's secret when it has one, else the emulator-wide one.
+  const secret = record.appSecret ?? appSecret;
+  if (secret !== undefined) checkProof(creds, secret);
   return record;
 }
 
@@ -44,6 +46,11 @@ function checkProof(creds: Credentials, appSecret: string): void {
   const expected = Buffer.from(appsecretProof(appSecret, creds.token ?? '', creds.proofTime));
   const given = Buffer.from(creds.proof.toLowerCase());
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw errors.appsecretProofInvalid();
+}
+
+/** Whether the token's user has a role on the ad account (digits). */
+export function canUseAccount(token: TokenRecord, accountId: string): boolean {
+  return token.adAccounts === undefined || token.adAccounts.includes(accountId);
 }
 
 export function hasScope(token: TokenRecord, scope: string): boolean {

@@ -10,6 +10,13 @@ export interface TokenSeed {
   state?: TokenState;
   /** Clock time (ms) after which the token counts as expired (190/463). */
   expiresAt?: number;
+  /**
+   * Ad accounts (digits, or act_…) the token's user has a role on; others (and their audiences) answer
+   * 100/33 as Meta does, and /me/adaccounts lists only these. Default: every account.
+   */
+  adAccounts?: string[];
+  /** The secret of the app this token belongs to, when that app requires appsecret_proof (overrides the emulator-wide appSecret). */
+  appSecret?: string;
 }
 
 export interface AdAccountSeed {

@@ -4,9 +4,9 @@
  * PostgreSQL state, where each incident's change is claimed once: no alert is sent twice.
  */
 import { pino, type Logger } from 'pino';
-import { AlertCenter, metaTokenStatus, type DeliveryOptions } from '../alerts/index.js';
+import { AlertCenter, workspaceTokenStatus, type DeliveryOptions } from '../alerts/index.js';
+import { Workspace } from '../app/workspace.js';
 import type { Config } from '../config/index.js';
-import { GraphClient } from '../meta/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 
 export interface FleetAlertOptions {
@@ -32,24 +32,23 @@ export async function startFleetAlerts(config: Config, from: { state: StateStore
   if ((config.alerts?.length ?? 0) === 0) return undefined;
   const own = 'databaseUrl' in from ? await openStateStore(from.databaseUrl) : undefined;
   const state = own ?? (from as { state: StateStore }).state;
-  const graph = options.checkTokens
-    ? new GraphClient({ accessToken: config.meta.accessToken, graphUrl: config.meta.graphUrl, apiVersion: config.meta.apiVersion, ...(config.meta.appSecret ? { appSecret: config.meta.appSecret } : {}) })
-    : undefined;
+  // Each connection's token, checked as the dashboard checks it (the fleet runs on the config's tokens).
+  const tokens = options.checkTokens ? new Workspace(config) : undefined;
   const center = new AlertCenter({
     config: () => config,
     state: async () => state,
     log: options.logger ?? pino({ level: 'silent' }),
-    // The fleet runs on the config's token: its expiry is not known, only whether Meta accepts it.
-    ...(graph ? { tokenStatus: () => metaTokenStatus(graph, state, false) } : {}),
+    ...(tokens ? { tokenStatus: () => workspaceTokenStatus(tokens) } : {}),
     ...(options.delivery ? { delivery: options.delivery } : {}),
   });
   void center.checkSchedules();
-  if (graph) void center.checkTokens();
-  center.watch({ scheduleMs: options.checkMs ?? 60_000, tokenMs: graph ? (options.tokenCheckMs ?? 3_600_000) : 0 });
+  if (tokens) void center.checkTokens();
+  center.watch({ scheduleMs: options.checkMs ?? 60_000, tokenMs: tokens ? (options.tokenCheckMs ?? 3_600_000) : 0 });
   return {
     center,
     async close() {
       await center.close();
+      await tokens?.close();
       await own?.close();
     },
   };

@@ -34,6 +34,11 @@ export interface RunQueue {
   complete(job: RunJob, output: JobOutput): Promise<void>;
   /** Fails the job; pg-boss retries it (up to its retry limit) on any worker. */
   fail(job: RunJob, error: string): Promise<void>;
+  /**
+   * Gives a job that cannot start yet back to the queue, due in `seconds`, without using up a retry:
+   * queues the same run again (unless a run of the sync is already waiting) and completes this job.
+   */
+  defer(job: RunJob, seconds: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,6 +118,12 @@ async function startRunQueue(settings: FleetSettings, options: RunQueueOptions):
       const data: RunJobData = { sync, trigger };
       const id = await boss.send(RUN_QUEUE, data, { singletonKey: sync });
       return id !== null;
+    },
+    async defer(job, seconds) {
+      const data: RunJobData = { sync: job.sync, trigger: job.trigger };
+      // Queued again first, so the run is never lost in between; a waiting job of the sync already covers it.
+      await boss.send(RUN_QUEUE, data, { singletonKey: job.sync, startAfter: Math.max(1, Math.ceil(seconds)) });
+      await boss.complete(RUN_QUEUE, job.id, { deferred: "the sync's ad account was at its cap" });
     },
     async take() {
       const [job] = await boss.fetch<RunJobData>(RUN_QUEUE, { batchSize: 1 });

@@ -16,8 +16,8 @@ export class FleetSetupError extends Error {
 export interface FleetSettings extends FleetConfig {
   /** The state store's PostgreSQL URL: pg-boss keeps its queue in the same database. */
   readonly databaseUrl: string;
-  /** Digits of the ad account whose syncs this config runs. */
-  readonly adAccountId: string;
+  /** Each sync's ad account (digits): the cap of that account applies to its runs. */
+  readonly adAccounts: Readonly<Record<string, string>>;
 }
 
 /**
@@ -35,7 +35,7 @@ export function fleetSettings(config: Config): FleetSettings {
   }
   return {
     databaseUrl: location.url,
-    adAccountId: config.meta.adAccountId,
+    adAccounts: Object.fromEntries(config.syncs.map((s) => [s.name, s.adAccountId])),
     maxConcurrentPerAdAccount: config.fleet?.maxConcurrentPerAdAccount ?? DEFAULT_MAX_CONCURRENT_PER_AD_ACCOUNT,
     jobTimeoutSeconds: config.fleet?.jobTimeoutSeconds ?? DEFAULT_JOB_TIMEOUT_SECONDS,
     pollIntervalSeconds: config.fleet?.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS,

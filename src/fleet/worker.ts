@@ -1,8 +1,9 @@
 /**
- * A worker of the fleet: `concurrency` lanes, each of which waits in line for a slot of the ad
- * account's cap, then takes a due job from the queue and runs that sync through the engine. Taking
- * the slot first means a job is only ever active while it runs, so the job timeout measures the run
- * alone, and no worker sits on a job it cannot start.
+ * A worker of the fleet: `concurrency` lanes, each of which takes a due job from the queue, takes a
+ * slot of the cap of that sync's own ad account, and runs the sync through the engine. A job whose
+ * account has no slot free within a second goes back to the queue (due a poll interval later) and the
+ * lane takes the next one, so a busy account never holds up the syncs of another: a job is only active
+ * while it runs, and no worker sits on a job it cannot start.
  */
 import { randomInt } from 'node:crypto';
 import { Workspace } from '../app/workspace.js';
@@ -18,6 +19,8 @@ export type WorkerEvent =
   | { type: 'run_finished'; sync: string; jobId: string; status: RunStatus; runId?: number; durationMs: number; delivered: number; failed: number; error?: string }
   /** The sync was already running elsewhere: that run covers this job. */
   | { type: 'run_skipped'; sync: string; jobId: string; reason: string }
+  /** The sync's ad account had no free slot: the job went back to the queue. */
+  | { type: 'run_deferred'; sync: string; jobId: string; adAccountId: string }
   /** The run could not start (bad model, state unreachable, ...): pg-boss retries the job. */
   | { type: 'job_failed'; sync: string; jobId: string; error: string }
   /** Trouble reaching the queue or the cap; the lane pauses and tries again. */
@@ -41,6 +44,9 @@ export interface FleetWorker {
   stop(opts?: { timeoutMs?: number }): Promise<void>;
 }
 
+/** Longest wait for a slot of the job's account before the job goes back to the queue. */
+const SLOT_WAIT_MS = 1000;
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export async function startWorker(config: Config, options: WorkerOptions): Promise<FleetWorker> {
@@ -53,7 +59,6 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
   });
   const cap = openAccountCap({ databaseUrl: settings.databaseUrl, maxConcurrent: settings.maxConcurrentPerAdAccount, maxHeld: options.concurrency });
   const alerts = await startFleetAlerts(config, { databaseUrl: settings.databaseUrl }, { ...options.alerts, checkTokens: false });
-  const known = new Set(config.syncs.map((s) => s.name));
   const inFlight = new Map<string, RunJob>();
 
   const pollMs = settings.pollIntervalSeconds * 1000;
@@ -73,12 +78,6 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     });
 
   async function execute(job: RunJob, slot: CapSlot): Promise<void> {
-    if (!known.has(job.sync)) {
-      const error = `this worker's config ${config.configPath} has no sync "${job.sync}": the scheduler and every worker sharing a state database must load the same syncs`;
-      emit({ type: 'job_failed', sync: job.sync, jobId: job.id, error });
-      await queue.fail(job, error);
-      return;
-    }
     emit({ type: 'run_started', sync: job.sync, jobId: job.id, capSlot: slot.slot });
     inFlight.set(job.id, job);
     const started = Date.now();
@@ -116,22 +115,39 @@ export async function startWorker(config: Config, options: WorkerOptions): Promi
     }
   }
 
+  /** Runs the job under its ad account's cap, or gives it back when the account has no free slot. */
+  async function runCapped(job: RunJob): Promise<void> {
+    const adAccountId = settings.adAccounts[job.sync];
+    if (adAccountId === undefined) {
+      const error = `this worker's config ${config.configPath} has no sync "${job.sync}": the scheduler and every worker sharing a state database must load the same syncs`;
+      emit({ type: 'job_failed', sync: job.sync, jobId: job.id, error });
+      await queue.fail(job, error);
+      return;
+    }
+    // A short wait in line: a slot freed meanwhile is taken, and lanes probing together do not defer each other.
+    const slot = await cap.acquire(adAccountId, Math.min(pollMs, SLOT_WAIT_MS));
+    if (!slot) {
+      await queue.defer(job, settings.pollIntervalSeconds);
+      emit({ type: 'run_deferred', sync: job.sync, jobId: job.id, adAccountId });
+      return;
+    }
+    try {
+      await execute(job, slot);
+    } finally {
+      await slot.release();
+    }
+  }
+
   async function lane(): Promise<void> {
     while (!stopping) {
-      let slot: CapSlot | undefined;
       let idle = false;
       try {
-        // Waiting in line for a slot is this lane's pause; without a due job once it has one, it idles.
-        slot = await cap.acquire(settings.adAccountId, pollMs);
-        if (!slot || stopping) continue;
         const job = await queue.take();
-        if (job) await execute(job, slot);
+        if (job) await runCapped(job);
         else idle = true;
       } catch (err) {
         emit({ type: 'error', error: message(err) });
         idle = true;
-      } finally {
-        await slot?.release();
       }
       if (idle && !stopping) await pause();
     }

@@ -1,5 +1,5 @@
 import { BatchBuilder, MAX_ROWS_PER_REQUEST } from './batches.js';
-import { MetaApiError, tosAction } from './errors.js';
+import { MetaApiError, tosAction, type TokenOwner } from './errors.js';
 import { newSessionId, normalizeAdAccountId, assertAudienceId } from './ids.js';
 import { idString, isRecord } from './json.js';
 import {
@@ -39,6 +39,8 @@ export interface GraphClientOptions {
   apiVersion?: string;
   /** When set, every request carries appsecret_proof. */
   appSecret?: string;
+  /** The connection the token belongs to, named in re-authorize messages (leave it out for a lone `meta:` block). */
+  connection?: TokenOwner;
   /** Transient faults: exponential backoff with full jitter. */
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxThrottleWaits?: number };
   /** Longest single throttle wait accepted before failing with a `throttled` error. Default 15 min. */
@@ -84,6 +86,7 @@ export class GraphClient {
       graphUrl: options.graphUrl ?? DEFAULT_GRAPH_URL,
       apiVersion,
       appSecret: options.appSecret,
+      ...(options.connection ? { connection: options.connection } : {}),
       retry: {
         maxAttempts: options.retry?.maxAttempts ?? 5,
         baseDelayMs: options.retry?.baseDelayMs ?? 500,

@@ -42,6 +42,14 @@ export interface ClassifiedError {
 export interface ErrorContext {
   /** The ad account involved, used to build the ToS link. Digits, with or without act_. */
   adAccountId?: string;
+  /** The connection whose token was used, named in re-authorize messages when a config has several. */
+  connection?: TokenOwner;
+}
+
+/** A named connection and the config setting its token is read from (e.g. `connections.eu.accessToken`). */
+export interface TokenOwner {
+  readonly name: string;
+  readonly tokenSetting: string;
 }
 
 /** A fatal (or retries-exhausted) Graph API failure. The message says what happened and what to do. */
@@ -185,7 +193,7 @@ export function classifyGraphError(
       return make('transient', true, 'Meta had a temporary problem; retry later.');
     case 190:
     case 102:
-      return make('auth', false, authAction(subcode));
+      return make('auth', false, authAction(subcode, context.connection));
     case 294:
       return make(
         'permission',
@@ -259,7 +267,7 @@ function classifyInvalidParameter(subcode: number | undefined, detail: string, t
   return make('invalid_request', false, 'Meta rejected the request as invalid; check the audience schema and configuration.');
 }
 
-function authAction(subcode: number | undefined): string {
+function authAction(subcode: number | undefined, connection: TokenOwner | undefined): string {
   const reason: Record<number, string> = {
     458: 'the app is not installed for this user',
     459: 'the user is checkpointed and must log in to Facebook',
@@ -270,6 +278,9 @@ function authAction(subcode: number | undefined): string {
     492: 'the session is invalid',
   };
   const why = subcode !== undefined ? reason[subcode] : undefined;
+  if (connection) {
+    return `Re-authorize connection "${connection.name}": ${why ? `${why}; ` : ''}create a new access token with ads_management (a system user token does not expire) and put it where ${connection.tokenSetting} reads it, or connect "${connection.name}" again with "Connect with Facebook" in the dashboard.`;
+  }
   return `Re-authorize: ${why ? `${why}; ` : ''}create a new access token with ads_management (a system user token does not expire) and put it where meta.accessToken reads it (e.g. META_ACCESS_TOKEN), or connect again with "Connect with Facebook" in the dashboard.`;
 }
 

@@ -6,6 +6,7 @@ export {
   TOS_URL,
   type ClassifiedError,
   type ErrorContext,
+  type TokenOwner,
   type MetaErrorKind,
 } from './errors.js';
 export { BatchBuilder, planBatches, type BatchLimits } from './batches.js';

@@ -5,6 +5,7 @@ import {
   MetaApiError,
   type ClassifiedError,
   type ErrorContext,
+  type TokenOwner,
 } from './errors.js';
 import { parseGraphJson } from './json.js';
 import { appSecretProof } from './proof.js';
@@ -16,6 +17,8 @@ export interface TransportOptions {
   graphUrl: string;
   apiVersion: string;
   appSecret?: string;
+  /** Named in re-authorize messages. */
+  connection?: TokenOwner;
   retry: BackoffPolicy & { maxAttempts: number; maxThrottleWaits: number };
   maxThrottleWaitMs: number;
   requestTimeoutMs: number;
@@ -97,7 +100,7 @@ export class GraphTransport {
     if (status >= 200 && status < 300) {
       throw this.error(classifyTransportFailure(`HTTP ${status} with a body that is not JSON`), req);
     }
-    throw this.error(classifyGraphError(status, body, responseHeaders, req.context), req);
+    throw this.error(classifyGraphError(status, body, responseHeaders, this.o.connection ? { connection: this.o.connection, ...req.context } : req.context), req);
   }
 
   /**

@@ -9,8 +9,9 @@ export const apiRoutes: ApiRoute[] = [
     method: 'GET',
     path: '/api/syncs',
     kind: 'api',
-    async handle({ res, app }) {
-      sendJson(res, 200, { syncs: await app.service.listSyncs() });
+    async handle({ res, url, app }) {
+      const adAccountId = adAccountParam(url);
+      sendJson(res, 200, { syncs: await app.service.listSyncs(adAccountId === undefined ? {} : { adAccountId }) });
     },
   },
   {
@@ -56,7 +57,8 @@ export const apiRoutes: ApiRoute[] = [
     path: '/api/syncs/:name/health',
     kind: 'api',
     async handle({ res, app }, { name = '' }) {
-      const [health, connection] = await Promise.all([app.service.audienceHealth(name, { fresh: true }), app.service.connection()]);
+      const sync = app.service.requireSync(name);
+      const [health, connection] = await Promise.all([app.service.audienceHealth(name, { fresh: true }), app.service.connection(sync.connection)]);
       sendJson(res, 200, { audience: health, token: connection });
     },
   },
@@ -83,8 +85,8 @@ export const apiRoutes: ApiRoute[] = [
     method: 'GET',
     path: '/api/audiences',
     kind: 'api',
-    async handle({ res, app }) {
-      sendJson(res, 200, { audiences: await app.service.listAudiences() });
+    async handle({ res, url, app }) {
+      sendJson(res, 200, { audiences: await app.service.listAudiences(targetParams(url)) });
     },
   },
   {
@@ -97,11 +99,19 @@ export const apiRoutes: ApiRoute[] = [
       if (!name) throw new HttpError(400, 'name is required: the name of the audience to create');
       if (body.description !== undefined && typeof body.description !== 'string') throw new HttpError(400, 'description must be a string');
       if (body.valueBased !== undefined && typeof body.valueBased !== 'boolean') throw new HttpError(400, 'valueBased must be true or false');
-      const created = await app.service.createAudience({
-        name,
-        ...(typeof body.description === 'string' ? { description: body.description } : {}),
-        ...(body.valueBased === true ? { valueBased: true } : {}),
-      });
+      if (body.connection !== undefined && typeof body.connection !== 'string') throw new HttpError(400, 'connection must be the name of a connection');
+      if (body.adAccountId !== undefined && (typeof body.adAccountId !== 'string' || !/^(act_)?\d+$/.test(body.adAccountId))) throw new HttpError(400, 'adAccountId must be an ad account id such as "act_1234567890"');
+      const created = await app.service.createAudience(
+        {
+          name,
+          ...(typeof body.description === 'string' ? { description: body.description } : {}),
+          ...(body.valueBased === true ? { valueBased: true } : {}),
+        },
+        {
+          ...(typeof body.connection === 'string' ? { connection: body.connection } : {}),
+          ...(typeof body.adAccountId === 'string' ? { adAccountId: body.adAccountId.replace(/^act_/, '') } : {}),
+        },
+      );
       sendJson(res, 201, created);
     },
   },
@@ -125,4 +135,27 @@ export const apiRoutes: ApiRoute[] = [
       sendJson(res, 200, await app.service.connection());
     },
   },
+  {
+    method: 'GET',
+    path: '/api/connections',
+    kind: 'api',
+    async handle({ res, app }) {
+      sendJson(res, 200, { connections: await app.service.connectionReports() });
+    },
+  },
 ];
+
+/** `?adAccount=act_123` (or 123) → the digits. */
+function adAccountParam(url: URL): string | undefined {
+  const raw = url.searchParams.get('adAccount')?.trim();
+  if (!raw) return undefined;
+  if (!/^(act_)?\d+$/.test(raw)) throw new HttpError(400, 'adAccount must be an ad account id such as act_1234567890');
+  return raw.replace(/^act_/, '');
+}
+
+/** `?connection=…&adAccount=…`: which ad accounts a request is about (default: every one the config uses). */
+function targetParams(url: URL): { connection?: string; adAccountId?: string } {
+  const connection = url.searchParams.get('connection')?.trim() || undefined;
+  const adAccountId = adAccountParam(url);
+  return { ...(connection === undefined ? {} : { connection }), ...(adAccountId === undefined ? {} : { adAccountId }) };
+}

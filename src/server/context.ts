@@ -2,7 +2,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Workspace } from '../app/workspace.js';
-import type { GraphSwitch } from './graph-switch.js';
 import type { Metrics } from './metrics.js';
 import type { ConfigReloader } from './reload.js';
 import type { Session, SessionStore, TokenThrottle } from './security.js';
@@ -13,7 +12,6 @@ export interface ServerContext {
   service: SyncService;
   metrics: Metrics;
   sessions: SessionStore;
-  graph: GraphSwitch;
   log: Logger;
   env: NodeJS.ProcessEnv;
   /** Set when logins are required (AUDIENCE_SYNC_ADMIN_TOKEN). */

@@ -25,7 +25,7 @@ export class Metrics {
     this.define('audience_sync_meta_errors_total', 'counter', 'Graph API errors, by Meta error code (0 when the response had none).');
     this.define('audience_sync_meta_throttle_waits_total', 'counter', 'Times the Graph client waited because Meta throttled it.');
     this.define('audience_sync_meta_throttle_wait_seconds_total', 'counter', 'Time spent waiting for Meta throttles to clear.');
-    this.define('audience_sync_token_expiry_timestamp_seconds', 'gauge', 'When the connected Meta token expires (Unix seconds); absent when none is connected.');
+    this.define('audience_sync_token_expiry_timestamp_seconds', 'gauge', 'When the connected Meta token expires (Unix seconds), by connection when there are several; absent when none is connected.');
     this.define('audience_sync_http_requests_total', 'counter', 'Requests to this service, by route kind and HTTP status.');
     this.define('audience_sync_meta_received_rows', 'gauge', "Rows Meta received from the sync's latest run whose match counts it has reported.");
     this.define('audience_sync_meta_matched_rows', 'gauge', 'Of those rows, how many Meta matched to people.');
@@ -48,6 +48,11 @@ export class Metrics {
 
   value(name: string, labels: Labels = {}): number {
     return this.families.get(name)?.values.get(labelKey(labels))?.value ?? 0;
+  }
+
+  /** When a connected token expires; labelled by connection when the config has several (`several`). */
+  recordTokenExpiry(connection: string, expiresAt: string, several: boolean): void {
+    this.set('audience_sync_token_expiry_timestamp_seconds', several ? { connection } : {}, Math.floor(Date.parse(expiresAt) / 1000));
   }
 
   /** Graph client events: request statuses, errors by code, throttle waits. */

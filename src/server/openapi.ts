@@ -4,6 +4,8 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown, description: string) => ({ description, content: { 'application/json': { schema } } });
 const error = (description: string) => json(ref('Error'), description);
 const syncName = { name: 'name', in: 'path', required: true, description: 'The sync name from the config.', schema: { type: 'string' } };
+const adAccountQuery = { name: 'adAccount', in: 'query', description: 'An ad account id (act_123 or 123).', schema: { type: 'string', pattern: '^(act_)?\\d+$' } };
+const connectionQuery = { name: 'connection', in: 'query', description: 'A connection name from the config.', schema: { type: 'string' } };
 const count = { type: 'integer', minimum: 0 };
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 
@@ -92,6 +94,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
             name: { type: 'string' },
             mode: { enum: ['upsert', 'delete', 'mirror', 'replace'] },
             source: { type: 'string' },
+            connection: { type: 'string', description: 'The Meta connection whose token the sync uses.' },
+            adAccountId: { type: 'string', description: "The ad account of the sync's audience (digits)." },
             schedule: nullable({ type: 'string' }),
             audienceId: nullable({ type: 'string' }),
             status: { enum: ['running', 'success', 'partial', 'failed', 'never'] },
@@ -115,13 +119,31 @@ export function openApiDocument(version: string): Record<string, unknown> {
         Connection: {
           type: 'object',
           properties: {
+            name: { type: 'string', description: 'The connection name ("default" for the meta: block).' },
             tokenSource: { enum: ['connected', 'config', 'none'] },
             connectEnabled: { type: 'boolean' },
             connectedAt: nullable({ type: 'string', format: 'date-time' }),
             expiresAt: nullable({ type: 'string', format: 'date-time' }),
             daysLeft: nullable({ type: 'integer' }),
             expiringSoon: { type: 'boolean', description: 'Expires within 7 days (or has expired).' },
+            adAccounts: { type: 'array', items: { type: 'string' }, description: 'Ad accounts (digits) the connection is used with.' },
+            syncs: { type: 'array', items: { type: 'string' }, description: 'Syncs that use the connection.' },
           },
+        },
+        ConnectionReport: {
+          description: "A connection with its token checked against Meta now (one call per connection; never the token).",
+          allOf: [
+            ref('Connection'),
+            {
+              type: 'object',
+              properties: {
+                state: { enum: ['ok', 'expired', 'invalid', 'missing', 'unknown'], description: 'ok: Meta accepts the token; invalid: refused for another reason (revoked, password changed); unknown: Meta could not be asked.' },
+                valid: { type: 'boolean' },
+                error: { type: 'string', description: 'Why the token is not ok, and what to do.' },
+                userId: { type: 'string', description: 'The Meta user or system user the token belongs to.' },
+              },
+            },
+          ],
         },
         AudienceHealth: {
           type: 'object',
@@ -149,7 +171,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
             invalidEntrySamples: { type: 'array', items: { type: 'string' } },
           },
         },
-        Audience: { type: 'object', description: 'A custom audience as the Graph client reads it (id, name, size bounds, statuses, ...).', additionalProperties: true },
+        Audience: {
+          type: 'object',
+          description: 'A custom audience as the Graph client reads it (id, name, size bounds, statuses, ...), with the ad account and connection it was read through.',
+          properties: { connection: { type: 'string' }, adAccountId: { type: 'string' } },
+          additionalProperties: true,
+        },
         Alert: {
           type: 'object',
           description: 'An alert sent to a destination of the config\'s `alerts:` section when an incident started (firing) or ended (resolved). Never holds the destination\'s URL.',
@@ -173,7 +200,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
     },
     security: [{ adminToken: [] }, {}],
     paths: {
-      '/api/syncs': { get: { summary: 'Every sync with its status, last run, next run and audience id', responses: { 200: json({ type: 'object', properties: { syncs: { type: 'array', items: ref('Sync') } } }, 'The syncs') } } },
+      '/api/syncs': {
+        get: {
+          summary: 'Every sync (or those of one ad account) with its status, last run, next run and audience id',
+          parameters: [adAccountQuery],
+          responses: { 200: json({ type: 'object', properties: { syncs: { type: 'array', items: ref('Sync') } } }, 'The syncs'), 400: error('Not an ad account id') },
+        },
+      },
       '/api/syncs/{name}': { get: { summary: 'One sync', parameters: [syncName], responses: { 200: json(ref('Sync'), 'The sync'), 404: error('No such sync') } } },
       '/api/syncs/{name}/runs': {
         get: {
@@ -229,14 +262,30 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
       '/api/audiences': {
-        get: { summary: "The ad account's custom audiences", responses: { 200: json({ type: 'object', properties: { audiences: { type: 'array', items: ref('Audience') } } }, 'The audiences'), 502: error('Meta refused') } },
+        get: {
+          summary: 'The custom audiences of every ad account the config uses, or of the one named',
+          parameters: [connectionQuery, adAccountQuery],
+          responses: { 200: json({ type: 'object', properties: { audiences: { type: 'array', items: ref('Audience') } } }, 'The audiences'), 400: error('Unknown connection'), 502: error('Meta refused') },
+        },
         post: {
-          summary: 'Create a customer-list custom audience',
+          summary: 'Create a customer-list custom audience (in the ad account named, or the only one the config uses)',
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, description: { type: 'string' }, valueBased: { type: 'boolean' } } } } },
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['name'],
+                  properties: { name: { type: 'string' }, description: { type: 'string' }, valueBased: { type: 'boolean' }, connection: { type: 'string' }, adAccountId: { type: 'string', description: 'act_123 or 123' } },
+                },
+              },
+            },
           },
-          responses: { 201: json({ type: 'object', properties: { id: { type: 'string' } } }, 'Created'), 400: error('Bad input'), 502: error('Meta refused') },
+          responses: {
+            201: json({ type: 'object', properties: { id: { type: 'string' }, connection: { type: 'string' }, adAccountId: { type: 'string' } } }, 'Created'),
+            400: error('Bad input, or several ad accounts and none named'),
+            502: error('Meta refused'),
+          },
         },
       },
       '/api/alerts': {
@@ -249,7 +298,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { 200: json({ type: 'object', properties: { alerts: { type: 'array', items: ref('Alert') } } }, 'The alerts'), 400: error('Bad status or limit') },
         },
       },
-      '/api/connection': { get: { summary: 'Where the Meta token comes from and when it expires (never the token)', responses: { 200: json(ref('Connection'), 'The connection') } } },
+      '/api/connection': { get: { summary: 'Where the default connection\'s Meta token comes from and when it expires (never the token)', responses: { 200: json(ref('Connection'), 'The connection') } } },
+      '/api/connections': {
+        get: {
+          summary: "Every Meta connection with its token's state (ok, expired, invalid, missing), checked against Meta now, its expiry when known, and the ad accounts and syncs that use it",
+          responses: { 200: json({ type: 'object', properties: { connections: { type: 'array', items: ref('ConnectionReport') } } }, 'The connections') },
+        },
+      },
       '/healthz': { get: { summary: 'Liveness: the service is up and its state store answers; configError says why an edited config file is not in use', security: [{}], responses: { 200: json({ type: 'object' }, 'Healthy'), 503: json({ type: 'object' }, 'The state store does not answer') } } },
       '/metrics': { get: { summary: 'Prometheus metrics (text format 0.0.4); with an admin token set it needs the token, unless server.publicMetrics is true', security: [{ adminToken: [] }, {}], responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/openapi.json': { get: { summary: 'This document', security: [{}], responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1') } } },

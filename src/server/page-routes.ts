@@ -1,9 +1,10 @@
 /** The dashboard: server-rendered pages and the forms behind its buttons, and "Connect with Facebook". */
 import { randomBytes } from 'node:crypto';
+import { graphClientFor } from '../app/connections.js';
 import { saveConnectedToken, secretKeyFromEnv, SecretKeyError } from '../app/tokens.js';
+import { DEFAULT_CONNECTION } from '../config/index.js';
 import { ConnectError, dialogUrl, exchangeCode } from './connect.js';
 import type { RequestContext } from './context.js';
-import { clientFor } from './graph-switch.js';
 import { HttpError, redirect, sendHtml, type Route } from './http.js';
 import { checkAdminToken, tokensEqual, type Session } from './security.js';
 import type { AudienceHealth } from './service.js';
@@ -42,10 +43,16 @@ export const pageRoutes: PageRoute[] = [
     kind: 'page',
     async handle(ctx) {
       const { service } = ctx.app;
-      const [syncs, connection, undelivered] = await Promise.all([service.listSyncs(), service.connection(), service.alerts({ undelivered: true, recent: true, limit: 20 })]);
+      // ?adAccount=act_123 (or 123) shows the syncs of that ad account only.
+      const adAccount = ctx.url.searchParams.get('adAccount')?.trim().replace(/^act_/, '') || undefined;
+      const [syncs, connections, undelivered] = await Promise.all([
+        service.listSyncs(adAccount === undefined ? {} : { adAccountId: adAccount }),
+        service.connectionViews(),
+        service.alerts({ undelivered: true, recent: true, limit: 20 }),
+      ]);
       const sizes = new Map<string, AudienceHealth | null>();
       await Promise.all(syncs.map(async (s) => sizes.set(s.name, await service.audienceHealth(s.name))));
-      sendHtml(ctx.res, 200, overviewPage(frameOf(ctx), { syncs, sizes, connection, undelivered }));
+      sendHtml(ctx.res, 200, overviewPage(frameOf(ctx), { syncs, sizes, connections, adAccounts: service.adAccounts(), adAccount: adAccount ?? null, undelivered }));
     },
   },
   {
@@ -54,8 +61,9 @@ export const pageRoutes: PageRoute[] = [
     kind: 'page',
     async handle(ctx, { name = '' }) {
       const { service } = ctx.app;
-      const [sync, runs, health, connection] = await Promise.all([service.syncView(name), service.runs(name, 100), service.audienceHealth(name), service.connection()]);
-      sendHtml(ctx.res, 200, syncPage(frameOf(ctx), { sync, runs, health, connection }));
+      const sync = service.requireSync(name);
+      const [view, runs, health, connection] = await Promise.all([service.syncView(name), service.runs(name, 100), service.audienceHealth(name), service.connection(sync.connection)]);
+      sendHtml(ctx.res, 200, syncPage(frameOf(ctx), { sync: view, runs, health, connection }));
     },
   },
   {
@@ -153,9 +161,10 @@ export const pageRoutes: PageRoute[] = [
     path: '/connect',
     kind: 'page',
     handle(ctx) {
-      const meta = ctx.app.ws.config.meta;
-      if (!meta.appId || !meta.appSecret) {
-        throw new HttpError(400, 'Connect with Facebook is not set up: add meta.appId and meta.appSecret (your Meta app) to the config and restart the service.');
+      // ?connection=name connects that connection; without it, the default one (the meta: block).
+      const connection = ctx.app.service.requireConnection(ctx.url.searchParams.get('connection') ?? DEFAULT_CONNECTION);
+      if (!connection.appId || !connection.appSecret) {
+        throw new HttpError(400, `Connect with Facebook is not set up for connection "${connection.name}": add ${connection.at}.appId and ${connection.at}.appSecret (your Meta app) to the config and restart the service.`);
       }
       try {
         secretKeyFromEnv(ctx.app.env);
@@ -164,8 +173,9 @@ export const pageRoutes: PageRoute[] = [
         throw e;
       }
       const state = randomBytes(24).toString('base64url');
-      storedSession(ctx).oauth = { state, expiresAt: Date.now() + OAUTH_STATE_TTL_MS };
-      redirect(ctx.res, dialogUrl(meta, `${ctx.origin}/connect/callback`, state));
+      // The callback URL stays the same for every connection (Meta allows only listed ones): the session remembers which.
+      storedSession(ctx).oauth = { state, expiresAt: Date.now() + OAUTH_STATE_TTL_MS, connection: connection.name };
+      redirect(ctx.res, dialogUrl(connection, `${ctx.origin}/connect/callback`, state));
     },
   },
   {
@@ -185,20 +195,22 @@ export const pageRoutes: PageRoute[] = [
       }
       const code = q.get('code');
       if (!code) throw new HttpError(400, 'Facebook sent no login code back. Start again with "Connect with Facebook".');
-      const { ws, graph, log, metrics, env } = ctx.app;
+      const { ws, log, metrics, env } = ctx.app;
+      const connection = ctx.app.service.requireConnection(pending.connection);
+      const label = Object.keys(ws.config.connections).length > 1 ? ` (connection ${connection.name})` : '';
       try {
         const key = secretKeyFromEnv(env);
-        const token = await exchangeCode(ws.config.meta, { code, redirectUri: `${ctx.origin}/connect/callback` });
-        const me = await clientFor(ws.config.meta, token.accessToken, (e) => metrics.recordGraphEvent(e)).me();
-        const info = await saveConnectedToken(await ws.state(), key, { accessToken: token.accessToken, expiresAt: token.expiresAt, userId: me.id });
-        graph.use(token.accessToken, 'connected');
-        if (info.expiresAt) metrics.set('audience_sync_token_expiry_timestamp_seconds', {}, Math.floor(Date.parse(info.expiresAt) / 1000));
-        log.info({ event: 'meta_connected', expiresAt: info.expiresAt }, 'Meta account connected');
-        flash(ctx, 'ok', `Meta account connected. The token expires ${info.expiresAt ? info.expiresAt.slice(0, 10) : 'never'}.`);
+        const token = await exchangeCode(connection, { code, redirectUri: `${ctx.origin}/connect/callback` });
+        const me = await graphClientFor(ws.config, connection, { accessToken: token.accessToken, onEvent: (e) => metrics.recordGraphEvent(e) }).me();
+        const info = await saveConnectedToken(await ws.state(), key, { accessToken: token.accessToken, expiresAt: token.expiresAt, userId: me.id, connection: connection.name });
+        ws.useToken(connection.name, token.accessToken);
+        if (info.expiresAt) metrics.recordTokenExpiry(connection.name, info.expiresAt, label !== '');
+        log.info({ event: 'meta_connected', connection: connection.name, expiresAt: info.expiresAt }, 'Meta account connected');
+        flash(ctx, 'ok', `Meta account connected${label}. The token expires ${info.expiresAt ? info.expiresAt.slice(0, 10) : 'never'}.`);
       } catch (e) {
         if (!(e instanceof ConnectError) && !(e instanceof SecretKeyError) && !(e instanceof Error && e.name === 'MetaApiError')) throw e;
-        log.warn({ event: 'meta_connect_failed', reason: e.message }, 'connecting the Meta account failed');
-        flash(ctx, 'error', `Connecting the Meta account failed: ${e.message}`);
+        log.warn({ event: 'meta_connect_failed', connection: connection.name, reason: e.message }, 'connecting the Meta account failed');
+        flash(ctx, 'error', `Connecting the Meta account${label} failed: ${e.message}`);
       }
       redirect(ctx.res, '/');
     },

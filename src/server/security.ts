@@ -66,7 +66,8 @@ export interface Session {
   authenticated: boolean;
   expiresAt: number;
   /** Pending "Connect with Facebook" state: the OAuth `state` we sent, and until when it is valid. */
-  oauth?: { state: string; expiresAt: number };
+  /** A "Connect with Facebook" under way: its state, and the connection the token is for. */
+  oauth?: { state: string; expiresAt: number; connection: string };
   /** One-shot message for the next page. */
   flash?: { kind: 'ok' | 'warn' | 'error'; text: string };
 }

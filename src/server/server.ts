@@ -8,13 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config/index.js';
 import { Workspace } from '../app/workspace.js';
-import { AlertCenter, metaTokenStatus, type DeliveryOptions } from '../alerts/index.js';
+import { AlertCenter, workspaceTokenStatus, type DeliveryOptions } from '../alerts/index.js';
 import type { RunCounts } from '../engine/index.js';
 import { connectionInfo, loadConnectedToken, secretKeyFromEnv, SecretKeyError } from '../app/tokens.js';
 import { Scheduler, SyncRunner, type SchedulerClock } from '../scheduler/index.js';
 import { apiRoutes } from './api-routes.js';
 import type { RequestContext, ServerContext } from './context.js';
-import { GraphSwitch } from './graph-switch.js';
 import { BODY_TIMEOUT_MS, HttpError, readForm, redirect, Router, sendHtml, sendJson, type Route } from './http.js';
 import { Metrics } from './metrics.js';
 import { ConfigReloader } from './reload.js';
@@ -76,10 +75,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const log = options.logger ?? pino({ level: options.logLevel ?? 'info', base: { service: 'audience-sync' } });
 
   const metrics = new Metrics();
-  const graph = new GraphSwitch(config.meta, (e) => metrics.recordGraphEvent(e));
-  const ws = new Workspace(config, { graph: graph.client });
+  const ws = new Workspace(config, { onGraphEvent: (e) => metrics.recordGraphEvent(e) });
   const state = await ws.state();
-  await useConnectedToken(ws, graph, metrics, log, env);
+  await useConnectedTokens(ws, metrics, log, env);
   warnIfConnectCannotStore(config, log, env);
 
   // Re-read before each run (and every few seconds): a run uses the config and model as they are now.
@@ -89,7 +87,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     current: () => ws.config,
     apply(next) {
       ws.reconfigure(next);
-      graph.reconfigure(next.meta);
       scheduler.update(next.syncs);
     },
   });
@@ -100,7 +97,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     state: () => ws.state(),
     log,
     ownUrl: () => bound.url,
-    tokenStatus: () => metaTokenStatus(graph.client, state, graph.source === 'connected'),
+    tokenStatus: () => workspaceTokenStatus(ws),
     ...(options.clock ? { now: () => options.clock!.now() } : {}),
     ...(options.alerts?.delivery ? { delivery: options.alerts.delivery } : {}),
   });
@@ -152,10 +149,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const publicUrl = config.server?.publicUrl;
   const context: ServerContext = {
     ws,
-    service: new SyncService(ws, runner, scheduler, graph, metrics, env),
+    service: new SyncService(ws, runner, scheduler, metrics, env),
     metrics,
     sessions: new SessionStore(),
-    graph,
     log,
     env,
     adminToken,
@@ -231,29 +227,33 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 }
 
-/** Uses the token stored by "Connect with Facebook" when there is one and the key opens it. */
-async function useConnectedToken(ws: Workspace, graph: GraphSwitch, metrics: Metrics, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
+/** Uses each token stored by "Connect with Facebook" when the key opens it. */
+async function useConnectedTokens(ws: Workspace, metrics: Metrics, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
   const state = await ws.state();
-  const info = await connectionInfo(state);
-  if (!info) return;
-  try {
-    const stored = await loadConnectedToken(state, secretKeyFromEnv(env));
-    if (stored) graph.use(stored.accessToken, 'connected');
-    if (info.expiresAt) metrics.set('audience_sync_token_expiry_timestamp_seconds', {}, Math.floor(Date.parse(info.expiresAt) / 1000));
-  } catch (e) {
-    if (!(e instanceof SecretKeyError)) throw e;
-    log.warn({ event: 'connected_token_unusable', reason: e.message }, `the connected Meta token cannot be used (${e.message}); using meta.accessToken from the config`);
+  for (const c of Object.values(ws.config.connections)) {
+    const info = await connectionInfo(state, c.name);
+    if (!info) continue;
+    try {
+      const stored = await loadConnectedToken(state, secretKeyFromEnv(env), c.name);
+      if (stored) ws.useToken(c.name, stored.accessToken);
+      if (info.expiresAt) metrics.recordTokenExpiry(c.name, info.expiresAt, Object.keys(ws.config.connections).length > 1);
+    } catch (e) {
+      if (!(e instanceof SecretKeyError)) throw e;
+      log.warn({ event: 'connected_token_unusable', connection: c.name, reason: e.message }, `the connected Meta token of connection "${c.name}" cannot be used (${e.message}); using ${c.at}.accessToken from the config`);
+    }
   }
 }
 
 /** "Connect with Facebook" set up without the key its token is stored with fails only when clicked: say so now. */
 function warnIfConnectCannotStore(config: Config, log: Logger, env: NodeJS.ProcessEnv): void {
-  if (config.meta.appId === undefined || config.meta.appSecret === undefined) return;
+  const connectable = Object.values(config.connections).filter((c) => c.appId !== undefined && c.appSecret !== undefined);
+  if (connectable.length === 0) return;
   try {
     secretKeyFromEnv(env);
   } catch (e) {
     if (!(e instanceof SecretKeyError)) throw e;
-    log.warn({ event: 'connect_without_secret_key' }, `"Connect with Facebook" is set up (meta.appId, meta.appSecret) but cannot store the token it gets: ${e.message}`);
+    const where = connectable.map((c) => `${c.at}.appId, ${c.at}.appSecret`).join('; ');
+    log.warn({ event: 'connect_without_secret_key' }, `"Connect with Facebook" is set up (${where}) but cannot store the token it gets: ${e.message}`);
   }
 }
 

@@ -4,14 +4,15 @@
  */
 import { subjectOf } from '../alerts/index.js';
 import type { GivenUpReport } from '../app/given-up.js';
+import { accountTargets, adAccountsOf, connectionOf, connectionStatus, describeTargets, syncsOf, UnknownConnectionError, type AccountTarget, type ConnectionStatus } from '../app/connections.js';
 import { ModelCheckError, type Workspace } from '../app/workspace.js';
+import { DEFAULT_CONNECTION } from '../config/index.js';
 import { sendTestRecord, TestRecordError, type TestRecordResult } from '../app/test-record.js';
 import { connectionInfo, daysUntilExpiry, EXPIRY_WARNING_DAYS } from '../app/tokens.js';
 import { lowMatchSentence, matchHealth, runMatch, SyncBusyError, type MatchHealth, type PlannedChanges, type RunMatch } from '../engine/index.js';
 import { MetaApiError, type AudienceInfo } from '../meta/index.js';
 import type { AlertRecord, RunRecord } from '../state/index.js';
 import type { Scheduler, SyncRunner } from '../scheduler/index.js';
-import type { GraphSwitch } from './graph-switch.js';
 import { HttpError } from './http.js';
 import type { Metrics } from './metrics.js';
 
@@ -36,6 +37,10 @@ export interface SyncView {
   name: string;
   mode: string;
   source: string;
+  /** The Meta connection whose token the sync uses. */
+  connection: string;
+  /** Digits. */
+  adAccountId: string;
   schedule: string | null;
   audienceId: string | null;
   /** `running` while a run is going, else the newest run's status, `never` before the first run. */
@@ -62,6 +67,7 @@ export interface AudienceHealth {
 }
 
 export interface ConnectionView {
+  name: string;
   /** Where Graph calls get their token: a connected account, the config, or nowhere yet. */
   tokenSource: 'connected' | 'config' | 'none';
   connectEnabled: boolean;
@@ -70,6 +76,9 @@ export interface ConnectionView {
   daysLeft: number | null;
   /** Expires within the warning window (or has expired). */
   expiringSoon: boolean;
+  /** Ad accounts (digits) and syncs that use the connection. */
+  adAccounts: string[];
+  syncs: string[];
 }
 
 /** An alert sent (or not) to a destination. Titles hold names, ids and counts only. */
@@ -91,6 +100,11 @@ export interface AlertView {
   error: string | null;
   finishedAt: string | null;
 }
+/** A connection with its token checked against Meta now. */
+export type ConnectionReport = ConnectionView & Pick<ConnectionStatus, 'state' | 'valid' | 'error' | 'userId'>;
+
+/** An audience of an ad account, with the account and the connection it was read through. */
+export type AudienceListing = AudienceInfo & AccountTarget;
 
 export interface TriggerResult {
   sync: string;
@@ -115,7 +129,6 @@ export class SyncService {
     readonly ws: Workspace,
     private readonly runner: SyncRunner,
     private readonly scheduler: Scheduler,
-    private readonly graph: GraphSwitch,
     private readonly metrics: Metrics,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
@@ -131,8 +144,15 @@ export class SyncService {
     return sync;
   }
 
-  async listSyncs(): Promise<SyncView[]> {
-    return Promise.all(this.syncNames().map((n) => this.syncView(n)));
+  /** Every sync, or those of one ad account (digits). */
+  async listSyncs(filter: { adAccountId?: string } = {}): Promise<SyncView[]> {
+    const names = this.ws.config.syncs.filter((s) => filter.adAccountId === undefined || s.adAccountId === filter.adAccountId).map((s) => s.name);
+    return Promise.all(names.map((n) => this.syncView(n)));
+  }
+
+  /** The ad accounts the syncs use (digits), in config order, for the dashboard's filter. */
+  adAccounts(): string[] {
+    return [...new Set(this.ws.config.syncs.map((s) => s.adAccountId))];
   }
 
   async syncView(name: string): Promise<SyncView> {
@@ -151,6 +171,8 @@ export class SyncService {
       name,
       mode: sync.mode,
       source: sync.source,
+      connection: sync.connection,
+      adAccountId: sync.adAccountId,
       schedule: sync.schedule ?? null,
       audienceId: 'id' in sync.audience ? sync.audience.id : (info?.audienceId ?? null),
       status: this.runner.isRunning(name) || lastRun?.status === 'running' ? 'running' : (lastRun?.status ?? 'never'),
@@ -231,6 +253,7 @@ export class SyncService {
   }
 
   async audienceHealth(name: string, opts: { fresh?: boolean } = {}): Promise<AudienceHealth | null> {
+    const sync = this.requireSync(name);
     const view = await this.syncView(name);
     if (!view.audienceId) return null;
     const id = view.audienceId;
@@ -241,7 +264,7 @@ export class SyncService {
     let value: AudienceHealth;
     try {
       const a = await this.ws
-        .graph()
+        .graph(sync.connection)
         .getAudience(id, ['id', 'name', 'approximate_count_lower_bound', 'approximate_count_upper_bound', 'operation_status', 'delivery_status', 'time_updated']);
       value = healthOf(a);
     } catch (e) {
@@ -252,33 +275,59 @@ export class SyncService {
     return value;
   }
 
-  async listAudiences(): Promise<AudienceInfo[]> {
+  /**
+   * The audiences of the ad account given, or of every ad account the config uses.
+   * @throws HttpError 400 for an unknown connection, 502 when Meta refused.
+   */
+  async listAudiences(given: { connection?: string; adAccountId?: string } = {}): Promise<AudienceListing[]> {
+    const targets = this.targets(given);
     try {
-      return await this.ws.graph().listAudiences(this.ws.config.meta.adAccountId);
+      const lists = await Promise.all(targets.map(async (t) => (await this.ws.graph(t.connection).listAudiences(t.adAccountId)).map((a) => ({ ...a, ...t }))));
+      return lists.flat();
     } catch (e) {
       throw asHttpError(e, this.metrics);
     }
   }
 
-  async createAudience(input: { name: string; description?: string; valueBased?: boolean }): Promise<{ id: string }> {
+  /** @throws HttpError 400 when the config uses several ad accounts and none was named. */
+  async createAudience(input: { name: string; description?: string; valueBased?: boolean }, given: { connection?: string; adAccountId?: string } = {}): Promise<{ id: string } & AccountTarget> {
+    const targets = this.targets(given);
+    const [target, ...others] = targets;
+    if (!target || others.length > 0) throw new HttpError(400, `the config uses several ad accounts: name one with adAccountId (and connection when two connections reach it): ${describeTargets(targets)}`);
     try {
-      return await this.ws.graph().createCustomAudience(this.ws.config.meta.adAccountId, input);
+      return { ...(await this.ws.graph(target.connection).createCustomAudience(target.adAccountId, input)), ...target };
     } catch (e) {
       throw asHttpError(e, this.metrics);
     }
   }
 
-  async connection(now: Date = new Date()): Promise<ConnectionView> {
-    const info = await connectionInfo(await this.ws.state());
+  private targets(given: { connection?: string; adAccountId?: string }): AccountTarget[] {
+    try {
+      return accountTargets(this.ws.config, given);
+    } catch (e) {
+      if (e instanceof UnknownConnectionError) throw new HttpError(400, e.message);
+      throw e;
+    }
+  }
+
+  /** A connection's token source and expiry (never the token); by default the one syncs naming none use, else the first. */
+  async connection(name?: string, now: Date = new Date()): Promise<ConnectionView> {
+    const { config } = this.ws;
+    const c = name !== undefined ? this.requireConnection(name) : (config.connections[DEFAULT_CONNECTION] ?? Object.values(config.connections)[0]);
+    if (!c) throw new HttpError(404, 'the config has no Meta connection');
+    const info = c.appId !== undefined ? await connectionInfo(await this.ws.state(), c.name) : undefined;
+    const tokenSource = this.ws.tokenSource(c.name);
     const days = info ? daysUntilExpiry(info, now) : undefined;
-    const meta = this.ws.config.meta;
     return {
-      tokenSource: this.graph.source,
-      connectEnabled: meta.appId !== undefined && meta.appSecret !== undefined,
+      name: c.name,
+      tokenSource,
+      connectEnabled: c.appId !== undefined && c.appSecret !== undefined,
       connectedAt: info?.connectedAt ?? null,
       expiresAt: info?.expiresAt ?? null,
       daysLeft: days === undefined ? null : Math.round(days),
       expiringSoon: days !== undefined && days <= EXPIRY_WARNING_DAYS,
+      adAccounts: adAccountsOf(config, c.name),
+      syncs: syncsOf(config, c.name),
     };
   }
 
@@ -292,6 +341,30 @@ export class SyncService {
       .filter((a) => !opts.undelivered || a.status === 'undelivered')
       .filter((a) => !opts.recent || now.getTime() - Date.parse(a.createdAt) <= UNDELIVERED_SHOWN_MS)
       .slice(0, limit);
+  }
+
+  /** Every connection's view, in config order. */
+  async connectionViews(now: Date = new Date()): Promise<ConnectionView[]> {
+    return Promise.all(Object.keys(this.ws.config.connections).map((n) => this.connection(n, now)));
+  }
+
+  /** Every connection, with its token checked against Meta now (one call per connection). */
+  async connectionReports(now: Date = new Date()): Promise<ConnectionReport[]> {
+    const [views, statuses] = await Promise.all([this.connectionViews(now), connectionStatus(this.ws)]);
+    return views.map((v) => {
+      const s = statuses.find((x) => x.name === v.name);
+      return { ...v, state: s?.state ?? 'unknown', valid: s?.valid ?? false, ...(s?.error ? { error: s.error } : {}), ...(s?.userId ? { userId: s.userId } : {}) };
+    });
+  }
+
+  /** @throws HttpError 404 for a connection the config does not have. */
+  requireConnection(name: string) {
+    try {
+      return connectionOf(this.ws.config, name);
+    } catch (e) {
+      if (e instanceof UnknownConnectionError) throw new HttpError(404, e.message);
+      throw e;
+    }
   }
 
   /** Sync names in flight, for shutdown and /healthz. */

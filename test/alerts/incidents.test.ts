@@ -2,8 +2,8 @@
 // 127.0.0.1: one alert per incident, "recovered" when it is over, and each condition.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { metaTokenStatus } from '../../src/alerts/index.js';
-import { saveConnectedToken } from '../../src/app/tokens.js';
+import { tokenStatusOf } from '../../src/alerts/index.js';
+import { connectionInfo, saveConnectedToken } from '../../src/app/tokens.js';
 import { DEFAULT_TOKEN } from '../../src/emulator/index.js';
 import { GraphClient } from '../../src/meta/index.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
@@ -171,9 +171,20 @@ describe('conditions', () => {
     // Today's single token as serve reads it: /me for validity, the connected token's expiry.
     const { w, c } = await setup(
       { ops: { type: 'webhook', url: `${receiver.url}/hooks/ops`, when: { tokenExpiresWithinDays: 7 } } },
-      { center: { now: () => now, tokenStatus: () => metaTokenStatus(graph, t!.state, true) } },
+      { center: { now: () => now, tokenStatus: () => connectedTokenStatus() } },
     );
     const graph = new GraphClient({ accessToken: DEFAULT_TOKEN, graphUrl: w.emulator.url, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+    // What connectionStatus reports for a connected default connection: /me for validity, the stored expiry.
+    const connectedTokenStatus = async () => {
+      const info = await connectionInfo(t!.state);
+      const expiresAt = info?.expiresAt ?? null;
+      try {
+        await graph.me();
+        return tokenStatusOf([{ name: 'default', tokenSource: 'connected', state: 'ok', valid: true, expiresAt, adAccounts: [], syncs: [] }]);
+      } catch (e) {
+        return tokenStatusOf([{ name: 'default', tokenSource: 'connected', state: 'expired', valid: false, expiresAt, error: (e as Error).message, adAccounts: [], syncs: [] }]);
+      }
+    };
     const key = randomBytes(32);
     const check = async () => {
       await c.center.checkTokens();

@@ -30,7 +30,7 @@ describe('undelivered alerts panel', () => {
 
   it('is absent when every alert was delivered', () => {
     expect(undeliveredPanel([])).toBe('');
-    const page = overviewPage({ session: undefined, loginRequired: false }, { syncs: [], sizes: new Map(), connection: { tokenSource: 'config', connectEnabled: false, connectedAt: null, expiresAt: null, daysLeft: null, expiringSoon: false } }).text;
+    const page = overviewPage({ session: undefined, loginRequired: false }, { syncs: [], sizes: new Map(), connections: [], adAccounts: [], adAccount: null }).text;
     expect(page).not.toContain('undelivered-alerts');
   });
 });

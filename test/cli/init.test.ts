@@ -34,12 +34,36 @@ describe('audience-sync init', () => {
     expect(text).toContain('accessToken: "${META_ACCESS_TOKEN}"');
     expect(text).not.toContain('token-from-env');
     const config = loadConfig(join(dir, 'audience-sync.yml'), env);
-    expect(config.meta.adAccountId).toBe('1234567890');
+    expect(config.meta?.adAccountId).toBe('1234567890');
     expect(config.sources.warehouse).toEqual({ type: 'duckdb', path: join(dir, 'warehouse.duckdb') });
     const [sync] = config.syncs;
     expect(sync).toMatchObject({ name: 'customers', mode: 'mirror', primaryKey: 'user_id', audience: { create: { name: 'Loyal customers', valueBased: false } } });
     expect(sync?.model).toContain('from customers');
     expect(sync?.mapping).toMatchObject({ EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' });
+  });
+
+  it('writes a named connection (its own token variable) that the sync names, from --connection or the last question', async () => {
+    const r = await init('--yes', '--ad-account', 'act_77', '--connection', 'client-b');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('export META_ACCESS_TOKEN_CLIENT_B=...');
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).not.toMatch(/^meta:/m);
+    expect(text).toMatch(/^connections:\n {2}client-b:\n {4}accessToken: "\$\{META_ACCESS_TOKEN_CLIENT_B\}"/m);
+    const config = loadConfig(join(dir, 'audience-sync.yml'), { ...env, META_ACCESS_TOKEN_CLIENT_B: 'b-token' });
+    expect(config.connections['client-b']).toMatchObject({ accessToken: 'b-token', adAccountId: '77' });
+    expect(config.syncs[0]).toMatchObject({ connection: 'client-b', adAccountId: '77' });
+    expect((await init('--yes', '--force', '--ad-account', '1', '--connection', 'Not A Slug')).stderr).toContain('expected a connection name');
+
+    // On a terminal it is the last question; the default keeps the meta: block.
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const answers = ['act_42', 'duckdb', '', '', 'Loyal', '', 'client-c'];
+    output.setEncoding('utf8').on('data', (chunk: string) => {
+      if (/: $/.test(chunk)) input.write(`${answers.shift() ?? ''}\n`);
+    });
+    expect(await collectAnswers({ config: 'audience-sync.yml' }, { input, output })).toMatchObject({ adAccountId: '42', connection: 'client-c' });
+    const defaults = await collectAnswers({ config: 'audience-sync.yml', yes: true, adAccount: '1' });
+    expect(defaults.connection).toBeUndefined();
   });
 
   it('writes a postgres config syncing into an existing audience', async () => {

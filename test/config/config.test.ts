@@ -90,8 +90,8 @@ syncs: [{ name: a, source: w, model: "select 1 as id", primaryKey: id, audience:
       {},
     );
     expect(config.state.url).toBe('sqlite:///var/lib/as/state.db');
-    expect(config.meta.accessToken).toBe('tok-${NOT_A_VAR}');
-    expect(config.meta.graphUrl).toBe('http://127.0.0.1:4000');
+    expect(config.meta?.accessToken).toBe('tok-${NOT_A_VAR}');
+    expect(config.meta?.graphUrl).toBe('http://127.0.0.1:4000');
     expect(config.sources.w).toEqual({ type: 'duckdb', path: ':memory:' });
   });
 

@@ -46,6 +46,36 @@ describe('access token', () => {
     expect([e.code, e.error_subcode, e.is_transient]).toEqual([190, subcode, false]);
   });
 
+  it('a token limited to some ad accounts sees only those: the others and their audiences answer 100/33, each token with its own state', async () => {
+    emu.control.addAdAccount({ id: '2000000000000002', name: 'Other business' });
+    emu.control.addToken({ token: 'other-business', adAccounts: ['act_2000000000000002'] });
+    const mine = (await graph.request('POST', `${ACT}/customaudiences`, { form: { name: 'mine' } })).body.id as string;
+    graph.token = 'other-business';
+    const listed = await graph.get('me/adaccounts', { fields: 'account_id' });
+    expect((listed.body.data as Array<{ account_id: string }>).map((a) => a.account_id)).toEqual(['2000000000000002']);
+    expect((await graph.request('POST', 'act_2000000000000002/customaudiences', { form: { name: 'theirs' } })).status).toBe(200);
+    for (const path of [`${ACT}/customaudiences`, mine]) {
+      const e = expectError(await graph.get(path));
+      expect([e.code, e.error_subcode]).toEqual([100, 33]);
+    }
+    // One token expiring leaves the other valid.
+    emu.control.setTokenState('other-business', 'expired');
+    expect(expectError(await graph.get('me')).error_subcode).toBe(463);
+    graph.token = DEFAULT_TOKEN;
+    expect((await graph.get('me')).status).toBe(200);
+    expect((await graph.get('me/adaccounts')).body.data).toHaveLength(2);
+  });
+
+  it("a token of an app that requires appsecret_proof needs a proof made with that app's secret", async () => {
+    emu.control.addToken({ token: 'app-token', appSecret: 'app-secret-1' });
+    graph.token = 'app-token';
+    expect(expectError(await graph.get('me')).message).toMatch(/appsecret_proof/);
+    expect(expectError(await graph.get('me', { appsecret_proof: appsecretProof('another-secret', 'app-token') })).message).toMatch(/appsecret_proof/);
+    expect((await graph.get('me', { appsecret_proof: appsecretProof('app-secret-1', 'app-token') })).status).toBe(200);
+    graph.token = DEFAULT_TOKEN;
+    expect((await graph.get('me')).status).toBe(200);
+  });
+
   it('a token with expiresAt expires when the clock passes it', async () => {
     emu.control.addToken({ token: 'short-lived', expiresAt: emu.control.now() + 60_000 });
     graph.token = 'short-lived';

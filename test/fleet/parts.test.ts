@@ -54,7 +54,7 @@ describe('fleet settings', () => {
 
   it('applies defaults and validates the fleet section', () => {
     const defaults = fleetSettings(parseConfig(configText('postgres://u@127.0.0.1/db'), join(dir, 'b.yml'), {}));
-    expect(defaults).toMatchObject({ adAccountId: '42', maxConcurrentPerAdAccount: 2, jobTimeoutSeconds: 3600, pollIntervalSeconds: 2 });
+    expect(defaults).toMatchObject({ adAccounts: { a: '42' }, maxConcurrentPerAdAccount: 2, jobTimeoutSeconds: 3600, pollIntervalSeconds: 2 });
     expect(() => parseConfig(configText('postgres://u@127.0.0.1/db', { maxConcurrentPerAdAccount: 0, jobTimeoutSeconds: 5 }), join(dir, 'c.yml'), {})).toThrow(
       /fleet\.maxConcurrentPerAdAccount.*at least 1[\s\S]*fleet\.jobTimeoutSeconds.*at least 10/,
     );
@@ -175,6 +175,23 @@ describe('run queue (pg-boss)', () => {
       expect((await queue.take())?.sync).toBe('a');
       // b comes back after its retry delay, not at once.
       expect(await queue.take()).toBeUndefined();
+    } finally {
+      await queue.stop();
+    }
+  });
+
+  it('gives a deferred job back to the queue, due a moment later, without using up a retry', async () => {
+    const settings = fleetSettings(parseConfig(configText(await createDatabase(server.url, 'deferred'), { jobTimeoutSeconds: 30 }), join(dir, 'd.yml'), {}));
+    const queue = await openRunQueue(settings);
+    try {
+      expect(await queue.enqueue('a', 'schedule:catch-up')).toBe(true);
+      const first = await queue.take();
+      await queue.defer(first!, 1);
+      expect(await queue.take()).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 1500));
+      const again = await queue.take();
+      expect(again).toMatchObject({ sync: 'a', trigger: 'schedule:catch-up' });
+      expect(again?.id).not.toBe(first?.id);
     } finally {
       await queue.stop();
     }

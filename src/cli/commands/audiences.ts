@@ -1,37 +1,83 @@
 /** `audience-sync audiences list | show | create | delete | lookalike`: the ad account's audiences. */
 import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
+import { accountTargets, describeTargets, UnknownConnectionError, type AccountTarget } from '../../app/connections.js';
+import type { Workspace } from '../../app/workspace.js';
 import type { AudienceInfo, GraphClient } from '../../meta/index.js';
 import { CliError, EXIT } from '../exit-codes.js';
+import { adAccountId, connectionName } from '../options.js';
 import { withConfigOption, withWorkspace } from '../workspace.js';
 
 interface Common {
   config: string;
   json?: boolean;
+  /** Which connection's token to use. */
+  connection?: string;
+  /** Digits (act_ removed by the option parser). */
+  adAccount?: string;
 }
 
-/** Opens the config only for its meta section: the warehouses are never touched. */
+/** Opens the config only for its connections: the warehouses are never touched. */
+function withTargets<T>(opts: Common, fn: (ws: Workspace, targets: AccountTarget[]) => Promise<T>): Promise<T> {
+  return withWorkspace(opts.config, (ws) => {
+    let targets: AccountTarget[];
+    try {
+      targets = accountTargets(ws.config, { ...(opts.connection !== undefined ? { connection: opts.connection } : {}), ...(opts.adAccount !== undefined ? { adAccountId: opts.adAccount } : {}) });
+    } catch (e) {
+      if (e instanceof UnknownConnectionError) throw new CliError(`${e.message} (pass --connection and --ad-account)`);
+      throw e;
+    }
+    return fn(ws, targets);
+  });
+}
+
+/** One ad account to work on: the one given, or the only one the config uses. */
 function withGraph<T>(opts: Common, fn: (graph: GraphClient, adAccountId: string) => Promise<T>): Promise<T> {
-  return withWorkspace(opts.config, (ws) => fn(ws.graph(), ws.config.meta.adAccountId));
+  return withTargets(opts, (ws, targets) => {
+    const [target, ...others] = targets;
+    if (!target || others.length > 0) throw new CliError(`the config uses several ad accounts: pass --ad-account (and --connection when two connections reach it) to pick one of ${describeTargets(targets)}`);
+    return fn(ws.graph(target.connection), target.adAccountId);
+  });
+}
+
+/** The connection whose token reads an audience: the one given, or the only one the accounts in use go through. */
+function withConnectionGraph<T>(opts: Common, fn: (graph: GraphClient) => Promise<T>): Promise<T> {
+  return withTargets(opts, (ws, targets) => {
+    const connections = [...new Set(targets.map((t) => t.connection))];
+    if (connections.length > 1) throw new CliError(`the config has several connections: pass --connection (one of ${connections.join(', ')}) to say whose token to use`);
+    return fn(ws.graph(connections[0]));
+  });
 }
 
 const sub = (parent: Command, name: string, description: string) =>
-  withConfigOption(parent.command(name).description(description).option('--json', 'print JSON on stdout'));
+  withConfigOption(
+    parent
+      .command(name)
+      .description(description)
+      .option('--json', 'print JSON on stdout')
+      .option('--connection <name>', 'the Meta connection whose token to use (default: the one the ad account is used with)', connectionName)
+      .option('--ad-account <id>', 'ad account, e.g. act_1234567890 (default: the one the config uses)', adAccountId),
+  );
 
 export function register(program: Command): void {
-  const audiences = program.command('audiences').description("list, inspect, create and delete the ad account's custom audiences");
+  const audiences = program.command('audiences').description("list, inspect, create and delete the ad accounts' custom audiences");
 
-  sub(audiences, 'list', 'every audience of the ad account (all pages)').action(async (opts: Common) => {
-    await withGraph(opts, async (graph, account) => {
-      const list = await graph.listAudiences(account);
-      console.log(opts.json ? JSON.stringify(list, null, 2) : formatAudienceTable(list, account));
+  sub(audiences, 'list', 'every audience (all pages) of each ad account the config uses, or of the one given').action(async (opts: Common) => {
+    await withTargets(opts, async (ws, targets) => {
+      const lists = [];
+      for (const t of targets) lists.push({ ...t, audiences: await ws.graph(t.connection).listAudiences(t.adAccountId) });
+      const [only] = lists;
+      // One account prints as it always did; several are labelled with their account and connection.
+      if (only && lists.length === 1) console.log(opts.json ? JSON.stringify(only.audiences, null, 2) : formatAudienceTable(only.audiences, only.adAccountId));
+      else if (opts.json) console.log(JSON.stringify(lists, null, 2));
+      else console.log(lists.map((l) => `act_${l.adAccountId} (connection ${l.connection})\n${formatAudienceTable(l.audiences, l.adAccountId)}`).join('\n\n'));
     });
   });
 
   sub(audiences, 'show', 'one audience: size, statuses, data source')
     .argument('<id>', 'audience id')
     .action(async (id: string, opts: Common) => {
-      await withGraph(opts, async (graph) => {
+      await withConnectionGraph(opts, async (graph) => {
         const a = await graph.getAudience(audienceIdArg(id));
         console.log(opts.json ? JSON.stringify(a, null, 2) : formatAudience(a));
       });
@@ -59,7 +105,7 @@ export function register(program: Command): void {
     .action(async (id: string, opts: Common & { yes?: boolean }) => {
       const audienceId = audienceIdArg(id);
       if (!opts.yes) await confirm(`Delete audience ${audienceId}? Ads using it stop delivering. Type "yes" to delete: `);
-      await withGraph(opts, async (graph) => {
+      await withConnectionGraph(opts, async (graph) => {
         await graph.deleteAudience(audienceId);
         console.log(opts.json ? JSON.stringify({ id: audienceId, deleted: true }) : `deleted audience ${audienceId}`);
       });

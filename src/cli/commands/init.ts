@@ -4,12 +4,16 @@ import { dirname, relative, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError } from '../exit-codes.js';
+import { DEFAULT_CONNECTION } from '../../config/index.js';
 import { DATE_FORMAT_EXAMPLES, DATE_FORMATS, isDateFormat, type DateFormat } from '../../identity/index.js';
+import { adAccountId as parseAdAccount, connectionName as parseConnectionName } from '../options.js';
 import { withConfigOption } from '../workspace.js';
 
 export interface InitAnswers {
   /** Digits, without act_. */
   adAccountId: string;
+  /** A named connection (written under `connections:`); absent or "default": the `meta:` block. */
+  connection?: string;
   source: InitSource;
   audience: { id: string } | { create: string };
   syncName: string;
@@ -51,6 +55,7 @@ interface InitOptions {
   keyFile?: string;
   ca?: string;
   adAccount?: string;
+  connection?: string;
   audienceId?: string;
   createAudience?: string;
   syncName?: string;
@@ -75,6 +80,7 @@ export function register(program: Command): void {
       .option('--location <location>', 'BigQuery: location of the datasets (e.g. EU, europe-west2); needed outside the US and EU multi-regions')
       .option('--key-file <file>', 'BigQuery: service-account key file (default: Application Default Credentials)')
       .option('--ad-account <id>', 'ad account id, e.g. act_1234567890', parseAdAccount)
+      .option('--connection <name>', 'name of the Meta connection (its token is read from META_ACCESS_TOKEN_<NAME>); default: the meta: block', parseConnectionName)
       .option('--audience-id <id>', 'sync into this existing audience', parseAudienceId)
       .option('--create-audience <name>', 'create an audience with this name on the first run')
       .option('--sync-name <name>', `name of the sync (default ${DEFAULTS.syncName})`, parseSyncName)
@@ -95,7 +101,7 @@ export function register(program: Command): void {
       [
         `wrote ${shown} and ${relative(process.cwd(), modelPath) || modelPath}`,
         'next:',
-        '  export META_ACCESS_TOKEN=...          # a token with ads_management (never put it in the file)',
+        `  export ${tokenVariable(answers.connection)}=...          # a token with ads_management (never put it in the file)`,
         `  audience-sync doctor -c ${shown}       # token, ad account, terms, model`,
         `  audience-sync plan ${answers.syncName} -c ${shown}   # dry run: what would be sent`,
         `  audience-sync sync ${answers.syncName} -c ${shown}`,
@@ -129,7 +135,17 @@ export async function collectAnswers(opts: InitOptions, io?: { input: NodeJS.Rea
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     const birthDate = await chooseBirthDate(opts, rl, ask);
-    return { adAccountId, source, audience, syncName, modelFile: `models/${syncName}.sql`, ...(birthDate ? { birthDate } : {}) };
+    // Asked last, so answering the questions before it stays the same whatever this one is.
+    const connection = opts.connection ?? (await ask('Name of the Meta connection ("default" writes the meta: block; another name, e.g. a client, writes connections:)', DEFAULT_CONNECTION, parseConnectionName));
+    return {
+      adAccountId,
+      ...(connection === DEFAULT_CONNECTION ? {} : { connection }),
+      source,
+      audience,
+      syncName,
+      modelFile: `models/${syncName}.sql`,
+      ...(birthDate ? { birthDate } : {}),
+    };
   } finally {
     rl?.close();
   }
@@ -238,12 +254,6 @@ function parseProjectId(value: string): string {
   return v;
 }
 
-function parseAdAccount(value: string): string {
-  const v = value.trim();
-  if (!/^(act_)?\d+$/.test(v)) throw new InvalidArgumentError('expected an ad account id such as act_1234567890 (Business Manager → Ad accounts)');
-  return v.replace(/^act_/, '');
-}
-
 function parseAudienceId(value: string): string {
   const v = value.trim();
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected an audience id (digits; `audience-sync audiences list` shows them)');
@@ -257,6 +267,31 @@ function parseSyncName(value: string): string {
 
 /** YAML double-quoted string (JSON strings are valid YAML). */
 const q = (s: string) => JSON.stringify(s);
+
+/** The variable a connection's token is read from: META_ACCESS_TOKEN, or META_ACCESS_TOKEN_<NAME> for a named one. */
+export function tokenVariable(connection: string | undefined): string {
+  return connection === undefined || connection === DEFAULT_CONNECTION ? 'META_ACCESS_TOKEN' : `META_ACCESS_TOKEN_${connection.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** The `meta:` block, or a named connection under `connections:`, with its settings commented. */
+function renderConnection(a: InitAnswers): string[] {
+  const named = a.connection !== undefined && a.connection !== DEFAULT_CONNECTION;
+  const pad = named ? '    ' : '  ';
+  const settings = [
+    `accessToken: "\${${tokenVariable(a.connection)}}"   # a token with ads_management; never write the token itself here`,
+    `adAccountId: ${q(`act_${a.adAccountId}`)}`,
+    'apiVersion: v25.0                     # `audience-sync doctor` warns before it expires',
+    '# appSecret: "${META_APP_SECRET}"     # set it if your app requires appsecret_proof',
+    '# graphUrl: "http://127.0.0.1:4010"   # point at `audience-sync emulator` for a dry run',
+  ].map((line) => pad + line);
+  if (!named) return ['meta:', ...settings];
+  return [
+    '# Meta connections by name, each with its own token; a sync names its own (connection:).',
+    'connections:',
+    `  ${a.connection}:`,
+    ...settings,
+  ];
+}
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
@@ -278,12 +313,7 @@ export function renderInitConfig(a: InitAnswers): string {
     'state:',
     '  url: "sqlite://.audience-sync/state.db"',
     '',
-    'meta:',
-    '  accessToken: "${META_ACCESS_TOKEN}"   # a token with ads_management; never write the token itself here',
-    `  adAccountId: ${q(`act_${a.adAccountId}`)}`,
-    '  apiVersion: v25.0                     # `audience-sync doctor` warns before it expires',
-    '  # appSecret: "${META_APP_SECRET}"     # set it if your app requires appsecret_proof',
-    '  # graphUrl: "http://127.0.0.1:4010"   # point at `audience-sync emulator` for a dry run',
+    ...renderConnection(a),
     '',
     '# Warehouses, by name.',
     'sources:',
@@ -292,6 +322,7 @@ export function renderInitConfig(a: InitAnswers): string {
     'syncs:',
     `  - name: ${a.syncName}`,
     '    source: warehouse',
+    ...(a.connection !== undefined && a.connection !== DEFAULT_CONNECTION ? [`    connection: ${a.connection}             # whose token this sync uses`] : []),
     `    modelFile: ${q(a.modelFile)}    # the SQL whose rows are the audience (or inline: model: "select ...")`,
     '    primaryKey: user_id                # one row per key; null and duplicate keys are rejected',
     ...audience,

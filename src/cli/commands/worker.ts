@@ -26,6 +26,7 @@ export function register(program: Command): void {
         alerts: { logger: log },
         onEvent: ({ type, ...fields }) => {
           if (type === 'error' || type === 'job_failed') log.warn({ event: type, ...fields }, type);
+          else if (type === 'run_deferred') log.debug({ event: type, ...fields }, type);
           else log.info({ event: type, ...fields }, type);
         },
       }),

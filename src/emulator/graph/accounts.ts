@@ -1,5 +1,5 @@
 /** Token, account and ToS endpoints (docs/graph-api.md, "Endpoints"). */
-import { requireScope } from '../auth.js';
+import { canUseAccount, requireScope } from '../auth.js';
 import { errors } from '../errors.js';
 import type { AccountRecord } from '../store/store.js';
 import type { GraphContext, GraphResult } from './context.js';
@@ -26,7 +26,7 @@ export function me(ctx: GraphContext): GraphResult {
 export function myAdAccounts(ctx: GraphContext): GraphResult {
   requireScope(ctx.token, 'read', 'list ad accounts');
   const fields = fieldsParam(ctx.params);
-  const accounts = [...ctx.store.accounts.values()].map((a) => accountView(a, fields.length === 0 ? ['id', 'account_id'] : fields));
+  const accounts = [...ctx.store.accounts.values()].filter((a) => canUseAccount(ctx.token, a.id)).map((a) => accountView(a, fields.length === 0 ? ['id', 'account_id'] : fields));
   return { body: paginate(accounts, ctx.params, ctx.flags, ctx.selfUrl) };
 }
 

@@ -4,7 +4,7 @@
  * HTML pages and dropped connections that Meta's front end produces (and faults imitate).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authenticate, credentialsOf, requireScope } from '../auth.js';
+import { authenticate, canUseAccount, credentialsOf, requireScope } from '../auth.js';
 import { errors, GraphError, htmlErrorPage } from '../errors.js';
 import type { FaultDecision } from '../faults.js';
 import type { GraphMethod } from '../graph/context.js';
@@ -73,6 +73,8 @@ function runGraph(rt: EmulatorRuntime, call: GraphCall, entry: RequestLogEntry):
     const token = authenticate(rt.store, call.creds, rt.appSecret, now);
     const route = resolveRoute(segments, call.method, (id) => rt.store.audiences.get(id)?.accountId);
     accountId = route.accountId;
+    // An account (or audience) of another business looks, to this token, like one that does not exist.
+    if (accountId !== undefined && !canUseAccount(token, accountId)) throw errors.unsupported(call.method, route.audienceId ?? `act_${accountId}`);
     if (route.accountId !== undefined) entry.adAccountId = route.accountId;
     if (route.audienceId !== undefined) entry.audienceId = route.audienceId;
     if (call.throttleFault) {

@@ -20,6 +20,10 @@ export interface TokenRecord {
   scopes: string[];
   state: TokenState;
   expiresAt?: number;
+  /** Digits; absent: every account. */
+  adAccounts?: string[];
+  /** Its app's secret, when that app requires appsecret_proof. */
+  appSecret?: string;
 }
 
 export class EmulatorStore {
@@ -54,6 +58,8 @@ export class EmulatorStore {
       scopes: t.scopes ?? ['ads_management', 'ads_read'],
       state: t.state ?? 'valid',
       ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt }),
+      ...(t.adAccounts === undefined ? {} : { adAccounts: t.adAccounts.map(stripActPrefix) }),
+      ...(t.appSecret === undefined ? {} : { appSecret: t.appSecret }),
     };
     this.tokens.set(t.token, record);
     return record;

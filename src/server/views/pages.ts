@@ -10,12 +10,16 @@ import { csrfField, duration, layout, n, statusBadge, when, type PageFrame } fro
 
 type Frame = Omit<PageFrame, 'title'>;
 
-export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map<string, AudienceHealth | null>; connection: ConnectionView; undelivered?: AlertView[] }): SafeHtml {
+export function overviewPage(
+  frame: Frame,
+  data: { syncs: SyncView[]; sizes: Map<string, AudienceHealth | null>; connections: ConnectionView[]; adAccounts: string[]; adAccount: string | null; undelivered?: AlertView[] },
+): SafeHtml {
+  const several = data.connections.length > 1;
   const rows = data.syncs.map((s) => {
     const health = data.sizes.get(s.name);
     const last = s.lastRun;
-    return html`<tr>
-<td><a href="/syncs/${encodeURIComponent(s.name)}">${s.name}</a><div class="muted">${s.mode} · ${s.source}</div></td>
+    return html`<tr data-sync="${s.name}" data-ad-account="${s.adAccountId}">
+<td><a href="/syncs/${encodeURIComponent(s.name)}">${s.name}</a><div class="muted">${s.mode} · ${s.source} · act_${s.adAccountId}${several ? html` · <span data-connection>${s.connection}</span>` : ''}</div></td>
 <td>${statusBadge(s.status)}${s.givenUp.count > 0 ? html`<div class="given-up"><a href="/syncs/${encodeURIComponent(s.name)}#given-up">${n(s.givenUp.count)} given up</a></div>` : ''}</td>
 <td>${last ? html`<a href="/runs/${last.id}">${when(last.startedAt)}</a><div class="muted">+${n(count(last, 'added'))} / −${n(count(last, 'deleted'))} / ${n(count(last, 'failed'))} failed${plannedOf(last) ? ' · refused by a safeguard' : ''}</div>` : html`<span class="muted">never</span>`}</td>
 <td>${s.nextRunAt ? when(s.nextRunAt) : html`<span class="muted">${s.schedule ? 'no upcoming tick' : 'not scheduled'}</span>`}</td>
@@ -23,12 +27,21 @@ export function overviewPage(frame: Frame, data: { syncs: SyncView[]; sizes: Map
 <td class="num">${sizeText(health)}</td>
 </tr>`;
   });
+  const empty = data.syncs.length === 0 ? html`<tr><td colspan="6" class="muted">No sync uses act_${data.adAccount ?? ''}.</td></tr>` : '';
   return layout(
     { ...frame, title: 'Syncs' },
-    html`<h1>Syncs</h1>${connectionPanel(data.connection)}${undeliveredPanel(data.undelivered ?? [])}
+    html`<h1>Syncs</h1>${data.connections.map((c) => connectionPanel(c, several))}${undeliveredPanel(data.undelivered ?? [])}
+${adAccountFilter(data.adAccounts, data.adAccount)}
 <table><thead><tr><th>Sync</th><th>Status</th><th>Last run</th><th>Next run</th><th>Audience</th><th class="num">Audience size</th></tr></thead>
-<tbody>${rows}</tbody></table>`,
+<tbody>${rows}${empty}</tbody></table>`,
   );
+}
+
+/** A plain GET form (the dashboard runs no script): `/?adAccount=…` lists the syncs of one ad account. */
+function adAccountFilter(accounts: string[], selected: string | null): SafeHtml | string {
+  if (accounts.length < 2 && selected === null) return '';
+  const option = (value: string, label: string) => html`<option value="${value}"${(selected ?? '') === value ? trusted(' selected') : ''}>${label}</option>`;
+  return html`<form method="get" action="/" class="actions" data-ad-account-filter><label>Ad account <select name="adAccount">${option('', 'All ad accounts')}${accounts.map((a) => option(a, `act_${a}`))}</select></label><button type="submit">Filter</button></form>`;
 }
 
 export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; health: AudienceHealth | null; connection: ConnectionView }): SafeHtml {
@@ -60,6 +73,7 @@ export function syncPage(frame: Frame, data: { sync: SyncView; runs: RunView[]; 
 <div class="card"><div class="k">Records in state</div><div class="v">${n(sync.records.total)}</div><div class="muted">${n(sync.records.pending)} pending · ${n(sync.records.failed)} failed</div></div>
 <div class="card"><div class="k">Given up</div><div class="v" data-given-up="${sync.givenUp.count}">${n(sync.givenUp.count)}</div><div class="muted">after ${sync.givenUp.maxAttempts} failed attempt${sync.givenUp.maxAttempts === 1 ? '' : 's'}</div></div>
 <div class="card"><div class="k">Audience</div><div class="v mono">${sync.audienceId ?? '—'}</div></div>
+<div class="card"><div class="k">Ad account</div><div class="v mono">act_${sync.adAccountId}</div><div class="muted">connection ${sync.connection}</div></div>
 </div>
 <div class="actions">
 <form method="post" action="/syncs/${encodeURIComponent(sync.name)}/run">${csrfField(frame.session)}<button class="primary" type="submit">Run now</button>
@@ -242,14 +256,17 @@ Alerts are tried again with backoff before they count as not delivered. Check th
   )}</tbody></table></section>`;
 }
 
-function connectionPanel(c: ConnectionView): SafeHtml {
-  const connect = c.connectEnabled ? html`<a class="button fb" href="/connect">${c.tokenSource === 'connected' ? 'Reconnect with Facebook' : 'Connect with Facebook'}</a>` : '';
+function connectionPanel(c: ConnectionView, several = false): SafeHtml {
+  const href = several ? `/connect?connection=${encodeURIComponent(c.name)}` : '/connect';
+  const connect = c.connectEnabled ? html`<a class="button fb" href="${href}">${c.tokenSource === 'connected' ? 'Reconnect with Facebook' : 'Connect with Facebook'}</a>` : '';
   let status: SafeHtml;
   if (c.tokenSource === 'connected') {
     const left = c.daysLeft === null ? '' : c.daysLeft < 0 ? ' (expired)' : ` (${c.daysLeft} days left)`;
     status = html`Meta account connected ${when(c.connectedAt)}; token ${c.expiresAt ? html`expires <strong data-token-expiry>${when(c.expiresAt)}</strong>${left}` : 'does not expire'}.`;
   } else if (c.tokenSource === 'config') {
     status = html`Using the access token from the config file.`;
+  } else if (several) {
+    status = html`No Meta access token yet: ${c.connectEnabled ? 'connect a Meta account' : 'set its accessToken in the config, or its appId and appSecret to connect with Facebook'}.`;
   } else {
     status = html`No Meta access token yet: ${c.connectEnabled ? 'connect a Meta account' : 'set meta.accessToken, or meta.appId and meta.appSecret to connect with Facebook'}.`;
   }
@@ -258,5 +275,7 @@ function connectionPanel(c: ConnectionView): SafeHtml {
     c.tokenSource === 'connected' && c.expiringSoon
       ? html` <strong>The token ${c.daysLeft !== null && c.daysLeft < 0 ? 'has expired' : `expires within ${EXPIRY_WARNING_DAYS} days`}: reconnect to keep the syncs running.</strong>`
       : '';
-  return html`<div class="flash ${kind} actions" style="justify-content:space-between"><span>${status}${warning}</span>${connect}</div>`;
+  // With several connections each panel says whose token it is and which ad accounts it reaches.
+  const whose = several ? html`<strong>Connection ${c.name}</strong>${c.adAccounts.length > 0 ? ` (${c.adAccounts.map((a) => `act_${a}`).join(', ')})` : ''}: ` : '';
+  return html`<div class="flash ${kind} actions" style="justify-content:space-between" data-connection-panel="${c.name}"><span>${whose}${status}${warning}</span>${connect}</div>`;
 }
