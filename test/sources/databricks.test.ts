@@ -69,7 +69,7 @@ describe('Databricks source', () => {
       { name: 'ratio', type: 'DECIMAL(4,1)' },
     ]);
     const submitted = server.submissions.at(-1)!;
-    expect(submitted).toMatchObject({ disposition: 'INLINE', format: 'JSON_ARRAY', warehouse_id: server.warehouseId, catalog: 'main', schema: 'default' });
+    expect(submitted).toMatchObject({ disposition: 'INLINE', format: 'JSON_ARRAY', warehouse_id: server.warehouseId, catalog: server.catalog, schema: server.schema });
     expect(submitted.statement).toMatch(/\) AS `audience_sync_model` LIMIT 0$/);
   });
 
@@ -127,7 +127,7 @@ describe('Databricks source', () => {
       const error = await readAll(s.stream('select * from secret_people')).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SourceError);
       expect((error as Error).message).toMatch(
-        /source "dbx": Databricks could not run the model: \[INSUFFICIENT_PERMISSIONS\] Insufficient privileges: User does not have SELECT on Table 'main\.default\.secret_people'\..*; ask for GRANT SELECT ON TABLE main\.default\.secret_people TO `your user`/,
+        /source "dbx": Databricks could not run the model: \[INSUFFICIENT_PERMISSIONS\] Insufficient privileges: User does not have SELECT on Table 'workspace\.default\.secret_people'\..*; ask for GRANT SELECT ON TABLE workspace\.default\.secret_people TO `your user`/,
       );
       await s.close();
     } finally {
@@ -213,7 +213,7 @@ describe('Databricks source', () => {
 
   it('checks the warehouse for doctor, and counts the model rows', async () => {
     expect(await source.doctor('select * from users')).toEqual([
-      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog main, schema default/) },
+      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog workspace, schema default/) },
       { subject: 'rows', status: 'ok', message: `the model returns ${ROWS.toLocaleString('en-US')} rows`, rows: { rows: ROWS, estimated: false } },
     ]);
     const scoped = await startDatabricksServer();
