@@ -236,7 +236,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const offset = run.pages.slice(0, index).reduce((n, p) => n + p.length, 0);
     const next = index + 1 < run.pages.length ? { next_chunk_index: index + 1, next_chunk_internal_link: chunkLink(run, index + 1) } : {};
     if (run.disposition === 'INLINE') {
-      controls.served.rows += rows.length;
+      if (run.readRows) controls.served.rows += rows.length;
       return { chunk_index: index, row_offset: offset, row_count: rows.length, data_array: rows, ...next };
     }
     const key = randomUUID();
@@ -295,6 +295,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
 
   /** Runs DDL or DML: DML answers its counts (num_affected_rows, and num_inserted_rows for INSERT), DDL no columns at all. */
   const write = async (run: Run, sql: string, kind: Exclude<ReturnType<typeof statementKind>, { kind: 'query' }>): Promise<void> => {
+    run.readRows = false;
     const target = writeTarget(sql);
     const existed = target ? await backend.exists(target.object, target.path) : false;
     const noop = kind.verb === 'CREATE' && target?.conditional === true && existed;
@@ -347,7 +348,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         return undefined;
       }
     })();
-    if (statementCount(statement) !== 1 || translated === undefined) {
+    // Counted in the translation, where every string is a standard literal.
+    if (translated === undefined || statementCount(translated) !== 1) {
       const near = translated === undefined ? "'" : ';';
       run.start(0, undefined, () => Promise.reject(new Error('syntax')), () => ({ error_code: 'BAD_REQUEST', sql_state: '42601', message: `[PARSE_SYNTAX_ERROR] Syntax error at or near '${near}'. SQLSTATE: 42601` }));
     } else {
@@ -385,7 +387,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       if (!link || !run || run.state !== 'succeeded') return sendBytes(res, 404, Buffer.from('<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>'), { 'Content-Type': 'application/xml' });
       if (Date.now() >= link.expires) return sendBytes(res, 403, Buffer.from('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>'), { 'Content-Type': 'application/xml' });
       if (controls.failAfterPages !== undefined && link.chunk >= controls.failAfterPages) return cutConnection(req);
-      controls.served.rows += run.pages[link.chunk]?.length ?? 0;
+      if (run.readRows) controls.served.rows += run.pages[link.chunk]?.length ?? 0;
       let bytes = run.cache.get(`c${link.chunk}`);
       if (!bytes) {
         bytes = Buffer.from(JSON.stringify(run.pages[link.chunk] ?? []));

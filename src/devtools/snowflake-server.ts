@@ -44,6 +44,7 @@ import {
   timeMicros,
   toDuckDbText,
   toJsonValue,
+  valuesRows,
   VARCHAR,
   writeTarget,
   type CellEncoder,
@@ -135,6 +136,9 @@ const DML_RESULT = {
   UPDATE: { column: 'number of rows updated', stat: 'numRowsUpdated' },
   MERGE: { column: 'number of rows inserted', stat: 'numRowsInserted' },
 } as const;
+
+/** Rows one VALUES clause may hold. */
+const MAX_VALUES_ROWS = 16_384;
 
 /** An unquoted name as Snowflake reports it (upper case). */
 const reported = (name: string) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name) ? name.toUpperCase() : name);
@@ -308,7 +312,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       case 'running':
         return sendJson(res, 202, queryStatus(s));
       case 'succeeded':
-        controls.served.rows += s.pages[0]?.length ?? 0;
+        if (s.readRows) controls.served.rows += s.pages[0]?.length ?? 0;
         return sendJson(res, 200, resultSet(s), { Link: `<${statusUrl(s.id)}?partition=0>; rel="first",<${statusUrl(s.id)}?partition=${Math.max(0, s.pages.length - 1)}>; rel="last"` });
       case 'timed_out':
         return sendJson(res, 408, { ...queryStatus(s), code: '000630', sqlState: '57014', message: 'Statement reached its statement or warehouse timeout and was canceled.' });
@@ -347,12 +351,17 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
 
   /** Runs DDL or DML and makes up Snowflake's answer: a count of the rows changed, or a status line. */
   const write = async (s: Statement<Failure>, sql: string, kind: Exclude<ReturnType<typeof statementKind>, { kind: 'query' }>): Promise<void> => {
+    s.readRows = false;
     const target = writeTarget(sql);
     const existed = target ? await backend.exists(target.object, target.path) : false;
     // CREATE ... IF NOT EXISTS of what exists changes nothing, and needs no grant.
     const noop = kind.verb === 'CREATE' && target?.conditional === true && existed;
     if (target && !noop && controls.refuses(target, ctx.schema)) throw Object.assign(new Error('refused'), { failure: refused(target, kind.verb === 'CREATE') });
     if (kind.kind === 'dml') {
+      const rows = valuesRows(sql);
+      if (rows > MAX_VALUES_ROWS) {
+        throw Object.assign(new Error('too many rows'), { failure: { status: 422, code: '001795', sqlState: '42601', message: `SQL compilation error: error line 1 at position 0\nmaximum number of expressions in a list exceeded, expected at most ${MAX_VALUES_ROWS.toLocaleString('en-US')}, got ${rows.toLocaleString('en-US')}` } });
+      }
       const changed = await backend.changed(sql);
       const { column, stat } = DML_RESULT[kind.verb];
       s.columns = [{ name: column, type: BIGINT }];
@@ -407,10 +416,11 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     };
     if (!roles.has(role)) {
       fail({ status: 422, code: '390189', sqlState: '08004', message: `Role '${role}' specified in the connect string is not granted to this user. Contact your local system administrator, or attempt to login with another role, e.g. PUBLIC.` });
-    } else if (statementCount(statement) !== 1) {
-      fail({ status: 422, code: '000008', sqlState: '0A000', message: `Actual statement count ${statementCount(statement)} did not match the desired statement count 1.` });
     } else if (translated === undefined) {
       fail(sqlFailure(new Error('Parser Error: unterminated quoted string at or near "\'"')));
+    } else if (statementCount(translated) !== 1) {
+      // Counted in the translation, where every string is a standard literal.
+      fail({ status: 422, code: '000008', sqlState: '0A000', message: `Actual statement count ${statementCount(translated)} did not match the desired statement count 1.` });
     } else {
       const warehouse = typeof body.warehouse === 'string' ? body.warehouse : ctx.warehouse;
       const usable = warehouseUsage && warehouse === ctx.warehouse;
@@ -447,7 +457,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     if (index < 0 || index >= Math.max(1, s.pages.length)) return sendJson(res, 422, { code: '000709', message: `Partition ${index} does not exist.`, statementHandle: s.id });
     if (controls.failAfterPages !== undefined && index >= controls.failAfterPages) return cutConnection(req);
     if (index === 0) return answer(res, s);
-    controls.served.rows += s.pages[index]!.length;
+    if (s.readRows) controls.served.rows += s.pages[index]!.length;
     let gz = s.cache.get(`p${index}`);
     if (!gz) {
       gz = gzipSync(JSON.stringify({ data: s.pages[index] }));

@@ -4,6 +4,7 @@
 // tooling only: nothing here is used by the sources it tests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { writtenObject, type WrittenObject } from '../sources/warehouse-writes.js';
 import {
   BIGINT,
   DuckDBBlobValue,
@@ -233,6 +234,8 @@ export class Statement<Failure> {
   failure: Failure | undefined;
   /** What a DML statement changed, in the vendor's words (Snowflake's `stats`). */
   stats: Record<string, number> | undefined;
+  /** The result holds rows a query read, not a DML count or a DDL status line (only those count as rows served). */
+  readRows = true;
   readonly createdOn = Date.now();
   private readonly done: Promise<void>;
   private finish!: () => void;
@@ -453,85 +456,38 @@ export function toDuckDbText(sql: string, lexicon: VendorLexicon): string {
   return out;
 }
 
-type Token = { kind: 'word' | 'name' | 'punct'; text: string };
-
-/** The first tokens of DuckDB-dialect text: words, "names" (unquoted), punctuation; literals and comments skipped. */
-function leadingTokens(sql: string, limit: number): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < sql.length && tokens.length < limit) {
-    const rest = sql.slice(i);
-    const space = /^(\s+|--[^\n]*|\/\*[\s\S]*?\*\/)/.exec(rest);
-    if (space) {
-      i += space[0].length;
-      continue;
-    }
-    const quoted = /^"((?:[^"]|"")*)"/.exec(rest);
-    if (quoted) {
-      tokens.push({ kind: 'name', text: quoted[1]!.replace(/""/g, '"') });
-      i += quoted[0].length;
-      continue;
-    }
-    const literal = /^'(?:[^']|'')*'/.exec(rest);
-    if (literal) {
-      tokens.push({ kind: 'punct', text: "'" });
-      i += literal[0].length;
-      continue;
-    }
-    const word = /^[\p{L}_][\p{L}\p{N}_$]*/u.exec(rest);
-    if (word) {
-      tokens.push({ kind: 'word', text: word[0] });
-      i += word[0].length;
-      continue;
-    }
-    tokens.push({ kind: 'punct', text: sql[i]! });
-    i++;
-  }
-  return tokens;
-}
-
 /** What a statement does, by its first word: a query returns rows, DML changes them, DDL changes objects. */
 export type StatementKind = { kind: 'query' } | { kind: 'dml'; verb: 'INSERT' | 'DELETE' | 'UPDATE' | 'MERGE' } | { kind: 'ddl'; verb: string };
 
 export function statementKind(sql: string): StatementKind {
-  const first = leadingTokens(sql, 4).find((t) => t.text !== '(');
-  const verb = first?.kind === 'word' ? first.text.toUpperCase() : '';
+  const verb = /^(?:\s+|--[^\n]*|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
   if (verb === 'INSERT' || verb === 'DELETE' || verb === 'UPDATE' || verb === 'MERGE') return { kind: 'dml', verb };
   if (['CREATE', 'DROP', 'ALTER', 'TRUNCATE'].includes(verb)) return { kind: 'ddl', verb };
   return { kind: 'query' };
 }
 
-/** The object a DDL or DML statement writes: its name as written, in parts (`[db, schema, table]`). */
-export interface WriteTarget {
-  readonly object: 'schema' | 'table';
-  /** CREATE or DROP, with IF [NOT] EXISTS. */
-  readonly conditional: boolean;
-  readonly path: readonly string[];
-}
+/** The table or schema a DDL or DML statement writes (the sources' own reading of it, so both sides agree). */
+export { writtenObject as writeTarget };
+export type WriteTarget = WrittenObject;
 
-/** Words that may stand between a statement's verb and the object it writes. */
-const TARGET_PREFIX = /^(CREATE|OR|REPLACE|TRANSIENT|TEMPORARY|TEMP|DROP|INSERT|INTO|OVERWRITE|DELETE|FROM|UPDATE|MERGE|TRUNCATE|IF|NOT|EXISTS)$/i;
-
-/** The table or schema a DDL or DML statement (in DuckDB's dialect) writes, or undefined for anything else. */
-export function writeTarget(sql: string): WriteTarget | undefined {
-  const tokens = leadingTokens(sql, 24);
-  let object: 'schema' | 'table' = 'table';
-  let conditional = false;
-  let i = 0;
-  for (; i < tokens.length && tokens[i]!.kind === 'word'; i++) {
-    const word = tokens[i]!.text.toUpperCase();
-    if (word === 'SCHEMA' || word === 'DATABASE') object = 'schema';
-    else if (word === 'EXISTS') conditional = true;
-    else if (word !== 'TABLE' && !TARGET_PREFIX.test(word)) break;
+/**
+ * Rows of the VALUES list of an INSERT (DuckDB's dialect), or 0 when it has none: the parenthesized
+ * tuples after VALUES at the statement's top level.
+ */
+export function valuesRows(sql: string): number {
+  const text = sql.replace(/'(?:[^']|'')*'/g, "''").replace(/"(?:[^"]|"")*"/g, '""');
+  const at = /\bVALUES\b/i.exec(text);
+  if (!at) return 0;
+  let depth = 0;
+  let rows = 0;
+  for (let i = at.index + at[0].length; i < text.length; i++) {
+    if (text[i] === '(') {
+      if (depth === 0) rows++;
+      depth++;
+    } else if (text[i] === ')') depth--;
+    else if (depth === 0 && /[A-Za-z;]/.test(text[i]!)) break;
   }
-  if (statementKind(sql).kind === 'query') return undefined;
-  const path: string[] = [];
-  while (i < tokens.length && (tokens[i]!.kind === 'word' || tokens[i]!.kind === 'name')) {
-    path.push(tokens[i]!.text);
-    if (tokens[i + 1]?.text !== '.') break;
-    i += 2;
-  }
-  return path.length === 0 ? undefined : { object, conditional, path };
+  return rows;
 }
 
 /** Counts the statements in a batch (semicolons outside quotes and comments, a trailing one ignored). */

@@ -9,7 +9,7 @@ import { redactSourceMessage } from './redact.js';
 import { openRedshift } from './redshift.js';
 import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
-import { PK_FIELD, SourceError, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { PK_FIELD, SourceError, type Row, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
 
 export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
@@ -119,6 +119,7 @@ function redacting(source: Source, redact: Redact): Source {
   return new Proxy(source, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop === 'snapshot' && value !== undefined) return redactingSnapshot(value as SnapshotOps, (err, sql) => redact.error(err, modelNames(sql)));
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => unknown;
       if (prop === 'stream') {
@@ -151,6 +152,21 @@ function redacting(source: Source, redact: Redact): Source {
       };
     },
   });
+}
+
+/** Warehouse change detection's writes, their errors redacted like reads' (a refused INSERT may quote a value). */
+function redactingSnapshot(ops: SnapshotOps, redacted: (err: unknown, sql: string) => SourceError): SnapshotOps {
+  return {
+    dialect: ops.dialect,
+    execute: (sql) =>
+      ops.execute(sql).catch((err: unknown) => {
+        throw redacted(err, sql);
+      }),
+    insertRows: (table, columns, rows) =>
+      ops.insertRows(table, columns, rows).catch((err: unknown) => {
+        throw redacted(err, `${table} ${columns.join(' ')}`);
+      }),
+  };
 }
 
 async function* redactStream(rows: AsyncIterable<Row[]>, redacted: (err: unknown) => SourceError): AsyncGenerator<Row[]> {
