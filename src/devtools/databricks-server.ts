@@ -287,7 +287,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
 
   /** What Unity Catalog answers a principal without the privilege to write `target`. */
   const refused = (target: WriteTarget, create: boolean): Failure => {
-    const path = [catalog, schema, ...target.path].slice(-(target.object === 'schema' ? 2 : 3));
+    // Parts the statement leaves out are the session's catalog and schema.
+    const implied = (target.object === 'schema' ? [catalog] : [catalog, schema]).slice(0, Math.max(0, (target.object === 'schema' ? 2 : 3) - target.path.length));
+    const path = [...implied, ...target.path];
     const what =
       target.object === 'schema' ? `CREATE SCHEMA on Catalog '${path[0]}'` : create ? `CREATE TABLE on Schema '${path.slice(0, 2).join('.')}'` : `MODIFY on Table '${path.join('.')}'`;
     return { error_code: 'BAD_REQUEST', sql_state: '42501', message: `[INSUFFICIENT_PERMISSIONS] Insufficient privileges:\nUser does not have ${what}. SQLSTATE: 42501` };

@@ -388,7 +388,7 @@ function unescape(sql: string, at: number): { text: string; length: number } {
  */
 export function toDuckDbText(sql: string, lexicon: VendorLexicon): string {
   let out = '';
-  let lastLiteral: { at: number; value: string } | undefined;
+  let lastLiteral: { at: number; end: number; value: string } | undefined;
   for (let i = 0; i < sql.length; i++) {
     const ch = sql[i]!;
     if (ch === "'") {
@@ -408,12 +408,13 @@ export function toDuckDbText(sql: string, lexicon: VendorLexicon): string {
           } else break;
         } else value += c;
       }
-      if (lexicon.adjacentConcatenate && lastLiteral && /^\s*$/.test(out.slice(lastLiteral.at))) {
+      if (lexicon.adjacentConcatenate && lastLiteral && /^\s*$/.test(out.slice(lastLiteral.end))) {
         value = lastLiteral.value + value;
         out = out.slice(0, lastLiteral.at);
       }
-      lastLiteral = { at: out.length, value };
+      const at = out.length;
       out += `'${value.replace(/'/g, "''")}'`;
+      lastLiteral = { at, end: out.length, value };
       i = j;
       continue;
     }
