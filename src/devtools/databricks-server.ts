@@ -15,10 +15,19 @@
 // - "OAuth machine-to-machine (M2M) authentication" (dev-tools/auth/oauth-m2m): POST /oidc/v1/token
 //   with HTTP Basic client_id:client_secret and grant_type=client_credentials&scope=all-apis, answering
 //   {access_token, token_type: Bearer, expires_in: 3600}; personal access tokens as Bearer tokens.
+// - DDL and DML through the same endpoint: DML on a Delta table answers num_affected_rows (INSERT also
+//   num_inserted_rows), DDL a result without columns. The catalog is `workspace` (what Unity Catalog
+//   workspaces get by default); `catalog`.`schema`.`t`, `schema`.`t` and `t` resolve against the
+//   request's catalog and schema.
+// - "STRING type" (sql/language-manual/data-types/string-type): backslash escapes \0 \b \n \r \t \Z,
+//   \% and \_ kept with their backslash, any other escaped character itself ('' is no escape); literals
+//   next to each other are one string ('a' 'b' and 'a''b' are 'ab').
 // Emulated from observed answers, not the reference: a bad or expired personal access token answers
 // 403 {"error_code": 403, "message": "Invalid access token."} (a number, as observed), an expired OAuth
 // token 401 "Token is expired", a missing Unity Catalog privilege FAILED with
-// [INSUFFICIENT_PERMISSIONS]; storage errors as S3 writes them. DuckDB stands in for Databricks SQL
+// [INSUFFICIENT_PERMISSIONS] ("User does not have CREATE TABLE on Schema 'c.s'", MODIFY on Table,
+// CREATE SCHEMA on Catalog: refuseWrites); storage errors as S3 writes them. Rows and bytes sent are
+// counted (transferred) for the benches. DuckDB stands in for Databricks SQL
 // (backtick identifiers become double quotes; sha2 and current_* are provided).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -118,7 +127,7 @@ const WAIT = /^(0|[5-9]|[1-4]\d|50)s$/;
  * Spark SQL: backquoted names; strings with backslash escapes, where '' is not a quote but the end of
  * one literal and the start of the next, and literals next to each other are one ('a''b' is 'ab').
  */
-const DATABRICKS_LEXICON: VendorLexicon = { backslashEscapes: true, doubledQuotes: false, adjacentConcatenate: true, backticks: true };
+const DATABRICKS_LEXICON: VendorLexicon = { backslashEscapes: 'spark', doubledQuotes: false, adjacentConcatenate: true, backticks: true };
 
 const pad = (n: number | bigint, width = 2) => String(n).padStart(width, '0');
 

@@ -16,9 +16,23 @@
 // - jsonv2 cell encodings: every value a string or null; FIXED as decimal text, DATE as days since the
 //   epoch, TIME and TIMESTAMP_NTZ/LTZ as seconds with 9 decimals, TIMESTAMP_TZ with " <offset + 1440>",
 //   BINARY as hex, VARIANT/OBJECT/ARRAY as JSON text. Unquoted identifiers come back upper-case.
+// - DDL and DML through the same endpoint (SQL API reference, ResultSet.stats: numRowsInserted,
+//   numRowsUpdated, numRowsDeleted, numDuplicateRowsUpdated): an INSERT answers one FIXED column
+//   "number of rows inserted" (DELETE: "number of rows deleted"), DDL one TEXT column "status"
+//   ("Table T successfully created.", "T already exists, statement succeeded.", "Drop statement
+//   executed successfully (T already dropped)."). "DB"."SCHEMA"."T", "SCHEMA"."T" and T resolve
+//   against the request's database and schema.
+// - "String & binary data types" (sql-reference/data-types-text): single-quoted strings take '' and
+//   the escapes \' \" \\ \b \f \n \r \t \0 \ooo \xhh \uhhhh; any other escaped character is itself.
+// - "Limits on query text size" (user-guide/query-size-limits): statements under 1 MB; and a VALUES
+//   list of at most 16,384 rows (001795 "maximum number of expressions in a list exceeded").
 // Emulated, not documented: the error codes for a role not granted (390189) and a reused requestId;
-// DuckDB stands in for Snowflake's SQL (SHA2, TO_VARCHAR and CURRENT_* are provided), and a result
-// column keeps its case only when the statement spells it in double quotes.
+// SQL access control error 003001 "Insufficient privileges to operate on schema 'S'" (table 'T',
+// database 'D') for a role without CREATE TABLE or INSERT/DELETE (refuseWrites); DuckDB stands in for
+// Snowflake's SQL (SHA2, TO_VARCHAR and CURRENT_* are provided, MD5 is DuckDB's lowercase hex), and a
+// result column keeps its case only when the statement spells it in double quotes; object and column
+// names match ignoring case (Snowflake matches a quoted name exactly: not emulated). Rows and bytes
+// sent are counted (transferred) for the benches.
 import { createHash, generateKeyPairSync, randomUUID, verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -127,7 +141,7 @@ const MACROS = [
 ];
 
 /** Snowflake's single-quoted strings: '' and backslash escapes (\\', \\\\, \\n, \\uXXXX, ...). */
-const SNOWFLAKE_LEXICON: VendorLexicon = { backslashEscapes: true, doubledQuotes: true, adjacentConcatenate: false, backticks: false };
+const SNOWFLAKE_LEXICON: VendorLexicon = { backslashEscapes: 'snowflake', doubledQuotes: true, adjacentConcatenate: false, backticks: false };
 
 /** The one-column result Snowflake answers a DML statement with, and its `stats` field. */
 const DML_RESULT = {

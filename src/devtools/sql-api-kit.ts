@@ -359,8 +359,8 @@ export class Controls {
 
 /** How a vendor's SQL differs from DuckDB's where the servers translate it. */
 export interface VendorLexicon {
-  /** A backslash starts an escape in '...' strings (Snowflake, Databricks). */
-  readonly backslashEscapes: boolean;
+  /** Which escapes a backslash starts in '...' strings: Snowflake's, Spark's (Databricks), or none. */
+  readonly backslashEscapes: 'snowflake' | 'spark' | false;
   /** '' inside a string is a quote (Snowflake); otherwise it ends one literal and starts another. */
   readonly doubledQuotes: boolean;
   /** Literals next to each other are one string (Databricks: 'a' 'b' and 'a''b' are both 'ab'). */
@@ -369,16 +369,27 @@ export interface VendorLexicon {
   readonly backticks: boolean;
 }
 
-/** One escape after a backslash: the text it stands for and how many characters it took (the backslash excluded). */
-function unescape(sql: string, at: number): { text: string; length: number } {
+/** Single-character escapes: Snowflake's string constants, and Databricks' STRING literals. */
+const SIMPLE_ESCAPES = {
+  snowflake: { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0' },
+  spark: { b: '\b', n: '\n', r: '\r', t: '\t', '0': '\0', Z: '\x1a', '%': '\\%', _: '\\_' },
+} as const satisfies Record<string, Record<string, string>>;
+
+/**
+ * One escape after a backslash: the text it stands for and how many characters it took (the backslash
+ * excluded). Snowflake also reads \ooo, \xhh and \uhhhh; Spark keeps the backslash of \% and \_ (LIKE
+ * patterns); any other escaped character stands for itself.
+ */
+function unescape(sql: string, at: number, style: 'snowflake' | 'spark'): { text: string; length: number } {
   const ch = sql[at] ?? '';
-  const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', '0': '\0', Z: '\x1a' };
-  if (ch === 'u' && /^[0-9a-fA-F]{4}$/.test(sql.slice(at + 1, at + 5))) return { text: String.fromCharCode(parseInt(sql.slice(at + 1, at + 5), 16)), length: 5 };
-  if (ch === 'x' && /^[0-9a-fA-F]{2}$/.test(sql.slice(at + 1, at + 3))) return { text: String.fromCharCode(parseInt(sql.slice(at + 1, at + 3), 16)), length: 3 };
-  if (ch in simple) return { text: simple[ch]!, length: 1 };
-  // Spark keeps the backslash of \% and \_ (LIKE patterns); any other escaped character stands for itself.
-  if (ch === '%' || ch === '_') return { text: `\\${ch}`, length: 1 };
-  return { text: ch, length: 1 };
+  if (style === 'snowflake') {
+    const code = (digits: string, radix: number, length: number) => ({ text: String.fromCharCode(parseInt(digits, radix)), length });
+    if (ch === 'u' && /^[0-9a-fA-F]{4}$/.test(sql.slice(at + 1, at + 5))) return code(sql.slice(at + 1, at + 5), 16, 5);
+    if (ch === 'x' && /^[0-9a-fA-F]{2}$/.test(sql.slice(at + 1, at + 3))) return code(sql.slice(at + 1, at + 3), 16, 3);
+    if (/^[0-7]{3}$/.test(sql.slice(at, at + 3))) return code(sql.slice(at, at + 3), 8, 3);
+  }
+  const simple: Readonly<Record<string, string>> = SIMPLE_ESCAPES[style];
+  return { text: Object.hasOwn(simple, ch) ? simple[ch]! : ch, length: 1 };
 }
 
 /**
@@ -398,7 +409,7 @@ export function toDuckDbText(sql: string, lexicon: VendorLexicon): string {
         if (j >= sql.length) throw new Error(`Parser Error: unterminated quoted string at or near "${sql.slice(i, i + 20)}"`);
         const c = sql[j]!;
         if (c === '\\' && lexicon.backslashEscapes) {
-          const e = unescape(sql, j + 1);
+          const e = unescape(sql, j + 1, lexicon.backslashEscapes);
           value += e.text;
           j += e.length;
         } else if (c === "'") {

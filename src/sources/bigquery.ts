@@ -74,7 +74,7 @@ function bigQuerySnapshotDialect(settings: BigQuerySettings): SnapshotDialect {
     ...BIGQUERY_SQL,
     table: (dataset, name) => quoteBigQueryName(`${settings.projectId}.${dataset}.${name}`),
     createSchema: (dataset) =>
-      `CREATE SCHEMA IF NOT EXISTS ${quoteBigQueryName(`${settings.projectId}.${dataset}`)}${settings.location ? ` OPTIONS (location = ${backslashLiteral(settings.location)})` : ''}`,
+      `CREATE SCHEMA IF NOT EXISTS ${quoteBigQueryName(`${settings.projectId}.${dataset}`)}${settings.location ? ` OPTIONS (location = ${backslashLiteral(settings.location, BIGQUERY_INSERT)})` : ''}`,
     textType: 'STRING',
     integerType: 'INT64',
     md5Hex: (text) => `TO_HEX(MD5(${text}))`,
@@ -83,7 +83,7 @@ function bigQuerySnapshotDialect(settings: BigQuerySettings): SnapshotDialect {
 }
 
 /** GoogleSQL takes queries of at most 1,024K characters. */
-const BIGQUERY_INSERT: InsertLimits = { maxBytes: 1_000_000 };
+const BIGQUERY_INSERT: InsertLimits = { maxBytes: 1_000_000, unicodeEscapes: true };
 
 /** The model's rows in GoogleSQL, with `__pk` = the key's text (or the hex SHA-256 of its UTF-8 text), ordered by it. */
 export function bigQueryStreamSql(sql: string, opts: StreamOptions = {}): string {

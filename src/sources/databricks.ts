@@ -49,7 +49,7 @@ function databricksSnapshotDialect(catalog: string | undefined): SnapshotDialect
 }
 
 /** Statements well under the API's limit, so the SQL parser of the warehouse is not what a write waits on. */
-const DATABRICKS_INSERT: InsertLimits = { maxBytes: 1_000_000 };
+const DATABRICKS_INSERT: InsertLimits = { maxBytes: 1_000_000, unicodeEscapes: false };
 
 /** Rate limiting (429) and TEMPORARILY_UNAVAILABLE (503) are the documented transient answers. */
 const TRANSIENT = new Set([429, 503]);

@@ -57,7 +57,7 @@ function snowflakeSnapshotDialect(database: string | undefined): SnapshotDialect
 }
 
 /** Snowflake asks for statements under 1 MB (longer ones are truncated in its history), and a VALUES clause takes at most 16,384 rows. */
-const SNOWFLAKE_INSERT: InsertLimits = { maxBytes: 1_000_000, maxRows: 16_384 };
+const SNOWFLAKE_INSERT: InsertLimits = { maxBytes: 1_000_000, maxRows: 16_384, unicodeEscapes: true };
 
 /** Statuses the SQL API reference says to retry with backoff. */
 const TRANSIENT = new Set([429, 503, 504]);

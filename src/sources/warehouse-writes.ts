@@ -4,37 +4,43 @@
 // refused write asks for).
 import { SourceError } from './types.js';
 
-/** How big one INSERT statement may be. */
-export interface InsertLimits {
+/** How big one INSERT statement may be, and how its strings are written. */
+export interface InsertLimits extends LiteralStyle {
   /** UTF-8 bytes of the statement's text. */
   readonly maxBytes: number;
   /** Rows of its VALUES list (Snowflake takes at most 16,384). */
   readonly maxRows?: number;
 }
 
-/** Control characters, the backslash and the quote: what a literal escapes. */
+/** Control characters, the backslash and the quote: what a literal may escape. */
 // eslint-disable-next-line no-control-regex -- control characters are what it finds
 const ESCAPED = /[\u0000-\u001f\u007f\\']/g;
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\', "'": "\\'" };
 
+/** How a warehouse's string literals take characters a statement should not hold as they are. */
+export interface LiteralStyle {
+  /** \uXXXX stands for a character (Snowflake, BigQuery); without it (Databricks) other control characters stay as they are. */
+  readonly unicodeEscapes: boolean;
+}
+
 /**
- * A string as a literal that Snowflake, BigQuery and Databricks all read back as the same text. The
- * quote is escaped with a backslash, not doubled: BigQuery refuses '' inside a literal and Databricks
- * reads 'a''b' as two literals, 'ab'. Line breaks and other control characters are escapes (\n, \u0001):
- * BigQuery refuses a raw line break inside '...'.
+ * A string as a literal that Snowflake, BigQuery and Databricks read back as the same text. The quote
+ * is escaped with a backslash, not doubled: BigQuery refuses '' inside a literal and Databricks reads
+ * 'a''b' as two literals, 'ab'. Line breaks and tabs are \n, \r, \t (BigQuery refuses a raw line break
+ * inside '...'); other control characters \u00XX where the warehouse reads that.
  */
-export function backslashLiteral(value: string): string {
-  return `'${value.replace(ESCAPED, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+export function backslashLiteral(value: string, style: LiteralStyle): string {
+  return `'${value.replace(ESCAPED, (ch) => NAMED[ch] ?? (style.unicodeEscapes ? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}` : ch))}'`;
 }
 
 /** A value of `insertRows` as SQL: a string literal, an integer, or NULL. */
-export function valueLiteral(value: string | number | null): string {
+export function valueLiteral(value: string | number | null, style: LiteralStyle): string {
   if (value === null) return 'NULL';
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw new SourceError(`cannot write ${value} to the state schema: only integers are written`);
     return String(value);
   }
-  return backslashLiteral(value);
+  return backslashLiteral(value, style);
 }
 
 /**
@@ -53,7 +59,7 @@ export function* insertStatements(
   let bytes = headBytes;
   for (const row of rows) {
     if (row.length !== quotedColumns.length) throw new SourceError(`a row for ${table} has ${row.length} values where ${quotedColumns.length} columns were named`);
-    const tuple = `(${row.map(valueLiteral).join(', ')})`;
+    const tuple = `(${row.map((v) => valueLiteral(v, limits)).join(', ')})`;
     const size = Buffer.byteLength(tuple) + 2; // and its ",\n"
     if (tuples.length > 0 && (bytes + size > limits.maxBytes || tuples.length === limits.maxRows)) {
       yield head + tuples.join(',\n');

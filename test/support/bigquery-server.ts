@@ -18,6 +18,18 @@
 //   §6 (the refresh_token grant of authorized-user files).
 // - https://cloud.google.com/compute/docs/access/authenticate-workloads#applications (the metadata
 //   server's token endpoint, `Metadata-Flavor: Google`).
+// - DDL and DML as query jobs (jobs.query, QueryResponse.numDmlAffectedRows and dmlStats
+//   {insertedRowCount, deletedRowCount, updatedRowCount}; JobStatistics2.statementType and
+//   ddlOperationPerformed CREATE | SKIP | DROP), without schema or rows; CREATE SCHEMA makes a dataset
+//   (in its OPTIONS(location), else the request's location, else US).
+// - https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax (DELETE needs WHERE:
+//   "DELETE must have a WHERE clause") and .../lexical (string literals: backslash escapes \a \b \f \n
+//   \r \t \v \\ \? \" \' \` \ooo \xhh \uhhhh \Uhhhhhhhh, any other is an error; no line break inside
+//   '...'; literals separated by whitespace are one, '' is an error).
+// - https://cloud.google.com/bigquery/quotas (a query of at most 1,024K characters).
+// Emulated from observed answers: a write without roles/bigquery.dataEditor fails 403 accessDenied
+// "Permission bigquery.tables.updateData denied on table p:d.t" (tables.create on a dataset,
+// datasets.create on the project): refuseWrites. Rows and bytes sent are counted for the benches.
 // QueryRequest.defaultDataset resolves unqualified table names after FROM/JOIN in that dataset.
 // A request the real service would reject is rejected here, with the service's status and reason;
 // a valid request using a feature this server does not implement gets 501, never a silent default.
