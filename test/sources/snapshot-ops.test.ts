@@ -366,6 +366,15 @@ describe.each(SNAPSHOT_BACKENDS)('warehouse change detection: $name', (backend) 
     expect(instance.transferred()).toMatchObject({ statements: 0, rows: 0 });
   });
 
+  it('keeps row values out of a failed write\'s message, and writes only integers as numbers', async () => {
+    const t = await createTable('typed_write', { n: 'integer' });
+    const err = await ops.insertRows(t, ['n'], [['ana.smith@example.com']]).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect((err as Error).message).toMatch(/could not write the state schema/);
+    expect((err as Error).message).not.toMatch(/ana|smith|example/);
+    await expect(ops.insertRows(t, ['n'], [[1.5]])).rejects.toThrow(/cannot write 1\.5 to the state schema: only integers are written/);
+  });
+
   it('names the grant to give when the user may not create the state schema or write in it', async () => {
     if (!instance.refuseWrites || !instance.grants) return expect(instance.notApplicable?.refuseWrites).toMatch(/\w/);
     // A schema the user may not create.
