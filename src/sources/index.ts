@@ -119,7 +119,7 @@ function redacting(source: Source, redact: Redact): Source {
   return new Proxy(source, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (prop === 'snapshot' && value !== undefined) return redactingSnapshot(value as SnapshotOps, (err, sql) => redact.error(err, modelNames(sql)));
+      if (prop === 'snapshot' && value !== undefined) return redactingSnapshot(value as SnapshotOps, redact);
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => unknown;
       if (prop === 'stream') {
@@ -154,18 +154,19 @@ function redacting(source: Source, redact: Redact): Source {
   });
 }
 
-/** Warehouse change detection's writes, their errors redacted like reads' (a refused INSERT may quote a value). */
-function redactingSnapshot(ops: SnapshotOps, redacted: (err: unknown, sql: string) => SourceError): SnapshotOps {
+/** Snapshot writes with their errors redacted: a failed INSERT may quote a value it was given. */
+function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
+  const redacted = async (run: () => Promise<void>, names: Iterable<string>) => {
+    try {
+      await run();
+    } catch (err) {
+      throw redact.error(err, names);
+    }
+  };
   return {
     dialect: ops.dialect,
-    execute: (sql) =>
-      ops.execute(sql).catch((err: unknown) => {
-        throw redacted(err, sql);
-      }),
-    insertRows: (table, columns, rows) =>
-      ops.insertRows(table, columns, rows).catch((err: unknown) => {
-        throw redacted(err, `${table} ${columns.join(' ')}`);
-      }),
+    execute: (sql) => redacted(() => ops.execute(sql), sqlIdentifiers(sql)),
+    insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
   };
 }
 
