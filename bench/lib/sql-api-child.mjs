@@ -2,6 +2,8 @@
 // client only: Snowflake's and Databricks' from the build, BigQuery's from test/support (transpiled).
 // Talks to its parent over IPC:
 //   → { type: 'ready', config }   ← { type: 'last-statement' } → { type: 'statement', sql }
+//   ← { type: 'transferred', reset? } → { type: 'transferred', figures: { statements, rows, bytesOut, bytesIn } }
+//     (what the server sent since the last reset: a run's rows and bytes out of the warehouse; reset starts again)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +32,8 @@ async function start() {
     return {
       config: { type: 'bigquery', projectId: server.projectId, apiEndpoint: server.url, keyFile, dataset: 'crm' },
       lastStatement: () => server.requests.filter((r) => r.method === 'jobs.query').at(-1)?.body?.query,
+      transferred: () => server.transferred(),
+      resetTransferred: () => server.resetTransferred(),
       stop: async () => {
         await server.close();
         rmSync(dir, { recursive: true, force: true });
@@ -41,6 +45,8 @@ async function start() {
   return {
     config: server.sourceConfig(),
     lastStatement: () => (vendor === 'snowflake' ? server.statements.at(-1) : server.submissions.at(-1)?.statement),
+    transferred: () => server.transferred(),
+    resetTransferred: () => server.resetTransferred(),
     stop: () => server.stop(),
   };
 }
@@ -48,6 +54,10 @@ async function start() {
 const server = await start();
 process.on('message', (m) => {
   if (m?.type === 'last-statement') process.send({ type: 'statement', sql: server.lastStatement() });
+  if (m?.type === 'transferred') {
+    process.send({ type: 'transferred', figures: server.transferred() });
+    if (m.reset) server.resetTransferred();
+  }
 });
 process.on('disconnect', () => void server.stop().then(() => process.exit(0)));
 process.send({ type: 'ready', config: server.config });

@@ -15,15 +15,25 @@
 // - "OAuth machine-to-machine (M2M) authentication" (dev-tools/auth/oauth-m2m): POST /oidc/v1/token
 //   with HTTP Basic client_id:client_secret and grant_type=client_credentials&scope=all-apis, answering
 //   {access_token, token_type: Bearer, expires_in: 3600}; personal access tokens as Bearer tokens.
+// - DDL and DML through the same endpoint: DML on a Delta table answers num_affected_rows (INSERT also
+//   num_inserted_rows), DDL a result without columns. The catalog is `workspace` (what Unity Catalog
+//   workspaces get by default); `catalog`.`schema`.`t`, `schema`.`t` and `t` resolve against the
+//   request's catalog and schema.
+// - "STRING type" (sql/language-manual/data-types/string-type): backslash escapes \0 \b \n \r \t \Z,
+//   \% and \_ kept with their backslash, any other escaped character itself ('' is no escape); literals
+//   next to each other are one string ('a' 'b' and 'a''b' are 'ab').
 // Emulated from observed answers, not the reference: a bad or expired personal access token answers
 // 403 {"error_code": 403, "message": "Invalid access token."} (a number, as observed), an expired OAuth
 // token 401 "Token is expired", a missing Unity Catalog privilege FAILED with
-// [INSUFFICIENT_PERMISSIONS]; storage errors as S3 writes them. DuckDB stands in for Databricks SQL
+// [INSUFFICIENT_PERMISSIONS] ("User does not have CREATE TABLE on Schema 'c.s'", MODIFY on Table,
+// CREATE SCHEMA on Catalog: refuseWrites); storage errors as S3 writes them. Rows and bytes sent are
+// counted (transferred) for the benches. DuckDB stands in for Databricks SQL
 // (backtick identifiers become double quotes; sha2 and current_* are provided).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatabricksSourceConfig } from '../config/index.js';
 import {
+  BIGINT,
   blobBytes,
   classifyDuckDbError,
   Controls,
@@ -38,10 +48,16 @@ import {
   sendJson,
   Statement,
   statementCount,
+  statementKind,
   substituteCalls,
+  toDuckDbText,
   toJsonValue,
+  writeTarget,
   type CellEncoder,
   type ResultColumn,
+  type Transferred,
+  type VendorLexicon,
+  type WriteTarget,
 } from './sql-api-kit.js';
 
 export interface DatabricksServerOptions {
@@ -53,6 +69,8 @@ export interface DatabricksServerOptions {
   readonly linkTtlMs?: number;
   /** Largest INLINE result (default 25 MiB). */
   readonly inlineByteLimit?: number;
+  /** The Unity Catalog catalog the source's settings name (default `workspace`, the catalog new workspaces get). */
+  readonly catalog?: string;
 }
 
 interface Failure {
@@ -93,6 +111,11 @@ export interface DatabricksServer {
   readonly submissions: ReadonlyArray<Record<string, unknown>>;
   /** Authorization headers seen on external-link requests (must stay empty). */
   readonly linkAuthorizations: readonly string[];
+  /** The principal loses CREATE TABLE on this schema (unqualified name) and MODIFY on its tables: DDL and DML there fail with INSUFFICIENT_PERMISSIONS; `false` gives them back. */
+  refuseWrites(schema: string, refuse?: boolean): void;
+  /** Statements submitted, result rows served (inline or through links) and bytes sent and received since the start or the last reset. */
+  transferred(): Transferred;
+  resetTransferred(): void;
   stop(): Promise<void>;
 }
 
@@ -100,38 +123,11 @@ const MACROS = [`CREATE MACRO sha2(x, bits) AS CASE WHEN bits = 256 THEN sha256(
 const SUBMIT_FIELDS = new Set(['statement', 'warehouse_id', 'catalog', 'schema', 'parameters', 'row_limit', 'byte_limit', 'disposition', 'format', 'wait_timeout', 'on_wait_timeout', 'query_tags']);
 const WAIT = /^(0|[5-9]|[1-4]\d|50)s$/;
 
-/** Spark SQL quotes identifiers with backticks; DuckDB with double quotes. */
-function toDuckDbSql(sql: string): string {
-  let out = '';
-  for (let i = 0; i < sql.length; i++) {
-    const ch = sql[i]!;
-    if (ch === "'") {
-      const end = sql.indexOf("'", i + 1);
-      const stop = end === -1 ? sql.length : end + 1;
-      out += sql.slice(i, stop);
-      i = stop - 1;
-    } else if (ch === '`') {
-      let name = '';
-      let j = i + 1;
-      for (; j < sql.length; j++) {
-        if (sql[j] === '`') {
-          if (sql[j + 1] === '`') {
-            name += '`';
-            j++;
-            continue;
-          }
-          break;
-        }
-        name += sql[j];
-      }
-      out += `"${name.replace(/"/g, '""')}"`;
-      i = j;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
+/**
+ * Spark SQL: backquoted names; strings with backslash escapes, where '' is not a quote but the end of
+ * one literal and the start of the next, and literals next to each other are one ('a''b' is 'ab').
+ */
+const DATABRICKS_LEXICON: VendorLexicon = { backslashEscapes: 'spark', doubledQuotes: false, adjacentConcatenate: true, backticks: true };
 
 const pad = (n: number | bigint, width = 2) => String(n).padStart(width, '0');
 
@@ -195,7 +191,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   const linkTtlMs = options.linkTtlMs ?? 15 * 60_000;
   const inlineByteLimit = options.inlineByteLimit ?? 25 * 2 ** 20;
   const warehouseId = 'a1b2c3d4e5f60718';
-  const catalog = 'main';
+  const catalog = options.catalog ?? 'workspace';
   const schema = 'default';
   const token = `dapi${randomUUID().replace(/-/g, '')}`;
   const clientId = randomUUID();
@@ -206,7 +202,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   let expiredLinksToIssue = 0;
   const oauthTokens = new Map<string, number>();
 
-  const backend = await DuckBackend.create(MACROS);
+  // The catalog is a DuckDB catalog holding the schema: `workspace`.`audience_sync`.`t` resolves as in Databricks.
+  const backend = await DuckBackend.create(MACROS, { catalog, schema });
   const controls = new Controls();
   type Run = Statement<Failure> & { disposition?: string };
   const statements = new Map<string, Run>();
@@ -247,7 +244,10 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const rows = run.pages[index] ?? [];
     const offset = run.pages.slice(0, index).reduce((n, p) => n + p.length, 0);
     const next = index + 1 < run.pages.length ? { next_chunk_index: index + 1, next_chunk_internal_link: chunkLink(run, index + 1) } : {};
-    if (run.disposition === 'INLINE') return { chunk_index: index, row_offset: offset, row_count: rows.length, data_array: rows, ...next };
+    if (run.disposition === 'INLINE') {
+      if (run.readRows) controls.served.rows += rows.length;
+      return { chunk_index: index, row_offset: offset, row_count: rows.length, data_array: rows, ...next };
+    }
     const key = randomUUID();
     const expired = expiredLinksToIssue > 0;
     if (expired) expiredLinksToIssue--;
@@ -294,6 +294,33 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     }
   };
 
+  /** What Unity Catalog answers a principal without the privilege to write `target`. */
+  const refused = (target: WriteTarget, create: boolean): Failure => {
+    // Parts the statement leaves out are the session's catalog and schema.
+    const implied = (target.object === 'schema' ? [catalog] : [catalog, schema]).slice(0, Math.max(0, (target.object === 'schema' ? 2 : 3) - target.path.length));
+    const path = [...implied, ...target.path];
+    const what =
+      target.object === 'schema' ? `CREATE SCHEMA on Catalog '${path[0]}'` : create ? `CREATE TABLE on Schema '${path.slice(0, 2).join('.')}'` : `MODIFY on Table '${path.join('.')}'`;
+    return { error_code: 'BAD_REQUEST', sql_state: '42501', message: `[INSUFFICIENT_PERMISSIONS] Insufficient privileges:\nUser does not have ${what}. SQLSTATE: 42501` };
+  };
+
+  /** Runs DDL or DML: DML answers its counts (num_affected_rows, and num_inserted_rows for INSERT), DDL no columns at all. */
+  const write = async (run: Run, sql: string, kind: Exclude<ReturnType<typeof statementKind>, { kind: 'query' }>): Promise<void> => {
+    run.readRows = false;
+    const target = writeTarget(sql);
+    const existed = target ? await backend.exists(target.object, target.path) : false;
+    const noop = kind.verb === 'CREATE' && target?.conditional === true && existed;
+    if (target && !noop && controls.refuses(target, schema)) throw Object.assign(new Error('refused'), { failure: refused(target, kind.verb === 'CREATE') });
+    if (kind.kind === 'dml') {
+      const changed = String(await backend.changed(sql));
+      const inserted = kind.verb === 'INSERT';
+      run.columns = [{ name: 'num_affected_rows', type: BIGINT }, ...(inserted ? [{ name: 'num_inserted_rows', type: BIGINT }] : [])];
+      run.pages = [inserted ? [[changed, changed]] : [[changed]]];
+      return;
+    }
+    await backend.exec(sql);
+  };
+
   const submit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return sendJson(res, 400, { error_code: 'MALFORMED_REQUEST', message: 'Content-Type must be application/json' });
     let body: Record<string, unknown>;
@@ -324,13 +351,25 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const statement = body.statement;
     const run: Run = Object.assign(new Statement<Failure>(randomUUID()), { disposition });
     statements.set(run.id, run);
-    if (statementCount(statement) !== 1) {
-      run.start(0, undefined, () => Promise.reject(new Error('multi')), () => ({ error_code: 'BAD_REQUEST', sql_state: '42601', message: '[PARSE_SYNTAX_ERROR] Syntax error at or near \';\'. SQLSTATE: 42601' }));
+    controls.served.statements++;
+    const translated = (() => {
+      try {
+        return toDuckDbText(statement, DATABRICKS_LEXICON);
+      } catch {
+        return undefined;
+      }
+    })();
+    // Counted in the translation, where every string is a standard literal.
+    if (translated === undefined || statementCount(translated) !== 1) {
+      const near = translated === undefined ? "'" : ';';
+      run.start(0, undefined, () => Promise.reject(new Error('syntax')), () => ({ error_code: 'BAD_REQUEST', sql_state: '42601', message: `[PARSE_SYNTAX_ERROR] Syntax error at or near '${near}'. SQLSTATE: 42601` }));
     } else {
-      const sql = substituteCalls(toDuckDbSql(statement), { current_user: principal, current_catalog: catalog, current_schema: schema });
+      const sql = substituteCalls(translated, { current_user: principal, current_catalog: catalog, current_schema: schema });
       const revoked = controls.revokedTableIn(sql);
+      const kind = statementKind(sql);
       run.start(controls.slowMs, undefined, async () => {
         if (revoked !== undefined) throw Object.assign(new Error('revoked'), { failure: { error_code: 'BAD_REQUEST', sql_state: '42501', message: `[INSUFFICIENT_PERMISSIONS] Insufficient privileges:\nUser does not have SELECT on Table '${catalog}.${schema}.${revoked}'. SQLSTATE: 42501` } });
+        if (kind.kind !== 'query') return write(run, sql, kind);
         run.columns = await backend.run(sql, (c) => databricksColumn(c, 0).encode, (n) => n, rowsPerChunk, (page) => run.pages.push(page));
         if (disposition === 'INLINE' && JSON.stringify(run.pages).length > inlineByteLimit) {
           throw Object.assign(new Error('too big'), { failure: { error_code: 'BAD_REQUEST', message: `The INLINE disposition only supports results up to ${inlineByteLimit} bytes; use EXTERNAL_LINKS for larger results.` } });
@@ -359,6 +398,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       if (!link || !run || run.state !== 'succeeded') return sendBytes(res, 404, Buffer.from('<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>'), { 'Content-Type': 'application/xml' });
       if (Date.now() >= link.expires) return sendBytes(res, 403, Buffer.from('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>'), { 'Content-Type': 'application/xml' });
       if (controls.failAfterPages !== undefined && link.chunk >= controls.failAfterPages) return cutConnection(req);
+      if (run.readRows) controls.served.rows += run.pages[link.chunk]?.length ?? 0;
       let bytes = run.cache.get(`c${link.chunk}`);
       if (!bytes) {
         bytes = Buffer.from(JSON.stringify(run.pages[link.chunk] ?? []));
@@ -443,6 +483,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     running: () => [...statements.values()].filter((st) => st.state === 'running').length,
     submissions,
     linkAuthorizations,
+    refuseWrites: (name, refuse) => controls.refuseWrites(name, refuse),
+    transferred: () => controls.transferred(http.traffic),
+    resetTransferred: () => controls.resetTransferred(http.traffic),
     async stop() {
       for (const s of statements.values()) s.cancel();
       await http.close();

@@ -16,14 +16,29 @@
 // - jsonv2 cell encodings: every value a string or null; FIXED as decimal text, DATE as days since the
 //   epoch, TIME and TIMESTAMP_NTZ/LTZ as seconds with 9 decimals, TIMESTAMP_TZ with " <offset + 1440>",
 //   BINARY as hex, VARIANT/OBJECT/ARRAY as JSON text. Unquoted identifiers come back upper-case.
+// - DDL and DML through the same endpoint (SQL API reference, ResultSet.stats: numRowsInserted,
+//   numRowsUpdated, numRowsDeleted, numDuplicateRowsUpdated): an INSERT answers one FIXED column
+//   "number of rows inserted" (DELETE: "number of rows deleted"), DDL one TEXT column "status"
+//   ("Table T successfully created.", "T already exists, statement succeeded.", "Drop statement
+//   executed successfully (T already dropped)."). "DB"."SCHEMA"."T", "SCHEMA"."T" and T resolve
+//   against the request's database and schema.
+// - "String & binary data types" (sql-reference/data-types-text): single-quoted strings take '' and
+//   the escapes \' \" \\ \b \f \n \r \t \0 \ooo \xhh \uhhhh; any other escaped character is itself.
+// - "Limits on query text size" (user-guide/query-size-limits): statements under 1 MB; and a VALUES
+//   list of at most 16,384 rows (001795 "maximum number of expressions in a list exceeded").
 // Emulated, not documented: the error codes for a role not granted (390189) and a reused requestId;
-// DuckDB stands in for Snowflake's SQL (SHA2, TO_VARCHAR and CURRENT_* are provided), and a result
-// column keeps its case only when the statement spells it in double quotes.
+// SQL access control error 003001 "Insufficient privileges to operate on schema 'S'" (table 'T',
+// database 'D') for a role without CREATE TABLE or INSERT/DELETE (refuseWrites); DuckDB stands in for
+// Snowflake's SQL (SHA2, TO_VARCHAR and CURRENT_* are provided, MD5 is DuckDB's lowercase hex), and a
+// result column keeps its case only when the statement spells it in double quotes; object and column
+// names match ignoring case (Snowflake matches a quoted name exactly: not emulated). Rows and bytes
+// sent are counted (transferred) for the benches.
 import { createHash, generateKeyPairSync, randomUUID, verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { SnowflakeSourceConfig } from '../config/index.js';
 import {
+  BIGINT,
   blobBytes,
   classifyDuckDbError,
   Controls,
@@ -38,11 +53,19 @@ import {
   sendJson,
   Statement,
   statementCount,
+  statementKind,
   substituteCalls,
   timeMicros,
+  toDuckDbText,
   toJsonValue,
+  valuesRows,
+  VARCHAR,
+  writeTarget,
   type CellEncoder,
   type ResultColumn,
+  type Transferred,
+  type VendorLexicon,
+  type WriteTarget,
 } from './sql-api-kit.js';
 
 export interface SnowflakeServerOptions {
@@ -104,6 +127,11 @@ export interface SnowflakeServer {
   readonly lastJwtClaims: Readonly<Record<string, unknown>> | undefined;
   /** Statements received, in order (SQL text). */
   readonly statements: readonly string[];
+  /** The role loses CREATE TABLE on this schema (unqualified name) and INSERT/DELETE on its tables: DDL and DML there fail with 003001; `false` gives them back. */
+  refuseWrites(schema: string, refuse?: boolean): void;
+  /** Statements submitted, result rows served and bytes sent and received since the start or the last reset. */
+  transferred(): Transferred;
+  resetTransferred(): void;
   stop(): Promise<void>;
 }
 
@@ -111,6 +139,31 @@ const MACROS = [
   `CREATE MACRO sha2(x, bits) AS CASE WHEN bits = 256 THEN sha256(x) ELSE error('SHA2: only 256 bits are emulated') END`,
   `CREATE MACRO to_varchar(x) AS CAST(x AS VARCHAR)`,
 ];
+
+/** Snowflake's single-quoted strings: '' and backslash escapes (\\', \\\\, \\n, \\uXXXX, ...). */
+const SNOWFLAKE_LEXICON: VendorLexicon = { backslashEscapes: 'snowflake', doubledQuotes: true, adjacentConcatenate: false, backticks: false };
+
+/** The one-column result Snowflake answers a DML statement with, and its `stats` field. */
+const DML_RESULT = {
+  INSERT: { column: 'number of rows inserted', stat: 'numRowsInserted' },
+  DELETE: { column: 'number of rows deleted', stat: 'numRowsDeleted' },
+  UPDATE: { column: 'number of rows updated', stat: 'numRowsUpdated' },
+  MERGE: { column: 'number of rows inserted', stat: 'numRowsInserted' },
+} as const;
+
+/** Rows one VALUES clause may hold. */
+const MAX_VALUES_ROWS = 16_384;
+
+/** An unquoted name as Snowflake reports it (upper case). */
+const reported = (name: string) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name) ? name.toUpperCase() : name);
+
+/** The status line Snowflake answers a DDL statement with. */
+function ddlStatus(verb: string, target: WriteTarget | undefined, existed: boolean): string {
+  const name = target ? reported(target.path.at(-1)!) : '';
+  if (verb === 'CREATE' && target) return existed ? `${name} already exists, statement succeeded.` : `${target.object === 'schema' ? 'Schema' : 'Table'} ${name} successfully created.`;
+  if (verb === 'DROP' && target) return existed ? `${name} successfully dropped.` : `Drop statement executed successfully (${name} already dropped).`;
+  return 'Statement executed successfully.';
+}
 
 const SUBMIT_FIELDS = new Set(['statement', 'timeout', 'database', 'schema', 'warehouse', 'role', 'bindings', 'parameters']);
 const HANDLE_PATH = /^\/api\/v2\/statements\/([0-9a-f-]{36})(\/cancel)?$/;
@@ -198,7 +251,8 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
   let tokenExpired = false;
   let lastJwtClaims: Record<string, unknown> | undefined;
 
-  const backend = await DuckBackend.create(MACROS);
+  // The account's database is a DuckDB catalog holding its schema: "ANALYTICS"."AUDIENCE_SYNC"."T" resolves as in Snowflake.
+  const backend = await DuckBackend.create(MACROS, { catalog: ctx.database, schema: ctx.schema });
   const controls = new Controls();
   const statements = new Map<string, Statement<Failure>>();
   const byRequestId = new Map<string, string>();
@@ -262,6 +316,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       statementHandle: s.id,
       message: 'Statement executed successfully.',
       createdOn: s.createdOn,
+      ...(s.stats ? { stats: s.stats } : {}),
     };
   };
 
@@ -271,6 +326,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       case 'running':
         return sendJson(res, 202, queryStatus(s));
       case 'succeeded':
+        if (s.readRows) controls.served.rows += s.pages[0]?.length ?? 0;
         return sendJson(res, 200, resultSet(s), { Link: `<${statusUrl(s.id)}?partition=0>; rel="first",<${statusUrl(s.id)}?partition=${Math.max(0, s.pages.length - 1)}>; rel="last"` });
       case 'timed_out':
         return sendJson(res, 408, { ...queryStatus(s), code: '000630', sqlState: '57014', message: 'Statement reached its statement or warehouse timeout and was canceled.' });
@@ -293,9 +349,43 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
         return { status: 422, code: '000904', sqlState: '42000', message: `SQL compilation error: error line 1 at position 7\ninvalid identifier '${fault.name!.toUpperCase()}'` };
       case 'syntax':
         return { status: 422, code: '001003', sqlState: '42000', message: `SQL compilation error:\nsyntax error line 1 at position 0 unexpected '${fault.name ?? ''}'.` };
-      default:
+      default: {
+        const exists = /with name "?([^"\s]+)"? already exists/.exec(fault.text);
+        if (exists) return { status: 422, code: '002002', sqlState: '42710', message: `SQL compilation error:\nObject '${reported(exists[1]!)}' already exists.` };
         return { status: 422, code: '100038', sqlState: '22018', message: fault.text };
+      }
     }
+  };
+
+  /** What Snowflake answers a role without the grant to write `target` (SQL access control error 003001). */
+  const refused = (target: WriteTarget, create: boolean): Failure => {
+    const on = target.object === 'schema' ? `database '${ctx.database}'` : create ? `schema '${reported(target.path.length > 1 ? target.path.at(-2)! : ctx.schema)}'` : `table '${reported(target.path.at(-1)!)}'`;
+    return { status: 422, code: '003001', sqlState: '42501', message: `SQL access control error:\nInsufficient privileges to operate on ${on}` };
+  };
+
+  /** Runs DDL or DML and makes up Snowflake's answer: a count of the rows changed, or a status line. */
+  const write = async (s: Statement<Failure>, sql: string, kind: Exclude<ReturnType<typeof statementKind>, { kind: 'query' }>): Promise<void> => {
+    s.readRows = false;
+    const target = writeTarget(sql);
+    const existed = target ? await backend.exists(target.object, target.path) : false;
+    // CREATE ... IF NOT EXISTS of what exists changes nothing, and needs no grant.
+    const noop = kind.verb === 'CREATE' && target?.conditional === true && existed;
+    if (target && !noop && controls.refuses(target, ctx.schema)) throw Object.assign(new Error('refused'), { failure: refused(target, kind.verb === 'CREATE') });
+    if (kind.kind === 'dml') {
+      const rows = valuesRows(sql);
+      if (rows > MAX_VALUES_ROWS) {
+        throw Object.assign(new Error('too many rows'), { failure: { status: 422, code: '001795', sqlState: '42601', message: `SQL compilation error: error line 1 at position 0\nmaximum number of expressions in a list exceeded, expected at most ${MAX_VALUES_ROWS.toLocaleString('en-US')}, got ${rows.toLocaleString('en-US')}` } });
+      }
+      const changed = await backend.changed(sql);
+      const { column, stat } = DML_RESULT[kind.verb];
+      s.columns = [{ name: column, type: BIGINT }];
+      s.pages = [[[String(changed)]]];
+      s.stats = { [stat]: changed };
+      return;
+    }
+    await backend.exec(sql);
+    s.columns = [{ name: 'status', type: VARCHAR }];
+    s.pages = [[[ddlStatus(kind.verb, target, existed)]]];
   };
 
   const submit = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> => {
@@ -320,26 +410,37 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     }
     const statement = body.statement;
     received.push(statement);
+    controls.served.statements++;
     const handle = randomUUID();
     const s = new Statement<Failure>(handle);
     statements.set(handle, s);
     if (requestId !== null) byRequestId.set(requestId, handle);
 
     const role = typeof body.role === 'string' ? body.role : ctx.role;
+    const translated = (() => {
+      try {
+        return toDuckDbText(statement, SNOWFLAKE_LEXICON);
+      } catch {
+        return undefined;
+      }
+    })();
     const fail = (f: Failure) => {
       s.failure = f;
       s.start(0, undefined, () => Promise.reject(new Error('refused')), () => f);
     };
     if (!roles.has(role)) {
       fail({ status: 422, code: '390189', sqlState: '08004', message: `Role '${role}' specified in the connect string is not granted to this user. Contact your local system administrator, or attempt to login with another role, e.g. PUBLIC.` });
-    } else if (statementCount(statement) !== 1) {
-      fail({ status: 422, code: '000008', sqlState: '0A000', message: `Actual statement count ${statementCount(statement)} did not match the desired statement count 1.` });
+    } else if (translated === undefined) {
+      fail(sqlFailure(new Error('Parser Error: unterminated quoted string at or near "\'"')));
+    } else if (statementCount(translated) !== 1) {
+      // Counted in the translation, where every string is a standard literal.
+      fail({ status: 422, code: '000008', sqlState: '0A000', message: `Actual statement count ${statementCount(translated)} did not match the desired statement count 1.` });
     } else {
       const warehouse = typeof body.warehouse === 'string' ? body.warehouse : ctx.warehouse;
       const usable = warehouseUsage && warehouse === ctx.warehouse;
       const database = typeof body.database === 'string' ? body.database : ctx.database;
       const schema = typeof body.schema === 'string' ? body.schema : ctx.schema;
-      const sql = substituteCalls(statement, {
+      const sql = substituteCalls(translated, {
         CURRENT_USER: user,
         CURRENT_ROLE: role,
         CURRENT_WAREHOUSE: usable ? warehouse : null,
@@ -347,11 +448,14 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
         CURRENT_SCHEMA: schema === ctx.schema ? schema : null,
       });
       const revoked = controls.revokedTableIn(sql);
-      const touchesData = /\bfrom\b/i.test(sql);
+      const kind = statementKind(sql);
+      // Queries that read tables and DML need a running warehouse; DDL does not.
+      const touchesData = kind.kind === 'dml' || (kind.kind === 'query' && /\bfrom\b/i.test(sql));
       const timeoutMs = typeof body.timeout === 'number' && body.timeout > 0 ? body.timeout * 1000 : undefined;
       s.start(controls.slowMs, timeoutMs, async () => {
         if (touchesData && !usable) throw Object.assign(new Error('no warehouse'), { failure: { status: 422, code: '000606', sqlState: '57P03', message: 'No active warehouse selected in the current session.  Select an active warehouse with the \'use warehouse\' command.' } });
         if (revoked !== undefined) throw Object.assign(new Error('revoked'), { failure: sqlFailure(new Error(`Table with name ${revoked} does not exist`)) });
+        if (kind.kind !== 'query') return write(s, sql, kind);
         // Unquoted names come back upper-case; a name the statement spells in double quotes keeps its case.
         const rename = (name: string) => (statement.includes(`"${name.replace(/"/g, '""')}"`) ? name : name.toUpperCase());
         s.columns = await backend.run(sql, (c) => snowflakeColumn(c, options.columnTypes?.[c.name], tzOffset).encode, rename, rowsPerPartition, (page) => s.pages.push(page));
@@ -367,6 +471,7 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
     if (index < 0 || index >= Math.max(1, s.pages.length)) return sendJson(res, 422, { code: '000709', message: `Partition ${index} does not exist.`, statementHandle: s.id });
     if (controls.failAfterPages !== undefined && index >= controls.failAfterPages) return cutConnection(req);
     if (index === 0) return answer(res, s);
+    if (s.readRows) controls.served.rows += s.pages[index]!.length;
     let gz = s.cache.get(`p${index}`);
     if (!gz) {
       gz = gzipSync(JSON.stringify({ data: s.pages[index] }));
@@ -452,6 +557,9 @@ export async function startSnowflakeServer(options: SnowflakeServerOptions = {})
       return lastJwtClaims;
     },
     statements: received,
+    refuseWrites: (name, refuse) => controls.refuseWrites(name, refuse),
+    transferred: () => controls.transferred(http.traffic),
+    resetTransferred: () => controls.resetTransferred(http.traffic),
     async stop() {
       for (const s of statements.values()) s.cancel();
       await http.close();

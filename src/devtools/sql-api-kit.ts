@@ -3,8 +3,10 @@
 // vendor-encoded text cells, fault hooks, request counting, and small HTTP helpers. Test and bench
 // tooling only: nothing here is used by the sources it tests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { writtenObject, type WrittenObject } from '../sources/warehouse-writes.js';
 import {
+  BIGINT,
   DuckDBBlobValue,
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -16,6 +18,7 @@ import {
   DuckDBTimestampValue,
   DuckDBTimeValue,
   DuckDBTypeId,
+  VARCHAR,
   type DuckDBConnection,
   type DuckDBType,
   type DuckDBValue,
@@ -51,21 +54,84 @@ export function classifyDuckDbError(err: unknown): SqlFault {
   return { kind: 'runtime', text: text.replace(/^[A-Za-z ]+Error: /, '') };
 }
 
-export class DuckBackend {
-  private constructor(private readonly instance: DuckDBInstance) {}
+/** Where unqualified names resolve: the vendor's current database (catalog) and schema. */
+export interface DuckHome {
+  readonly catalog: string;
+  readonly schema: string;
+}
 
-  static async create(macros: readonly string[]): Promise<DuckBackend> {
+const dq = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * One in-memory DuckDB for the life of a server: tables made by one statement are there for the next.
+ * With a home, the vendor's database (catalog) is a DuckDB catalog of that name holding the vendor's
+ * schema, so `db.schema.table`, `schema.table` and `table` resolve as the vendor resolves them.
+ */
+export class DuckBackend {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly use: string | undefined,
+  ) {}
+
+  static async create(macros: readonly string[], home?: DuckHome): Promise<DuckBackend> {
     const instance = await DuckDBInstance.create(':memory:');
-    const backend = new DuckBackend(instance);
+    if (home) {
+      const setup = await instance.connect();
+      try {
+        await setup.run(`ATTACH ':memory:' AS ${dq(home.catalog)}`);
+        await setup.run(`CREATE SCHEMA ${dq(home.catalog)}.${dq(home.schema)}`);
+      } finally {
+        setup.closeSync();
+      }
+    }
+    const backend = new DuckBackend(instance, home ? `USE ${dq(home.catalog)}.${dq(home.schema)}` : undefined);
+    // Macros live in the home schema, where every connection looks for functions.
     for (const macro of macros) await backend.exec(macro);
     return backend;
   }
 
+  /** A connection whose current catalog and schema are the home (DuckDB keeps them per connection). */
+  private async connect(): Promise<DuckDBConnection> {
+    const connection = await this.instance.connect();
+    if (this.use) await connection.run(this.use);
+    return connection;
+  }
+
   /** Runs fixture SQL (DuckDB dialect), e.g. `create table ... as select ...`. */
   async exec(sql: string): Promise<void> {
-    const connection = await this.instance.connect();
+    const connection = await this.connect();
     try {
       await connection.run(sql);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Runs a DML statement; resolves with the rows it changed (DuckDB's `Count`). */
+  async changed(sql: string): Promise<number> {
+    const connection = await this.connect();
+    try {
+      const result = await connection.runAndReadAll(sql);
+      return Number(result.getRows()[0]?.[0] ?? 0);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Whether a table (`[catalog, schema, table]`, `[schema, table]` or `[table]`) or schema (`[catalog, schema]` or `[schema]`) exists. */
+  async exists(object: 'table' | 'schema', path: readonly string[]): Promise<boolean> {
+    const connection = await this.connect();
+    try {
+      const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+      const parts = object === 'table' ? ['database_name', 'schema_name', 'table_name'] : ['database_name', 'schema_name'];
+      const given = parts.slice(parts.length - path.length);
+      const defaults = ['current_database()', 'current_schema()'];
+      const where = parts.map((column, i) => {
+        const at = given.indexOf(column);
+        return `lower(${column}) = ${at === -1 ? `lower(${defaults[i]})` : `lower(${literal(path[at]!)})`}`;
+      });
+      const result = await connection.runAndReadAll(`SELECT count(*) FROM ${object === 'table' ? 'duckdb_tables()' : 'duckdb_schemas()'} WHERE ${where.join(' AND ')}`);
+      return Number(result.getRows()[0]?.[0] ?? 0) > 0;
     } finally {
       connection.closeSync();
     }
@@ -79,7 +145,7 @@ export class DuckBackend {
     pageRows: number,
     onPage: (rows: Array<Array<string | null>>) => void,
   ): Promise<ResultColumn[]> {
-    const connection: DuckDBConnection = await this.instance.connect();
+    const connection = await this.connect();
     try {
       const result = await connection.stream(sql);
       const types = result.columnTypes();
@@ -151,7 +217,8 @@ export function blobBytes(value: DuckDBValue): Uint8Array {
   throw new Error(`not a blob: ${String(value)}`);
 }
 
-export { DuckDBTypeId };
+/** Types of the result columns a server makes up (DML counts, DDL status lines). */
+export { BIGINT, DuckDBTypeId, VARCHAR };
 
 // ---- statements ---------------------------------------------------------------------------------
 
@@ -165,6 +232,10 @@ export class Statement<Failure> {
   /** Page bodies serialized once, when first served. */
   readonly cache = new Map<string, Buffer>();
   failure: Failure | undefined;
+  /** What a DML statement changed, in the vendor's words (Snowflake's `stats`). */
+  stats: Record<string, number> | undefined;
+  /** The result holds rows a query read, not a DML count or a DDL status line (only those count as rows served). */
+  readRows = true;
   readonly createdOn = Date.now();
   private readonly done: Promise<void>;
   private finish!: () => void;
@@ -246,9 +317,35 @@ export class Controls {
   readonly requests = new Map<string, number>();
   /** Ids of the statements a cancel request named. */
   readonly cancelled: string[] = [];
+  /** Schemas (lower case, unqualified) the caller may read but not write: DDL and DML there are refused. */
+  readonly readOnlySchemas = new Set<string>();
+  /** Statements submitted and result rows served since the start or the last reset. */
+  readonly served = { statements: 0, rows: 0 };
 
   count(route: string): void {
     this.requests.set(route, (this.requests.get(route) ?? 0) + 1);
+  }
+
+  /** Writes to `schema` (any case) are refused from now on, or (`refuse` false) allowed again. */
+  refuseWrites(schema: string, refuse = true): void {
+    if (refuse) this.readOnlySchemas.add(schema.toLowerCase());
+    else this.readOnlySchemas.delete(schema.toLowerCase());
+  }
+
+  transferred(traffic: TrafficMeter): Transferred {
+    return { ...this.served, ...traffic.read() };
+  }
+
+  resetTransferred(traffic: TrafficMeter): void {
+    this.served.statements = 0;
+    this.served.rows = 0;
+    traffic.reset();
+  }
+
+  /** Whether a write to `target` is refused; a target without a schema is in `home`. */
+  refuses(target: WriteTarget, home: string): boolean {
+    const schema = target.object === 'schema' ? target.path.at(-1) : target.path.length > 1 ? target.path.at(-2) : home;
+    return schema !== undefined && this.readOnlySchemas.has(schema.toLowerCase());
   }
 
   /** The first revoked table the SQL names, if any (word match, case-insensitive). */
@@ -259,6 +356,151 @@ export class Controls {
 }
 
 // ---- SQL text -----------------------------------------------------------------------------------
+
+/** How a vendor's SQL differs from DuckDB's where the servers translate it. */
+export interface VendorLexicon {
+  /** Which escapes a backslash starts in '...' strings: Snowflake's, Spark's (Databricks), or none. */
+  readonly backslashEscapes: 'snowflake' | 'spark' | false;
+  /** '' inside a string is a quote (Snowflake); otherwise it ends one literal and starts another. */
+  readonly doubledQuotes: boolean;
+  /** Literals next to each other are one string (Databricks: 'a' 'b' and 'a''b' are both 'ab'). */
+  readonly adjacentConcatenate: boolean;
+  /** `name` quotes an identifier (Databricks). */
+  readonly backticks: boolean;
+}
+
+/** Single-character escapes: Snowflake's string constants, and Databricks' STRING literals. */
+const SIMPLE_ESCAPES = {
+  snowflake: { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0' },
+  spark: { b: '\b', n: '\n', r: '\r', t: '\t', '0': '\0', Z: '\x1a', '%': '\\%', _: '\\_' },
+} as const satisfies Record<string, Record<string, string>>;
+
+/**
+ * One escape after a backslash: the text it stands for and how many characters it took (the backslash
+ * excluded). Snowflake also reads \ooo, \xhh and \uhhhh; Spark keeps the backslash of \% and \_ (LIKE
+ * patterns); any other escaped character stands for itself.
+ */
+function unescape(sql: string, at: number, style: 'snowflake' | 'spark'): { text: string; length: number } {
+  const ch = sql[at] ?? '';
+  if (style === 'snowflake') {
+    const code = (digits: string, radix: number, length: number) => ({ text: String.fromCharCode(parseInt(digits, radix)), length });
+    if (ch === 'u' && /^[0-9a-fA-F]{4}$/.test(sql.slice(at + 1, at + 5))) return code(sql.slice(at + 1, at + 5), 16, 5);
+    if (ch === 'x' && /^[0-9a-fA-F]{2}$/.test(sql.slice(at + 1, at + 3))) return code(sql.slice(at + 1, at + 3), 16, 3);
+    if (/^[0-7]{3}$/.test(sql.slice(at, at + 3))) return code(sql.slice(at, at + 3), 8, 3);
+  }
+  const simple: Readonly<Record<string, string>> = SIMPLE_ESCAPES[style];
+  return { text: Object.hasOwn(simple, ch) ? simple[ch]! : ch, length: 1 };
+}
+
+/**
+ * A vendor's statement in DuckDB's dialect: string literals decoded by the vendor's rules and written
+ * again as standard literals, backquoted names as double-quoted ones. Comments and everything else are
+ * kept. Throws (a syntax error) for a string that never ends.
+ */
+export function toDuckDbText(sql: string, lexicon: VendorLexicon): string {
+  let out = '';
+  let lastLiteral: { at: number; end: number; value: string } | undefined;
+  for (let i = 0; i < sql.length; i++) {
+    const ch = sql[i]!;
+    if (ch === "'") {
+      let value = '';
+      let j = i + 1;
+      for (;; j++) {
+        if (j >= sql.length) throw new Error(`Parser Error: unterminated quoted string at or near "${sql.slice(i, i + 20)}"`);
+        const c = sql[j]!;
+        if (c === '\\' && lexicon.backslashEscapes) {
+          const e = unescape(sql, j + 1, lexicon.backslashEscapes);
+          value += e.text;
+          j += e.length;
+        } else if (c === "'") {
+          if (lexicon.doubledQuotes && sql[j + 1] === "'") {
+            value += "'";
+            j++;
+          } else break;
+        } else value += c;
+      }
+      if (lexicon.adjacentConcatenate && lastLiteral && /^\s*$/.test(out.slice(lastLiteral.end))) {
+        value = lastLiteral.value + value;
+        out = out.slice(0, lastLiteral.at);
+      }
+      const at = out.length;
+      out += `'${value.replace(/'/g, "''")}'`;
+      lastLiteral = { at, end: out.length, value };
+      i = j;
+      continue;
+    }
+    if (!/\s/.test(ch)) lastLiteral = undefined;
+    if (ch === '"') {
+      const end = sql.indexOf('"', i + 1);
+      const stop = end === -1 ? sql.length : end + 1;
+      out += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (ch === '`' && lexicon.backticks) {
+      let name = '';
+      let j = i + 1;
+      for (; j < sql.length; j++) {
+        if (sql[j] === '`') {
+          if (sql[j + 1] === '`') {
+            name += '`';
+            j++;
+            continue;
+          }
+          break;
+        }
+        name += sql[j];
+      }
+      out += dq(name);
+      i = j;
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end === -1 ? sql.length : end;
+      out += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      const stop = end === -1 ? sql.length : end + 2;
+      out += sql.slice(i, stop);
+      i = stop - 1;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/** What a statement does, by its first word: a query returns rows, DML changes them, DDL changes objects. */
+export type StatementKind = { kind: 'query' } | { kind: 'dml'; verb: 'INSERT' | 'DELETE' | 'UPDATE' | 'MERGE' } | { kind: 'ddl'; verb: string };
+
+export function statementKind(sql: string): StatementKind {
+  const verb = /^(?:\s+|--[^\n]*|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
+  if (verb === 'INSERT' || verb === 'DELETE' || verb === 'UPDATE' || verb === 'MERGE') return { kind: 'dml', verb };
+  if (['CREATE', 'DROP', 'ALTER', 'TRUNCATE'].includes(verb)) return { kind: 'ddl', verb };
+  return { kind: 'query' };
+}
+
+/** The table or schema a DDL or DML statement writes (the sources' own reading of it, so both sides agree). */
+export { writtenObject as writeTarget };
+export type WriteTarget = WrittenObject;
+
+/**
+ * Rows of the VALUES list of an INSERT (DuckDB's dialect), or 0 when it has none: the parenthesized
+ * tuples after VALUES at the statement's top level.
+ */
+export function valuesRows(sql: string): number {
+  const text = sql.replace(/'(?:[^']|'')*'/g, "''").replace(/"(?:[^"]|"")*"/g, '""');
+  const at = /\bVALUES\b/i.exec(text);
+  if (!at) return 0;
+  let depth = 0;
+  let rows = 0;
+  for (let i = at.index + at[0].length; i < text.length; i++) {
+    if (text[i] === '(') {
+      if (depth === 0) rows++;
+      depth++;
+    } else if (text[i] === ')') depth--;
+    else if (depth === 0 && /[A-Za-z;]/.test(text[i]!)) break;
+  }
+  return rows;
+}
 
 /** Counts the statements in a batch (semicolons outside quotes and comments, a trailing one ignored). */
 export function statementCount(sql: string): number {
@@ -298,9 +540,60 @@ export function substituteCalls(sql: string, values: Record<string, string | nul
 
 // ---- HTTP ---------------------------------------------------------------------------------------
 
+/** What went over a server's connections: bytes sent (answers, headers included) and received. */
+export interface Traffic {
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** Counts the bytes of every connection of an HTTP server, open or closed, from a resettable start. */
+export class TrafficMeter {
+  private readonly open = new Set<Socket>();
+  private closed: Traffic = { bytesOut: 0, bytesIn: 0 };
+  private start: Traffic = { bytesOut: 0, bytesIn: 0 };
+
+  constructor(server: Server) {
+    server.on('connection', (socket: Socket) => {
+      this.open.add(socket);
+      socket.on('close', () => {
+        this.open.delete(socket);
+        this.closed = { bytesOut: this.closed.bytesOut + socket.bytesWritten, bytesIn: this.closed.bytesIn + socket.bytesRead };
+      });
+    });
+  }
+
+  private total(): Traffic {
+    let { bytesOut, bytesIn } = this.closed;
+    for (const s of this.open) {
+      bytesOut += s.bytesWritten;
+      bytesIn += s.bytesRead;
+    }
+    return { bytesOut, bytesIn };
+  }
+
+  /** Bytes since the start or the last reset. */
+  read(): Traffic {
+    const now = this.total();
+    return { bytesOut: now.bytesOut - this.start.bytesOut, bytesIn: now.bytesIn - this.start.bytesIn };
+  }
+
+  reset(): void {
+    this.start = this.total();
+  }
+}
+
+/** What a warehouse sent back to its clients: a bench's "rows and bytes transferred per run". */
+export interface Transferred extends Traffic {
+  /** Statements submitted. */
+  statements: number;
+  /** Result rows served (every page, partition or chunk read, external links included). */
+  rows: number;
+}
+
 export interface HttpHandle {
   readonly url: string;
   readonly port: number;
+  readonly traffic: TrafficMeter;
   close(): Promise<void>;
 }
 
@@ -311,11 +604,13 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
       else res.destroy();
     });
   });
+  const traffic = new TrafficMeter(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    traffic,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

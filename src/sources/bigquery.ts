@@ -7,7 +7,8 @@ import { GoogleAuthError, resolveGoogleCredentials, type GoogleCredentials } fro
 import { describeNetworkError, sleep, StoppedError, TransientError, vendorMessage, withBackoff } from './http.js';
 import { cancelOnSignal } from './signals.js';
 import { errorText, exactColumn, modelAsSubquery, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type SnapshotDialect, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { backslashLiteral, insertStatements, writtenObject, type InsertLimits, type WrittenObject } from './warehouse-writes.js';
 import { dateFromMillis, decimalValue, integerText, jsonValue, parseDate, parseTimestamp } from './values.js';
 
 export const DEFAULT_BIGQUERY_ENDPOINT = 'https://bigquery.googleapis.com';
@@ -63,6 +64,26 @@ export const BIGQUERY_SQL: SqlDialect = {
   orderByKey: (pk) => `${pk} ASC NULLS LAST`,
   lexicon: { hashComments: true, backquotes: true, backslashEscapes: true },
 };
+
+/**
+ * Tables in a dataset of the source's project (`project.dataset.table`); a dataset made here is made
+ * in the source's location. MD5 gives BYTES, hence TO_HEX.
+ */
+function bigQuerySnapshotDialect(settings: BigQuerySettings): SnapshotDialect {
+  return {
+    ...BIGQUERY_SQL,
+    table: (dataset, name) => quoteBigQueryName(`${settings.projectId}.${dataset}.${name}`),
+    createSchema: (dataset) =>
+      `CREATE SCHEMA IF NOT EXISTS ${quoteBigQueryName(`${settings.projectId}.${dataset}`)}${settings.location ? ` OPTIONS (location = ${backslashLiteral(settings.location, BIGQUERY_INSERT)})` : ''}`,
+    textType: 'STRING',
+    integerType: 'INT64',
+    md5Hex: (text) => `TO_HEX(MD5(${text}))`,
+    valueText: (expr) => `CAST(${expr} AS STRING)`,
+  };
+}
+
+/** GoogleSQL takes queries of at most 1,024K characters. */
+const BIGQUERY_INSERT: InsertLimits = { maxBytes: 1_000_000, unicodeEscapes: true };
 
 /** The model's rows in GoogleSQL, with `__pk` = the key's text (or the hex SHA-256 of its UTF-8 text), ordered by it. */
 export function bigQueryStreamSql(sql: string, opts: StreamOptions = {}): string {
@@ -336,7 +357,7 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
   let principal = 'the configured credentials';
 
   /** SourceError with what to do, from what the API or the credentials said. */
-  function explain(err: unknown, what: string): SourceError {
+  function explain(err: unknown, what: string, writing?: WrittenObject): SourceError {
     if (err instanceof SourceError) return err;
     const fail = (reason: string, fix?: string) => new SourceError(`${label}: ${what}: ${reason}${fix ? `; ${fix}` : ''}`, { cause: err, names: [principal], ...(fix ? { fix } : {}) });
     if (err instanceof GoogleAuthError) return fail(err.message, err.fix);
@@ -355,6 +376,14 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
     }
     if (err.status === 403 && err.reason === 'accessDenied') {
       if (/bigquery\.jobs\.create/.test(err.message)) return fail(`${principal} may not run query jobs in project ${project}`, `grant roles/bigquery.jobUser on project ${project} to ${principal}`);
+      if (writing) {
+        const [p, dataset] = writing.path.length >= (writing.object === 'schema' ? 2 : 3) ? writing.path : [project, ...writing.path];
+        const where = `${p}:${dataset}`;
+        if (writing.object === 'schema') {
+          return fail(`${principal} may not create dataset ${where} (${message})`, `create dataset ${where} (bq mk --dataset ${where}) and grant roles/bigquery.dataEditor on it to ${principal}, or grant roles/bigquery.dataEditor on project ${p} to ${principal}`);
+        }
+        return fail(`${principal} may not write dataset ${where} (${message})`, `grant roles/bigquery.dataEditor on dataset ${where} to ${principal}`);
+      }
       const target = /\b(Table|Dataset) ([\w.-]+(?::[\w.-]+)?):(\w+)(?:\.([\w$-]+))?/.exec(err.message);
       if (target) {
         const dataset = `${target[2]}:${target[3]}`;
@@ -486,8 +515,31 @@ export async function openBigQuery(settings: BigQuerySettings, label: string, op
     return typeof v === 'string' ? v : undefined;
   }
 
+  /** One DDL or DML statement of warehouse change detection, run as a job to its end. */
+  async function write(query: string): Promise<void> {
+    usable();
+    const what = 'could not write the state schema';
+    try {
+      const first = await api.query({ query, timeoutMs: QUERY_WAIT_MS });
+      await complete(first, new AbortController().signal);
+    } catch (err) {
+      throw explain(err, what, writtenObject(query));
+    }
+  }
+
+  const snapshot: SnapshotOps = {
+    dialect: bigQuerySnapshotDialect(settings),
+    execute: write,
+    async insertRows(table, columns, rows) {
+      // One statement at a time: BigQuery queues concurrent DML on a table.
+      for (const statement of insertStatements(table, columns.map(quoteBigQueryName), rows, BIGQUERY_INSERT)) await write(statement);
+    },
+  };
+
   return {
     type: 'bigquery',
+
+    snapshot,
 
     findColumn: exactColumn,
 

@@ -21,7 +21,8 @@ import {
 import { cancelOnSignal } from './signals.js';
 import { byteOrderedKey, columnsQuery, findColumnIgnoringCase, modelAsSubquery, quoteBackticks, resolveRead, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { doctorChecks } from './doctor.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type SnapshotDialect, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { insertStatements, writtenObject, type InsertLimits, type WrittenObject } from './warehouse-writes.js';
 import { decimalText, integerText, jsonValue, parseDate, parseTimestamp } from './values.js';
 
 /** sha2 returns lowercase hex; Databricks compares strings by UTF-8 bytes (UTF8_BINARY) by default. */
@@ -32,6 +33,23 @@ const DATABRICKS_SQL: SqlDialect = {
   orderByKey: byteOrderedKey,
   lexicon: { backquotes: true, backslashEscapes: true },
 };
+
+/** Tables in a schema of the source's catalog (none: the warehouse's default catalog); md5 is already lowercase hex. */
+function databricksSnapshotDialect(catalog: string | undefined): SnapshotDialect {
+  const prefix = catalog === undefined ? '' : `${quoteBackticks(catalog)}.`;
+  return {
+    ...DATABRICKS_SQL,
+    table: (schema, name) => `${prefix}${quoteBackticks(schema)}.${quoteBackticks(name)}`,
+    createSchema: (schema) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${quoteBackticks(schema)}`,
+    textType: 'STRING',
+    integerType: 'BIGINT',
+    md5Hex: (text) => `md5(${text})`,
+    valueText: (expr) => `cast(${expr} as string)`,
+  };
+}
+
+/** Statements well under the API's limit, so the SQL parser of the warehouse is not what a write waits on. */
+const DATABRICKS_INSERT: InsertLimits = { maxBytes: 1_000_000, unicodeEscapes: false };
 
 /** Rate limiting (429) and TEMPORARILY_UNAVAILABLE (503) are the documented transient answers. */
 const TRANSIENT = new Set([429, 503]);
@@ -214,13 +232,25 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     }
   };
 
-  const statementFailure = (response: StatementResponse, what: string): SourceError => {
+  /** The privileges a principal needs to keep warehouse change detection's tables in `written`'s schema. */
+  const writeGrant = (written: WrittenObject): string => {
+    const [catalog, schema] = written.path.length >= (written.object === 'schema' ? 2 : 3) ? written.path : [config.catalog ?? '<catalog>', ...written.path];
+    const to = `TO \`${principal}\``;
+    const tables = `GRANT USE SCHEMA, CREATE TABLE, MODIFY, SELECT ON SCHEMA ${catalog}.${schema} ${to}`;
+    return written.object === 'schema' ? `GRANT USE CATALOG, CREATE SCHEMA ON CATALOG ${catalog} ${to}, or have an admin create schema ${catalog}.${schema} and ${tables}` : tables;
+  };
+
+  const statementFailure = (response: StatementResponse, what: string, writing?: WrittenObject): SourceError => {
     const state = response.status?.state;
     const error = response.status?.error;
     const message = error?.message ?? '';
     const said = `${vendorMessage(message || `statement ${state ?? 'failed'}`)}${response.status?.sql_state ? ` (SQLSTATE ${response.status.sql_state})` : ''}`;
     if (state === 'CANCELED') return new SourceError(`${label}: Databricks cancelled the model's statement before it finished (by someone else, or a warehouse timeout): ${said}; run again`);
     if (state === 'CLOSED') return new SourceError(`${label}: Databricks closed the model's result before it was read; run again`);
+    if (writing && (/INSUFFICIENT_PERMISSIONS|PERMISSION_DENIED/.test(message) || response.status?.sql_state === '42501')) {
+      const fix = writeGrant(writing);
+      return new SourceError(`${label}: Databricks ${what}: ${said}; ask for ${fix}`, { fix });
+    }
     const grant = grantFor(message, principal);
     if (grant) return new SourceError(`${label}: Databricks ${what}: ${said}; ask for ${grant}`);
     if (/TABLE_OR_VIEW_NOT_FOUND/.test(message)) return new SourceError(`${label}: Databricks ${what}: ${said}; check the model's table names (and the source's catalog and schema)`);
@@ -232,7 +262,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
    * once, then polled; a statement still running when the wait fails, is stopped or the process
    * gets SIGTERM is cancelled (a submission waiting for the result could not be).
    */
-  const execute = async (statement: string, opts: { disposition: 'INLINE' | 'EXTERNAL_LINKS'; signal: AbortSignal; what: string }): Promise<StatementResponse> => {
+  const execute = async (statement: string, opts: { disposition: 'INLINE' | 'EXTERNAL_LINKS'; signal: AbortSignal; what: string; writing?: WrittenObject }): Promise<StatementResponse> => {
     const body = {
       statement,
       warehouse_id: config.warehouseId,
@@ -257,7 +287,7 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
         if (state !== 'PENDING' && state !== 'RUNNING') {
           running?.unregister();
           running = undefined;
-          throw statementFailure(response, opts.what);
+          throw statementFailure(response, opts.what, opts.writing);
         }
         running ??= { id, unregister: cancelOnSignal(() => cancel(id)) };
         await sleep(Math.min(MAX_POLL_DELAY_MS, 25 * 1.5 ** polls), opts.signal);
@@ -282,11 +312,11 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     if (closed) throw new SourceError(`${label}: the source is closed`);
   };
 
-  /** A statement whose result is small: INLINE. */
-  const small = async (statement: string, what: string): Promise<StatementResponse> => {
+  /** A statement whose result is small: INLINE. `writing`: what a DDL or DML statement writes. */
+  const small = async (statement: string, what: string, writing?: WrittenObject): Promise<StatementResponse> => {
     usable();
     try {
-      return await execute(statement, { disposition: 'INLINE', signal: closing.signal, what });
+      return await execute(statement, { disposition: 'INLINE', signal: closing.signal, what, ...(writing ? { writing } : {}) });
     } catch (err) {
       throw failure(err, what);
     }
@@ -392,8 +422,22 @@ export function openDatabricks(config: DatabricksSourceConfig, label: string): S
     return { rows: Number(response.result?.data_array?.[0]?.[0] ?? NaN), estimated: false };
   }
 
+  /** One DDL or DML statement of warehouse change detection, run to its end. */
+  const write = async (sql: string): Promise<void> => {
+    await small(sql, 'could not write the state schema', writtenObject(sql));
+  };
+  const snapshot: SnapshotOps = {
+    dialect: databricksSnapshotDialect(config.catalog),
+    execute: write,
+    async insertRows(table, columns, rows) {
+      for (const statement of insertStatements(table, columns.map(quoteBackticks), rows, DATABRICKS_INSERT)) await write(statement);
+    },
+  };
+
   return {
     type: 'databricks',
+
+    snapshot,
 
     findColumn: findColumnIgnoringCase,
 

@@ -9,7 +9,7 @@ import { redactSourceMessage } from './redact.js';
 import { openRedshift } from './redshift.js';
 import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
-import { PK_FIELD, SourceError, type Row, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { PK_FIELD, SourceError, type Row, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
 
 export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
 export { quoteIdent } from './sql.js';
@@ -119,6 +119,7 @@ function redacting(source: Source, redact: Redact): Source {
   return new Proxy(source, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop === 'snapshot' && value !== undefined) return redactingSnapshot(value as SnapshotOps, redact);
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => unknown;
       if (prop === 'stream') {
@@ -151,6 +152,22 @@ function redacting(source: Source, redact: Redact): Source {
       };
     },
   });
+}
+
+/** Snapshot writes with their errors redacted: a failed INSERT may quote a value it was given. */
+function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
+  const redacted = async (run: () => Promise<void>, names: Iterable<string>) => {
+    try {
+      await run();
+    } catch (err) {
+      throw redact.error(err, names);
+    }
+  };
+  return {
+    dialect: ops.dialect,
+    execute: (sql) => redacted(() => ops.execute(sql), sqlIdentifiers(sql)),
+    insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
+  };
 }
 
 async function* redactStream(rows: AsyncIterable<Row[]>, redacted: (err: unknown) => SourceError): AsyncGenerator<Row[]> {

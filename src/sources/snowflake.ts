@@ -22,7 +22,8 @@ import {
 import { cancelOnSignal } from './signals.js';
 import { byteOrderedKey, columnsQuery, errorText, findColumnFoldingUpper, modelAsSubquery, quoteIdent, resolveRead, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
 import { doctorChecks } from './doctor.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type SnapshotDialect, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { insertStatements, writtenObject, type InsertLimits, type WrittenObject } from './warehouse-writes.js';
 import { dateFromMillis, decimalText, integerText, jsonValue } from './values.js';
 
 /** SHA2 returns lowercase hex; TO_VARCHAR of a string is the string. Snowflake compares text by UTF-8 bytes unless a collation is set. */
@@ -33,6 +34,30 @@ const SNOWFLAKE_SQL: SqlDialect = {
   orderByKey: byteOrderedKey,
   lexicon: { backslashEscapes: true },
 };
+
+/** A name as Snowflake resolves it: a plain identifier in upper case (as if written unquoted), anything else as written. */
+const snowflakeName = (name: string) => quoteIdent(/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name) ? name.toUpperCase() : name);
+
+/**
+ * Tables in the state schema of `database` (the source's database; none: the session's). The schema and
+ * table names are folded like unquoted names, so `audience_sync` is the AUDIENCE_SYNC a worksheet
+ * finds; MD5 is already lowercase hex.
+ */
+function snowflakeSnapshotDialect(database: string | undefined): SnapshotDialect {
+  const prefix = database === undefined ? '' : `${snowflakeName(database)}.`;
+  return {
+    ...SNOWFLAKE_SQL,
+    table: (schema, name) => `${prefix}${snowflakeName(schema)}.${snowflakeName(name)}`,
+    createSchema: (schema) => `CREATE SCHEMA IF NOT EXISTS ${prefix}${snowflakeName(schema)}`,
+    textType: 'VARCHAR',
+    integerType: 'BIGINT',
+    md5Hex: (text) => `MD5(${text})`,
+    valueText: (expr) => `TO_VARCHAR(${expr})`,
+  };
+}
+
+/** Snowflake asks for statements under 1 MB (longer ones are truncated in its history), and a VALUES clause takes at most 16,384 rows. */
+const SNOWFLAKE_INSERT: InsertLimits = { maxBytes: 1_000_000, maxRows: 16_384, unicodeEscapes: true };
 
 /** Statuses the SQL API reference says to retry with backoff. */
 const TRANSIENT = new Set([429, 503, 504]);
@@ -213,10 +238,26 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
   });
 
   /** What a failed answer means for the user, with what to do. */
-  const explain = (status: number, body: Failure | undefined, what: string): SourceError => {
+  /** The grants a role needs to keep warehouse change detection's tables in `written`'s schema. */
+  const writeGrant = (written: WrittenObject): string => {
+    // As a worksheet would write them: bare when upper case, else quoted.
+    const names = written.path.map((p) => (/^[A-Z_][A-Z0-9_$]*$/.test(p) ? p : quoteIdent(p)));
+    const database = (written.object === 'schema' ? names.length > 1 : names.length > 2) ? names[0]! : (config.database ?? '<database>');
+    const schema = `${database}.${written.object === 'schema' ? names.at(-1)! : (names.at(-2) ?? config.schema ?? '<schema>')}`;
+    const to = `TO ROLE ${config.role ?? '<the role of the source>'}`;
+    const tables = `GRANT USAGE, CREATE TABLE ON SCHEMA ${schema} ${to}; GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA ${schema} ${to}`;
+    return written.object === 'schema' ? `GRANT CREATE SCHEMA ON DATABASE ${database} ${to}, or have an admin create schema ${schema} and ${tables}` : tables;
+  };
+
+  const explain = (status: number, body: Failure | undefined, what: string, writing?: WrittenObject): SourceError => {
     const code = body?.code ?? '';
     const vendor = vendorMessage(body?.message ?? `HTTP ${status}`);
     const said = `${vendor}${code ? ` (${code})` : ''}`;
+    // 003001: insufficient privileges; 002003: an object the role cannot see (no USAGE on the schema).
+    if (writing && (code === '003001' || code === '002003')) {
+      const fix = writeGrant(writing);
+      return new SourceError(`${label}: Snowflake ${what}: ${said}; ${fix}`, { fix });
+    }
     if (status === 401) return new SourceError(`${label}: Snowflake did not accept the credentials: ${said}; ${auth.renewal}`);
     if (status === 403) return new SourceError(`${label}: Snowflake refused the request: ${said}; check that the user may use the SQL API from this address (network policy)`);
     if (status === 408) return new SourceError(`${label}: Snowflake cancelled the model's statement when it ran past its timeout: ${said}; raise statementTimeoutSeconds (or the account's STATEMENT_TIMEOUT_IN_SECONDS), or make the model faster`);
@@ -247,7 +288,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
    * partition. A statement still running when the wait fails, is stopped or the process gets
    * SIGTERM is cancelled.
    */
-  const execute = async (statement: string, signal: AbortSignal | undefined, what: string): Promise<Statement> => {
+  const execute = async (statement: string, signal: AbortSignal | undefined, what: string, writing?: WrittenObject): Promise<Statement> => {
     const requestId = randomUUID();
     const body = {
       statement,
@@ -276,7 +317,7 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
         unregister();
       }
     }
-    if (status !== 200) throw explain(status, json as Failure | undefined, what);
+    if (status !== 200) throw explain(status, json as Failure | undefined, what, writing);
     const result = json as ResultSet;
     if (typeof result?.statementHandle !== 'string' || !Array.isArray(result.resultSetMetaData?.rowType)) {
       throw new SourceError(`${label}: Snowflake sent a result without statementHandle or rowType; is url pointing at the SQL API?`);
@@ -395,8 +436,29 @@ export function openSnowflake(config: SnowflakeSourceConfig, label: string): Sou
     }
   }
 
+  const dialect = snowflakeSnapshotDialect(config.database);
+  /** One DDL or DML statement of warehouse change detection, run to its end. */
+  const write = async (sql: string): Promise<void> => {
+    usable();
+    const what = 'could not write the state schema';
+    try {
+      await execute(sql, closing.signal, what, writtenObject(sql));
+    } catch (err) {
+      throw failure(err, what);
+    }
+  };
+  const snapshot: SnapshotOps = {
+    dialect,
+    execute: write,
+    async insertRows(table, columns, rows) {
+      for (const statement of insertStatements(table, columns.map(quoteIdent), rows, SNOWFLAKE_INSERT)) await write(statement);
+    },
+  };
+
   return {
     type: 'snowflake',
+
+    snapshot,
 
     findColumn: findColumnFoldingUpper,
 

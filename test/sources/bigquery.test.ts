@@ -539,6 +539,43 @@ describe('the BigQuery test server is strict', () => {
     });
   });
 
+  it('runs DDL and DML as jobs, answering numDmlAffectedRows and dmlStats, and reads GoogleSQL strings as GoogleSQL does', async () => {
+    type Answer = { status: number; body: { error?: { message: string; errors: Array<{ reason: string }> }; jobReference?: { jobId: string }; numDmlAffectedRows?: string; dmlStats?: unknown; schema?: unknown; rows?: Array<{ f: Array<{ v: unknown }> }> } };
+    const query = (text: string) => api('/queries', { method: 'POST', body: JSON.stringify({ query: text, useLegacySql: false }) }) as Promise<Answer>;
+    const statistics = async (answer: Answer) => ((await api(`/jobs/${answer.body.jobReference!.jobId}`)).body as unknown as { statistics: { query: Record<string, unknown> } }).statistics.query;
+    const made = await query('CREATE SCHEMA IF NOT EXISTS `audience-test.audience_sync`');
+    expect(made.body).not.toHaveProperty('schema');
+    expect(await statistics(made)).toMatchObject({ statementType: 'CREATE_SCHEMA', ddlOperationPerformed: 'CREATE' });
+    expect(await statistics(await query('CREATE SCHEMA IF NOT EXISTS `audience-test.audience_sync`'))).toMatchObject({ ddlOperationPerformed: 'SKIP' });
+    expect((await query('CREATE SCHEMA `audience-test.audience_sync`')).status).toBe(409);
+    expect(await statistics(await query('CREATE TABLE IF NOT EXISTS `audience-test.audience_sync.t` (k STRING, n INT64)'))).toMatchObject({ statementType: 'CREATE_TABLE', ddlOperationPerformed: 'CREATE' });
+    const inserted = await query(String.raw`INSERT INTO audience_sync.t (k, n) VALUES ('it\'s', 1), ('back\\slash\n', 2), ("double", 3), ('con' 'cat', 4)`);
+    expect(inserted.body).toMatchObject({ numDmlAffectedRows: '4', dmlStats: { insertedRowCount: '4' } });
+    expect(await statistics(inserted)).toMatchObject({ statementType: 'INSERT', numDmlAffectedRows: '4' });
+    const read = await query('SELECT k FROM audience_sync.t ORDER BY n');
+    expect(read.body.rows?.map((r) => r.f[0]!.v)).toEqual(["it's", 'back\\slash\n', 'double', 'concat']);
+    const deleted = await query('DELETE FROM audience_sync.t WHERE n > 2');
+    expect(deleted.body).toMatchObject({ numDmlAffectedRows: '2', dmlStats: { deletedRowCount: '2' } });
+    // What GoogleSQL refuses: DELETE without WHERE, '' inside a literal, a line break in '...', an unknown escape, a query over 1,024K characters.
+    const refused = async (text: string) => {
+      const answer = await query(text);
+      expect(answer.status, text.slice(0, 60)).toBe(400);
+      return answer.body.error!.message;
+    };
+    expect(await refused('DELETE FROM audience_sync.t')).toBe('DELETE must have a WHERE clause at [1:1]');
+    expect(await refused("SELECT 'it''s'")).toMatch(/concatenated string literals must be separated by whitespace/);
+    expect(await refused("SELECT 'line\nbreak'")).toMatch(/Unclosed string literal/);
+    expect(await refused(String.raw`SELECT 'a\qb'`)).toMatch(/Illegal escape sequence/);
+    expect(await refused(`SELECT 1 -- ${'x'.repeat(1024 * 1024)}`)).toMatch(/The query is too large\. The maximum standard SQL query length is 1024\.00K characters/);
+    // A dataset the principal may read but not write.
+    server.refuseWrites('audience_sync');
+    const denied = await query("INSERT INTO audience_sync.t (k, n) VALUES ('x', 9)");
+    expect(denied.status).toBe(403);
+    expect(denied.body.error).toMatchObject({ errors: [{ reason: 'accessDenied' }], message: expect.stringContaining('Permission bigquery.tables.updateData denied on table audience-test:audience_sync.t') });
+    expect((await query('CREATE TABLE IF NOT EXISTS audience_sync.u (k STRING)')).body.error?.message).toMatch(/Permission bigquery\.tables\.create denied on dataset audience-test:audience_sync/);
+    expect((await query('CREATE TABLE IF NOT EXISTS audience_sync.t (k STRING)')).status).toBe(200);
+  });
+
   it('runs the SQL the source sends', () => {
     expect(bigQueryStreamSql('select * from crm.customers;', { orderByKey: 'id', keyForm: 'sha256', columns: ['email'] })).toBe(
       'SELECT `email`, TO_HEX(SHA256(CAST(`id` AS STRING))) AS `__pk` FROM (\nselect * from crm.customers\n) AS `audience_sync_model` ORDER BY `__pk` ASC NULLS LAST',

@@ -69,7 +69,7 @@ describe('Databricks source', () => {
       { name: 'ratio', type: 'DECIMAL(4,1)' },
     ]);
     const submitted = server.submissions.at(-1)!;
-    expect(submitted).toMatchObject({ disposition: 'INLINE', format: 'JSON_ARRAY', warehouse_id: server.warehouseId, catalog: 'main', schema: 'default' });
+    expect(submitted).toMatchObject({ disposition: 'INLINE', format: 'JSON_ARRAY', warehouse_id: server.warehouseId, catalog: server.catalog, schema: server.schema });
     expect(submitted.statement).toMatch(/\) AS `audience_sync_model` LIMIT 0$/);
   });
 
@@ -127,7 +127,7 @@ describe('Databricks source', () => {
       const error = await readAll(s.stream('select * from secret_people')).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SourceError);
       expect((error as Error).message).toMatch(
-        /source "dbx": Databricks could not run the model: \[INSUFFICIENT_PERMISSIONS\] Insufficient privileges: User does not have SELECT on Table 'main\.default\.secret_people'\..*; ask for GRANT SELECT ON TABLE main\.default\.secret_people TO `your user`/,
+        /source "dbx": Databricks could not run the model: \[INSUFFICIENT_PERMISSIONS\] Insufficient privileges: User does not have SELECT on Table 'workspace\.default\.secret_people'\..*; ask for GRANT SELECT ON TABLE workspace\.default\.secret_people TO `your user`/,
       );
       await s.close();
     } finally {
@@ -202,6 +202,41 @@ describe('Databricks source', () => {
     expect((error as Error).message).not.toContain('bob@example.com');
   });
 
+  it('the test server runs DDL and DML as Databricks answers them: no columns, num_affected_rows, Spark string literals, refused writes', async () => {
+    const scoped = await startDatabricksServer();
+    try {
+      type Answer = { status: { state: string; error?: { message: string }; sql_state?: string }; manifest?: { schema: { column_count: number; columns: Array<{ name: string; type_name: string }> } }; result?: { data_array?: string[][] } };
+      const run = async (statement: string) => {
+        const r = await fetch(`${scoped.url}/api/2.0/sql/statements`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${scoped.token}`, 'Content-Type': 'application/json', 'User-Agent': 'test' },
+          body: JSON.stringify({ statement, warehouse_id: scoped.warehouseId, wait_timeout: '10s', disposition: 'INLINE' }),
+        });
+        return (await r.json()) as Answer;
+      };
+      const ddl = await run('CREATE SCHEMA IF NOT EXISTS `workspace`.`audience_sync`');
+      expect(ddl).toMatchObject({ status: { state: 'SUCCEEDED' }, manifest: { schema: { column_count: 0, columns: [] } } });
+      expect((await run('CREATE TABLE IF NOT EXISTS audience_sync.t (k STRING, n BIGINT)')).status.state).toBe('SUCCEEDED');
+      const inserted = await run(String.raw`INSERT INTO workspace.audience_sync.t (k, n) VALUES ('it\'s', 1), ('it''s', 2), ('back\\slash\n', 3), ('café' ' au lait', 4), ('\%\u00e9', 5)`);
+      expect(inserted.manifest?.schema.columns.map((c) => [c.name, c.type_name])).toEqual([['num_affected_rows', 'LONG'], ['num_inserted_rows', 'LONG']]);
+      expect(inserted.result?.data_array).toEqual([['5', '5']]);
+      // 'it''s' is two literals next to each other: 'its'. \% keeps its backslash (a LIKE pattern); \u is no escape.
+      expect((await run('SELECT k FROM audience_sync.t ORDER BY n')).result?.data_array).toEqual([["it's"], ['its'], ['back\\slash\n'], ['café au lait'], ['\\%u00e9']]);
+      const deleted = await run('DELETE FROM audience_sync.t WHERE n > 2');
+      expect(deleted.manifest?.schema.columns.map((c) => c.name)).toEqual(['num_affected_rows']);
+      expect(deleted.result?.data_array).toEqual([['3']]);
+      // A schema the principal may read but not write.
+      scoped.refuseWrites('audience_sync');
+      expect(await run("INSERT INTO audience_sync.t (k) VALUES ('x')")).toMatchObject({
+        status: { state: 'FAILED', sql_state: '42501', error: { message: "[INSUFFICIENT_PERMISSIONS] Insufficient privileges:\nUser does not have MODIFY on Table 'workspace.audience_sync.t'. SQLSTATE: 42501" } },
+      });
+      expect((await run('CREATE TABLE audience_sync.u (k STRING)')).status.error?.message).toMatch(/User does not have CREATE TABLE on Schema 'workspace\.audience_sync'/);
+      expect((await run('SELECT count(*) FROM audience_sync.t')).result?.data_array).toEqual([['2']]);
+    } finally {
+      await scoped.stop();
+    }
+  });
+
   it('asks for a token or a complete client ID and secret', () => {
     const config = (auth: string) =>
       ['version: 1', 'meta: { accessToken: t, adAccountId: "1" }', 'sources:', `  dbx: { type: databricks, host: h.cloud.databricks.com, warehouseId: w${auth} }`, 'syncs:', '  - { name: s, source: dbx, model: "select 1", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }'].join('\n');
@@ -213,7 +248,7 @@ describe('Databricks source', () => {
 
   it('checks the warehouse for doctor, and counts the model rows', async () => {
     expect(await source.doctor('select * from users')).toEqual([
-      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog main, schema default/) },
+      { subject: 'sign-in', status: 'ok', message: expect.stringMatching(/signed in to 127\.0\.0\.1:\d+ as someone@example\.com; SQL warehouse a1b2c3d4e5f60718 runs statements; catalog workspace, schema default/) },
       { subject: 'rows', status: 'ok', message: `the model returns ${ROWS.toLocaleString('en-US')} rows`, rows: { rows: ROWS, estimated: false } },
     ]);
     const scoped = await startDatabricksServer();

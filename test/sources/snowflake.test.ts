@@ -254,6 +254,45 @@ describe('Snowflake source', () => {
     }
   });
 
+  it('the test server runs DDL and DML as Snowflake answers them: status lines, row counts and stats, string escapes, the VALUES limit, refused writes', async () => {
+    const scoped = await startSnowflakeServer({ auth: 'pat' });
+    try {
+      type Answer = { code: string; message: string; data?: string[][]; resultSetMetaData?: { rowType: Array<{ name: string; type: string }> }; stats?: Record<string, number> };
+      const run = async (statement: string) => {
+        const r = await fetch(`${scoped.url}/api/v2/statements`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${scoped.token}`, 'X-Snowflake-Authorization-Token-Type': 'PROGRAMMATIC_ACCESS_TOKEN', 'Content-Type': 'application/json', Accept: 'application/json', 'User-Agent': 'test' },
+          body: JSON.stringify({ statement }),
+        });
+        return { status: r.status, body: (await r.json()) as Answer };
+      };
+      const status = async (statement: string) => {
+        const { body } = await run(statement);
+        expect(body.resultSetMetaData?.rowType.map((c) => [c.name, c.type])).toEqual([['status', 'TEXT']]);
+        return body.data;
+      };
+      expect(await status('CREATE SCHEMA IF NOT EXISTS "ANALYTICS"."AUDIENCE_SYNC"')).toEqual([['Schema AUDIENCE_SYNC successfully created.']]);
+      expect(await status('CREATE SCHEMA IF NOT EXISTS audience_sync')).toEqual([['AUDIENCE_SYNC already exists, statement succeeded.']]);
+      expect(await status('CREATE TABLE IF NOT EXISTS audience_sync.t (k VARCHAR, n BIGINT)')).toEqual([['Table T successfully created.']]);
+      const inserted = await run(String.raw`INSERT INTO ANALYTICS.AUDIENCE_SYNC.T (k, n) VALUES ('it''s', 1), ('it\'s', 2), ('back\\slash\n', 3), ('\u00e9', 4)`);
+      expect(inserted.body).toMatchObject({ data: [['4']], stats: { numRowsInserted: 4 } });
+      expect(inserted.body.resultSetMetaData?.rowType.map((c) => [c.name, c.type])).toEqual([['number of rows inserted', 'FIXED']]);
+      expect((await run('SELECT k FROM audience_sync.t ORDER BY n')).body.data).toEqual([["it's"], ["it's"], ['back\\slash\n'], ['é']]);
+      expect((await run('DELETE FROM audience_sync.t WHERE n > 2')).body).toMatchObject({ data: [['2']], stats: { numRowsDeleted: 2 } });
+      expect(await status('DROP TABLE IF EXISTS audience_sync.nope')).toEqual([['Drop statement executed successfully (NOPE already dropped).']]);
+      // One VALUES clause takes at most 16,384 rows.
+      const tooMany = await run(`INSERT INTO audience_sync.t (n) VALUES ${Array.from({ length: 16_385 }, (_, i) => `(${i})`).join(', ')}`);
+      expect(tooMany).toMatchObject({ status: 422, body: { code: '001795', message: expect.stringMatching(/expected at most 16,384, got 16,385/) } });
+      // A schema the role may read but not write.
+      scoped.refuseWrites('audience_sync');
+      expect(await run("INSERT INTO audience_sync.t (k) VALUES ('x')")).toMatchObject({ status: 422, body: { code: '003001', message: "SQL access control error:\nInsufficient privileges to operate on table 'T'" } });
+      expect(await run('CREATE TABLE audience_sync.u (k VARCHAR)')).toMatchObject({ status: 422, body: { code: '003001', message: "SQL access control error:\nInsufficient privileges to operate on schema 'AUDIENCE_SYNC'" } });
+      expect((await run('SELECT COUNT(*) FROM audience_sync.t')).body.data).toEqual([['2']]);
+    } finally {
+      await scoped.stop();
+    }
+  });
+
   it('asks for exactly one way to sign in', () => {
     const config = (auth: string) =>
       ['version: 1', 'meta: { accessToken: t, adAccountId: "1" }', 'sources:', `  sf: { type: snowflake, account: a, user: u${auth} }`, 'syncs:', '  - { name: s, source: sf, model: "select 1", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id } }'].join('\n');

@@ -18,12 +18,25 @@
 //   §6 (the refresh_token grant of authorized-user files).
 // - https://cloud.google.com/compute/docs/access/authenticate-workloads#applications (the metadata
 //   server's token endpoint, `Metadata-Flavor: Google`).
+// - DDL and DML as query jobs (jobs.query, QueryResponse.numDmlAffectedRows and dmlStats
+//   {insertedRowCount, deletedRowCount, updatedRowCount}; JobStatistics2.statementType and
+//   ddlOperationPerformed CREATE | SKIP | DROP), without schema or rows; CREATE SCHEMA makes a dataset
+//   (in its OPTIONS(location), else the request's location, else US).
+// - https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax (DELETE needs WHERE:
+//   "DELETE must have a WHERE clause") and .../lexical (string literals: backslash escapes \a \b \f \n
+//   \r \t \v \\ \? \" \' \` \ooo \xhh \uhhhh \Uhhhhhhhh, any other is an error; no line break inside
+//   '...'; literals separated by whitespace are one, '' is an error).
+// - https://cloud.google.com/bigquery/quotas (a query of at most 1,024K characters).
+// Emulated from observed answers: a write without roles/bigquery.dataEditor fails 403 accessDenied
+// "Permission bigquery.tables.updateData denied on table p:d.t" (tables.create on a dataset,
+// datasets.create on the project): refuseWrites. Rows and bytes sent are counted for the benches.
 // QueryRequest.defaultDataset resolves unqualified table names after FROM/JOIN in that dataset.
 // A request the real service would reject is rejected here, with the service's status and reason;
 // a valid request using a feature this server does not implement gets 501, never a silent default.
 import { generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { statementKind, TrafficMeter, writeTarget, type StatementKind, type Transferred, type WriteTarget } from '../../src/devtools/sql-api-kit.js';
 import {
   DuckDBBlobValue,
   DuckDBDateValue,
@@ -137,6 +150,12 @@ interface Job {
   pagesServed: number;
   settled: Promise<void>;
   pageTokenSalt: string;
+  /** JobStatistics2.statementType: SELECT, INSERT, DELETE, CREATE_TABLE, CREATE_SCHEMA, DROP_TABLE, ... */
+  statementType: string;
+  /** Rows a DML statement changed (numDmlAffectedRows, dmlStats). */
+  dmlAffected?: number;
+  /** JobStatistics2.ddlOperationPerformed: CREATE, SKIP, DROP, REPLACE. */
+  ddlOperation?: string;
 }
 
 interface FieldSchema {
@@ -213,6 +232,10 @@ export class BigQueryServer {
   private readonly jobUsers = new Set<string>();
   private readonly jobUserRevoked = new Set<string>();
   private readonly readRevoked = new Set<string>();
+  /** Datasets the principals may read but not write (no roles/bigquery.dataEditor). */
+  private readonly readOnlyDatasets = new Set<string>();
+  private traffic: TrafficMeter | undefined;
+  private readonly served = { statements: 0, rows: 0 };
   private pageFailure: (PageFailure & { left: number }) | undefined;
   private heldJobs: { release: () => void; promise: Promise<void> } | undefined;
   private failingJobs: ErrorProto | undefined;
@@ -245,8 +268,10 @@ export class BigQueryServer {
     await this.admin.run('CREATE SCHEMA memory._jobs');
     // GoogleSQL functions the sources emit, in DuckDB: SHA256 gives BYTES, TO_HEX lower-case hex.
     await this.admin.run(`CREATE MACRO ${dq(this.projectId)}.main.bq_sha256(s) AS unhex(sha256(s))`);
+    await this.admin.run(`CREATE MACRO ${dq(this.projectId)}.main.bq_md5(s) AS unhex(md5(s))`);
     await this.admin.run(`CREATE MACRO ${dq(this.projectId)}.main.bq_to_hex(b) AS lower(hex(b))`);
     this.http = createServer((req, res) => void this.handle(req, res));
+    this.traffic = new TrafficMeter(this.http);
     this.http.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -337,6 +362,23 @@ export class BigQueryServer {
     this.readRevoked.add(`${principal}|${target}`);
   }
 
+  /** Principals lose write access (roles/bigquery.dataEditor) to `dataset`: DDL and DML there fail with accessDenied; `false` gives it back. */
+  refuseWrites(dataset: string, refuse = true): void {
+    if (refuse) this.readOnlyDatasets.add(dataset);
+    else this.readOnlyDatasets.delete(dataset);
+  }
+
+  /** Jobs run, result rows served and bytes sent and received since the start or the last reset. */
+  transferred(): Transferred {
+    return { ...this.served, ...this.traffic!.read() };
+  }
+
+  resetTransferred(): void {
+    this.served.statements = 0;
+    this.served.rows = 0;
+    this.traffic!.reset();
+  }
+
   /** getQueryResults requests of a job fail once it has served `after` pages. */
   failPages(failure: PageFailure): void {
     this.pageFailure = { ...failure, left: failure.times ?? Infinity };
@@ -377,6 +419,7 @@ export class BigQueryServer {
     this.endEarlyAfter = undefined;
     this.jobUserRevoked.clear();
     this.readRevoked.clear();
+    this.readOnlyDatasets.clear();
     for (const sa of this.serviceAccounts.values()) sa.revoked = false;
     for (const u of this.users.values()) u.revoked = false;
     this.requests.length = 0;
@@ -541,8 +584,13 @@ export class BigQueryServer {
     this.mayCreateJobs(projectId, token.principal);
     if (request.defaultDataset && request.defaultDataset.projectId !== this.projectId) throw new HttpError(404, 'notFound', `Not found: Dataset ${request.defaultDataset.projectId}:${request.defaultDataset.datasetId}`);
     if (request.defaultDataset && !this.datasets.has(request.defaultDataset.datasetId)) throw new HttpError(404, 'notFound', `Not found: Dataset ${this.projectId}:${request.defaultDataset.datasetId}`);
+    if (request.query.length > MAX_QUERY_CHARS) throw new HttpError(400, 'invalid', 'The query is too large. The maximum standard SQL query length is 1024.00K characters, including comments and white space characters.');
     const sql = translate(request.query, this.projectId, (name) => this.datasets.has(name), request.defaultDataset?.datasetId);
+    const kind = statementKind(sql.text);
+    const target = kind.kind === 'query' ? undefined : writeTarget(sql.text);
+    if (kind.kind !== 'query' && target?.object === 'schema') return this.createDatasetJob(projectId, token.principal, request, kind, target);
     const location = this.locationOf(sql.tables, token.principal, request.location);
+    if (kind.kind !== 'query') await this.mayWrite(kind, target, sql.text);
     if (request.dryRun) {
       const described = await this.describe(sql.text);
       return { kind: 'bigquery#queryResponse', schema: { fields: described.fields }, jobReference: { projectId, location }, totalBytesProcessed: String(await this.bytesOf(sql.tables)), jobComplete: true, cacheHit: false };
@@ -552,7 +600,7 @@ export class BigQueryServer {
     if (previous && previous.query === request.query && Date.now() - previous.at < 15 * 60_000) {
       job = this.jobs.get(previous.jobId)!;
     } else {
-      job = await this.createJob(token.principal, request.query, sql, location);
+      job = await this.createJob(token.principal, request.query, sql, location, kind);
       if (request.requestId) this.requestIds.set(request.requestId, { jobId: job.jobId, query: request.query, at: Date.now() });
     }
     await this.waitFor(job, request.timeoutMs);
@@ -611,28 +659,81 @@ export class BigQueryServer {
     return [...locations][0] ?? requested ?? 'US';
   }
 
-  private async createJob(principal: string, query: string, sql: Translated, location: string): Promise<Job> {
+  /** Refuses what the real service refuses of a DDL or DML statement: DELETE without WHERE, a write where the principal may only read. */
+  private async mayWrite(kind: Exclude<StatementKind, { kind: 'query' }>, target: WriteTarget | undefined, text: string): Promise<void> {
+    if (kind.verb === 'DELETE' && !/\bWHERE\b/i.test(withoutLiterals(text))) throw new HttpError(400, 'invalidQuery', 'DELETE must have a WHERE clause at [1:1]');
+    if (target === undefined) return;
+    const [project, dataset, table] = target.path.length === 3 ? target.path : [this.projectId, ...target.path];
+    if (dataset === undefined || !this.readOnlyDatasets.has(dataset)) return;
+    if (kind.verb === 'CREATE') {
+      if (target.conditional && (await this.tableExists(project!, dataset, table!))) return;
+      throw new HttpError(403, 'accessDenied', `Access Denied: Dataset ${project}:${dataset}: Permission bigquery.tables.create denied on dataset ${project}:${dataset} (or it may not exist).`);
+    }
+    const permission = kind.verb === 'DROP' ? 'bigquery.tables.delete' : 'bigquery.tables.updateData';
+    throw new HttpError(403, 'accessDenied', `Access Denied: Table ${project}:${dataset}.${table}: Permission ${permission} denied on table ${project}:${dataset}.${table} (or it may not exist).`);
+  }
+
+  private async tableExists(project: string, dataset: string, table: string): Promise<boolean> {
+    const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+    const r = await this.admin.runAndReadAll(`SELECT count(*) FROM duckdb_tables() WHERE database_name = ${literal(project)} AND schema_name = ${literal(dataset)} AND lower(table_name) = lower(${literal(table)})`);
+    return Number(r.getRows()[0]?.[0] ?? 0) > 0;
+  }
+
+  /** CREATE SCHEMA (a dataset) as a query job: in the location its OPTIONS or the request name (default US). */
+  private async createDatasetJob(projectId: string, principal: string, request: QueryRequest, kind: Exclude<StatementKind, { kind: 'query' }>, target: WriteTarget): Promise<unknown> {
+    const [project, dataset] = target.path.length === 2 ? target.path : [projectId, target.path[0]!];
+    if (kind.verb !== 'CREATE') throw new HttpError(501, 'notImplemented', `The test server does not implement ${kind.verb} SCHEMA.`);
+    if (project !== this.projectId) throw new HttpError(403, 'accessDenied', `Access Denied: Project ${project!}: User does not have bigquery.datasets.create permission in project ${project!}.`);
+    const exists = this.datasets.has(dataset!);
+    if (exists && !target.conditional) throw new HttpError(409, 'duplicate', `Already Exists: Dataset ${project}:${dataset}`);
+    if (!exists && this.readOnlyDatasets.has(dataset!)) throw new HttpError(403, 'accessDenied', `Access Denied: Project ${project}: User does not have bigquery.datasets.create permission in project ${project}.`);
+    const location = /\blocation\s*=\s*["']([\w-]+)["']/i.exec(request.query)?.[1] ?? request.location ?? 'US';
+    if (!request.dryRun && !exists) await this.createDataset(dataset!, { location });
+    if (request.dryRun) return { kind: 'bigquery#queryResponse', jobReference: { projectId, location }, totalBytesProcessed: '0', jobComplete: true, cacheHit: false };
+    const job = this.newJob(principal, request.query, location, 'CREATE_SCHEMA');
+    job.ddlOperation = exists ? 'SKIP' : 'CREATE';
+    job.state = 'DONE';
+    job.ended = Date.now();
+    return this.resultsResponse('bigquery#queryResponse', job, { maxResults: request.maxResults, int64Timestamp: request.int64Timestamp });
+  }
+
+  private newJob(principal: string, query: string, location: string, statementType: string, bytes = 0): Job {
     const jobId = `job_${randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9_]/g, '_')}`;
-    const job: Job = {
-      jobId,
-      location,
-      principal,
-      query,
-      state: 'RUNNING',
-      bytes: await this.bytesOf(sql.tables),
-      created: Date.now(),
-      cancelRequested: false,
-      pagesServed: 0,
-      settled: Promise.resolve(),
-      pageTokenSalt: randomBytes(6).toString('hex'),
-    };
+    const job: Job = { jobId, location, principal, query, state: 'RUNNING', bytes, created: Date.now(), cancelRequested: false, pagesServed: 0, settled: Promise.resolve(), pageTokenSalt: randomBytes(6).toString('hex'), statementType };
     this.jobs.set(jobId, job);
+    this.served.statements++;
+    for (const w of this.jobWaiters.splice(0)) w(this.jobInfo(job));
+    return job;
+  }
+
+  /** Runs a DML or DDL statement of a job: DML's changed rows become numDmlAffectedRows, DDL's outcome ddlOperationPerformed. */
+  private async runWrite(c: DuckDBConnection, job: Job, sql: Translated, kind: Exclude<StatementKind, { kind: 'query' }>): Promise<void> {
+    if (kind.kind === 'dml') {
+      const r = await c.runAndReadAll(sql.text);
+      job.dmlAffected = Number(r.getRows()[0]?.[0] ?? 0);
+      return;
+    }
+    const target = writeTarget(sql.text);
+    const [project, dataset, table] = target && target.path.length === 3 ? target.path : [this.projectId, ...(target?.path ?? [])];
+    const existed = target !== undefined && dataset !== undefined && table !== undefined && (await this.tableExists(project!, dataset, table));
+    await c.run(sql.text);
+    job.ddlOperation = kind.verb === 'DROP' ? (existed ? 'DROP' : 'SKIP') : kind.verb === 'CREATE' ? (existed ? 'SKIP' : 'CREATE') : 'ALTER';
+  }
+
+  private async createJob(principal: string, query: string, sql: Translated, location: string, kind: StatementKind): Promise<Job> {
+    const job = this.newJob(principal, query, location, statementTypeOf(kind, sql.text), await this.bytesOf(sql.tables));
     const held = this.heldJobs?.promise;
     const failing = this.failingJobs;
     job.settled = (async () => {
       const table = `memory._jobs.${dq(`r${++this.jobCounter}`)}`;
       const c = await this.connect();
       try {
+        if (kind.kind !== 'query') {
+          await this.runWrite(c, job, sql, kind);
+          job.state = 'DONE';
+          job.ended = Date.now();
+          return;
+        }
         await c.run(`CREATE TABLE ${table} AS ${sql.text}`);
         const described = await c.runAndReadAll(`SELECT * FROM ${table} LIMIT 0`);
         const count = await c.runAndReadAll(`SELECT count(*) FROM ${table}`);
@@ -651,7 +752,6 @@ export class BigQueryServer {
         c.closeSync();
       }
     })();
-    for (const w of this.jobWaiters.splice(0)) w(this.jobInfo(job));
     return job;
   }
 
@@ -682,6 +782,11 @@ export class BigQueryServer {
     const jobReference = { projectId: this.projectId, jobId: job.jobId, location: job.location };
     if (job.state !== 'DONE') return { kind, jobReference, jobComplete: false };
     if (job.errorResult) throw new HttpError(job.errorStatus ?? 400, job.errorResult.reason, job.errorResult.message);
+    if (job.statementType !== 'SELECT') {
+      // DML and DDL: no schema and no rows; DML says how many rows it changed.
+      job.pagesServed++;
+      return { kind, etag: `"${randomBytes(8).toString('base64')}"`, jobReference, totalBytesProcessed: String(job.bytes), jobComplete: true, cacheHit: false, ...this.dmlFields(job) };
+    }
     const offset = opts.offset ?? 0;
     const total = job.totalRows ?? 0;
     const limit = Math.min(opts.maxResults ?? 100_000, Math.max(0, total - offset));
@@ -702,6 +807,7 @@ export class BigQueryServer {
       }
     }
     job.pagesServed++;
+    this.served.rows += rows.length;
     const next = offset + rows.length;
     const more = next < total && job.pagesServed !== this.endEarlyAfter;
     return {
@@ -716,6 +822,14 @@ export class BigQueryServer {
       jobComplete: true,
       cacheHit: false,
     };
+  }
+
+  /** numDmlAffectedRows and dmlStats of a DML job (QueryResponse, GetQueryResultsResponse, JobStatistics2). */
+  private dmlFields(job: Job): Record<string, unknown> {
+    if (job.dmlAffected === undefined) return {};
+    const count = String(job.dmlAffected);
+    const stat = job.statementType === 'DELETE' ? 'deletedRowCount' : job.statementType === 'UPDATE' ? 'updatedRowCount' : 'insertedRowCount';
+    return { numDmlAffectedRows: count, dmlStats: { [stat]: count } };
   }
 
   private jobResource(job: Job): unknown {
@@ -734,7 +848,7 @@ export class BigQueryServer {
         startTime: String(job.created),
         ...(job.ended ? { endTime: String(job.ended) } : {}),
         totalBytesProcessed: String(job.bytes),
-        query: { totalBytesProcessed: String(job.bytes), statementType: 'SELECT' },
+        query: { totalBytesProcessed: String(job.bytes), statementType: job.statementType, ...this.dmlFields(job), ...(job.ddlOperation ? { ddlOperationPerformed: job.ddlOperation } : {}) },
       },
     };
   }
@@ -784,6 +898,22 @@ export class BigQueryServer {
     return c;
   }
 }
+
+/** The statementType BigQuery reports for a statement. */
+function statementTypeOf(kind: StatementKind, text: string): string {
+  if (kind.kind === 'query') return 'SELECT';
+  if (kind.kind === 'dml') return kind.verb;
+  const target = writeTarget(text);
+  return `${kind.verb}_${target?.object === 'schema' ? 'SCHEMA' : 'TABLE'}`;
+}
+
+/** SQL text (DuckDB's dialect) without its string literals, for keyword checks. */
+function withoutLiterals(text: string): string {
+  return text.replace(/'(?:[^']|'')*'/g, "''");
+}
+
+/** GoogleSQL's limit on the text of a query (unresolved). */
+const MAX_QUERY_CHARS = 1024 * 1024;
 
 // ---- request checks -------------------------------------------------------------------------------
 
@@ -953,7 +1083,7 @@ interface Translated {
   tables: TableRef[];
 }
 
-const FUNCTIONS: Record<string, string> = { SHA256: 'bq_sha256', TO_HEX: 'bq_to_hex' };
+const FUNCTIONS: Record<string, string> = { SHA256: 'bq_sha256', MD5: 'bq_md5', TO_HEX: 'bq_to_hex' };
 const CAST_TYPES: Record<string, string> = {
   STRING: 'VARCHAR',
   INT64: 'BIGINT',
@@ -974,7 +1104,7 @@ const dq = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * Names of the form dataset.table or project.dataset.table are collected for access checks.
  */
 export function translate(sql: string, projectId: string, isDataset: (name: string) => boolean, defaultDataset?: string): Translated {
-  type Token = { kind: 'word' | 'name' | 'other'; text: string; parts?: string[] };
+  type Token = { kind: 'word' | 'name' | 'other'; text: string; parts?: string[]; literal?: string };
   const tokens: Token[] = [];
   let i = 0;
   while (i < sql.length) {
@@ -1000,18 +1130,29 @@ export function translate(sql: string, projectId: string, isDataset: (name: stri
       let j = i + quote.length;
       let value = '';
       while (j < sql.length && !sql.startsWith(quote, j)) {
+        // Only triple-quoted strings may hold a line break as it is.
+        if (sql[j] === '\n' && !triple) throw new HttpError(400, 'invalidQuery', 'Syntax error: Unclosed string literal');
         if (sql[j] === '\\' && j + 1 < sql.length) {
-          const esc = sql[j + 1]!;
-          value += esc === 'n' ? '\n' : esc === 't' ? '\t' : esc === 'r' ? '\r' : esc;
-          j += 2;
+          const escape = googleSqlEscape(sql, j + 1);
+          value += escape.text;
+          j += 1 + escape.length;
         } else {
           value += sql[j];
           j++;
         }
       }
       if (j >= sql.length) throw new HttpError(400, 'invalidQuery', 'Syntax error: Unclosed string literal');
-      tokens.push({ kind: 'other', text: `'${value.replace(/'/g, "''")}'` });
       i = j + quote.length;
+      if (sql[i] === "'" || sql[i] === '"') throw new HttpError(400, 'invalidQuery', 'Syntax error: concatenated string literals must be separated by whitespace or comments');
+      // Literals separated by whitespace are one string.
+      let k = tokens.length;
+      while (k > 0 && tokens[k - 1]!.kind === 'other' && /^\s+$/.test(tokens[k - 1]!.text)) k--;
+      const previous = tokens[k - 1]?.literal;
+      if (previous !== undefined) {
+        tokens.length = k - 1;
+        value = previous + value;
+      }
+      tokens.push({ kind: 'other', text: `'${value.replace(/'/g, "''")}'`, literal: value });
     } else if (ch === '`') {
       let j = i + 1;
       let value = '';
@@ -1097,6 +1238,18 @@ export function translate(sql: string, projectId: string, isDataset: (name: stri
     k = end;
   }
   return { text: out.join(''), tables };
+}
+
+/** One GoogleSQL escape after a backslash: the text it stands for and the characters it took. */
+function googleSqlEscape(sql: string, at: number): { text: string; length: number } {
+  const ch = sql[at]!;
+  const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '?': '?', '"': '"', "'": "'", '`': '`' };
+  if (ch in simple) return { text: simple[ch]!, length: 1 };
+  const hex = (digits: number, from: number) => (new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(sql.slice(from, from + digits)) ? parseInt(sql.slice(from, from + digits), 16) : undefined);
+  const code = ch === 'x' || ch === 'X' ? hex(2, at + 1) : ch === 'u' ? hex(4, at + 1) : ch === 'U' ? hex(8, at + 1) : /^[0-7]{3}$/.test(sql.slice(at, at + 3)) ? parseInt(sql.slice(at, at + 3), 8) : undefined;
+  const length = ch === 'x' || ch === 'X' ? 3 : ch === 'u' ? 5 : ch === 'U' ? 9 : 3;
+  if (code === undefined || code > 0x10ffff) throw new HttpError(400, 'invalidQuery', `Syntax error: Illegal escape sequence: \\${ch}`);
+  return { text: String.fromCodePoint(code), length };
 }
 
 // ---- DuckDB values as BigQuery's REST JSON ---------------------------------------------------------

@@ -235,6 +235,9 @@ export const mariadb: SourceBackend = {
   },
 };
 
+/** A string literal as GoogleSQL and Spark SQL write one: '' is no quote there (BigQuery refuses it, Databricks reads 'a''b' as 'ab'). */
+const backslashString = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
 /** What the DuckDB-backed test servers of the HTTP warehouses share. */
 interface ApiServer {
   exec(sql: string): Promise<void>;
@@ -250,11 +253,12 @@ interface ApiServer {
  * credential is a second server whose credential has expired (expiring the first one's would fail
  * every later test); a mid-stream failure cuts the connection of every later page until healed.
  */
-async function apiBackend<S extends ApiServer>(start: () => Promise<S>, config: (server: S) => SourceConfig, typeNames: BackendInstance['typeNames']): Promise<BackendInstance> {
+async function apiBackend<S extends ApiServer>(start: () => Promise<S>, config: (server: S) => SourceConfig, typeNames: BackendInstance['typeNames'], modelString?: (text: string) => string): Promise<BackendInstance> {
   const server = await start();
   const others: S[] = [];
   return {
     config: config(server),
+    ...(modelString ? { modelString } : {}),
     async exec(statements) {
       for (const s of statements) await server.exec(s);
     },
@@ -314,7 +318,7 @@ export const databricks: SourceBackend = {
       active: 'BOOLEAN',
       doc: 'VARIANT',
       tags: 'ARRAY<INTEGER>',
-    }),
+    }, backslashString),
 };
 
 /** BigQuery behind its test server: the fixtures in one dataset, the default dataset of the source's queries. */
@@ -338,6 +342,7 @@ export const bigquery: SourceBackend = {
     }
     return {
       config: config(keyFile('reader').path),
+      modelString: backslashString,
       async exec(statements) {
         for (const s of statements) await server.sql(`USE "${server.projectId}".conformance; ${s}`);
       },

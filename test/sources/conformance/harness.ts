@@ -101,6 +101,8 @@ export interface BackendInstance {
    * without `strike`, `model` is a model that fails part-way by itself.
    */
   readonly midStreamFailure?: { strike(): Promise<void>; model?: string; heal?(): Promise<void> } | { model: string };
+  /** A string literal in the model's SQL (default: standard SQL, quotes doubled; BigQuery and Databricks escape them with a backslash). */
+  readonly modelString?: (text: string) => string;
   /** A model that fails on the `users` row with user_id 7, its error quoting that row's email. */
   readonly valueError: string;
   /** Statements of the config's user the warehouse is still running (after a read was stopped: 0). */
