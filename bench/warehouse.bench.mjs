@@ -4,8 +4,11 @@
 // rerun with no change, a rerun with 1% of the rows changed, how many rows left the warehouse, the
 // size of our local state after the first sync, and the peak RSS of every run. The warehouse figures
 // are ratios to the local ones measured in the same run.
-// BENCH_WAREHOUSE_ROWS resizes it (default 10M); BENCH_WAREHOUSE_ENGINES=duckdb,postgres picks engines.
-import { execFile } from 'node:child_process';
+// Then the same runs at 1M rows over the Snowflake and BigQuery test servers (each in a child process),
+// reporting the rows and bytes each run took out of the warehouse.
+// BENCH_WAREHOUSE_ROWS resizes it (default 10M); BENCH_WAREHOUSE_ENGINES=duckdb,postgres picks engines;
+// BENCH_WAREHOUSE_CLOUD_ROWS (default 1M; 0 skips) and BENCH_WAREHOUSE_CLOUD=snowflake,bigquery the cloud part.
+import { execFile, fork } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +21,9 @@ import { startEmulatorChild } from './lib/emulator.mjs';
 const execFileAsync = promisify(execFile);
 const ROWS = Number(process.env.BENCH_WAREHOUSE_ROWS ?? 10_000_000);
 const ENGINES = (process.env.BENCH_WAREHOUSE_ENGINES ?? 'duckdb,postgres').split(',').filter(Boolean);
+const CLOUD_ROWS = Number(process.env.BENCH_WAREHOUSE_CLOUD_ROWS ?? 1_000_000);
+const CLOUD = (process.env.BENCH_WAREHOUSE_CLOUD ?? 'snowflake,bigquery').split(',').filter(Boolean);
+const SQL_API_CHILD = new URL('./lib/sql-api-child.mjs', import.meta.url).pathname;
 // Three keys: the comparison is between the two change detections, and the emulator holds every member in memory.
 const MAPPED = { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' };
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -144,18 +150,85 @@ function stateBytes(dir) {
 
 /** First sync, no-change rerun and 1%-changed rerun of one mode, against a fresh emulator and state. */
 async function runMode(dir, model, mode, round) {
+  return runModeMeasured(dir, model, mode, round, async () => undefined);
+}
+
+/** runMode, with `measure()` read after each run (a cloud server's rows and bytes sent since the last read). */
+async function runModeMeasured(dir, model, mode, round, measure) {
   const emulator = await startEmulatorChild();
   try {
     mkdirSync(dir, { recursive: true });
     const config = writeConfig(dir, emulator.url, await createAudience(emulator.url), model.source, mode);
+    await measure();
     const first = await syncOnce(config);
+    first.sent = await measure();
     const state = stateBytes(dir);
     const same = await syncOnce(config);
+    same.sent = await measure();
     await model.change(round);
+    await measure();
     const changed = await syncOnce(config);
+    changed.sent = await measure();
     return { first, same, changed, state, rss: Math.max(first.maxRssMb, same.maxRssMb, changed.maxRssMb) };
   } finally {
     await emulator.stop();
+  }
+}
+
+/** A Snowflake or BigQuery test server in a child process holding `customers`, and what it sent. */
+async function cloudModel(vendor) {
+  const child = fork(SQL_API_CHILD, [vendor, String(CLOUD_ROWS), '10000'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = (type) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m) => {
+        if (m?.type !== type) return;
+        child.off('message', onMessage);
+        resolve(m);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`${vendor} server exited (${code})`)));
+    });
+  const { config } = await next('ready');
+  const table = vendor === 'bigquery' ? 'crm.customers' : 'customers';
+  return {
+    source: config,
+    change: async (round) => {
+      const done = next('executed');
+      child.send({ type: 'exec', sql: changeSql(round).replace('update customers', `update ${table}`) });
+      const { error } = await done;
+      if (error) throw new Error(`changing the ${vendor} model: ${error}`);
+    },
+    /** What the server sent since the last call. */
+    transferred: async () => {
+      const answer = next('transferred');
+      child.send({ type: 'transferred', reset: true });
+      return (await answer).figures;
+    },
+    stop: async () => child.disconnect(),
+  };
+}
+
+async function runCloud(root, rows, headlines) {
+  for (const vendor of CLOUD) {
+    const model = await cloudModel(vendor);
+    try {
+      const local = await runModeMeasured(join(root, `${vendor}-local`), model, 'local', 1, model.transferred);
+      const wh = await runModeMeasured(join(root, `${vendor}-warehouse`), model, 'warehouse', 2, model.transferred);
+      const label = `${vendor} test server, ${fmt(CLOUD_ROWS)} rows`;
+      const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
+      for (const [figure, key] of [['first sync', 'first'], ['no-change rerun', 'same'], ['1%-changed rerun', 'changed']]) {
+        const l = local[key];
+        const w = wh[key];
+        rows.push({
+          metric: `${label}: ${figure}, rows / bytes out of the warehouse`,
+          value: `${fmt(w.sent.rows)} rows, ${mb(w.sent.bytesOut)} (warehouse)`,
+          note: `local: ${fmt(l.sent.rows)} rows, ${mb(l.sent.bytesOut)}; run ${secs(w.seconds)} against ${secs(l.seconds)} local; ${w.sent.statements} statements against ${l.sent.statements}`,
+        });
+        headlines.push({ figure: `warehouse change detection, ${label}: ${figure}, bytes out`, measured: mb(w.sent.bytesOut), floor: `${mb(l.sent.bytesOut)} local`, ratio: `${(w.sent.bytesOut / l.sent.bytesOut).toFixed(3)}×` });
+      }
+    } finally {
+      await model.stop();
+    }
   }
 }
 
@@ -192,6 +265,7 @@ export async function run() {
         await model.stop();
       }
     }
+    if (CLOUD_ROWS > 0) await runCloud(root, rows, headlines);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

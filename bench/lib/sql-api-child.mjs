@@ -4,6 +4,7 @@
 //   → { type: 'ready', config }   ← { type: 'last-statement' } → { type: 'statement', sql }
 //   ← { type: 'transferred', reset? } → { type: 'transferred', figures: { statements, rows, bytesOut, bytesIn } }
 //     (what the server sent since the last reset: a run's rows and bytes out of the warehouse; reset starts again)
+//   ← { type: 'exec', sql } → { type: 'executed' }   (DuckDB SQL run on the server's data directly: a bench changing the model)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ async function start() {
       lastStatement: () => server.requests.filter((r) => r.method === 'jobs.query').at(-1)?.body?.query,
       transferred: () => server.transferred(),
       resetTransferred: () => server.resetTransferred(),
+      exec: (sql) => server.sql(sql),
       stop: async () => {
         await server.close();
         rmSync(dir, { recursive: true, force: true });
@@ -47,6 +49,7 @@ async function start() {
     lastStatement: () => (vendor === 'snowflake' ? server.statements.at(-1) : server.submissions.at(-1)?.statement),
     transferred: () => server.transferred(),
     resetTransferred: () => server.resetTransferred(),
+    exec: (sql) => server.exec(sql),
     stop: () => server.stop(),
   };
 }
@@ -57,6 +60,12 @@ process.on('message', (m) => {
   if (m?.type === 'transferred') {
     process.send({ type: 'transferred', figures: server.transferred() });
     if (m.reset) server.resetTransferred();
+  }
+  if (m?.type === 'exec') {
+    void Promise.resolve(server.exec(m.sql)).then(
+      () => process.send({ type: 'executed' }),
+      (e) => process.send({ type: 'executed', error: String(e?.message ?? e) }),
+    );
   }
 });
 process.on('disconnect', () => void server.stop().then(() => process.exit(0)));
