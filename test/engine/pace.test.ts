@@ -32,8 +32,8 @@ interface Event {
 interface Tapped {
   summary: RunSummary;
   events: Event[];
-  /** Per send: the rows sent and its last_batch_flag. */
-  sends: Array<{ rows: number; last: boolean }>;
+  /** Per send: the rows sent, its last_batch_flag and its upload session. */
+  sends: Array<{ rows: number; last: boolean; session: string }>;
   /** Per state write during delivery: the record keys it wrote. */
   writes: Record<'intents' | 'commit', string[][]>;
 }
@@ -83,7 +83,7 @@ async function tappedRun(w: World, onSend: (n: number) => void = () => undefined
           },
           batcher: (rowOf, maxRows) => session.batcher(rowOf, maxRows),
           send(rows, opts) {
-            sends.push({ rows: rows.length, last: opts.last });
+            sends.push({ rows: rows.length, last: opts.last, session: session.sessionId });
             onSend(sends.length);
             return during('send', () => session.send(rows, opts));
           },
@@ -120,7 +120,7 @@ describe.each(STATE_KINDS)('delivery at Meta\'s pace with %s state', (kind) => {
     expect(world.memberIds()).toEqual(model.map((c) => String(c.user_id)).sort());
 
     const batches = 5;
-    expect(sends).toEqual(Array.from({ length: batches }, (_, i) => ({ rows: 40, last: i === batches - 1 })));
+    expect(sends).toEqual(Array.from({ length: batches }, (_, i) => ({ rows: 40, last: i === batches - 1, session: sends[0]!.session })));
     expect(world.emulator.control.peakConcurrency()).toBe(1);
     // Batch n's intents and its commit are about the same records.
     expect(writes.intents).toHaveLength(batches);
@@ -142,6 +142,32 @@ describe.each(STATE_KINDS)('delivery at Meta\'s pace with %s state', (kind) => {
         expect(at(events, 'send', 'end', n)).toBeLessThan(at(events, 'commit', 'start', n));
       }
     }
+  });
+
+  it('replace sends its batches in order in one session, one at a time, committing each while the next is out', async () => {
+    world = await stores.createWorld({ mode: 'replace', sync: { batchRows: 40 } });
+    await world.setCustomers(customers(100));
+    expect((await world.run()).status).toBe('success');
+    const model = customers(160, 60);
+    await world.setCustomers(model);
+    world.emulator.control.setFlags({ uploadLatencyMs: 200 });
+    world.emulator.control.clearRequestLog();
+    const { summary, events, sends, writes } = await tappedRun(world);
+    expect(summary.status).toBe('success');
+    expect(world.memberIds()).toEqual(model.map((c) => String(c.user_id)).sort());
+    const batches = 4;
+    expect(sends).toEqual(Array.from({ length: batches }, (_, i) => ({ rows: 40, last: i === batches - 1, session: sends[0]!.session })));
+    expect(world.emulator.control.requestLog().filter((e) => e.path.endsWith('/usersreplace'))).toHaveLength(batches);
+    expect(world.emulator.control.peakConcurrency()).toBe(1);
+    // A replace writes no intents; each batch's outcome is committed while the next one is out. The records
+    // that left the model are forgotten once the whole replace went through.
+    expect(writes.intents).toEqual([]);
+    expect(writes.commit.slice(0, batches).map((keys) => keys.length)).toEqual([40, 40, 40, 40]);
+    for (let n = 1; n < batches; n++) {
+      expect(at(events, 'send', 'start', n + 1)).toBeLessThan(at(events, 'commit', 'start', n));
+      expect(at(events, 'commit', 'end', n)).toBeLessThan(at(events, 'send', 'end', n + 1));
+    }
+    expect(at(events, 'send', 'end', batches)).toBeLessThan(at(events, 'commit', 'start', batches));
   });
 
   it('a run-level error stops the run once what Meta acknowledged is committed', async () => {
