@@ -90,8 +90,8 @@ interface Outcome {
 }
 
 /**
- * Resolves once the event loop has turned, so a request just started is on the wire before the
- * state is written: a SQLite write holds the event loop until its transaction ends.
+ * Resolves once the event loop has turned, so that a request just started gets on the wire before
+ * the state is written: a SQLite write holds the event loop until its transaction ends.
  */
 function requestLeft(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
