@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { engineGraph, engineSource, engineStore } from '../../src/app/adapters.js';
 import { toSyncSpec } from '../../src/app/workspace.js';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN } from '../../src/emulator/index.js';
-import { runSync, type EngineGraph, type EngineStore, type RecordWrite, type RunSummary } from '../../src/engine/index.js';
+import { runSync, type EngineEvent, type EngineGraph, type EngineStore, type RecordWrite, type RunSummary } from '../../src/engine/index.js';
 import { openStateStore } from '../../src/state/index.js';
 import { STATE_KINDS, stateWorlds } from '../support/state-kinds.js';
 import { createWorld, customers, type World } from '../support/world.js';
@@ -36,6 +36,8 @@ interface Tapped {
   sends: Array<{ rows: number; last: boolean; session: string }>;
   /** Per state write during delivery: the record keys it wrote. */
   writes: Record<'intents' | 'commit', string[][]>;
+  /** The add phase's progress events, with how many port events had happened before each. */
+  progress: Array<{ done: number; total: number | undefined; after: number }>;
 }
 
 /**
@@ -49,6 +51,7 @@ async function tappedRun(w: World, onSend: (n: number) => void = () => undefined
   const sends: Tapped['sends'] = [];
   const writes: Tapped['writes'] = { intents: [], commit: [] };
   const counts: Record<Step, number> = { send: 0, intents: 0, commit: 0 };
+  const progress: Tapped['progress'] = [];
   const during = async <T>(step: Step, fn: () => Promise<T>): Promise<T> => {
     const n = ++counts[step];
     events.push({ step, edge: 'start', n, at: performance.now() });
@@ -90,8 +93,11 @@ async function tappedRun(w: World, onSend: (n: number) => void = () => undefined
         };
       },
     };
-    const summary = await runSync(toSyncSpec(sync), { source: engineSource(source), store: tappedStore, graph: tappedGraph, adAccountId: `act_${DEFAULT_AD_ACCOUNT}`, workDir });
-    return { summary, events, sends, writes };
+    const onEvent = (e: EngineEvent) => {
+      if (e.type === 'progress' && e.phase === 'add') progress.push({ done: e.done, total: e.total, after: events.length });
+    };
+    const summary = await runSync(toSyncSpec(sync), { source: engineSource(source), store: tappedStore, graph: tappedGraph, adAccountId: `act_${DEFAULT_AD_ACCOUNT}`, workDir, onEvent });
+    return { summary, events, sends, writes, progress };
   } finally {
     await ws.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -113,7 +119,7 @@ describe.each(STATE_KINDS)('delivery at Meta\'s pace with %s state', (kind) => {
     const model = customers(200);
     await world.setCustomers(model);
     world.emulator.control.setFlags({ uploadLatencyMs: 250 });
-    const { summary, events, sends, writes } = await tappedRun(world);
+    const { summary, events, sends, writes, progress } = await tappedRun(world);
     expect(summary.error).toBeUndefined();
     expect(summary.status).toBe('success');
     expect(summary.counts).toMatchObject({ added: 200, delivered: 200 });
@@ -142,6 +148,9 @@ describe.each(STATE_KINDS)('delivery at Meta\'s pace with %s state', (kind) => {
         expect(at(events, 'send', 'end', n)).toBeLessThan(at(events, 'commit', 'start', n));
       }
     }
+    // Progress counts committed rows, batch by batch, once each commit is in.
+    expect(progress.map((p) => [p.done, p.total])).toEqual([[40, 200], [80, 200], [120, 200], [160, 200], [200, 200]]);
+    progress.forEach((p, i) => expect(p.after).toBeGreaterThan(at(events, 'commit', 'end', i + 1)));
   });
 
   it('replace sends its batches in order in one session, one at a time, committing each while the next is out', async () => {
