@@ -3,24 +3,17 @@
 // with no change, one with 1% changed and one after a change of the identity rules that changed 1% of the cells,
 // each against a bare DuckDB scan of the mapped columns (the floor), and peak RSS at 1M and 5M rows. BENCH_ENGINE_ROWS / BENCH_ENGINE_BIG_ROWS resize it
 // (BENCH_ENGINE_BIG_ROWS=0 skips the big run).
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { MATCH_KEYS, sha256Hex } from '../dist/identity/index.js';
-import { createSyntheticWarehouse } from './lib/warehouse.mjs';
 import { startEmulatorChild } from './lib/emulator.mjs';
+import { createSyncWorld as world, MAPPED, syncOnce } from './lib/sync-world.mjs';
 
-const execFileAsync = promisify(execFile);
 const ROWS = Number(process.env.BENCH_ENGINE_ROWS ?? 1_000_000);
 const BIG_ROWS = Number(process.env.BENCH_ENGINE_BIG_ROWS ?? 5_000_000);
-const MAPPED = { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone', FN: 'first_name', LN: 'last_name', CT: 'city', ZIP: 'zip', COUNTRY: 'country' };
-const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
-// Preloaded into the CLI: writes the process's peak RSS to CHAOS_RSS_FILE when it exits.
-const RSS_PROBE = new URL('../dist/chaos/rss-probe.js', import.meta.url).pathname;
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 async function bareScanSeconds(path) {
@@ -39,47 +32,6 @@ async function bareScanSeconds(path) {
   db.closeSync();
   instance.closeSync();
   return { seconds, rows };
-}
-
-async function createAudience(url) {
-  const res = await fetch(`${url}/v25.0/act_1000000000000001/customaudiences`, {
-    method: 'POST',
-    headers: { authorization: 'Bearer emulator-token', 'content-type': 'application/json' },
-    body: JSON.stringify({ name: `bench ${Date.now()}`, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' }),
-  });
-  return (await res.json()).id;
-}
-
-async function world(dir, url, rows) {
-  const warehouse = join(dir, 'warehouse.duckdb');
-  await createSyntheticWarehouse(warehouse, rows, { seed: 11 });
-  const audienceId = await createAudience(url);
-  const config = join(dir, 'audience-sync.yml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      version: 1,
-      state: { url: `sqlite://${join(dir, 'state.db')}` },
-      meta: { accessToken: 'emulator-token', adAccountId: 'act_1000000000000001', graphUrl: url },
-      sources: { warehouse: { type: 'duckdb', path: warehouse } },
-      syncs: [{ name: 'bench', source: 'warehouse', model: 'select * from customers', primaryKey: 'user_id', audience: { id: audienceId }, mode: 'mirror', defaultPhoneCountry: 'US', mapping: MAPPED }],
-    }),
-  );
-  return { warehouse, config };
-}
-
-async function syncOnce(config) {
-  const rssFile = `${config}.rss`;
-  rmSync(rssFile, { force: true });
-  const { stdout } = await execFileAsync(process.execPath, ['--import', RSS_PROBE, CLI, 'sync', 'bench', '--json', '--force', '-c', config], {
-    maxBuffer: 1 << 26,
-    env: { ...process.env, CHAOS_RSS_FILE: rssFile },
-  });
-  const summary = JSON.parse(stdout);
-  if (summary.status !== 'success') throw new Error(`bench sync ended ${summary.status}: ${summary.error}`);
-  // The run's own time (lock to commit), as the run history records it; process start-up is not the engine's.
-  const seconds = (Date.parse(summary.finishedAt) - Date.parse(summary.startedAt)) / 1000;
-  return { seconds, maxRssMb: Number(readFileSync(rssFile, 'utf8').trim()), summary };
 }
 
 /**

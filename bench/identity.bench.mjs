@@ -1,15 +1,13 @@
 // Identity speed (issues 2 and 15): normalize + hash a synthetic 1,000,000-row table with 8 mapped keys
 // (EXTERN_ID unhashed; EMAIL, PHONE, FN, LN, CT, ZIP, COUNTRY hashed), every row's values distinct and messy.
-// Compared with the floor: a bare loop of crypto.hash('sha256', v) over the same 7,000,000 values. The worker pool
-// is compared with the same batches on one thread, and with the one-thread rates of all cores added up.
+// Compared with the floor: a bare loop of crypto.hash('sha256', v) over the same 7,000,000 values.
 import { execFileSync } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { createEncoderPool, createRecordEncoder } from '../dist/identity/index.js';
+import { createRecordEncoder } from '../dist/identity/index.js';
 
 const ROWS = Number(process.env.IDENTITY_BENCH_ROWS ?? 1_000_000);
-const BATCH = 10_000;
 const CHUNK = 50_000;
 const HASHED_COLUMNS = ['email', 'phone', 'first_name', 'last_name', 'city', 'zip', 'country'];
 const MAPPING = {
@@ -109,10 +107,8 @@ function makeRow(i) {
 
 // ---- timing -----------------------------------------------------------------------------------------------
 // This VM's vCPUs don't run at the same speed (pinned with taskset, 1M hashes take 0.25 s on one and 0.43 s on
-// the other), so a one-thread figure would depend on which core the scheduler picked. One-thread figures are
-// therefore measured in a child process pinned to each core in turn (taskset, when there is one), the pool in a
-// child on all cores; the pool is compared with the fastest core alone, and with every core's one-thread rate
-// added up (the most all cores could give).
+// the other), so a one-thread figure would depend on which core the scheduler picked. The figures are therefore
+// measured in a child process pinned to each core in turn (taskset, when there is one); the fastest core's count.
 
 const REPEATS = 3;
 const seconds = (start) => (performance.now() - start) / 1000;
@@ -120,100 +116,20 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const best = (list) => Math.min(...list);
 const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 
-/** Encodes the table through a pool in 10k-row batches, a couple in flight per thread; each batch is released once resolved. */
-async function timePool(pool, rows, threads) {
-  const start = performance.now();
-  const inFlight = [];
-  let encoded = 0;
-  for (let b = 0; b < rows.length; b += BATCH) {
-    inFlight.push(pool.encodeBatch(rows.slice(b, b + BATCH)).then((batch) => {
-      encoded += batch.count;
-      batch.release();
-    }));
-    if (inFlight.length >= threads * 2) await inFlight.shift();
-  }
-  await Promise.all(inFlight);
-  if (encoded !== rows.length) throw new Error(`the pool returned ${encoded} of ${rows.length} records`);
-  return seconds(start);
-}
-
-// Bare SHA-256 on `threads` threads (or processes) at once, each hashing for a fixed time: hashes per second,
-// all together (fixed time, not fixed work, so a slower core can't leave a faster one idle at the end). For
-// reference: in one process, crypto.hash gains little from a second thread, while separate processes gain the
-// full core. Likely cause: in OpenSSL 3 (Node 20 ships 3.0) every hash updates the digest's shared reference
-// count atomically, so threads hashing at a high rate fight over one cache line (openssl/openssl#17064).
-const HASH_SETUP = `
-  const { hash } = require('node:crypto');
-  const values = Array.from({ length: 100000 }, (_, i) => 'someone.' + i + '+tag@mail.example.org');
-  for (let i = 0; i < 100000; i++) hash('sha256', values[i]);
-  const hashUntil = (until) => {
-    let n = 0;
-    while (Date.now() < until) for (let i = 0; i < 1000; i++) hash('sha256', values[n++ % 100000]);
-    return n;
-  };`;
-const HASH_THREAD = `${HASH_SETUP}
-  const { parentPort } = require('node:worker_threads');
-  parentPort.postMessage('ready');
-  parentPort.on('message', (until) => parentPort.postMessage(hashUntil(until)));`;
-const HASH_PROCESS = `${HASH_SETUP}
-  const [from, until] = process.argv.slice(1).map(Number);
-  while (Date.now() < from);
-  console.log(hashUntil(until));`;
-
-async function hashRateProcesses(processes) {
-  const { execFile } = await import('node:child_process');
-  const from = Date.now() + 1500;
-  const runs = Array.from({ length: processes }, () => new Promise((resolve, reject) => {
-    execFile(process.execPath, ['-e', HASH_PROCESS, String(from), String(from + 2000)], (error, stdout) => (error ? reject(error) : resolve(Number(stdout))));
-  }));
-  const counts = await Promise.all(runs);
-  return counts.reduce((a, b) => a + b, 0) / 2;
-}
-
-async function hashRate(threads) {
-  const { Worker } = await import('node:worker_threads');
-  const workers = Array.from({ length: threads }, () => new Worker(HASH_THREAD, { eval: true }));
-  const next = (w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
-  await Promise.all(workers.map(next));
-  const start = Date.now();
-  const counts = await Promise.all(workers.map((w) => { const done = next(w); w.postMessage(start + 2000); return done; }));
-  const secs = (Date.now() - start) / 1000;
-  await Promise.all(workers.map((w) => w.terminate()));
-  return counts.reduce((a, b) => a + b, 0) / secs;
-}
-
-/** One child's measurements: 'one' (one thread; run pinned to a core) or 'pool' (all cores). */
-async function measure(mode) {
+/** One child's measurements, on one thread (the run is pinned to a core). */
+async function measure() {
   // Through JSON so every string is flat, as a warehouse driver's are: the generator's template literals make
   // rope strings, and whichever loop read them first would pay for flattening them (the floor did, in earlier
   // versions of this bench, which made the one-thread ratio look better than it is).
   const rows = JSON.parse(JSON.stringify(Array.from({ length: ROWS }, (_, i) => makeRow(i))));
   const options = { defaultPhoneCountry: 'US' };
-  const threads = availableParallelism();
-  if (mode === 'pool') {
-    const pool = createEncoderPool(MAPPING, options, { threads });
-    (await pool.encodeBatch(rows.slice(0, 20_000))).release();
-    const pooled = [];
-    for (let repeat = 0; repeat < REPEATS; repeat++) pooled.push(await timePool(pool, rows, threads));
-    await pool.close();
-    const hashes = [];
-    const processes = [];
-    for (let repeat = 0; repeat < REPEATS; repeat++) {
-      hashes.push(await hashRate(threads));
-      processes.push(await hashRateProcesses(threads));
-    }
-    return { threads, pooled, hashRate: Math.max(...hashes), hashRateProcesses: Math.max(...processes) };
-  }
   const values = rows.flatMap((r) => HASHED_COLUMNS.map((c) => String(r[c])));
   const encoder = createRecordEncoder(MAPPING, options);
-  const one = createEncoderPool(MAPPING, options, { threads: 1 });
   let sink = 0;
   for (let i = 0; i < 100_000; i++) sink += hash('sha256', values[i]).length;
   for (let i = 0; i < 50_000; i++) sink += encoder.encode(rows[i]).cells.length;
-  (await one.encodeBatch(rows.slice(0, 20_000))).release();
   const floor = [];
   const loop = [];
-  const batched = [];
   let rejected = 0;
   let dropped = 0;
   const perRow = HASHED_COLUMNS.length;
@@ -244,20 +160,15 @@ async function measure(mode) {
     }
     floor.push(floorSecs);
     loop.push(loopSecs);
-    // The pool API on one thread (threads: 1: the caller encodes everything), same batches as the pool.
-    batched.push(await timePool(one, rows, 1));
   }
-  await one.close();
   if (sink === 0) throw new Error('unreachable');
-  const hashes = [];
-  for (let repeat = 0; repeat < REPEATS; repeat++) hashes.push(await hashRate(1));
-  return { values: values.length, floor, loop, batched, rejected, dropped, hashRate: Math.max(...hashes) };
+  return { values: values.length, floor, loop, rejected, dropped };
 }
 
-/** Runs measure(mode) in a child process, pinned to `cpu` when given (and taskset works). */
-function child(mode, cpu) {
+/** Runs measure() in a child process, pinned to `cpu` when given (and taskset works). */
+function child(cpu) {
   const script = fileURLToPath(import.meta.url);
-  const node = [process.execPath, '--max-old-space-size=4096', script, `--measure=${mode}`];
+  const node = [process.execPath, '--max-old-space-size=4096', script, '--measure'];
   const [command, ...args] = cpu === undefined ? node : ['taskset', '-c', String(cpu), ...node];
   const out = execFileSync(command, args, { encoding: 'utf8', maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.trim().split('\n').pop());
@@ -276,45 +187,30 @@ export async function run() {
   const cpus = availableParallelism();
   const pinned = pinningWorks();
   // One thread on each core in turn (at most 8), or once unpinned where taskset is missing.
-  const perCore = (pinned ? Array.from({ length: Math.min(cpus, 8) }, (_, cpu) => cpu) : [undefined]).map((cpu) => ({ cpu, ...child('one', cpu) }));
-  const pool = child('pool');
-  const fastest = perCore.reduce((a, b) => (best(b.batched) < best(a.batched) ? b : a));
-  const { values, floor, loop, batched, rejected, dropped } = fastest;
+  const perCore = (pinned ? Array.from({ length: Math.min(cpus, 8) }, (_, cpu) => cpu) : [undefined]).map((cpu) => ({ cpu, ...child(cpu) }));
+  const fastest = perCore.reduce((a, b) => (best(b.loop) < best(a.loop) ? b : a));
+  const { values, floor, loop, rejected, dropped } = fastest;
   const floorSecs = best(floor);
   const loopSecs = best(loop);
   // Each repeat's encoder and floor ran interleaved, so their ratio is paired; the median of the repeats.
   const ratios = loop.map((secs, i) => secs / floor[i]);
   const ratio = median(ratios);
-  const oneSecs = best(batched);
-  const poolSecs = best(pool.pooled);
-  const poolSpeedup = oneSecs / poolSecs;
-  const hashSpeedup = pool.hashRate / fastest.hashRate;
-  const poolRate = ROWS / poolSecs;
-  const idealRate = pinned ? perCore.reduce((sum, c) => sum + ROWS / best(c.batched), 0) : cpus * (ROWS / oneSecs);
   const where = fastest.cpu === undefined ? 'unpinned (no taskset)' : `on cpu ${fastest.cpu}, the fastest core`;
-  const cores = perCore.map((c) => `cpu ${c.cpu}: ${fmt(ROWS / best(c.batched))}`).join(', ');
+  const cores = perCore.map((c) => `cpu ${c.cpu}: ${fmt(ROWS / best(c.loop))}`).join(', ');
 
   const rate = (secs) => `${fmt(ROWS / secs)} rows/s`;
   const spread = (list) => `best of ${list.length}: ${list.map((x) => x.toFixed(2)).join(', ')} s`;
   return {
     title: `Identity: normalize + hash ${fmt(ROWS)} rows × 8 keys (7 hashed)`,
     rows: [
-      { metric: 'one thread, record by record (encode)', value: rate(loopSecs), note: `${where}; ${spread(loop)}; ${fmt(dropped)} values dropped, ${rejected} rows rejected` },
+      { metric: 'one thread, record by record (encode)', value: rate(loopSecs), note: `${where}; ${spread(loop)}; ${fmt(dropped)} values dropped, ${rejected} rows rejected${perCore.length > 1 ? `; rows/s per core: ${cores}` : ''}` },
       { metric: `floor: bare crypto.hash over ${fmt(values)} values`, value: `${fmt(values / floorSecs)} hashes/s`, note: `same core; ${spread(floor)}` },
       { metric: 'one-thread time / floor time', value: ratio.toFixed(2), note: `goal ≤ 2; median of ${ratios.length} runs in which floor and encoder took turns every ${fmt(CHUNK)} rows: ${ratios.map((x) => x.toFixed(2)).join(', ')}` },
-      { metric: 'one thread, 10k-row batches (encodeBatch, threads: 1)', value: rate(oneSecs), note: `${where}; ${spread(batched)}${perCore.length > 1 ? `; rows/s per core: ${cores}` : ''}` },
-      { metric: `worker pool, all ${pool.threads} cores (encodeBatch, threads: ${pool.threads})`, value: rate(poolSecs), note: `${spread(pool.pooled)}; ×${poolSpeedup.toFixed(2)} one thread in batches, ×${(loopSecs / poolSecs).toFixed(2)} record by record` },
-      { metric: 'ideal on all cores: the one-thread rates of every core added up', value: `${fmt(idealRate)} rows/s`, note: pinned ? `one thread in batches, pinned to each core in turn` : `no taskset: ${cpus} × the unpinned one-thread rate` },
-      { metric: 'pool / ideal', value: (poolRate / idealRate).toFixed(2), note: 'what the pool gets of all the cores; 1.00 would be no cost at all for spreading the work' },
-      { metric: `for reference: bare crypto.hash on ${pool.threads} threads at once`, value: `×${hashSpeedup.toFixed(2)} one thread`, note: `${fmt(pool.hashRate)} hashes/s in all vs ${fmt(fastest.hashRate)} on the fastest core alone (2 s runs, best of ${REPEATS})` },
-      { metric: `for reference: bare crypto.hash in ${pool.threads} processes at once`, value: `×${(pool.hashRateProcesses / fastest.hashRate).toFixed(2)} one thread`, note: `${fmt(pool.hashRateProcesses)} hashes/s in all; threads of one process contend in crypto.hash (OpenSSL ${process.versions.openssl}), processes don't` },
     ],
     headlines: [
       { figure: 'identity: normalize + hash (one thread)', measured: rate(loopSecs), floor: `${fmt(values / floorSecs)} hashes/s (bare SHA-256)`, ratio: `${ratio.toFixed(2)}× the floor's time`, goal: '≤ 2' },
-      { figure: `identity: worker pool on all ${pool.threads} cores`, measured: rate(poolSecs), floor: `${rate(oneSecs)} one thread, same batches`, ratio: `${poolSpeedup.toFixed(2)}× one thread; ${(poolRate / idealRate).toFixed(2)} of all cores' one-thread rates added up`, goal: 'scales with cores' },
     ],
   };
 }
 
-const measureMode = process.argv.find((a) => a.startsWith('--measure='))?.slice('--measure='.length);
-if (measureMode) console.log(JSON.stringify(await measure(measureMode)));
+if (process.argv.includes('--measure')) console.log(JSON.stringify(await measure()));

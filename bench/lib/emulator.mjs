@@ -5,11 +5,14 @@ import { fileURLToPath } from 'node:url';
 
 const EMULATOR_MODULE = new URL('../../dist/emulator/index.js', import.meta.url).href;
 
-/** @returns {Promise<{ url: string, stop(): Promise<void> }>} */
-export async function startEmulatorChild() {
+/**
+ * @param {{ flags?: Record<string, unknown> }} [options] emulator flags, e.g. `{ uploadLatencyMs: 2000 }`
+ * @returns {Promise<{ url: string, stop(): Promise<void> }>}
+ */
+export async function startEmulatorChild(options = {}) {
   const code = `
     const { startEmulator } = await import(${JSON.stringify(EMULATOR_MODULE)});
-    const emu = await startEmulator({ port: 0, rateLimit: { budgetPerHour: 1e9 } });
+    const emu = await startEmulator({ port: 0, rateLimit: { budgetPerHour: 1e9 }, flags: ${JSON.stringify(options.flags ?? {})} });
     process.stdout.write(JSON.stringify({ url: emu.url }) + '\\n');
     process.stdin.on('end', async () => { await emu.close(); process.exit(0); });
     process.stdin.resume();`;

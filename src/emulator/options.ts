@@ -98,6 +98,11 @@ export interface EmulatorFlags {
   matchRates: Record<string, number>;
   /** How long Meta takes to process a session after its last batch; until then `num_matched` reads 0. */
   sessionProcessingMs: number;
+  /**
+   * Least time an upload request (/users, /usersreplace) takes, as Meta's answer one in about 1-3 s: its
+   * answer waits until this many ms after it arrived. The emulator's own work counts toward it. 0: no wait.
+   */
+  uploadLatencyMs: number;
 }
 
 export interface EmulatorOptions {
@@ -145,6 +150,7 @@ export const DEFAULT_FLAGS: Readonly<EmulatorFlags> = Object.freeze({
   matchRate: 0.7,
   matchRates: {},
   sessionProcessingMs: 0,
+  uploadLatencyMs: 0,
 });
 
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitConfig> = Object.freeze({ budgetPerHour: 190_000, kind: 80003 });

@@ -48,7 +48,7 @@ export class SyncBusyError extends Error {
  */
 export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: RunOptions = {}): Promise<RunSummary> {
   const timer = new PhaseTimer();
-  const deps: EngineDeps = { ...untimedDeps, source: timer.source(untimedDeps.source), store: timer.store(untimedDeps.store) };
+  const deps: EngineDeps = { ...untimedDeps, source: timer.source(untimedDeps.source), store: timer.store(untimedDeps.store), graph: timer.graph(untimedDeps.graph) };
   const { store } = deps;
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const ttl = deps.lockTtlMs ?? 60_000;

@@ -1,28 +1,30 @@
-import type { EngineSource, EngineStore } from './ports.js';
+import type { EngineGraph, EngineSource, EngineStore, EngineUploadSession } from './ports.js';
 import type { RunTimings } from './types.js';
 
 export type Phase = 'readModel' | 'plan' | 'remove' | 'add' | 'commit';
 
 /**
- * Wall time per phase of a run. Phases nest (a state write while sending counts as commit, a
- * warehouse read while planning as readModel) and the inner one pauses the outer one, so the
- * phases never overlap and add up to the time the run spent in them. A run is one sequence of
- * awaits, so at most one phase is running at a time.
+ * Wall time per phase of a run, split so that the phases never overlap and add up to the time the
+ * run spent in them: at any moment one phase has the clock, the one the run is waiting on.
+ * - Phases nest, and the inner one pauses the outer one: a state write while sending counts as commit,
+ *   a warehouse read while planning as readModel.
+ * - While an upload request is in flight, the run waits on Meta: the time is the request's phase (add
+ *   or remove), even when the state is written or the next batch read meanwhile. Commit is then only
+ *   the state writes the run had to wait for (before the first request, after the last, or longer
+ *   than a request).
  */
 export class PhaseTimer {
   private readonly totals: Record<Phase, number> = { readModel: 0, plan: 0, remove: 0, add: 0, commit: 0 };
-  private readonly stack: Phase[] = [];
+  /** Phases entered and not yet left, oldest first (work done concurrently may leave them in any order). */
+  private readonly entered: Array<{ phase: Phase }> = [];
+  /** Upload requests in flight, by the phase they send for. */
+  private readonly requests: Array<{ phase: Phase }> = [];
   private since = 0;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
-  async time<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
-    this.switch(phase);
-    try {
-      return await fn();
-    } finally {
-      this.switch(undefined);
-    }
+  time<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
+    return this.during(this.entered, phase, fn);
   }
 
   /** `store` with its state writes timed as commit. */
@@ -36,6 +38,19 @@ export class PhaseTimer {
   source(source: EngineSource): EngineSource {
     return Object.assign(Object.create(source) as EngineSource, {
       streamByKeyHash: (sql: string, opts: Parameters<EngineSource['streamByKeyHash']>[1]) => this.iterable('readModel', source.streamByKeyHash(sql, opts)),
+    });
+  }
+
+  /** `graph` with each upload request timed as its phase, whatever else runs meanwhile. */
+  graph(graph: EngineGraph): EngineGraph {
+    return Object.assign(Object.create(graph) as EngineGraph, {
+      openUploadSession: (...args: Parameters<EngineGraph['openUploadSession']>) => {
+        const session = graph.openUploadSession(...args);
+        const phase: Phase = args[0] === 'remove' ? 'remove' : 'add';
+        return Object.assign(Object.create(session) as EngineUploadSession, {
+          send: (...sendArgs: Parameters<EngineUploadSession['send']>) => this.during(this.requests, phase, () => session.send(...sendArgs)),
+        });
+      },
     });
   }
 
@@ -56,13 +71,23 @@ export class PhaseTimer {
     };
   }
 
-  /** Enters `phase` (pausing the current one), or leaves the current phase when undefined. */
-  private switch(phase: Phase | undefined): void {
+  /** Runs `fn` with `phase` in `list` (entered phases, or requests in flight). */
+  private async during<T>(list: Array<{ phase: Phase }>, phase: Phase, fn: () => Promise<T>): Promise<T> {
+    const entry = { phase };
+    this.change(() => list.push(entry));
+    try {
+      return await fn();
+    } finally {
+      this.change(() => list.splice(list.indexOf(entry), 1));
+    }
+  }
+
+  /** Charges the time since the last change to the phase that had the clock, then applies `update`. */
+  private change(update: () => void): void {
     const now = this.clock();
-    const current = this.stack.at(-1);
+    const current = (this.requests.at(-1) ?? this.entered.at(-1))?.phase;
     if (current !== undefined) this.totals[current] += now - this.since;
-    if (phase === undefined) this.stack.pop();
-    else this.stack.push(phase);
+    update();
     this.since = now;
   }
 }

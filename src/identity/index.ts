@@ -25,5 +25,3 @@ export {
   type Mapping,
   type RecordEncoder,
 } from './encoder.js';
-export { createEncoderPool, type EncoderPool } from './pool.js';
-export type { EncodedBatch } from './batch.js';

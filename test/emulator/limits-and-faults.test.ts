@@ -116,6 +116,34 @@ describe('fault injection (§6.19)', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('uploadLatencyMs: uploads (add, remove, replace) are answered that late, with their work done; other calls are not held', async () => {
+    const id = await graph.createAudience();
+    emu.control.setFlags({ uploadLatencyMs: 300 });
+    const timed = async <T>(call: () => Promise<T>) => {
+      const started = performance.now();
+      const result = await call();
+      return { result, ms: performance.now() - started };
+    };
+    const add = await timed(() => graph.users(id, people(['a', 'b'])));
+    expect(add.result.status).toBe(200);
+    expect(add.ms).toBeGreaterThanOrEqual(290);
+    expect(emu.control.members(id)).toHaveLength(2);
+    const remove = await timed(() => graph.removeUsers(id, people(['a'])));
+    expect(remove.result.status).toBe(200);
+    expect(remove.ms).toBeGreaterThanOrEqual(290);
+    expect(emu.control.members(id)).toHaveLength(1);
+    const replace = await timed(() => graph.replace(id, people(['c', 'd', 'e']), { session_id: 7, batch_seq: 1, last_batch_flag: true }));
+    expect(replace.result.status).toBe(200);
+    expect(replace.ms).toBeGreaterThanOrEqual(290);
+    expect(emu.control.members(id)).toHaveLength(3);
+    const read = await timed(() => graph.get(id, { fields: 'name' }));
+    expect(read.result.status).toBe(200);
+    expect(read.ms).toBeLessThan(290);
+    const uploads = emu.control.requestLog().filter((e) => /\/users(replace)?$/.test(e.path));
+    expect(uploads).toHaveLength(3);
+    for (const e of uploads) expect(e.endedAt - e.startedAt).toBeGreaterThanOrEqual(290);
+  });
+
   it('token_expiry: the token becomes expired (190/463) and stays so', async () => {
     always('token_expiry');
     expect(expectError(await graph.get('me'))).toMatchObject({ code: 190, error_subcode: 463 });

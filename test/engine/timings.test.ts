@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/state/index.js';
 import { PhaseTimer } from '../../src/engine/timings.js';
+import type { EngineGraph } from '../../src/engine/index.js';
 import { createWorld, customers, cliOn, type World } from '../support/world.js';
 
 
@@ -34,6 +35,32 @@ describe('PhaseTimer', () => {
       }).catch(() => undefined);
     });
     expect(timer.timings()).toEqual({ readModelMs: 5, planMs: 11, removeMs: 0, addMs: 7, commitMs: 5 });
+  });
+
+  it('gives the time of an upload request in flight to its phase, not to the state writes done meanwhile', async () => {
+    let now = 0;
+    const timer = new PhaseTimer(() => now);
+    const gate = () => {
+      let open!: () => void;
+      return { opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    };
+    const answer = gate();
+    const written = gate();
+    const session = { sessionId: 's', batcher: () => ({ add: () => undefined, flush: () => undefined }), send: async () => { await answer.opened; return { numInvalidEntries: 0, invalidEntries: [] }; } };
+    const graph = timer.graph({ openUploadSession: () => session } as unknown as EngineGraph);
+    await timer.time('add', async () => {
+      const request = graph.openUploadSession('add', 'a', []).send([], { last: true });
+      // A commit starts while the request is out and ends 40 ms after the answer came at 100 ms.
+      const commit = timer.time('commit', () => written.opened);
+      now = 100;
+      answer.open();
+      await request;
+      now = 140;
+      written.open();
+      await commit;
+      now = 150; // reading the next batch, nothing in flight
+    });
+    expect(timer.timings()).toMatchObject({ addMs: 110, commitMs: 40 });
   });
 });
 

@@ -26,6 +26,7 @@ const AUTH_PARAMS = ['access_token', 'appsecret_proof', 'appsecret_time'];
 const THROTTLE_FAULT_MINUTES = 2;
 
 export async function handleGraph(rt: EmulatorRuntime, req: IncomingMessage, res: ServerResponse, url: URL, entry: RequestLogEntry): Promise<void> {
+  const arrived = performance.now();
   const fault = rt.faults.decide(url.pathname);
   if (fault) entry.fault = fault.kind;
   if (fault?.kind === 'latency') await sleep(fault.latencyMs);
@@ -52,8 +53,17 @@ export async function handleGraph(rt: EmulatorRuntime, req: IncomingMessage, res
   } catch (e) {
     outcome = errorOutcome(asGraphError(e));
   }
+  await paceUpload(rt, url, arrived);
   if (fault?.phase === 'after') return respondFault(rt, req, res, entry, fault);
   finish(rt, res, entry, outcome);
+}
+
+const UPLOAD_PATH = /\/users(replace)?$/;
+
+/** Holds an upload's answer until `uploadLatencyMs` after it arrived: Meta, not the emulator, sets the pace. */
+async function paceUpload(rt: EmulatorRuntime, url: URL, arrived: number): Promise<void> {
+  const wait = arrived + rt.flags.uploadLatencyMs - performance.now();
+  if (wait > 0 && UPLOAD_PATH.test(url.pathname)) await sleep(wait);
 }
 
 interface GraphCall {
