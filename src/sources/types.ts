@@ -1,3 +1,5 @@
+import type { SqlDialect } from './sql.js';
+
 /** A column of a model, with the warehouse's own type name. */
 export interface ColumnInfo {
   readonly name: string;
@@ -52,6 +54,34 @@ export interface SourceCheck {
   readonly rows?: RowEstimate;
 }
 
+/** What warehouse change detection needs of a warehouse (absent: the source cannot do it, e.g. MySQL). */
+export interface SnapshotOps {
+  readonly dialect: SnapshotDialect;
+  /** Runs one statement that returns no rows (DDL, INSERT ... SELECT, DELETE). Errors: SourceError (redacted by openSource). */
+  execute(sql: string): Promise<void>;
+  /**
+   * Appends rows to a table (a qualified, quoted name from dialect.table) in as few round trips as the
+   * warehouse allows: DuckDB its Appender, PostgreSQL/Redshift multi-row parameterized INSERTs, the
+   * cloud warehouses INSERT ... VALUES statements of a bounded size (strings escaped for the dialect).
+   * Values are strings, integers (JS numbers) or null.
+   */
+  insertRows(table: string, columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | null>>): Promise<void>;
+}
+
+export interface SnapshotDialect extends SqlDialect {
+  /** A table in the state schema (dataset), quoted for this warehouse: "s"."t", `project.s.t`, ... */
+  table(schema: string, name: string): string;
+  /** The statement that creates the schema when missing, or undefined where it must exist already. */
+  createSchema(schema: string): string | undefined;
+  /** Column types: text and 64-bit integer (VARCHAR/TEXT/STRING, BIGINT/INT64). */
+  readonly textType: string;
+  readonly integerType: string;
+  /** The lowercase hex MD5 of a text expression (BigQuery: TO_HEX(MD5(x))). */
+  md5Hex(textExpr: string): string;
+  /** A value's text form (the same text `keyText` gives a key; CAST(x AS VARCHAR|STRING|TEXT)). */
+  valueText(expr: string): string;
+}
+
 /** A warehouse the model runs in. One `stream` at a time per source. */
 export interface Source {
   readonly type: 'duckdb' | 'postgres' | 'redshift' | 'mysql' | 'bigquery' | 'snowflake' | 'databricks';
@@ -80,6 +110,8 @@ export interface Source {
    */
   release(): Promise<void>;
   close(): Promise<void>;
+  /** Warehouse change detection's writes to the state schema; absent where the warehouse cannot do it. */
+  readonly snapshot?: SnapshotOps;
 }
 
 /** The warehouse could not be opened or the model could not be read; the message says why. */
