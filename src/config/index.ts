@@ -14,6 +14,7 @@ export {
 } from './schema.js';
 export type {
   AudienceConfig,
+  ChangeDetection,
   BigQuerySourceConfig,
   Config,
   DuckDbSourceConfig,
@@ -30,4 +31,5 @@ export type {
   SyncConfig,
   SyncMode,
 } from './types.js';
-export { HASHING_MODES, SYNC_MODES } from './types.js';
+export { CHANGE_DETECTIONS, HASHING_MODES, SYNC_MODES } from './types.js';
+export { snapshotTableName } from './semantics.js';
