@@ -5,6 +5,7 @@ export type {
   DeliveredCell,
   ErrorSample,
   GivenUpRecords,
+  JournalEntry,
   RecordBatch,
   RecordCounts,
   RecordState,
