@@ -136,8 +136,8 @@ export function changeSetSql(
   }
   // What stays in the warehouse, counted: the model's rows (and null keys), the snapshot's records.
   branches.push(
-    `SELECT ${[`'' AS ${q('pk_hash')}`, `'m' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `CAST(SUM(CASE WHEN ${pk} IS NULL THEN 1 ELSE 0 END) AS ${I}) AS ${q('n2')}`].join(', ')} FROM ${from}`,
-    `SELECT ${[`'' AS ${q('pk_hash')}`, `'s' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), `${q('filled_mask')} AS ${q('s_mask')}`, `${q('status')} AS ${q('s_status')}`, ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `${q('has_cells')} AS ${q('n2')}`].join(', ')}` +
+    `SELECT ${[`CAST(NULL AS ${T}) AS ${q('pk_hash')}`, `'m' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `CAST(SUM(CASE WHEN ${pk} IS NULL THEN 1 ELSE 0 END) AS ${I}) AS ${q('n2')}`].join(', ')} FROM ${from}`,
+    `SELECT ${[`CAST(NULL AS ${T}) AS ${q('pk_hash')}`, `'s' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), `${q('filled_mask')} AS ${q('s_mask')}`, `${q('status')} AS ${q('s_status')}`, ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `${q('has_cells')} AS ${q('n2')}`].join(', ')}` +
       ` FROM (SELECT ${q('filled_mask')}, ${q('status')}, CASE WHEN ${q('cells')} IS NULL THEN 0 ELSE 1 END AS ${q('has_cells')} FROM ${snapshot}) AS ${q('g')} GROUP BY ${q('filled_mask')}, ${q('status')}, ${q('has_cells')}`,
   );
   return branches.join('\nUNION ALL\n');
@@ -183,7 +183,7 @@ export class WarehouseSnapshot {
 
   /** Empties the snapshot (a move into it starts over). */
   async clear(): Promise<void> {
-    await this.write(() => this.ops.execute(`DELETE FROM ${this.table}`));
+    await this.write(() => this.ops.execute(`DELETE FROM ${this.table} WHERE TRUE`));
   }
 
   /** Creates the schema (where the user may) and both tables when missing. */
@@ -205,7 +205,7 @@ export class WarehouseSnapshot {
   async apply(writes: AsyncIterable<readonly SnapshotWrite[]> | Iterable<readonly SnapshotWrite[]>): Promise<number> {
     let applied = 0;
     await this.write(async () => {
-      await this.ops.execute(`DELETE FROM ${this.stage}`);
+      await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
       for await (const chunk of writes) {
         if (chunk.length === 0) continue;
         await this.ops.insertRows(this.stage, STAGE_COLUMNS, chunk.map(stageRow));
@@ -222,7 +222,7 @@ export class WarehouseSnapshot {
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
     await this.ops.execute(`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.stage})`);
     await this.ops.execute(`INSERT INTO ${this.table} (${columns}) SELECT ${columns} FROM ${this.stage} WHERE ${q('op')} = 'upsert'`);
-    await this.ops.execute(`DELETE FROM ${this.stage}`);
+    await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
   }
 
   /** The change set (see ChangeItem), read in chunks. */
@@ -278,7 +278,7 @@ export class WarehouseSnapshot {
     const q = this.d.quote;
     const values = SNAPSHOT_COLUMNS.map((c) => (c === 'status' ? `'pending'` : c === 'attempts' ? `CAST(0 AS ${this.d.integerType})` : q(c)));
     await this.write(async () => {
-      await this.ops.execute(`DELETE FROM ${this.stage}`);
+      await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
       await this.ops.execute(`INSERT INTO ${this.stage} (${STAGE_COLUMNS.map(q).join(', ')}) SELECT ${[...values, `'upsert'`].join(', ')} FROM ${this.table} WHERE ${this.givenUpFilter(maxAttempts)}`);
       await this.applyStage();
     });
@@ -295,7 +295,7 @@ export class WarehouseSnapshot {
     await this.write(async () => {
       await this.ops.execute(this.createTable(probe, STAGE_COLUMNS));
       await this.ops.insertRows(probe, STAGE_COLUMNS, [stageRow({ op: 'delete', pk: 'audience-sync doctor probe' })]);
-      await this.ops.execute(`DELETE FROM ${probe}`);
+      await this.ops.execute(`DELETE FROM ${probe} WHERE TRUE`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${probe}`);
     });
     await this.count();
