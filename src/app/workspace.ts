@@ -7,6 +7,8 @@ import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
 import { readGivenUp, type GivenUpReport } from './given-up.js';
+import { forgetWarehouseState, recordedWarehouseState, snapshotGivenUp, syncAdapters, withSyncLock } from './warehouse-state.js';
+import { WarehouseSnapshot } from '../sources/snapshot.js';
 import { withRunFolder } from './run-folder.js';
 import { withConnectedToken } from './tokens.js';
 
@@ -25,8 +27,13 @@ export class Workspace {
 
   constructor(
     private current: Config,
-    private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient } = {},
+    private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient; warehouse?: { flushRows?: number } } = {},
   ) {}
+
+  /** Tests apply the journal to the snapshot more often than runs do. */
+  private get warehouseOptions(): { flushRows?: number } {
+    return this.options.warehouse ?? {};
+  }
 
   get config(): Config {
     return this.current;
@@ -40,8 +47,7 @@ export class Workspace {
   reconfigure(next: Config): void {
     if (next.state.url !== this.current.state.url) throw new Error('the state store of an open workspace cannot change');
     for (const [name, entry] of this.sources) {
-      const settings = next.sources[name];
-      if (settings !== undefined && JSON.stringify(settings) === entry.settings) continue;
+      if (next.sources[name] !== undefined && sourceSettings(next, name) === entry.settings) continue;
       this.sources.delete(name);
       this.retired.push(entry.source);
     }
@@ -88,7 +94,8 @@ export class Workspace {
     if (!entry) {
       const config = this.config.sources[name];
       if (!config) throw new Error(`no source named "${name}" in ${this.config.configPath}`);
-      const opened = { settings: JSON.stringify(config), source: openSource(config, { baseDir: this.config.baseDir, name }) };
+      const writable = keepsSnapshots(this.config, name);
+      const opened = { settings: sourceSettings(this.config, name), source: openSource(config, { baseDir: this.config.baseDir, name, ...(writable ? { writable } : {}) }) };
       // Let a failed open be retried on the next call.
       opened.source.catch(() => {
         if (this.sources.get(name) === opened) this.sources.delete(name);
@@ -145,12 +152,11 @@ export class Workspace {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    return this.inRunFolder(source, (folder) =>
+    return this.inRunFolder(source, async (folder) =>
       runSync(
         toSyncSpec(sync),
         {
-          source: engineSource(source, folder),
-          store: engineStore(state),
+          ...(await syncAdapters(sync, this.stateSchemaOf(sync), source, state, { source: engineSource(source, folder), store: engineStore(state) }, this.warehouseOptions)),
           graph: engineGraph(this.graph()),
           adAccountId: this.config.meta.adAccountId,
           workDir: folder,
@@ -175,7 +181,10 @@ export class Workspace {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    const plan = await this.inRunFolder(source, (folder) => planSync(toSyncSpec(sync), { source: engineSource(source, folder), store: engineStore(state), workDir: folder }));
+    const plan = await this.inRunFolder(source, async (folder) => {
+      const adapters = await syncAdapters(sync, this.stateSchemaOf(sync), source, state, { source: engineSource(source, folder), store: engineStore(state) }, { forPlan: true });
+      return planSync(toSyncSpec(sync), { ...adapters, workDir: folder });
+    });
     return { ...plan, givenUp: await this.givenUp(name) };
   }
 
@@ -189,13 +198,47 @@ export class Workspace {
     } catch {
       // A mapping the encoder refuses (validate and doctor say why): the samples go without EXTERN_ID.
     }
-    return readGivenUp(await this.state(), sync, schema, sampleSize);
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (!recorded) return readGivenUp(state, sync, schema, sampleSize);
+    return this.reading(async () => readGivenUp(state, sync, schema, sampleSize, snapshotGivenUp(new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name))));
   }
 
   /** Puts the sync's given-up records back in the queue (the next run sends them); returns how many. */
   async retryGivenUp(name: string): Promise<number> {
     const sync = this.sync(name);
-    return (await this.state()).requeueGivenUp(sync.name, { maxAttempts: sync.maxAttempts });
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (!recorded) return state.requeueGivenUp(sync.name, { maxAttempts: sync.maxAttempts });
+    // The snapshot is written through its stage table, which a run of the sync may be using: hold the sync's lock.
+    return this.reading(async () => {
+      const snapshot = new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name);
+      return withSyncLock(state, name, () => snapshot.requeueGivenUp(sync.maxAttempts));
+    });
+  }
+
+  /**
+   * Forgets what the sync has sent (its records, here or in its warehouse snapshot, and its schema
+   * signature), so the next run treats every row as new. Its runs stay; its audience too unless `forgetAudience`.
+   */
+  async resetSync(name: string, opts: { forgetAudience?: boolean } = {}): Promise<void> {
+    const sync = this.sync(name);
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (recorded) {
+      await this.reading(async () => {
+        const snapshot = new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name);
+        await withSyncLock(state, name, () => snapshot.drop());
+      });
+      await forgetWarehouseState(state, name);
+    }
+    await state.resetSync(name, opts);
+  }
+
+  /** The schema the sync's source lets warehouse change detection write to, if any. */
+  private stateSchemaOf(sync: SyncConfig): string | undefined {
+    const source = this.config.sources[sync.source];
+    return source && 'stateSchema' in source ? source.stateSchema : undefined;
   }
 
   async close(): Promise<void> {
@@ -225,6 +268,16 @@ export class Workspace {
   }
 }
 
+/** True when a sync on the source keeps its snapshot there: DuckDB then opens its file read-write. */
+function keepsSnapshots(config: Config, source: string): boolean {
+  return config.syncs.some((s) => s.source === source && s.changeDetection === 'warehouse');
+}
+
+/** What a source was opened with: a change of it (or of whether it is written to) opens it anew. */
+function sourceSettings(config: Config, name: string): string {
+  return JSON.stringify({ config: config.sources[name], writable: keepsSnapshots(config, name) });
+}
+
 export function toSyncSpec(sync: SyncConfig): SyncSpec {
   return {
     name: sync.name,
@@ -244,6 +297,7 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     maxRemovalShare: sync.maxRemovalShare,
     minCoverageRatio: sync.minCoverageRatio,
     batchRows: sync.batchRows,
+    changeDetection: sync.changeDetection,
   };
 }
 
