@@ -92,6 +92,7 @@ async function scanChanges(spec: SyncSpec, encoder: RecordEncoder, changes: Chan
     let members = 0;
     let modelRowsOut = 0;
     let read = 0;
+    let aggregates = 0;
     const leaves = (stored: StoredRecord | undefined) => {
       if (stored?.status !== 'synced' || !stored.hasCells) return;
       const mask = stored.filledMask ? stored.filledMask() : filledMask(stored.cells!);
@@ -103,10 +104,12 @@ async function scanChanges(spec: SyncSpec, encoder: RecordEncoder, changes: Chan
         for (const item of chunk) {
           switch (item.kind) {
             case 'model':
+              aggregates++;
               modelRows += item.rows;
               nullKeys += item.nullKeys;
               break;
             case 'snapshot':
+              aggregates++;
               if (item.hasCells) members += item.count;
               if (item.status === 'synced' && item.hasCells) stayed.set(item.filledMask, (stayed.get(item.filledMask) ?? 0) + item.count);
               break;
@@ -140,6 +143,7 @@ async function scanChanges(spec: SyncSpec, encoder: RecordEncoder, changes: Chan
         throw new Error(`the warehouse's change set does not add up (${modelRows - nullKeys} model rows with a key, ${modelRowsOut} changed, ${unchanged} unchanged): the model or the snapshot changed while it was read; nothing was sent, run the sync again`);
       }
       counts.extracted = modelRows;
+      counts.changeSetRows = read - aggregates;
       counts.unchanged += unchanged;
       for (const [mask, n] of stayed) planner.coverage.addMany(mask, n);
       for (let i = 0; i < nullKeys; i++) planner.reject('null primary key', '');

@@ -47,6 +47,8 @@ export type ChangeKind = 'added' | 'updated' | 'retry' | 'unchanged' | 'deleted'
 
 export interface RunCounts {
   extracted: number;
+  /** With warehouse change detection: the rows of the change set that left the warehouse (changed, new and departed keys). */
+  changeSetRows?: number;
   added: number;
   updated: number;
   deleted: number;

@@ -282,16 +282,22 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
       connections.close(connection);
     }
   };
+  /** Column names by table, for the appender (a table dropped is described again). */
+  const tableColumns = new Map<string, string[]>();
   return {
     dialect: DUCKDB_SQL,
-    execute: (sql) => withConnection(async (connection) => void (await connection.run(sql))),
+    execute: (sql) =>
+      withConnection(async (connection) => {
+        if (/^\s*DROP\b/i.test(sql)) tableColumns.clear();
+        await connection.run(sql);
+      }),
     insertRows: (table, columns, rows) =>
       withConnection(async (connection) => {
         if (rows.length === 0) return;
         const parts = unquoteQualified(table);
         // The appender fills every column of the table in order: find where the given ones go.
-        const described = await connection.runAndReadAll(`DESCRIBE ${table}`);
-        const order = described.getRowObjects().map((r) => String(r.column_name));
+        const order = (tableColumns.get(table) ?? (await connection.runAndReadAll(`DESCRIBE ${table}`)).getRowObjects().map((r) => String(r.column_name)));
+        tableColumns.set(table, order);
         const at = order.map((c) => columns.indexOf(c));
         const appender = await connection.createAppender(parts.at(-1)!, parts.at(-2) ?? null);
         try {

@@ -14,9 +14,9 @@ const INTEGER_COLUMNS: ReadonlySet<string> = new Set(['filled_mask', 'attempts']
 
 export type SnapshotStatus = 'synced' | 'pending' | 'failed';
 
-/** One key's write, as the stage table takes it. */
+/** One key's write, as the stage table takes it: the cells as their JSON text. */
 export type SnapshotWrite =
-  | { op: 'upsert'; pk: string; fingerprint: string; cells: ReadonlyArray<string | number> | null; filledMask: number; status: SnapshotStatus; attempts: number; lastError: string | null }
+  | { op: 'upsert'; pk: string; fingerprint: string; cellsText: string | null; filledMask: number; status: SnapshotStatus; attempts: number; lastError: string | null }
   | { op: 'delete'; pk: string };
 
 /** A snapshot row as read back: the shape of the engine's stored record (cells parsed on first use). */
@@ -154,8 +154,8 @@ function storedOf(pk: string, r: Row): SnapshotRecord | undefined {
 
 /**
  * One sync's snapshot (`<stateSchema>.audience_sync_<sync>`) and its stage table, in the sync's
- * warehouse. Writes go through the stage: replaying a whole `apply` after a kill anywhere gives the
- * same table. Only one process writes a sync's snapshot at a time (the sync's lock).
+ * warehouse. Writes name their keys in the stage first: replaying a whole `apply` after a kill
+ * anywhere gives the same table. Only one process writes a sync's snapshot at a time (the sync's lock).
  */
 export class WarehouseSnapshot {
   readonly table: string;
@@ -201,17 +201,29 @@ export class WarehouseSnapshot {
     }
   }
 
-  /** Applies writes (later ones for the same key win) through the stage table; returns how many. */
-  async apply(writes: AsyncIterable<readonly SnapshotWrite[]> | Iterable<readonly SnapshotWrite[]>): Promise<number> {
+  /**
+   * Applies writes (one per key) to the snapshot; returns how many. The keys go to the stage table
+   * first, their records are deleted, then the new rows are appended: replaying the whole call after
+   * a kill anywhere gives the same table. `writes` is read twice (keys, then rows).
+   */
+  async apply(writes: () => AsyncIterable<readonly SnapshotWrite[]> | Iterable<readonly SnapshotWrite[]>): Promise<number> {
+    const q = this.d.quote;
     let applied = 0;
     await this.write(async () => {
       await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
-      for await (const chunk of writes) {
+      for await (const chunk of writes()) {
         if (chunk.length === 0) continue;
-        await this.ops.insertRows(this.stage, STAGE_COLUMNS, chunk.map(stageRow));
+        await this.ops.insertRows(this.stage, ['pk_hash', 'op'], chunk.map((w) => [w.pk, w.op]));
         applied += chunk.length;
       }
-      if (applied > 0) await this.applyStage();
+      if (applied === 0) return;
+      await this.ops.execute(`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.stage})`);
+      // Straight into the snapshot: copying wide rows through the stage cost as much again.
+      for await (const chunk of writes()) {
+        const rows = chunk.flatMap((w) => (w.op === 'upsert' ? [snapshotRow(w)] : []));
+        if (rows.length > 0) await this.ops.insertRows(this.table, SNAPSHOT_COLUMNS, rows);
+      }
+      await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
     });
     return applied;
   }
@@ -294,7 +306,7 @@ export class WarehouseSnapshot {
     const probe = this.d.table(this.schema, `audience_sync__probe_${snapshotTableName(this.sync).slice('audience_sync_'.length)}`);
     await this.write(async () => {
       await this.ops.execute(this.createTable(probe, STAGE_COLUMNS));
-      await this.ops.insertRows(probe, STAGE_COLUMNS, [stageRow({ op: 'delete', pk: 'audience-sync doctor probe' })]);
+      await this.ops.insertRows(probe, ['pk_hash', 'op'], [['audience-sync doctor probe', 'delete']]);
       await this.ops.execute(`DELETE FROM ${probe} WHERE TRUE`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${probe}`);
     });
@@ -333,9 +345,8 @@ export class WarehouseSnapshot {
   }
 }
 
-function stageRow(w: SnapshotWrite): Array<string | number | null> {
-  if (w.op === 'delete') return [w.pk, null, null, null, null, null, null, 'delete'];
-  return [w.pk, w.fingerprint, w.cells === null ? null : JSON.stringify(w.cells), w.filledMask, w.status, w.attempts, w.lastError, 'upsert'];
+function snapshotRow(w: Extract<SnapshotWrite, { op: 'upsert' }>): Array<string | number | null> {
+  return [w.pk, w.fingerprint, w.cellsText, w.filledMask, w.status, w.attempts, w.lastError];
 }
 
 function recordOf(r: Row): SnapshotRecord {

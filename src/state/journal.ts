@@ -1,11 +1,35 @@
 // Warehouse change detection keeps a sync's records in its warehouse; the record writes of a run wait
 // here until they are applied there (see src/app/warehouse-state.ts), so a kill loses none of them.
-import type { Kysely } from 'kysely';
+import type Database from 'better-sqlite3';
+import type { CompiledQuery, Kysely } from 'kysely';
+import { filledMaskOf } from './records.js';
 import type { JournalTable, StateDb } from './schema.js';
 import { RECORD_STATUSES, type JournalEntry, type RecordBatch, type RecordStatus } from './types.js';
 
 /** Rows per multi-row statement: 9 parameters each stays under SQLite's 32,766 limit. */
 const ROWS_PER_STATEMENT = 1_000;
+
+const COLUMNS = ['sync', 'pk', 'op', 'fingerprint', 'cells', 'status', 'attempts', 'last_error', 'seq'] as const;
+
+function upsertQuery(trx: Kysely<StateDb>, rows: JournalTable[]) {
+  return trx
+    .insertInto('journal')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['sync', 'pk']).doUpdateSet((eb) => ({
+        op: eb.ref('excluded.op'),
+        fingerprint: eb.ref('excluded.fingerprint'),
+        cells: eb.ref('excluded.cells'),
+        status: eb.ref('excluded.status'),
+        attempts: eb.ref('excluded.attempts'),
+        last_error: eb.ref('excluded.last_error'),
+        seq: eb.ref('excluded.seq'),
+      })),
+    );
+}
+
+/** The full-size upsert compiled once per store and reused with new parameters (building it costs more than running it). */
+const compiledUpserts = new WeakMap<object, CompiledQuery>();
 
 export async function writeJournal(db: Kysely<StateDb>, sync: string, batch: Pick<RecordBatch, 'upsert' | 'remove'>): Promise<void> {
   const rows: JournalTable[] = [];
@@ -21,21 +45,17 @@ export async function writeJournal(db: Kysely<StateDb>, sync: string, batch: Pic
     const last = await trx.selectFrom('journal').select((eb) => eb.fn.max('seq').as('seq')).where('sync', '=', sync).executeTakeFirst();
     const seq = Number(last?.seq ?? 0) + 1;
     for (let i = 0; i < latest.length; i += ROWS_PER_STATEMENT) {
-      await trx
-        .insertInto('journal')
-        .values(latest.slice(i, i + ROWS_PER_STATEMENT).map((r) => ({ ...r, seq })))
-        .onConflict((oc) =>
-          oc.columns(['sync', 'pk']).doUpdateSet((eb) => ({
-            op: eb.ref('excluded.op'),
-            fingerprint: eb.ref('excluded.fingerprint'),
-            cells: eb.ref('excluded.cells'),
-            status: eb.ref('excluded.status'),
-            attempts: eb.ref('excluded.attempts'),
-            last_error: eb.ref('excluded.last_error'),
-            seq: eb.ref('excluded.seq'),
-          })),
-        )
-        .execute();
+      const rows = latest.slice(i, i + ROWS_PER_STATEMENT).map((r) => ({ ...r, seq }));
+      if (rows.length < ROWS_PER_STATEMENT) {
+        await upsertQuery(trx, rows).execute();
+        continue;
+      }
+      let compiled = compiledUpserts.get(db);
+      if (!compiled) {
+        compiled = upsertQuery(trx, rows).compile();
+        compiledUpserts.set(db, compiled);
+      }
+      await trx.executeQuery({ ...compiled, parameters: rows.flatMap((row) => COLUMNS.map((c) => row[c])) });
     }
   });
 }
@@ -50,6 +70,23 @@ export async function* streamJournal(db: Kysely<StateDb>, sync: string, upToSeq:
     if (rows.length > 0) yield rows.map(toEntry);
     if (rows.length < chunkRows) return;
     after = rows[rows.length - 1]!.pk;
+  }
+}
+
+const RAW_COLUMNS = 'pk, op, fingerprint, cells, status, attempts, last_error, seq';
+type RawEntry = [string, string, string | null, string | null, string | null, number | null, string | null, number | bigint];
+
+/** The same pages as `streamJournal`, through better-sqlite3's raw (array) mode: kysely's row objects cost more than the read. */
+export async function* streamJournalSqlite(sqlite: Database.Database, sync: string, upToSeq: number | undefined, chunkRows: number): AsyncGenerator<JournalEntry[]> {
+  const upTo = upToSeq ?? Number.MAX_SAFE_INTEGER;
+  const first = sqlite.prepare(`SELECT ${RAW_COLUMNS} FROM journal WHERE sync = ? AND seq <= ? ORDER BY pk LIMIT ?`).raw();
+  const next = sqlite.prepare(`SELECT ${RAW_COLUMNS} FROM journal WHERE sync = ? AND seq <= ? AND pk > ? ORDER BY pk LIMIT ?`).raw();
+  let after: string | undefined;
+  for (;;) {
+    const rows = (after === undefined ? first.all(sync, upTo, chunkRows) : next.all(sync, upTo, after, chunkRows)) as RawEntry[];
+    if (rows.length > 0) yield rows.map((r) => toEntry({ sync, pk: r[0], op: r[1], fingerprint: r[2], cells: r[3], status: r[4], attempts: r[5], last_error: r[6], seq: Number(r[7]) }));
+    if (rows.length < chunkRows) return;
+    after = rows[rows.length - 1]![0];
   }
 }
 
@@ -73,13 +110,12 @@ function toEntry(r: JournalTable): JournalEntry {
   return {
     seq,
     op: 'upsert',
-    record: {
-      pk: r.pk,
-      fingerprint: r.fingerprint ?? '',
-      cells: r.cells === null ? null : (JSON.parse(r.cells) as Array<string | number>),
-      status: (r.status ?? 'pending') as RecordStatus,
-      attempts: r.attempts ?? 0,
-      lastError: r.last_error,
-    },
+    pk: r.pk,
+    fingerprint: r.fingerprint ?? '',
+    cellsText: r.cells,
+    filledMask: r.cells === null ? 0 : filledMaskOf(r.cells),
+    status: (r.status ?? 'pending') as RecordStatus,
+    attempts: r.attempts ?? 0,
+    lastError: r.last_error,
   };
 }

@@ -91,7 +91,10 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     givenUp: (sync, o) => records.givenUpRecords(db, sync, o.maxAttempts, o.sampleSize ?? 5),
     requeueGivenUp: (sync, o) => records.requeueGivenUp(db, sync, o.maxAttempts, now()),
     writeJournal: (sync, batch) => journal.writeJournal(db, sync, batch),
-    streamJournal: (sync, streamOpts = {}) => journal.streamJournal(db, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000),
+    streamJournal: (sync, streamOpts = {}) =>
+      internals.sqlite
+        ? journal.streamJournalSqlite(internals.sqlite, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000)
+        : journal.streamJournal(db, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000),
     journalSize: (sync) => journal.journalSize(db, sync),
     clearJournal: (sync, upToSeq) => journal.clearJournal(db, sync, upToSeq),
     async commitBatch(sync, batch) {

@@ -40,8 +40,23 @@ export interface GivenUpRecords {
   readonly samples: readonly StoredRecord[];
 }
 
-/** A record write waiting in the journal (warehouse change detection), newest per key. */
-export type JournalEntry = { readonly seq: number } & ({ readonly op: 'upsert'; readonly record: RecordState } | { readonly op: 'delete'; readonly pk: string });
+/**
+ * A record write waiting in the journal (warehouse change detection), the newest per key; its cells
+ * as the JSON text they are kept in (they go to the warehouse as text), with `filledMask` read from it.
+ */
+export type JournalEntry =
+  | { readonly seq: number; readonly op: 'delete'; readonly pk: string }
+  | {
+      readonly seq: number;
+      readonly op: 'upsert';
+      readonly pk: string;
+      readonly fingerprint: string;
+      readonly cellsText: string | null;
+      readonly filledMask: number;
+      readonly status: RecordStatus;
+      readonly attempts: number;
+      readonly lastError: string | null;
+    };
 
 export interface SyncState {
   readonly name: string;
