@@ -31,6 +31,12 @@ export const DUCKDB_SQL: SnapshotDialect = {
   valueText: (expr) => `CAST(${expr} AS VARCHAR)`,
 };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
+/**
+ * The default when a sync keeps its snapshot in the file: the warehouse's change set joins the model's
+ * key hashes and fingerprints with the snapshot's, and DuckDB's hash join over 10M rows ran out of
+ * memory at 96MB and 128MB (with a folder to spill to); it passed at 160MB (309 MB RSS) and 192MB (343 MB).
+ */
+export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '192MB';
 
 export interface DuckDbSettings {
   /** DuckDB `memory_limit` (default 96MB): bounds the native memory a sort of the model may use, and DuckDB's cache of table blocks fills up to it on a big model (5M rows: 342 MB peak RSS at 128MB, 317 MB at 96MB). */
@@ -135,7 +141,7 @@ const SHARED = '';
  * in-memory database keeps one instance whatever the folder (a second one would be empty).
  */
 export async function openDuckDb(path: string, label: string, settings: DuckDbSettings = {}): Promise<Source> {
-  const memoryLimit = settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
+  const memoryLimit = settings.memoryLimit ?? (settings.writable ? WAREHOUSE_DUCKDB_MEMORY_LIMIT : DEFAULT_DUCKDB_MEMORY_LIMIT);
   const openInstance = async (tempDirectory: string): Promise<DuckDBInstance> => {
     // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
     const options: Record<string, string> = {
