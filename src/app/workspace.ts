@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { loadConfig, type Config, type SyncConfig } from '../config/index.js';
+import { loadConfig, type Config, type SourceConfig, type SyncConfig } from '../config/index.js';
 import { checkModelColumns, pickUpMatches, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
@@ -30,9 +30,15 @@ export class Workspace {
     private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient; warehouse?: { flushRows?: number } } = {},
   ) {}
 
-  /** Tests apply the journal to the snapshot more often than runs do. */
+  /**
+   * How many record writes of a warehouse-change-detection run wait in the local journal before they are
+   * applied to the snapshot: AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS when set (fewer keeps the local state
+   * smaller, at the cost of more statements in the warehouse), else FLUSH_ROWS.
+   */
   private get warehouseOptions(): { flushRows?: number } {
-    return this.options.warehouse ?? {};
+    if (this.options.warehouse) return this.options.warehouse;
+    const n = Number(process.env.AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS);
+    return Number.isSafeInteger(n) && n > 0 ? { flushRows: n } : {};
   }
 
   get config(): Config {
@@ -94,8 +100,7 @@ export class Workspace {
     if (!entry) {
       const config = this.config.sources[name];
       if (!config) throw new Error(`no source named "${name}" in ${this.config.configPath}`);
-      const writable = keepsSnapshots(this.config, name);
-      const opened = { settings: sourceSettings(this.config, name), source: openSource(config, { baseDir: this.config.baseDir, name, ...(writable ? { writable } : {}) }) };
+      const opened = { settings: sourceSettings(this.config, name), source: this.openSourceNamed(name, config) };
       // Let a failed open be retried on the next call.
       opened.source.catch(() => {
         if (this.sources.get(name) === opened) this.sources.delete(name);
@@ -104,6 +109,23 @@ export class Workspace {
       entry = opened;
     }
     return entry.source;
+  }
+
+  private async openSourceNamed(name: string, config: SourceConfig): Promise<Source> {
+    const writable = keepsSnapshots(this.config, name) || (config.type === 'duckdb' && (await this.snapshotsRecordedOn(name)));
+    return openSource(config, { baseDir: this.config.baseDir, name, ...(writable ? { writable } : {}) });
+  }
+
+  /**
+   * True when a sync on the source has its records in a snapshot there although the config now says
+   * local: its run moves them back and drops the tables, so DuckDB must open the file read-write.
+   * Known only once the state store is open (runs open it first).
+   */
+  private async snapshotsRecordedOn(source: string): Promise<boolean> {
+    if (!this.statePromise) return false;
+    const state = await this.statePromise;
+    for (const s of this.config.syncs) if (s.source === source && (await recordedWarehouseState(state, s.name))) return true;
+    return false;
   }
 
   sync(name: string): SyncConfig {
@@ -150,6 +172,8 @@ export class Workspace {
 
   private async runNow(name: string, opts: { force?: boolean; trigger?: string; onEvent?: (e: EngineEvent) => void }): Promise<RunSummary> {
     const sync = this.sync(name);
+    // The state first: where the sync's records are decides how its source is opened.
+    await this.state();
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
     return this.inRunFolder(source, async (folder) =>
