@@ -60,7 +60,7 @@ async function* cut<T>(items: AsyncIterable<T>, batcher: Batcher<T>): AsyncGener
 
 /** Sends one batch and commits its outcome. False when Meta refused the batch's rows. */
 async function sendBatch(session: EngineUploadSession, batch: Delivery[], last: boolean, o: DeliverOptions, progress: { done: number; total: number }): Promise<boolean> {
-  if (o.op === 'add') {
+  if (o.op !== 'replace') {
     const intents: RecordWrite[] = [];
     for (const d of batch) {
       const w = intentWrite(d);
