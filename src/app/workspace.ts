@@ -259,6 +259,23 @@ export class Workspace {
     await state.resetSync(name, opts);
   }
 
+  /**
+   * What `doctor` checks of a sync with warehouse change detection: its snapshot tables can be created
+   * in the state schema, a table there written and dropped, and the snapshot read. Throws a
+   * SourceError whose `fix` names the grant to give.
+   */
+  async checkSnapshotAccess(name: string): Promise<{ table: string; records: number }> {
+    const sync = this.sync(name);
+    const schema = this.stateSchemaOf(sync);
+    if (sync.changeDetection !== 'warehouse' || schema === undefined) throw new Error(`sync "${name}" does not use warehouse change detection`);
+    await this.state();
+    return this.reading(async () => {
+      const snapshot = new WarehouseSnapshot(await this.source(sync.source), schema, name);
+      await snapshot.checkWrite();
+      return { table: snapshot.name, records: await snapshot.count() };
+    });
+  }
+
   /** The schema the sync's source lets warehouse change detection write to, if any. */
   private stateSchemaOf(sync: SyncConfig): string | undefined {
     const source = this.config.sources[sync.source];

@@ -116,10 +116,10 @@ function isConnectionLoss(err: unknown): boolean {
  * What to ask an admin for when the server says permission denied (42501), or nothing. `writing`:
  * the statement wrote warehouse change detection's state schema, which needs more than reading.
  */
-export function grantHint(err: unknown, user: string | undefined, writing = false): string | undefined {
+export function grantHint(err: unknown, user: string | undefined, writing: false | { schema?: string } = false): string | undefined {
   if (codeOf(err) !== '42501') return undefined;
   const to = user ?? '<the source\'s user>';
-  if (writing) return writeGrantHint(errorText(err), to);
+  if (writing) return writeGrantHint(errorText(err), to, writing.schema ?? '<stateSchema>');
   const m = /permission denied for (table|relation|view|materialized view|schema|sequence|function) (\S+)/i.exec(errorText(err));
   if (!m) return `ask an admin to grant ${to} SELECT on the tables the model reads (and USAGE on their schemas)`;
   const [, kind, name] = m;
@@ -128,13 +128,13 @@ export function grantHint(err: unknown, user: string | undefined, writing = fals
   return `ask an admin to run: GRANT SELECT ON ${name} TO ${to}`;
 }
 
-function writeGrantHint(text: string, to: string): string {
+function writeGrantHint(text: string, to: string, schema: string): string {
   const m = /permission denied for (database|schema|table|relation) (\S+)/i.exec(text);
   const kind = m?.[1]?.toLowerCase();
-  if (kind === 'database') return `ask an admin to create the state schema and run: GRANT USAGE, CREATE ON SCHEMA <stateSchema> TO ${to} (or GRANT CREATE ON DATABASE ${m![2]} TO ${to}, so audience-sync creates it)`;
+  if (kind === 'database') return `ask an admin to run: CREATE SCHEMA ${schema}; GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${to} (or GRANT CREATE ON DATABASE ${m![2]} TO ${to}, so audience-sync creates the schema itself)`;
   if (kind === 'schema') return `ask an admin to run: GRANT USAGE, CREATE ON SCHEMA ${m![2]} TO ${to}`;
   if (kind === 'table' || kind === 'relation') return `ask an admin to run: GRANT SELECT, INSERT, DELETE ON ${m![2]} TO ${to} (or let ${to} own it: audience-sync creates and drops its snapshot tables)`;
-  return `ask an admin to run: GRANT USAGE, CREATE ON SCHEMA <stateSchema> TO ${to}`;
+  return `ask an admin to run: GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${to}`;
 }
 
 /** 28P01 (wrong or expired password) and 28000 (no access rule for the user). */
@@ -185,7 +185,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
 
   let streaming = false;
   let closed = false;
-  const fail = (what: string, err: unknown, writing = false): SourceError => {
+  const fail = (what: string, err: unknown, writing: false | { schema?: string } = false): SourceError => {
     if (closed) return new SourceError(`${label}: the source was closed while the model was being read`, { cause: err });
     if (!lost && isConnectionLoss(err)) lost = err instanceof Error ? err : new Error(errorText(err));
     const grant = grantHint(err, user, writing);
@@ -260,21 +260,23 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
   }
 
   /** A write to the state schema, outside any read's transaction (which is read-only). */
-  async function write<T>(fn: () => Promise<T>): Promise<T> {
+  async function write<T>(sql: string, fn: () => Promise<T>): Promise<T> {
     usable();
     if (streaming) throw new SourceError(`${label}: the state schema cannot be written while a model is being read from this source`);
     try {
       return await fn();
     } catch (err) {
-      throw fail('could not write the state schema', err, true);
+      // The schema the statement names (its first quoted name), for the GRANT to ask for.
+      const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
+      throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
     }
   }
 
   const snapshot: SnapshotOps = {
     dialect: dialect.sql,
-    execute: (sql) => write(async () => void (await client.query(sql))),
+    execute: (sql) => write(sql, async () => void (await client.query(sql))),
     insertRows: (table, columns, rows) =>
-      write(async () => {
+      write(table, async () => {
         if (rows.length === 0) return;
         const names = columns.map(quoteIdent).join(', ');
         // Bounded statements: PostgreSQL takes at most 65,535 parameters; one transaction for them all.

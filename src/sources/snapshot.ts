@@ -241,8 +241,9 @@ export class WarehouseSnapshot {
       await this.ops.execute(this.createTable(this.table, SNAPSHOT_COLUMNS));
       await this.ops.execute(this.createTable(this.stage, STAGE_COLUMNS));
     } catch (err) {
-      const also = schemaError === undefined ? '' : ` (creating the schema failed too: ${errorText(schemaError)})`;
-      throw this.failure(`cannot create the snapshot tables of sync "${this.sync}" in the state schema ${this.schema}: ${errorText(err)}${also}`, err);
+      // The schema is missing: what stopped its creation is what to fix.
+      if (schemaError !== undefined && /not exist|not found/i.test(errorText(err))) throw this.failure(`cannot create the state schema ${this.schema} for the snapshot of sync "${this.sync}": ${errorText(schemaError)}`, schemaError);
+      throw this.failure(`cannot create the snapshot tables of sync "${this.sync}" in the state schema ${this.schema}: ${errorText(err)}`, err);
     }
   }
 
