@@ -20,7 +20,11 @@ export class KeyTally {
   private readonly files: Array<string | undefined> = new Array<string | undefined>(BUCKETS).fill(undefined);
   private inMemory = 0;
 
-  constructor(private readonly dir: string) {}
+  /** `memoryKeys`: how many prefixes stay in memory before the rest go to files in `dir`. */
+  constructor(
+    private readonly dir: string,
+    private readonly memoryKeys = MEMORY_KEYS,
+  ) {}
 
   add(pkHash: string): void {
     const bucket = hexDigit(pkHash.charCodeAt(0)) % BUCKETS;
@@ -61,7 +65,7 @@ export class KeyTally {
 
   private spill(bucket: number): void {
     const full = this.buffers[bucket]!;
-    if (this.inMemory < MEMORY_KEYS) {
+    if (this.inMemory < this.memoryKeys) {
       this.kept[bucket]!.push(full.slice());
       this.inMemory += BUFFER_KEYS;
     } else {

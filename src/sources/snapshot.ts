@@ -84,9 +84,13 @@ export function stateSchemaGrant(type: Source['type'], schema: string): string {
   }
 }
 
-/** A short digest of the encoder's signature and the mapped columns' types, written into the fingerprint's SQL. */
-export function signatureDigest(signature: string, columnTypes: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify([signature, columnTypes])).digest('hex').slice(0, 16);
+/**
+ * A short digest of the encoder's signature (rules version, mapping, options), written into the
+ * fingerprint's SQL: a change of them moves every fingerprint, and the same values give the same
+ * fingerprint on every warehouse.
+ */
+export function signatureDigest(signature: string): string {
+  return createHash('sha256').update(signature).digest('hex').slice(0, 16);
 }
 
 /**
@@ -294,9 +298,8 @@ export class WarehouseSnapshot {
     const available = described.map((c) => c.name);
     const resolve = (name: string) => this.source.findColumn(name, available) ?? name;
     const columns = o.columns.map(resolve);
-    const types = columns.map((c) => described.find((d) => d.name === c)?.type ?? '');
     const held = await this.count();
-    const base = { primaryKey: resolve(o.primaryKey), columns, digest: signatureDigest(o.signature, types), duplicates: o.duplicates ?? false, empty: held === 0 };
+    const base = { primaryKey: resolve(o.primaryKey), columns, digest: signatureDigest(o.signature), duplicates: o.duplicates ?? false, empty: held === 0 };
     const read = (sql: string) => this.source.stream(sql, o.chunkRows === undefined ? {} : { chunkRows: o.chunkRows });
     let yielded = false;
     try {
