@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm run chaos [-- --minutes N --seed S --steps K --rows R --no-postgres --keep --json]`: the
+// `npm run chaos [-- --minutes N --seed S --steps K --rows R --no-postgres --warehouse --keep --json]`: the
 // randomized fault run of src/chaos against the build. Exits 1 on any invariant violation, with the
-// seed and step count that replay it.
+// seed and step count that replay it. --warehouse: the syncs use changeDetection: warehouse.
 import { parseArgs } from 'node:util';
 import { formatChaosReport, runChaos } from '../dist/chaos/index.js';
 
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     steps: { type: 'string' },
     rows: { type: 'string' },
     'no-postgres': { type: 'boolean', default: false },
+    warehouse: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
@@ -35,6 +36,7 @@ const report = await runChaos({
   ...(values.steps !== undefined ? { steps: number('steps', values.steps) } : {}),
   ...(values.rows !== undefined ? { initialRows: number('rows', values.rows) } : {}),
   postgres: !values['no-postgres'],
+  changeDetection: values.warehouse ? 'warehouse' : 'local',
   keep: values.keep,
   log: values.quiet ? undefined : (line) => console.error(line),
 });

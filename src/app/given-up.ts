@@ -25,22 +25,27 @@ export interface GivenUpReport {
 
 export const GIVEN_UP_SAMPLES = 5;
 
+/**
+ * `records`: where the sync's records are, our state store (the default) or, with warehouse change
+ * detection, its snapshot in the warehouse.
+ */
 export async function readGivenUp(
   state: StateStore,
   sync: { name: string; maxAttempts: number },
   currentSchema: readonly string[],
   sampleSize = GIVEN_UP_SAMPLES,
+  records: Pick<StateStore, 'givenUp'> = state,
 ): Promise<GivenUpReport> {
-  const [records, info] = await Promise.all([state.givenUp(sync.name, { maxAttempts: sync.maxAttempts, sampleSize }), state.getSync(sync.name)]);
+  const [givenUp, info] = await Promise.all([records.givenUp(sync.name, { maxAttempts: sync.maxAttempts, sampleSize }), state.getSync(sync.name)]);
   // A record's cells were sent in the schema of the last run, which is the current one unless the
   // mapping changed since (then the next run re-sends every record anyway).
   const schema = info?.schemaSignature ? info.schemaSignature.split(',') : currentSchema;
   const externIdIndex = schema.indexOf('EXTERN_ID');
   return {
-    count: records.count,
+    count: givenUp.count,
     maxAttempts: sync.maxAttempts,
-    reasons: records.byReason.map((r) => ({ reason: r.reason, count: r.count })),
-    samples: records.samples.map((r) => {
+    reasons: givenUp.byReason.map((r) => ({ reason: r.reason, count: r.count })),
+    samples: givenUp.samples.map((r) => {
       const externId = externIdIndex >= 0 ? r.cells?.[externIdIndex] : undefined;
       return {
         pkHash: r.pk,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { DEFAULT_CONNECTION, loadConfig, type Config, type SyncConfig } from '../config/index.js';
+import { DEFAULT_CONNECTION, loadConfig, type Config, type SourceConfig, type SyncConfig } from '../config/index.js';
 import { checkModelColumns, pickUpMatches, runSync, planSync, type EngineEvent, type RunSummary, type SyncPlan, type SyncSpec } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
@@ -7,6 +7,8 @@ import { openSource, type Source } from '../sources/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
 import { readGivenUp, type GivenUpReport } from './given-up.js';
+import { forgetWarehouseState, recordedWarehouseState, snapshotGivenUp, syncAdapters, withSyncLock } from './warehouse-state.js';
+import { WarehouseSnapshot } from '../sources/snapshot.js';
 import { withRunFolder } from './run-folder.js';
 import { connectionOf, graphClientFor } from './connections.js';
 import { connectedTokens } from './tokens.js';
@@ -35,8 +37,19 @@ export class Workspace {
   /** `graph`: one client for every connection (tests). */
   constructor(
     private current: Config,
-    private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient } = {},
+    private readonly options: { onGraphEvent?: (e: GraphClientEvent) => void; graph?: GraphClient; warehouse?: { flushRows?: number } } = {},
   ) {}
+
+  /**
+   * How many record writes of a warehouse-change-detection run wait in the local journal before they are
+   * applied to the snapshot: AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS when set (fewer keeps the local state
+   * smaller, at the cost of more statements in the warehouse), else FLUSH_ROWS.
+   */
+  private get warehouseOptions(): { flushRows?: number } {
+    if (this.options.warehouse) return this.options.warehouse;
+    const n = Number(process.env.AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS);
+    return Number.isSafeInteger(n) && n > 0 ? { flushRows: n } : {};
+  }
 
   get config(): Config {
     return this.current;
@@ -50,8 +63,7 @@ export class Workspace {
   reconfigure(next: Config): void {
     if (next.state.url !== this.current.state.url) throw new Error('the state store of an open workspace cannot change');
     for (const [name, entry] of this.sources) {
-      const settings = next.sources[name];
-      if (settings !== undefined && JSON.stringify(settings) === entry.settings) continue;
+      if (next.sources[name] !== undefined && sourceSettings(next, name) === entry.settings) continue;
       this.sources.delete(name);
       this.retired.push(entry.source);
     }
@@ -125,7 +137,7 @@ export class Workspace {
     if (!entry) {
       const config = this.config.sources[name];
       if (!config) throw new Error(`no source named "${name}" in ${this.config.configPath}`);
-      const opened = { settings: JSON.stringify(config), source: openSource(config, { baseDir: this.config.baseDir, name }) };
+      const opened = { settings: sourceSettings(this.config, name), source: this.openSourceNamed(name, config) };
       // Let a failed open be retried on the next call.
       opened.source.catch(() => {
         if (this.sources.get(name) === opened) this.sources.delete(name);
@@ -134,6 +146,23 @@ export class Workspace {
       entry = opened;
     }
     return entry.source;
+  }
+
+  private async openSourceNamed(name: string, config: SourceConfig): Promise<Source> {
+    const writable = keepsSnapshots(this.config, name) || (config.type === 'duckdb' && (await this.snapshotsRecordedOn(name)));
+    return openSource(config, { baseDir: this.config.baseDir, name, ...(writable ? { writable } : {}) });
+  }
+
+  /**
+   * True when a sync on the source has its records in a snapshot there although the config now says
+   * local: its run moves them back and drops the tables, so DuckDB must open the file read-write.
+   * Known only once the state store is open (runs open it first).
+   */
+  private async snapshotsRecordedOn(source: string): Promise<boolean> {
+    if (!this.statePromise) return false;
+    const state = await this.statePromise;
+    for (const s of this.config.syncs) if (s.source === source && (await recordedWarehouseState(state, s.name))) return true;
+    return false;
   }
 
   sync(name: string): SyncConfig {
@@ -180,14 +209,15 @@ export class Workspace {
 
   private async runNow(name: string, opts: { force?: boolean; trigger?: string; onEvent?: (e: EngineEvent) => void }): Promise<RunSummary> {
     const sync = this.sync(name);
+    // The state first: where the sync's records are decides how its source is opened.
+    await this.state();
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    return this.inRunFolder(source, (folder) =>
+    return this.inRunFolder(source, async (folder) =>
       runSync(
         toSyncSpec(sync),
         {
-          source: engineSource(source, folder),
-          store: engineStore(state),
+          ...(await syncAdapters(sync, this.stateSchemaOf(sync), source, state, { source: engineSource(source, folder), store: engineStore(state) }, this.warehouseOptions)),
           graph: engineGraph(this.graph(sync.connection)),
           adAccountId: sync.adAccountId,
           workDir: folder,
@@ -212,7 +242,10 @@ export class Workspace {
     const sync = this.sync(name);
     await this.assertSyncRunnable(name);
     const [source, state] = await Promise.all([this.source(sync.source), this.state()]);
-    const plan = await this.inRunFolder(source, (folder) => planSync(toSyncSpec(sync), { source: engineSource(source, folder), store: engineStore(state), workDir: folder }));
+    const plan = await this.inRunFolder(source, async (folder) => {
+      const adapters = await syncAdapters(sync, this.stateSchemaOf(sync), source, state, { source: engineSource(source, folder), store: engineStore(state) }, { forPlan: true });
+      return planSync(toSyncSpec(sync), { ...adapters, workDir: folder });
+    });
     return { ...plan, givenUp: await this.givenUp(name) };
   }
 
@@ -226,13 +259,64 @@ export class Workspace {
     } catch {
       // A mapping the encoder refuses (validate and doctor say why): the samples go without EXTERN_ID.
     }
-    return readGivenUp(await this.state(), sync, schema, sampleSize);
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (!recorded) return readGivenUp(state, sync, schema, sampleSize);
+    return this.reading(async () => readGivenUp(state, sync, schema, sampleSize, snapshotGivenUp(new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name))));
   }
 
   /** Puts the sync's given-up records back in the queue (the next run sends them); returns how many. */
   async retryGivenUp(name: string): Promise<number> {
     const sync = this.sync(name);
-    return (await this.state()).requeueGivenUp(sync.name, { maxAttempts: sync.maxAttempts });
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (!recorded) return state.requeueGivenUp(sync.name, { maxAttempts: sync.maxAttempts });
+    // The snapshot is written through its stage table, which a run of the sync may be using: hold the sync's lock.
+    return this.reading(async () => {
+      const snapshot = new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name);
+      return withSyncLock(state, name, () => snapshot.requeueGivenUp(sync.maxAttempts));
+    });
+  }
+
+  /**
+   * Forgets what the sync has sent (its records, here or in its warehouse snapshot, and its schema
+   * signature), so the next run treats every row as new. Its runs stay; its audience too unless `forgetAudience`.
+   */
+  async resetSync(name: string, opts: { forgetAudience?: boolean } = {}): Promise<void> {
+    const sync = this.sync(name);
+    const state = await this.state();
+    const recorded = await recordedWarehouseState(state, name);
+    if (recorded) {
+      await this.reading(async () => {
+        const snapshot = new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name);
+        await withSyncLock(state, name, () => snapshot.drop());
+      });
+      await forgetWarehouseState(state, name);
+    }
+    await state.resetSync(name, opts);
+  }
+
+  /**
+   * What `doctor` checks of a sync with warehouse change detection: its snapshot tables can be created
+   * in the state schema, a table there written and dropped, and the snapshot read. Throws a
+   * SourceError whose `fix` names the grant to give.
+   */
+  async checkSnapshotAccess(name: string): Promise<{ table: string; records: number }> {
+    const sync = this.sync(name);
+    const schema = this.stateSchemaOf(sync);
+    if (sync.changeDetection !== 'warehouse' || schema === undefined) throw new Error(`sync "${name}" does not use warehouse change detection`);
+    await this.state();
+    return this.reading(async () => {
+      const snapshot = new WarehouseSnapshot(await this.source(sync.source), schema, name);
+      await snapshot.checkWrite();
+      return { table: snapshot.name, records: await snapshot.count() };
+    });
+  }
+
+  /** The schema the sync's source lets warehouse change detection write to, if any. */
+  private stateSchemaOf(sync: SyncConfig): string | undefined {
+    const source = this.config.sources[sync.source];
+    return source && 'stateSchema' in source ? source.stateSchema : undefined;
   }
 
   async close(): Promise<void> {
@@ -262,6 +346,16 @@ export class Workspace {
   }
 }
 
+/** True when a sync on the source keeps its snapshot there: DuckDB then opens its file read-write. */
+function keepsSnapshots(config: Config, source: string): boolean {
+  return config.syncs.some((s) => s.source === source && s.changeDetection === 'warehouse');
+}
+
+/** What a source was opened with: a change of it (or of whether it is written to) opens it anew. */
+function sourceSettings(config: Config, name: string): string {
+  return JSON.stringify({ config: config.sources[name], writable: keepsSnapshots(config, name) });
+}
+
 export function toSyncSpec(sync: SyncConfig): SyncSpec {
   return {
     name: sync.name,
@@ -281,6 +375,7 @@ export function toSyncSpec(sync: SyncConfig): SyncSpec {
     maxRemovalShare: sync.maxRemovalShare,
     minCoverageRatio: sync.minCoverageRatio,
     batchRows: sync.batchRows,
+    changeDetection: sync.changeDetection,
   };
 }
 

@@ -4,7 +4,7 @@ import type { ChaosReport } from './run.js';
 export function formatChaosReport(r: ChaosReport): string {
   const lines: string[] = [];
   const ok = r.violations.length === 0;
-  lines.push(`chaos ${ok ? 'PASSED' : 'FAILED'} · seed ${r.seed} · ${r.steps} steps in ${r.seconds.toFixed(0)} s`);
+  lines.push(`chaos ${ok ? 'PASSED' : 'FAILED'} · seed ${r.seed} · ${r.steps} steps in ${r.seconds.toFixed(0)} s · ${r.changeDetection} change detection`);
   const runs = r.runs;
   lines.push(
     `runs: ${runs.total} (${runs.viaCli} through the CLI) · success ${runs.success} · partial ${runs.partial} · failed ${runs.failed} · killed ${runs.killed}` +
@@ -19,7 +19,7 @@ export function formatChaosReport(r: ChaosReport): string {
     lines.push('violations:');
     for (const v of r.violations.slice(0, 20)) lines.push(`  step ${v.step} · ${v.sync} · ${v.check}: ${v.detail}`);
     if (r.violations.length > 20) lines.push(`  … ${r.violations.length - 20} more`);
-    lines.push(`replay: npm run chaos -- --seed ${r.seed} --steps ${r.steps}`);
+    lines.push(`replay: npm run chaos -- --seed ${r.seed} --steps ${r.steps}${r.changeDetection === 'warehouse' ? ' --warehouse' : ''}`);
   }
   if (r.workDir) lines.push(`work folder kept: ${r.workDir}`);
   return lines.join('\n');

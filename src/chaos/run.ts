@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_AD_ACCOUNT, DEFAULT_TOKEN, startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { snapshotTableName } from '../config/index.js';
 import { openStateStore, type StateStore } from '../state/index.js';
 import { runSyncChild, type ChildOutcome } from './child.js';
 import {
@@ -47,6 +48,11 @@ export interface ChaosOptions {
   keep?: boolean;
   /** Progress lines (one per step). */
   log?: (line: string) => void;
+  /**
+   * Where the syncs find their changes: local (default) or warehouse (their snapshots in the schema
+   * audience_sync of each warehouse, the journal applied every 50 writes so kills land in it).
+   */
+  changeDetection?: 'local' | 'warehouse';
 }
 
 export interface Violation {
@@ -60,6 +66,7 @@ export type RunOutcomeKind = 'success' | 'partial' | 'failed' | 'killed' | 'busy
 
 export interface ChaosReport {
   seed: number;
+  changeDetection: 'local' | 'warehouse';
   steps: number;
   seconds: number;
   runs: Record<RunOutcomeKind, number> & { total: number; viaCli: number };
@@ -84,6 +91,9 @@ interface SyncWorld {
 }
 
 const CHILD_TIMEOUT_MS = { runner: 120_000, cli: 240_000 };
+/** With warehouse change detection: the schema the snapshots go to, and how often the journal is applied (often, so kills land in it). */
+const STATE_SCHEMA = 'audience_sync';
+const WAREHOUSE_FLUSH_ROWS = 50;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const o = {
@@ -94,13 +104,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     maxAttempts: 8,
     batchRows: 10,
     keep: false,
+    changeDetection: 'local' as const,
     ...options,
     log: options.log ?? (() => undefined),
   };
   const started = performance.now();
   const rng = createRng(o.seed);
   const dir = mkdtempSync(join(tmpdir(), 'audience-sync-chaos-'));
-  const report = emptyReport(o.seed);
+  const report = emptyReport(o.seed, o.changeDetection);
   let emulator: RunningEmulator | undefined;
   let postgres: TestPostgres | undefined;
   let state: StateStore | undefined;
@@ -116,7 +127,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const configPath = writeConfig(dir, emulator.url, worlds, o);
     const statePath = join(dir, 'state.db');
-    const env: NodeJS.ProcessEnv = { ...process.env, META_ACCESS_TOKEN: DEFAULT_TOKEN, ...(postgres ? { CHAOS_PG_URL: postgres.url } : {}) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      META_ACCESS_TOKEN: DEFAULT_TOKEN,
+      ...(postgres ? { CHAOS_PG_URL: postgres.url } : {}),
+      ...(o.changeDetection === 'warehouse' ? { AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS: String(WAREHOUSE_FLUSH_ROWS) } : {}),
+    };
     for (const w of worlds) {
       w.population.churn({ adds: o.initialRows, readds: 0, updates: 0, cosmetic: 0, removes: 0, nullKeys: 0 });
       await w.table.write(w.population.rows());
@@ -135,8 +151,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
     const openState = async () => (state ??= await openStateStore(`sqlite://${statePath}`));
-    const records = async (sync: string): Promise<RecordView[]> =>
-      (await (await openState()).listRecords(sync)).map((r) => ({ pk: r.pk, status: r.status, attempts: r.attempts, hasCells: r.hasCells }));
+    const records = async (sync: string): Promise<RecordView[]> => {
+      const state = await openState();
+      const local = (await state.listRecords(sync)).map((r) => ({ pk: r.pk, status: r.status, attempts: r.attempts, hasCells: r.hasCells }));
+      if (o.changeDetection === 'local') return local;
+      // The snapshot in the warehouse, with the journal a killed run left on top of it: where the records are.
+      const world = worlds.find((w) => w.name === sync)!;
+      const byPk = new Map((await world.table.snapshot(STATE_SCHEMA, snapshotTableName(sync))).map((r) => [r.pk, r]));
+      for await (const entries of state.streamJournal(sync)) {
+        for (const e of entries) {
+          if (e.op === 'delete') byPk.delete(e.pk);
+          else byPk.set(e.pk, { pk: e.pk, status: e.status, attempts: e.attempts, hasCells: e.cellsText !== null });
+        }
+      }
+      return [...byPk.values()];
+    };
     /** The sync's run history as `runs --json` and the API print it. */
     const history = async (sync: string): Promise<string> => JSON.stringify(await (await openState()).listRuns({ sync, limit: 1000 }));
     const closeState = async () => {
@@ -264,9 +293,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   return report;
 }
 
-function emptyReport(seed: number): ChaosReport {
+function emptyReport(seed: number, changeDetection: ChaosReport['changeDetection']): ChaosReport {
   return {
     seed,
+    changeDetection,
     steps: 0,
     seconds: 0,
     runs: { total: 0, viaCli: 0, success: 0, partial: 0, failed: 0, killed: 0, busy: 0, hung: 0, crashed: 0 },
@@ -299,10 +329,13 @@ async function createAudience(url: string, name: string): Promise<string> {
   return body.id;
 }
 
-function writeConfig(dir: string, graphUrl: string, worlds: readonly SyncWorld[], o: { maxAttempts: number; batchRows: number }): string {
+function writeConfig(dir: string, graphUrl: string, worlds: readonly SyncWorld[], o: { maxAttempts: number; batchRows: number; changeDetection: 'local' | 'warehouse' }): string {
   const sources: Record<string, unknown> = {};
   for (const w of worlds) {
-    sources[w.name] = w.warehouse === 'duckdb' ? { type: 'duckdb', path: './warehouse.duckdb' } : { type: 'postgres', url: '${CHAOS_PG_URL}' };
+    sources[w.name] = {
+      ...(w.warehouse === 'duckdb' ? { type: 'duckdb', path: './warehouse.duckdb' } : { type: 'postgres', url: '${CHAOS_PG_URL}' }),
+      ...(o.changeDetection === 'warehouse' ? { stateSchema: STATE_SCHEMA } : {}),
+    };
   }
   const sync = (w: SyncWorld, name: string, model: string) => ({
     name,
@@ -315,6 +348,7 @@ function writeConfig(dir: string, graphUrl: string, worlds: readonly SyncWorld[]
     mapping: { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone', FN: 'first_name', COUNTRY: 'country' },
     maxAttempts: o.maxAttempts,
     batchRows: o.batchRows,
+    changeDetection: o.changeDetection,
   });
   const config = {
     version: 1,

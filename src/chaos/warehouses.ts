@@ -2,12 +2,19 @@
 // so every write here opens, writes and closes before the child starts.
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
+import type { RecordView } from './invariants.js';
 import { CHAOS_COLUMNS, type ChaosRow } from './population.js';
 
 export interface ModelTable {
   /** Replaces the table's rows with these. */
   write(rows: readonly ChaosRow[]): Promise<void>;
+  /** A sync's snapshot (warehouse change detection) in `schema`, as the checks see records; [] when it does not exist. */
+  snapshot(schema: string, table: string): Promise<RecordView[]>;
 }
+
+const snapshotQuery = (schema: string, table: string) => `select pk_hash, status, attempts, cells is not null as has_cells from ${schema}.${table}`;
+const isMissing = (e: unknown) => /does not exist|Catalog Error/i.test(String(e));
+const recordView = (r: Record<string, unknown>): RecordView => ({ pk: String(r.pk_hash), status: String(r.status) as RecordView['status'], attempts: Number(r.attempts), hasCells: r.has_cells === true });
 
 const TABLE = 'customers';
 const DDL = `(${CHAOS_COLUMNS.map((c) => `${c} varchar`).join(', ')})`;
@@ -35,6 +42,19 @@ export function duckdbTable(path: string): ModelTable {
         instance.closeSync();
       }
     },
+    async snapshot(schema, table) {
+      const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+      const db = await instance.connect();
+      try {
+        return (await db.runAndReadAll(snapshotQuery(schema, table))).getRowObjectsJS().map(recordView);
+      } catch (e) {
+        if (isMissing(e)) return [];
+        throw e;
+      } finally {
+        db.closeSync();
+        instance.closeSync();
+      }
+    },
   };
 }
 
@@ -55,6 +75,18 @@ export function postgresTable(url: string): ModelTable {
           await client.query(`insert into ${TABLE} (${CHAOS_COLUMNS.join(', ')}) values ${values}`, chunk.flatMap((r) => CHAOS_COLUMNS.map((c) => r[c])));
         }
         await client.query('commit');
+      } finally {
+        await client.end();
+      }
+    },
+    async snapshot(schema, table) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query(snapshotQuery(schema, table))).rows.map(recordView);
+      } catch (e) {
+        if (isMissing(e)) return [];
+        throw e;
       } finally {
         await client.end();
       }

@@ -14,6 +14,7 @@ export {
 } from './schema.js';
 export type {
   AudienceConfig,
+  ChangeDetection,
   BigQuerySourceConfig,
   Config,
   ConnectionConfig,
@@ -31,5 +32,6 @@ export type {
   SyncConfig,
   SyncMode,
 } from './types.js';
-export { DEFAULT_CONNECTION, HASHING_MODES, SYNC_MODES } from './types.js';
+export { CHANGE_DETECTIONS, DEFAULT_CONNECTION, HASHING_MODES, SYNC_MODES } from './types.js';
 export { ALERT_FLAGS, type AlertDestination, type AlertFlag } from './alerts.js';
+export { snapshotTableName } from './semantics.js';

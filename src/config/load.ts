@@ -191,6 +191,7 @@ function resolveSync(sync: RawConfig['syncs'][number], index: number, baseDir: s
     maxRemovalShare: sync.maxRemovalShare,
     minCoverageRatio: sync.minCoverageRatio,
     batchRows: sync.batchRows,
+    changeDetection: sync.changeDetection,
   };
 }
 
@@ -202,10 +203,11 @@ function resolveSource(source: RawConfig['sources'][string], baseDir: string): S
         type: 'duckdb',
         path: source.path === ':memory:' ? ':memory:' : resolve(baseDir, source.path),
         ...(source.memoryLimit === undefined ? {} : { memoryLimit: source.memoryLimit }),
+        ...(source.stateSchema === undefined ? {} : { stateSchema: source.stateSchema }),
       };
     case 'postgres':
     case 'redshift':
-      return { type: source.type, url: source.url };
+      return { type: source.type, url: source.url, ...(source.stateSchema === undefined ? {} : { stateSchema: source.stateSchema }) };
     case 'mysql': {
       if (source.ssl === undefined) return { type: 'mysql', url: source.url };
       const { ca, cert, key, rejectUnauthorized } = source.ssl;
@@ -228,6 +230,7 @@ function resolveSource(source: RawConfig['sources'][string], baseDir: string): S
         ...(source.dataset === undefined ? {} : { dataset: source.dataset }),
         ...(source.keyFile === undefined ? {} : { keyFile: resolve(baseDir, source.keyFile) }),
         ...(source.apiEndpoint === undefined ? {} : { apiEndpoint: source.apiEndpoint }),
+        ...(source.stateSchema === undefined ? {} : { stateSchema: source.stateSchema }),
       };
     case 'snowflake':
       return { ...source, ...(source.privateKeyFile === undefined ? {} : { privateKeyFile: resolve(baseDir, source.privateKeyFile) }) };

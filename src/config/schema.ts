@@ -5,7 +5,7 @@ import { z } from 'zod';
 import countries from 'i18n-iso-countries';
 import { Cron } from 'croner';
 import { DATE_FORMATS } from '../identity/dob.js';
-import { HASHING_MODES, SYNC_MODES } from './types.js';
+import { CHANGE_DETECTIONS, HASHING_MODES, SYNC_MODES } from './types.js';
 import { alertsSchema } from './alerts.js';
 
 export const DEFAULT_STATE_URL = 'sqlite://.audience-sync/state.db';
@@ -48,6 +48,14 @@ function isValidCron(pattern: string): boolean {
 }
 
 const nonEmpty = (what: string) => z.string().trim().min(1, `${what} must not be empty`);
+
+/** The schema (dataset) warehouse change detection may write its snapshot tables to. */
+const warehouseStateSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,127}$/, 'must be a schema (dataset) name such as "audience_sync": letters, digits, "_", "$" or "-"')
+  .optional()
+  .describe('Schema (dataset) audience-sync may create and write its snapshot tables in, for syncs with changeDetection: warehouse (e.g. "audience_sync"); see docs/warehouse-change-detection.md.');
 
 export const stateSchema = z
   .strictObject({
@@ -162,6 +170,7 @@ export const fleetSchema = z
 export const duckdbSourceSchema = z
   .strictObject({
     type: z.literal('duckdb'),
+    stateSchema: warehouseStateSchema,
     path: nonEmpty('the DuckDB path').describe('Database file, relative to the config file folder, or ":memory:" for a model that only reads files (read_csv, read_parquet; relative file names are found in the config file folder).'),
     memoryLimit: z
       .string()
@@ -170,11 +179,12 @@ export const duckdbSourceSchema = z
       .optional()
       .describe("Memory DuckDB may use to run the model (default 96MB); beyond it, sorting spills to the run's private folder under .audience-sync/tmp."),
   })
-  .describe('An embedded DuckDB database (opened read-only).');
+  .describe('An embedded DuckDB database (opened read-only, or read-write when a sync uses changeDetection: warehouse).');
 
 export const postgresSourceSchema = z
   .strictObject({
     type: z.literal('postgres'),
+    stateSchema: warehouseStateSchema,
     url: z
       .string()
       .trim()
@@ -186,6 +196,7 @@ export const postgresSourceSchema = z
 export const bigquerySourceSchema = z
   .strictObject({
     type: z.literal('bigquery'),
+    stateSchema: warehouseStateSchema,
     projectId: z
       .string({ error: 'is required: the Google Cloud project the query jobs run (and are billed) in, e.g. "my-project"' })
       .trim()
@@ -217,6 +228,7 @@ const httpsUrl = (example: string) =>
 export const snowflakeSourceSchema = z
   .strictObject({
     type: z.literal('snowflake'),
+    stateSchema: warehouseStateSchema,
     account: nonEmpty('account')
       .regex(/^[A-Za-z0-9_.-]+$/, 'must be an account identifier such as "myorg-myaccount" (or a locator such as "xy12345.us-east-1")')
       .describe('Account identifier: ORGNAME-ACCOUNTNAME, or the account locator with its region (xy12345.us-east-1).'),
@@ -244,6 +256,7 @@ export const snowflakeSourceSchema = z
 export const databricksSourceSchema = z
   .strictObject({
     type: z.literal('databricks'),
+    stateSchema: warehouseStateSchema,
     host: nonEmpty('host')
       .regex(/^(https:\/\/)?[A-Za-z0-9.-]+\/?$/, 'must be the workspace host name, e.g. "dbc-a1b2345c-d6e7.cloud.databricks.com"')
       .describe('Workspace host name, e.g. dbc-a1b2345c-d6e7.cloud.databricks.com.'),
@@ -289,6 +302,7 @@ export const mysqlSourceSchema = z
 export const redshiftSourceSchema = z
   .strictObject({
     type: z.literal('redshift'),
+    stateSchema: warehouseStateSchema,
     url: z
       .string()
       .trim()
@@ -386,6 +400,10 @@ export const syncSchema = z
       .max(MAX_BATCH_ROWS, `must be at most ${MAX_BATCH_ROWS} (Meta's limit per request)`)
       .default(MAX_BATCH_ROWS)
       .describe('Users per request to Meta.'),
+    changeDetection: z
+      .enum(CHANGE_DETECTIONS)
+      .default('local')
+      .describe("local: every run reads the whole model and compares it with audience-sync's own state; warehouse: the warehouse compares the model with a snapshot table in the source's stateSchema, and only changed rows leave it (not for MySQL)."),
   })
   .describe('One model kept in step with one audience.');
 

@@ -42,7 +42,46 @@ export function checkSemantics(raw: unknown): IssueAt[] {
     checkSyncConnection(sync, at, connections, add);
   });
   for (const { at, message } of checkAlerts(raw.alerts, [...firstIndexByName.keys()])) add(at, message);
+  checkWarehouseChangeDetection(raw.syncs, isObj(raw.sources) ? raw.sources : {}, add);
   return issues;
+}
+
+/**
+ * `changeDetection: warehouse` needs a source that can hold a snapshot (not MySQL) and the schema it
+ * may write; two syncs must not share a snapshot table (names differing only by "-" and "_" would).
+ */
+function checkWarehouseChangeDetection(syncs: unknown[], sources: Obj, add: (at: PropertyKey[], message: string) => void): void {
+  const tables = new Map<string, string>();
+  syncs.forEach((sync: unknown, i) => {
+    if (!isObj(sync) || sync.changeDetection !== 'warehouse' || typeof sync.source !== 'string') return;
+    const source = sources[sync.source];
+    if (!isObj(source)) return;
+    const at = ['syncs', i, 'changeDetection'];
+    if (source.type === 'mysql') {
+      add(at, `MySQL sources do not support warehouse change detection (source "${sync.source}"): use changeDetection: local`);
+      return;
+    }
+    if (typeof source.stateSchema !== 'string' || source.stateSchema.trim() === '') {
+      add(at, `warehouse change detection keeps a snapshot table in the warehouse: set sources.${sync.source}.stateSchema to a schema audience-sync may create tables in (e.g. audience_sync), or use changeDetection: local`);
+      return;
+    }
+    if (typeof sync.name !== 'string') return;
+    // Each sync has a snapshot table and a stage table: none may be another's.
+    const table = snapshotTableName(sync.name);
+    for (const name of [table, `${table}_stage`]) {
+      const other = tables.get(`${sync.source}\u0000${name}`);
+      if (other !== undefined && other !== sync.name) {
+        add([...at.slice(0, 2), 'name'], `syncs "${other}" and "${sync.name}" would share the table ${source.stateSchema}.${name} in the warehouse: rename one of them`);
+        return;
+      }
+    }
+    for (const name of [table, `${table}_stage`]) tables.set(`${sync.source}\u0000${name}`, sync.name);
+  });
+}
+
+/** The snapshot table of a sync in its source's stateSchema (the stage table adds `_stage`). */
+export function snapshotTableName(sync: string): string {
+  return `audience_sync_${sync.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
 }
 
 type Add = (at: PropertyKey[], message: string) => void;

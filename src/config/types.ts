@@ -6,6 +6,10 @@ import type { AlertDestination } from './alerts.js';
 export type SyncMode = 'upsert' | 'delete' | 'mirror' | 'replace';
 export const SYNC_MODES = ['upsert', 'delete', 'mirror', 'replace'] as const satisfies readonly SyncMode[];
 
+/** Where a sync's changes are found: by comparing with our own state (`local`) or inside the warehouse (`warehouse`). */
+export type ChangeDetection = 'local' | 'warehouse';
+export const CHANGE_DETECTIONS = ['local', 'warehouse'] as const satisfies readonly ChangeDetection[];
+
 /** `auto` hashes plain values and passes hashes through; `pre-hashed` rejects plain values. */
 export type HashingMode = 'auto' | 'pre-hashed';
 export const HASHING_MODES = ['auto', 'pre-hashed'] as const satisfies readonly HashingMode[];
@@ -16,12 +20,15 @@ export type DuckDbSourceConfig = {
   readonly path: string;
   /** DuckDB memory_limit, e.g. `256MB`. */
   readonly memoryLimit?: string;
+  readonly stateSchema?: string;
 };
 
 export type PostgresSourceConfig = {
   readonly type: 'postgres';
   /** Connection URL (may hold a password: never print it). */
   readonly url: string;
+  /** Schema warehouse change detection writes its snapshot tables to. */
+  readonly stateSchema?: string;
 };
 
 export type MySqlSourceConfig = {
@@ -36,6 +43,8 @@ export type RedshiftSourceConfig = {
   readonly type: 'redshift';
   /** `postgres://` URL with sslmode (may hold a password: never print it). */
   readonly url: string;
+  /** Schema warehouse change detection writes its snapshot tables to. */
+  readonly stateSchema?: string;
 };
 
 export type BigQuerySourceConfig = {
@@ -46,6 +55,7 @@ export type BigQuerySourceConfig = {
   /** Absolute path of a service-account key file; absent: Application Default Credentials. */
   readonly keyFile?: string;
   readonly apiEndpoint?: string;
+  readonly stateSchema?: string;
 };
 
 export type SnowflakeSourceConfig = {
@@ -64,6 +74,7 @@ export type SnowflakeSourceConfig = {
   readonly role?: string;
   readonly statementTimeoutSeconds?: number;
   readonly url?: string;
+  readonly stateSchema?: string;
 };
 
 export type DatabricksSourceConfig = {
@@ -77,6 +88,7 @@ export type DatabricksSourceConfig = {
   readonly schema?: string;
   readonly disposition?: 'EXTERNAL_LINKS' | 'INLINE';
   readonly url?: string;
+  readonly stateSchema?: string;
 };
 
 export type SourceConfig =
@@ -128,6 +140,7 @@ export interface SyncConfig {
   readonly maxRemovalShare: number;
   readonly minCoverageRatio: number;
   readonly batchRows: number;
+  readonly changeDetection: ChangeDetection;
 }
 
 export interface MetaConfig {

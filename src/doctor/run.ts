@@ -6,7 +6,7 @@ import type { ConnectionConfig } from '../config/index.js';
 import { matchHealth } from '../engine/index.js';
 import { createRecordEncoder } from '../identity/index.js';
 import { MetaApiError, type GraphClient } from '../meta/index.js';
-import type { SourceCheck } from '../sources/index.js';
+import { SourceError, type SourceCheck } from '../sources/index.js';
 import type { StateStore } from '../state/index.js';
 import {
   checkAdAccount,
@@ -136,6 +136,7 @@ export async function runDoctor(ws: Workspace, opts: { now?: Date } = {}): Promi
     } catch (e) {
       checks.push({ subject: at('model'), status: 'fail', message: reason(e), fix: 'check the source settings and that the warehouse is reachable' });
     }
+    if (sync.changeDetection === 'warehouse') checks.push(await checkStateSchema(ws, sync.name, at('state schema')));
     // A model that cannot run already failed above, with the same message.
     if (!runnable) continue;
     const model = found.get(sync.name) ?? (await sourceDoctor(sync.source, sync.model));
@@ -197,6 +198,17 @@ async function checkConnection(ws: Workspace, connection: ConnectionConfig, chec
     await attempt(`custom audience terms${suffix}`, async () => checkTos(await g.customAudienceTosAccepted(account), account));
   }
   return graph;
+}
+
+/** Warehouse change detection needs to create and write its snapshot tables in the source's stateSchema. */
+async function checkStateSchema(ws: Workspace, sync: string, subject: string): Promise<Check> {
+  try {
+    const { table, records } = await ws.checkSnapshotAccess(sync);
+    return { subject, status: 'ok', message: `audience-sync can create, write and read its snapshot ${table} (${records.toLocaleString('en-US')} records)` };
+  } catch (e) {
+    const fix = e instanceof SourceError && e.fix !== undefined ? e.fix : 'see the message; docs/warehouse-change-detection.md lists the grants per warehouse';
+    return { subject, status: 'fail', message: reason(e), fix };
+  }
 }
 
 function tokenFix(e: unknown, connection: ConnectionConfig): string {

@@ -33,8 +33,13 @@ export class CoverageTally {
   }
 
   add(mask: number): void {
-    this.rows++;
-    for (let i = 0; i < this.usable.length; i++) if (mask & (1 << i)) this.usable[i]!++;
+    this.addMany(mask, 1);
+  }
+
+  /** `rows` rows with the same filled cells. */
+  addMany(mask: number, rows: number): void {
+    this.rows += rows;
+    for (let i = 0; i < this.usable.length; i++) if (mask & (1 << i)) this.usable[i]! += rows;
   }
 
   result(): ModelCoverage {

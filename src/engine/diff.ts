@@ -84,11 +84,14 @@ export function successWrite(d: Delivery): RecordWrite {
 }
 
 /**
- * Written just before an add batch goes out: from then on Meta may hold these cells even if the
- * answer is lost or the process dies, so our state must know them to remove the record later.
+ * Written just before a batch goes out. An add: from then on Meta may hold these cells even if the
+ * answer is lost or the process dies, so our state must know them to remove the record later. A
+ * removal of a changed identifier (`clear`): from then on Meta may no longer hold the record, so it
+ * must not stay `synced`, or a model going back to the old values would find it unchanged and never
+ * add it again. A departure needs none: its record is removed again on the next run.
  */
 export function intentWrite(d: Delivery): RecordWrite | undefined {
-  if (!d.f) return undefined;
+  if (!d.f || d.ok === 'forget') return undefined;
   return { op: 'upsert', pk: d.k, fingerprint: d.f.fingerprint, cells: d.c, status: 'pending', attempts: d.f.priorAttempts, lastError: null };
 }
 

@@ -23,6 +23,13 @@ export interface EngineStore {
   runsAwaitingMatch(sync: string): Promise<RunAwaitingMatch[]>;
   /** Records Meta's counts on a finished run. */
   recordMatch(runId: number, match: MetaMatch): Promise<void>;
+  /**
+   * Called once a run holds the sync's lock, before it reads the model: brings the sync's state where
+   * its change detection wants it (a switch of mode, writes a killed run left unapplied). A throw fails the run.
+   */
+  prepareRun?(sync: string, warn: (message: string) => void): Promise<void>;
+  /** Called as a run ends, still holding the lock, whatever its outcome: writes kept aside are applied where they belong. */
+  settleRun?(sync: string, warn: (message: string) => void): Promise<void>;
 }
 
 export interface RunAwaitingMatch {
@@ -40,7 +47,30 @@ export interface EngineSource {
   streamByKeyHash(sql: string, opts: { primaryKey: string; columns: string[]; chunkRows?: number }): AsyncIterable<Array<Record<string, unknown>>>;
   /** The model is read: free what reading it took before the run spends minutes sending. */
   release?(): Promise<void>;
+  /**
+   * Warehouse change detection: the warehouse compares the model with its snapshot of what Meta
+   * acknowledged, and only changed keys come out. When present, runs read this instead of the whole
+   * model and the store's records.
+   */
+  readonly changes?: ChangeSetReader;
 }
+
+export interface ChangeSetReader {
+  /** The change set, in no particular order (see ChangeItem). `duplicates`: keys the model holds more than once come out once each. */
+  read(sql: string, opts: { primaryKey: string; columns: string[]; signature: string; duplicates: boolean }): AsyncIterable<ChangeItem[]>;
+}
+
+/**
+ * One item of a change set: a key whose row changed, is new, left the model or is not synced (its
+ * model row and its snapshot record, either may be missing); a key the model holds `count` times; or
+ * the counts of what did not leave the warehouse: the model's rows, the snapshot's records by status,
+ * with or without cells, and which cells are filled.
+ */
+export type ChangeItem =
+  | { kind: 'row'; pkHash: string; row?: Record<string, unknown>; fingerprint?: string; stored?: StoredRecord }
+  | { kind: 'duplicate'; pkHash: string; count: number; stored?: StoredRecord }
+  | { kind: 'model'; rows: number; nullKeys: number }
+  | { kind: 'snapshot'; status: string; hasCells: boolean; filledMask: number; count: number };
 
 /**
  * A failed upload, in the engine's terms. `batch`: Meta refused the rows of this batch (their data);

@@ -75,6 +75,7 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
   try {
     runId = await store.startRun(spec.name, options.trigger ?? 'manual');
     deps.onEvent?.({ type: 'run_started', runId });
+    await timer.time('commit', async () => store.prepareRun?.(spec.name, warn));
     const encoder = createRecordEncoder(spec.mapping, spec.identity);
     const schemaSignature = schemaSignatureOf(encoder.schema);
     const info = await store.getSyncInfo(spec.name);
@@ -121,6 +122,8 @@ export async function runSync(spec: SyncSpec, untimedDeps: EngineDeps, options: 
     error = e instanceof Error ? e.message : String(e);
   } finally {
     clearInterval(refresher);
+    // Writes kept aside (warehouse change detection's journal) go where they belong, also after a failure.
+    await timer.time('commit', async () => store.settleRun?.(spec.name, warn)).catch((e: unknown) => warn(e instanceof Error ? e.message : String(e)));
     // A run that failed before reading the model (at the audience check) still lets go of the source it opened.
     await deps.source.release?.().catch(() => undefined);
   }
@@ -269,7 +272,8 @@ function setPlannedOnly(counts: RunCounts, scan: Pick<ScanResult, 'removals' | '
   counts.added = counts.updated = counts.deleted = counts.retried = 0;
 }
 
-async function acquireLock(store: EngineStore, sync: string, holder: string, ttl: number): Promise<boolean> {
+/** Takes the sync's lock (also for work besides runs that must not overlap one). */
+export async function acquireLock(store: Pick<EngineStore, 'acquireLock' | 'lockHolder' | 'forceReleaseLock'>, sync: string, holder: string, ttl: number): Promise<boolean> {
   if (await store.acquireLock(sync, holder, ttl)) return true;
   // A run killed on this host leaves its lock behind: take it over when its process is gone.
   const current = await store.lockHolder(sync);

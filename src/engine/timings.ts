@@ -1,4 +1,4 @@
-import type { EngineGraph, EngineSource, EngineStore, EngineUploadSession } from './ports.js';
+import type { ChangeSetReader, EngineGraph, EngineSource, EngineStore, EngineUploadSession } from './ports.js';
 import type { RunTimings } from './types.js';
 
 export type Phase = 'readModel' | 'plan' | 'remove' | 'add' | 'commit';
@@ -34,10 +34,12 @@ export class PhaseTimer {
     });
   }
 
-  /** `source` with the wait for each chunk of the model timed as readModel. */
+  /** `source` with the wait for each chunk of the model (or of the warehouse's change set) timed as readModel. */
   source(source: EngineSource): EngineSource {
+    const { changes } = source;
     return Object.assign(Object.create(source) as EngineSource, {
       streamByKeyHash: (sql: string, opts: Parameters<EngineSource['streamByKeyHash']>[1]) => this.iterable('readModel', source.streamByKeyHash(sql, opts)),
+      ...(changes ? { changes: { read: (sql: string, opts: Parameters<ChangeSetReader['read']>[1]) => this.iterable('readModel', changes.read(sql, opts)) } } : {}),
     });
   }
 

@@ -18,6 +18,8 @@ export interface SyncSpec {
   /** Refuse when a mapped key's share of usable rows falls below this fraction of the last successful run's. */
   minCoverageRatio: number;
   batchRows?: number;
+  /** local (default): diff against our state; warehouse: the warehouse computes the change set (EngineSource.changes). */
+  changeDetection?: 'local' | 'warehouse';
 }
 
 /** What the state store keeps per (sync, primary key). The key itself is kept only as a SHA-256. */
@@ -45,6 +47,8 @@ export type ChangeKind = 'added' | 'updated' | 'retry' | 'unchanged' | 'deleted'
 
 export interface RunCounts {
   extracted: number;
+  /** With warehouse change detection: the rows of the change set that left the warehouse (changed, new and departed keys). */
+  changeSetRows?: number;
   added: number;
   updated: number;
   deleted: number;

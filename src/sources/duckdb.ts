@@ -11,26 +11,44 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { byteOrderedKey, columnsQuery, errorText, exactColumn, keyRanges, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, keyRanges, modelAsSubquery, quoteIdent, streamQuery, unquoteQualified, validChunkRows } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type SnapshotDialect, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
 import { doctorChecks } from './doctor.js';
 import { dateFromMillis, decimalValue, integerValue, jsonValue } from './values.js';
 
 const MS_PER_DAY = 86_400_000;
-/** DuckDB's sha256() hashes the UTF-8 bytes and returns lowercase hex; its VARCHARs compare by bytes. */
-const DUCKDB_SQL: SqlDialect = {
+/** DuckDB's sha256() and md5() hash the UTF-8 bytes and return lowercase hex; its VARCHARs compare by bytes. */
+export const DUCKDB_SQL: SnapshotDialect = {
   quote: quoteIdent,
   keyText: (col) => `CAST(${col} AS VARCHAR)`,
   keySha256: (col) => `sha256(CAST(${col} AS VARCHAR))`,
   orderByKey: byteOrderedKey,
+  table: (schema, name) => `${quoteIdent(schema)}.${quoteIdent(name)}`,
+  createSchema: (schema) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`,
+  textType: 'VARCHAR',
+  integerType: 'BIGINT',
+  md5Hex: (text) => `md5(${text})`,
+  valueText: (expr) => `CAST(${expr} AS VARCHAR)`,
 };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
+/**
+ * The default when a sync keeps its snapshot in the file: the warehouse's change set joins the model's
+ * key hashes and fingerprints with the snapshot's, and DuckDB's hash join over 10M rows ran out of
+ * memory at 96MB and 128MB (with a folder to spill to); it passed at 160MB (309 MB RSS) and 192MB (343 MB).
+ */
+export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '192MB';
 
 export interface DuckDbSettings {
   /** DuckDB `memory_limit` (default 96MB): bounds the native memory a sort of the model may use, and DuckDB's cache of table blocks fills up to it on a big model (5M rows: 342 MB peak RSS at 128MB, 317 MB at 96MB). */
   readonly memoryLimit?: string;
   /** Folder relative file names in the model (`read_csv('customers.csv')`) are found in: the config's folder. */
   readonly fileSearchPath?: string;
+  /**
+   * Open the file read-write, for warehouse change detection's snapshot tables (`Source.snapshot`).
+   * One instance then serves every read, spilling to a private folder of its own: two read-write
+   * instances of one file in one process would not exclude each other.
+   */
+  readonly writable?: boolean;
 }
 type Convert = (value: DuckDBValue) => unknown;
 
@@ -113,7 +131,9 @@ const SHARED = '';
 /**
  * An embedded DuckDB database. An existing file is opened READ_ONLY: the model cannot change the
  * warehouse, and other readers may open it too (a writer must have closed it; DuckDB allows one
- * writing process). A missing file is an error rather than a new, empty database.
+ * writing process). A missing file is an error rather than a new, empty database. With `writable`
+ * (a sync keeps its snapshot here) the file is opened read-write and no other process may open it
+ * while a read or a write is going on.
  *
  * Spill files hold model rows, and every DuckDB instance names them the same: a read that brings its
  * own private folder (`StreamOptions.tempDirectory`, a run's) gets an instance spilling there; other
@@ -121,7 +141,7 @@ const SHARED = '';
  * in-memory database keeps one instance whatever the folder (a second one would be empty).
  */
 export async function openDuckDb(path: string, label: string, settings: DuckDbSettings = {}): Promise<Source> {
-  const memoryLimit = settings.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT;
+  const memoryLimit = settings.memoryLimit ?? (settings.writable ? WAREHOUSE_DUCKDB_MEMORY_LIMIT : DEFAULT_DUCKDB_MEMORY_LIMIT);
   const openInstance = async (tempDirectory: string): Promise<DuckDBInstance> => {
     // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
     const options: Record<string, string> = {
@@ -132,9 +152,10 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
     if (path === ':memory:') return DuckDBInstance.create(':memory:', options);
     if (!existsSync(path)) throw new SourceError(`${label}: DuckDB file ${path} does not exist; check the source's path`);
     try {
-      return await DuckDBInstance.create(path, { ...options, access_mode: 'READ_ONLY' });
+      return await DuckDBInstance.create(path, { ...options, access_mode: settings.writable ? 'READ_WRITE' : 'READ_ONLY' });
     } catch (err) {
-      throw new SourceError(`${label}: cannot open DuckDB file ${path} (${errorText(err)}); if another process is writing to it, let it finish first`, { cause: err });
+      const other = settings.writable ? 'another process has it open (warehouse change detection writes to it): let it finish first' : 'if another process is writing to it, let it finish first';
+      throw new SourceError(`${label}: cannot open DuckDB file ${path} (${errorText(err)}); ${other}`, { cause: err });
     }
   };
   const databases = new Map<string, Database>();
@@ -152,7 +173,7 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
     }
   };
   const database = (tempDirectory: string | undefined): Database => {
-    const key = path === ':memory:' ? SHARED : (tempDirectory ?? SHARED);
+    const key = path === ':memory:' || settings.writable ? SHARED : (tempDirectory ?? SHARED);
     const known = databases.get(key);
     if (known) return known;
     const ownFolder = key === SHARED ? mkdtempSync(join(tmpdir(), 'audience-sync-duckdb-')) : undefined;
@@ -191,6 +212,7 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
 
   return {
     type: 'duckdb',
+    snapshot: snapshotOps(connections, label, settings.writable === true),
 
     async columns(sql: string): Promise<ColumnInfo[]> {
       // Describing a model spills nothing: any instance already open will do.
@@ -246,6 +268,62 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       closed = true;
       await Promise.all([...databases].map(([key, db]) => closeDatabase(key, db)));
     },
+  };
+}
+
+/**
+ * Statements on the snapshot tables, on a connection of their own (a stream's would lose its result).
+ * A file opened read-only can have its snapshot read, not written.
+ */
+function snapshotOps(connections: Connections, label: string, writable: boolean): SnapshotOps {
+  const withConnection = async <T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> => {
+    if (!writable) throw new SourceError(`${label}: the DuckDB file is open read-only (no sync on this source has changeDetection: warehouse), so the state schema cannot be written`);
+    const connection = await connections.open();
+    try {
+      return await fn(connection);
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      throw new SourceError(`${label}: DuckDB could not write the state schema: ${errorText(err)}`, { cause: err });
+    } finally {
+      connections.close(connection);
+    }
+  };
+  /** Column names by table, for the appender (a table dropped is described again). */
+  const tableColumns = new Map<string, string[]>();
+  return {
+    dialect: DUCKDB_SQL,
+    execute: (sql) =>
+      withConnection(async (connection) => {
+        if (/^\s*DROP\b/i.test(sql)) tableColumns.clear();
+        await connection.run(sql);
+      }),
+    insertRows: (table, columns, rows) =>
+      withConnection(async (connection) => {
+        if (rows.length === 0) return;
+        const parts = unquoteQualified(table);
+        // The appender fills every column of the table in order: find where the given ones go.
+        const order = (tableColumns.get(table) ?? (await connection.runAndReadAll(`DESCRIBE ${table}`)).getRowObjects().map((r) => String(r.column_name)));
+        tableColumns.set(table, order);
+        const at = order.map((c) => columns.indexOf(c));
+        const appender = await connection.createAppender(parts.at(-1)!, parts.at(-2) ?? null);
+        try {
+          for (const row of rows) {
+            for (const i of at) {
+              const v = i < 0 ? null : row[i];
+              if (v === null || v === undefined) appender.appendNull();
+              else if (typeof v === 'number') appender.appendBigInt(BigInt(v));
+              else appender.appendVarchar(v);
+            }
+            appender.endRow();
+          }
+        } catch (err) {
+          // Closing flushes: a failed call appends nothing.
+          appender.clear();
+          throw err;
+        } finally {
+          appender.closeSync();
+        }
+      }),
   };
 }
 

@@ -11,7 +11,19 @@ import { openSnowflake } from './snowflake.js';
 import { errorText, sqlIdentifiers } from './sql.js';
 import { PK_FIELD, SourceError, type Row, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
 
-export { SourceError, PK_FIELD, DEFAULT_CHUNK_ROWS, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+export {
+  SourceError,
+  PK_FIELD,
+  DEFAULT_CHUNK_ROWS,
+  type ColumnInfo,
+  type Row,
+  type RowEstimate,
+  type SnapshotDialect,
+  type SnapshotOps,
+  type Source,
+  type SourceCheck,
+  type StreamOptions,
+} from './types.js';
 export { quoteIdent } from './sql.js';
 export { DEFAULT_DUCKDB_MEMORY_LIMIT, type DuckDbSettings } from './duckdb.js';
 /** Every source opened by `openSource` is redacted already; a new source's own paths may call these too. */
@@ -26,6 +38,8 @@ export interface OpenSourceOptions {
   readonly duckdb?: DuckDbSettings;
   /** Environment cloud credentials are looked up in (BigQuery's Application Default Credentials; default process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /** A sync keeps its snapshot in this warehouse (changeDetection: warehouse): DuckDB opens its file read-write. */
+  readonly writable?: boolean;
 }
 
 /** Names the SQL we wrap the model in uses (sql.ts). */
@@ -58,7 +72,12 @@ function open(config: SourceConfig, opts: OpenSourceOptions, label: string): Pro
       const memoryLimit = config.memoryLimit ?? opts.duckdb?.memoryLimit;
       // Files the model reads by a relative name are found next to the config, wherever it runs from.
       const fileSearchPath = resolve(opts.baseDir ?? '.');
-      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, { fileSearchPath, ...opts.duckdb, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
+      return openDuckDb(duckDbPath(config.path, opts.baseDir), label, {
+        fileSearchPath,
+        ...opts.duckdb,
+        ...(memoryLimit === undefined ? {} : { memoryLimit }),
+        ...(opts.writable ? { writable: true } : {}),
+      });
     }
     case 'postgres':
       return openPostgres(config.url, label);

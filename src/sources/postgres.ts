@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { byteOrderedKey, columnsQuery, errorText, exactColumn, modelAsSubquery, quoteIdent, streamQuery, validChunkRows, type SqlDialect } from './sql.js';
-import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type Source, type SourceCheck, type StreamOptions } from './types.js';
+import { byteOrderedKey, columnsQuery, errorText, exactColumn, modelAsSubquery, quoteIdent, streamQuery, validChunkRows } from './sql.js';
+import { DEFAULT_CHUNK_ROWS, SourceError, type ColumnInfo, type Row, type RowEstimate, type SnapshotDialect, type SnapshotOps, type Source, type SourceCheck, type StreamOptions } from './types.js';
 import { doctorChecks } from './doctor.js';
 import { decimalValue, integerValue, jsonValue, parseDate, parseTimestamp } from './values.js';
 import { cancelOnSignal } from './signals.js';
@@ -14,7 +14,8 @@ export interface WireDialect {
   readonly type: 'postgres' | 'redshift';
   /** The product's name in messages. */
   readonly product: string;
-  readonly sql: SqlDialect;
+  /** The model's SQL, and the snapshot tables' for warehouse change detection. */
+  readonly sql: SnapshotDialect;
   /** Opens the read-only transaction the cursor lives in. */
   readonly begin: string;
   declareCursor(cursor: string, query: string): string;
@@ -26,6 +27,12 @@ export interface WireDialect {
   serverInfo(version: string): string;
 }
 
+/** `"schema"."table"`, and a schema created when missing (PostgreSQL and Redshift alike). */
+export const qualifiedTables: Pick<SnapshotDialect, 'table' | 'createSchema'> = {
+  table: (schema, name) => `${quoteIdent(schema)}.${quoteIdent(name)}`,
+  createSchema: (schema) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`,
+};
+
 export const POSTGRES_DIALECT: WireDialect = {
   type: 'postgres',
   product: 'PostgreSQL',
@@ -34,6 +41,12 @@ export const POSTGRES_DIALECT: WireDialect = {
     keyText: (col) => `(${col})::text COLLATE "C"`,
     keySha256: (col) => `encode(sha256(convert_to((${col})::text, 'UTF8')), 'hex')`,
     orderByKey: byteOrderedKey,
+    ...qualifiedTables,
+    textType: 'TEXT',
+    integerType: 'BIGINT',
+    // md5() hashes the text's bytes in the database encoding (UTF-8 for any database a model reads text from) and returns lowercase hex.
+    md5Hex: (text) => `md5(${text})`,
+    valueText: (expr) => `CAST(${expr} AS TEXT)`,
   },
   // One consistent snapshot of the model, and a model cannot change the warehouse.
   begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
@@ -99,16 +112,29 @@ function isConnectionLoss(err: unknown): boolean {
   return /Connection terminated|not queryable|ECONNRESET/i.test(errorText(err));
 }
 
-/** What to ask an admin for when the server says permission denied (42501), or nothing. */
-export function grantHint(err: unknown, user: string | undefined): string | undefined {
+/**
+ * What to ask an admin for when the server says permission denied (42501), or nothing. `writing`:
+ * the statement wrote warehouse change detection's state schema, which needs more than reading.
+ */
+export function grantHint(err: unknown, user: string | undefined, writing: false | { schema?: string } = false): string | undefined {
   if (codeOf(err) !== '42501') return undefined;
   const to = user ?? '<the source\'s user>';
+  if (writing) return writeGrantHint(errorText(err), to, writing.schema ?? '<stateSchema>');
   const m = /permission denied for (table|relation|view|materialized view|schema|sequence|function) (\S+)/i.exec(errorText(err));
   if (!m) return `ask an admin to grant ${to} SELECT on the tables the model reads (and USAGE on their schemas)`;
   const [, kind, name] = m;
   if (kind!.toLowerCase() === 'schema') return `ask an admin to run: GRANT USAGE ON SCHEMA ${name} TO ${to}`;
   if (kind!.toLowerCase() === 'function') return `ask an admin to run: GRANT EXECUTE ON FUNCTION ${name} TO ${to}`;
   return `ask an admin to run: GRANT SELECT ON ${name} TO ${to}`;
+}
+
+function writeGrantHint(text: string, to: string, schema: string): string {
+  const m = /permission denied for (database|schema|table|relation) (\S+)/i.exec(text);
+  const kind = m?.[1]?.toLowerCase();
+  if (kind === 'database') return `ask an admin to run: CREATE SCHEMA ${schema}; GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${to} (or GRANT CREATE ON DATABASE ${m![2]} TO ${to}, so audience-sync creates the schema itself)`;
+  if (kind === 'schema') return `ask an admin to run: GRANT USAGE, CREATE ON SCHEMA ${m![2]} TO ${to}`;
+  if (kind === 'table' || kind === 'relation') return `ask an admin to run: GRANT SELECT, INSERT, DELETE ON ${m![2]} TO ${to} (or let ${to} own it: audience-sync creates and drops its snapshot tables)`;
+  return `ask an admin to run: GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${to}`;
 }
 
 /** 28P01 (wrong or expired password) and 28000 (no access rule for the user). */
@@ -159,10 +185,10 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
 
   let streaming = false;
   let closed = false;
-  const fail = (what: string, err: unknown): SourceError => {
+  const fail = (what: string, err: unknown, writing: false | { schema?: string } = false): SourceError => {
     if (closed) return new SourceError(`${label}: the source was closed while the model was being read`, { cause: err });
     if (!lost && isConnectionLoss(err)) lost = err instanceof Error ? err : new Error(errorText(err));
-    const grant = grantHint(err, user);
+    const grant = grantHint(err, user, writing);
     const reason = lost ? `lost the connection to ${product} at ${where} (${errorText(lost)})` : `${product} ${what}: ${pgErrorText(err, grant)}`;
     return new SourceError(`${label}: ${reason}`, { cause: err });
   };
@@ -233,8 +259,46 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     }
   }
 
+  /** A write to the state schema, outside any read's transaction (which is read-only). */
+  async function write<T>(sql: string, fn: () => Promise<T>): Promise<T> {
+    usable();
+    if (streaming) throw new SourceError(`${label}: the state schema cannot be written while a model is being read from this source`);
+    try {
+      return await fn();
+    } catch (err) {
+      // The schema the statement names (its first quoted name), for the GRANT to ask for.
+      const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
+      throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
+    }
+  }
+
+  const snapshot: SnapshotOps = {
+    dialect: dialect.sql,
+    execute: (sql) => write(sql, async () => void (await client.query(sql))),
+    insertRows: (table, columns, rows) =>
+      write(table, async () => {
+        if (rows.length === 0) return;
+        const names = columns.map(quoteIdent).join(', ');
+        // Bounded statements: PostgreSQL takes at most 65,535 parameters; one transaction for them all.
+        const perStatement = Math.max(1, Math.min(1000, Math.floor(30_000 / Math.max(1, columns.length))));
+        await client.query('BEGIN');
+        try {
+          for (let i = 0; i < rows.length; i += perStatement) {
+            const slice = rows.slice(i, i + perStatement);
+            const values = slice.map((_, r) => `(${columns.map((__, c) => `$${r * columns.length + c + 1}`).join(', ')})`);
+            await client.query(`INSERT INTO ${table} (${names}) VALUES ${values.join(', ')}`, slice.flat());
+          }
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw err;
+        }
+      }),
+  };
+
   return {
     type: dialect.type,
+    snapshot,
 
     async columns(sql: string): Promise<ColumnInfo[]> {
       usable();

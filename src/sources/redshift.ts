@@ -1,6 +1,6 @@
 // Amazon Redshift speaks the PostgreSQL wire protocol (read with `pg`, as PostgreSQL is), with its own
 // SQL dialect: what differs is spelled here, the rest is shared with postgres.ts.
-import { openWire, type WireDialect } from './postgres.js';
+import { openWire, qualifiedTables, type WireDialect } from './postgres.js';
 import { quoteIdent } from './sql.js';
 import type { Source } from './types.js';
 import { jsonValue } from './values.js';
@@ -22,6 +22,12 @@ export const REDSHIFT_DIALECT: WireDialect = {
     // No COLLATE "C" on Redshift: the key's UTF-8 bytes as VARBYTE compare byte by byte. Hex digests
     // compare the same in any collation.
     orderByKey: (pk, key, form) => (form === 'text' ? `TO_VARBYTE(${key}, 'utf8') NULLS LAST` : `${pk} NULLS LAST`),
+    ...qualifiedTables,
+    textType: 'VARCHAR(65535)',
+    integerType: 'BIGINT',
+    // MD5 hashes the UTF-8 bytes and returns lowercase hex.
+    md5Hex: (text) => `MD5(${text})`,
+    valueText: keyText,
   },
   // Every Redshift transaction is serializable (one snapshot); READ ONLY keeps the model from writing.
   begin: 'BEGIN READ ONLY',

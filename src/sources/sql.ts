@@ -7,6 +7,13 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** The names of a qualified name `quoteIdent` spelled (`"s"."t"` → ['s', 't']); unquoted parts as written. */
+export function unquoteQualified(qualified: string): string[] {
+  const parts: string[] = [];
+  for (const m of qualified.matchAll(/"((?:[^"]|"")*)"|([^."]+)/g)) parts.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2]!);
+  return parts;
+}
+
 /** `\`name\`` with embedded backquotes doubled (MySQL, Databricks). */
 export function quoteBackticks(name: string): string {
   if (name.includes('\u0000')) throw new SourceError('a column name cannot contain a NUL character');

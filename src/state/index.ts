@@ -11,6 +11,7 @@ export type {
   DeliveredCell,
   ErrorSample,
   GivenUpRecords,
+  JournalEntry,
   RecordBatch,
   RecordCounts,
   RecordState,

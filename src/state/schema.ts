@@ -46,6 +46,21 @@ export interface KvTable {
   updated_at: number | string;
 }
 
+/** Warehouse change detection: record writes not yet applied to the sync's snapshot in its warehouse. */
+export interface JournalTable {
+  sync: string;
+  pk: string;
+  /** upsert or delete */
+  op: string;
+  fingerprint: string | null;
+  cells: string | null;
+  status: string | null;
+  attempts: number | null;
+  last_error: string | null;
+  /** Rises with every batch of a sync: a flush forgets only the entries up to the newest one it carried. */
+  seq: number | string;
+}
+
 /** One alert incident per (destination, subject, condition): whether it is going on, since when. */
 export interface AlertIncidentsTable {
   destination: string;
@@ -77,6 +92,7 @@ export interface AlertDeliveriesTable {
 export interface StateDb {
   syncs: SyncsTable;
   records: RecordsTable;
+  journal: JournalTable;
   runs: RunsTable;
   locks: LocksTable;
   kv: KvTable;
@@ -168,6 +184,27 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     '0003_drop_pending_op': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('records').dropColumn('pending_op').execute();
+      },
+    },
+
+    // Syncs with warehouse change detection keep their records in the warehouse; writes wait here
+    // (at most a bounded number) until they are applied there.
+    '0004_journal': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('journal')
+          .addColumn('sync', 'text', (c) => c.notNull())
+          .addColumn('pk', 'text', (c) => (dialect === 'postgres' ? c.notNull().modifyFront(sql`collate "C"`) : c.notNull()))
+          .addColumn('op', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text')
+          .addColumn('cells', 'text')
+          .addColumn('status', 'text')
+          .addColumn('attempts', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('journal_pk', ['sync', 'pk'])
+          .execute();
+        await db.schema.createIndex('journal_seq').on('journal').columns(['sync', 'seq']).execute();
       },
     },
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { Migrator, type Kysely } from 'kysely';
 import * as alerts from './alerts.js';
+import * as journal from './journal.js';
 import * as locks from './locks.js';
 import * as records from './records.js';
 import * as runs from './runs.js';
@@ -71,10 +72,15 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     async resetSync(name, resetOpts = {}) {
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('records').where('sync', '=', name).execute();
+        await trx.deleteFrom('journal').where('sync', '=', name).execute();
         // A forgotten audience leaves the row with no audience id, so the next run knows a new audience is wanted.
         const set = resetOpts.forgetAudience ? { audience_id: null, schema_signature: null } : { schema_signature: null };
         await trx.updateTable('syncs').set({ ...set, updated_at: now() }).where('name', '=', name).execute();
       });
+    },
+
+    async clearRecords(name) {
+      await db.deleteFrom('records').where('sync', '=', name).execute();
     },
 
     streamRecords: (sync, streamOpts = {}) =>
@@ -85,6 +91,13 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     countRecords: (sync) => records.countRecords(db, sync),
     givenUp: (sync, o) => records.givenUpRecords(db, sync, o.maxAttempts, o.sampleSize ?? 5),
     requeueGivenUp: (sync, o) => records.requeueGivenUp(db, sync, o.maxAttempts, now()),
+    writeJournal: (sync, batch) => journal.writeJournal(db, sync, batch),
+    streamJournal: (sync, streamOpts = {}) =>
+      internals.sqlite
+        ? journal.streamJournalSqlite(internals.sqlite, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000)
+        : journal.streamJournal(db, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000),
+    journalSize: (sync) => journal.journalSize(db, sync),
+    clearJournal: (sync, upToSeq) => journal.clearJournal(db, sync, upToSeq),
     async commitBatch(sync, batch) {
       const at = now();
       await db.transaction().execute(async (trx) => {

@@ -40,6 +40,24 @@ export interface GivenUpRecords {
   readonly samples: readonly StoredRecord[];
 }
 
+/**
+ * A record write waiting in the journal (warehouse change detection), the newest per key; its cells
+ * as the JSON text they are kept in (they go to the warehouse as text), with `filledMask` read from it.
+ */
+export type JournalEntry =
+  | { readonly seq: number; readonly op: 'delete'; readonly pk: string }
+  | {
+      readonly seq: number;
+      readonly op: 'upsert';
+      readonly pk: string;
+      readonly fingerprint: string;
+      readonly cellsText: string | null;
+      readonly filledMask: number;
+      readonly status: RecordStatus;
+      readonly attempts: number;
+      readonly lastError: string | null;
+    };
+
 export interface SyncState {
   readonly name: string;
   /** Audience the sync delivers to (recorded when `audience: { create }` created it). */
@@ -155,6 +173,8 @@ export interface StateStore {
    * forgotten one leaves the sync with audienceId null, which asks the next run for a new audience.
    */
   resetSync(name: string, opts?: { forgetAudience?: boolean }): Promise<void>;
+  /** Forgets a sync's records only (its audience, schema signature, runs and journal stay): they moved to the warehouse. */
+  clearRecords(name: string): Promise<void>;
 
   /**
    * A sync's records ordered by pk in UTF-8 byte order (see `compareKeys`), in chunks, read page by
@@ -170,6 +190,18 @@ export interface StateStore {
   givenUp(sync: string, opts: { maxAttempts: number; sampleSize?: number }): Promise<GivenUpRecords>;
   /** Makes the given-up records pending again with no attempts spent, so the next run retries them; returns how many. */
   requeueGivenUp(sync: string, opts: { maxAttempts: number }): Promise<number>;
+
+  /**
+   * Warehouse change detection's journal: a batch of record writes kept until they are applied to the
+   * sync's snapshot in its warehouse; a key's later write replaces its earlier one. One transaction.
+   */
+  writeJournal(sync: string, batch: Pick<RecordBatch, 'upsert' | 'remove'>): Promise<void>;
+  /** Journal entries up to `upToSeq` (all by default), by key, read page by page. */
+  streamJournal(sync: string, opts?: { upToSeq?: number; chunkRows?: number }): AsyncIterable<JournalEntry[]>;
+  /** How many entries the journal holds for the sync, and the newest one's sequence number (0 when none). */
+  journalSize(sync: string): Promise<{ entries: number; lastSeq: number }>;
+  /** Forgets the sync's entries up to `upToSeq`: they were applied to the snapshot. */
+  clearJournal(sync: string, upToSeq: number): Promise<void>;
 
   startRun(sync: string, trigger: string): Promise<number>;
   /** Stores counts while a run is in progress (visible to `runs` even if the process dies). */

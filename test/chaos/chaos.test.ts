@@ -24,4 +24,20 @@ describe('chaos run (short)', () => {
     // One model per warehouse failing on a raw value, run through serve.
     expect(report.checks['no-pii-served']).toEqual({ passed: 2, failed: 0 });
   }, 180_000);
+
+  it('keeps every invariant with warehouse change detection: snapshots in DuckDB and PostgreSQL, kills landing in journal applications', async () => {
+    expect(existsSync(BUILT_RUNNER), 'run `npm run build` first').toBe(true);
+    const lines: string[] = [];
+    const report = await runChaos({ seed: 20260517, steps: 8, initialRows: 400, changeDetection: 'warehouse', log: (l) => lines.push(l) });
+    const text = formatChaosReport(report);
+    expect(report.violations, `${lines.join('\n')}\n${text}`).toEqual([]);
+    expect(report.changeDetection).toBe('warehouse');
+    expect(report.kills).toBeGreaterThan(0);
+    expect(report.syncs.map((s) => [s.name, s.settled])).toEqual([['duck', true], ['pg', true]]);
+    for (const s of report.syncs) expect(s.members).toBe(s.people);
+    expect(report.checks.mirror.passed).toBeGreaterThan(0);
+    expect(report.checks['state-complete'].passed).toBeGreaterThan(0);
+    expect(report.checks['no-pii'].passed).toBe(report.runs.total);
+    expect(report.checks['no-pii-served']).toEqual({ passed: 2, failed: 0 });
+  }, 240_000);
 });

@@ -106,6 +106,26 @@ describe('audience-sync init', () => {
     expect(unknown.stderr).toContain('expected duckdb, postgres, redshift, mysql, bigquery');
   });
 
+  it('explains warehouse change detection when it is picked: stateSchema, the grant to give, what is kept there', async () => {
+    const r = await init('--yes', '--source', 'postgres', '--ad-account', '42', '--change-detection', 'warehouse');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('warehouse change detection: audience-sync keeps a snapshot table per sync');
+    expect(r.stdout).toContain('GRANT USAGE, CREATE ON SCHEMA audience_sync TO');
+    const text = readFileSync(join(dir, 'audience-sync.yml'), 'utf8');
+    expect(text).toContain('stateSchema: "audience_sync"       # CREATE SCHEMA audience_sync; GRANT USAGE, CREATE ON SCHEMA audience_sync TO audience_sync;');
+    const config = loadConfig(join(dir, 'audience-sync.yml'), env);
+    expect(config.sources.warehouse).toEqual({ type: 'postgres', url: env.DATABASE_URL, stateSchema: 'audience_sync' });
+    expect(config.syncs[0]?.changeDetection).toBe('warehouse');
+
+    // The default stays local, with the setting shown as a comment; MySQL cannot do it.
+    expect((await init('--yes', '--force', '--ad-account', '42')).code).toBe(0);
+    expect(loadConfig(join(dir, 'audience-sync.yml'), env).syncs[0]?.changeDetection).toBe('local');
+    expect(readFileSync(join(dir, 'audience-sync.yml'), 'utf8')).toContain('# changeDetection: warehouse');
+    const mysql = await init('--yes', '--force', '--source', 'mysql', '--ad-account', '42', '--change-detection', 'warehouse');
+    expect(mysql.code).toBe(2);
+    expect(mysql.stderr).toContain('MySQL sources do not support --change-detection warehouse');
+  });
+
   it('refuses to overwrite without --force, and to guess the ad account', async () => {
     writeFileSync(join(dir, 'audience-sync.yml'), 'mine\n');
     const refused = await init('--yes', '--ad-account', '1');
@@ -136,10 +156,11 @@ describe('audience-sync init', () => {
       { type: 'databricks', host: 'dbc-a1b2345c-d6e7.cloud.databricks.com', warehouseId: '1234567890abcdef', catalog: 'main', schema: 'default' },
     ];
     for (const source of sources) {
-      for (const audience of [{ id: '123' }, { create: 'a "quoted" name: with colon' }]) {
+      for (const [audience, changeDetection] of [[{ id: '123' }, 'local'], [{ create: 'a "quoted" name: with colon' }, source.type === 'mysql' ? 'local' : 'warehouse']] as const) {
         const path = join(dir, 'render.yml');
-        writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql' }));
+        writeFileSync(path, renderInitConfig({ adAccountId: '99', source, audience, syncName: 's1', modelFile: 'models/s1.sql', changeDetection }));
         const config = loadConfig(path, env);
+        expect(config.syncs[0]?.changeDetection).toBe(changeDetection);
         expect(config.syncs[0]?.audience).toEqual('id' in audience ? audience : { create: { name: audience.create, valueBased: false } });
         if (source.type === 'snowflake') expect(config.sources.warehouse).toMatchObject({ ...source, privateKeyFile: join(dir, 'rsa_key.p8') });
         if (source.type === 'databricks') expect(config.sources.warehouse).toMatchObject({ ...source, token: env.DATABRICKS_TOKEN, disposition: 'EXTERNAL_LINKS' });
@@ -196,5 +217,10 @@ describe('audience-sync init', () => {
     const none = await converse(['act_42', 'duckdb', '', '', 'Loyal', '']);
     expect(none.answers.birthDate).toBeUndefined();
     expect(none.prompts).not.toContain('DATE/TIMESTAMP');
+    // The last question: where changes are found (local unless asked otherwise).
+    expect(none.answers.changeDetection).toBeUndefined();
+    expect(none.prompts).toContain('Change detection: "local"');
+    const warehouse = await converse(['act_42', 'duckdb', '', '', 'Loyal', '', 'warehouse']);
+    expect(warehouse.answers.changeDetection).toBe('warehouse');
   });
 });

@@ -252,6 +252,43 @@ syncs: [{ name: a, source: w, model: "select 1", primaryKey: id, audience: { cre
     expect(issues).toEqual([expect.objectContaining({ path: 'syncs[0].mapping', message: expect.stringMatching(/LOOKALIKE_VALUE/) })]);
   });
 
+  it('reads changeDetection (default local) and the source stateSchema warehouse change detection needs', () => {
+    const base = (sources: string, syncs: string) => `version: 1
+meta: { accessToken: "t", adAccountId: "987" }
+sources:
+${sources}
+syncs:
+${syncs}
+`;
+    const sync = (name: string, source: string, extra = '') =>
+      `  - { name: ${name}, source: ${source}, model: "select 1 as id", primaryKey: id, audience: { id: "1" }, mapping: { EXTERN_ID: id }${extra} }`;
+    const config = loadConfig(
+      write(base('  w: { type: duckdb, path: w.duckdb, stateSchema: audience_sync }\n  pg: { type: postgres, url: "postgres://u@h/db", stateSchema: as_state }', [sync('a', 'w', ', changeDetection: warehouse'), sync('b', 'pg')].join('\n'))),
+      {},
+    );
+    expect(config.syncs.map((s) => s.changeDetection)).toEqual(['warehouse', 'local']);
+    expect(config.sources.w).toMatchObject({ stateSchema: 'audience_sync' });
+    expect(config.sources.pg).toEqual({ type: 'postgres', url: 'postgres://u@h/db', stateSchema: 'as_state' });
+
+    const issues = issuesOf(
+      write(
+        base(
+          '  w: { type: duckdb, path: w.duckdb }\n  my: { type: mysql, url: "mysql://u@h/db" }\n  pg: { type: postgres, url: "postgres://u@h/db", stateSchema: "bad name" }\n  ok: { type: postgres, url: "postgres://u@h/db", stateSchema: s }',
+          [sync('a', 'w', ', changeDetection: warehouse'), sync('b', 'my', ', changeDetection: warehouse'), sync('c', 'pg', ', changeDetection: sometimes'), sync('d-1', 'ok', ', changeDetection: warehouse'), sync('d_1', 'ok', ', changeDetection: warehouse'), sync('d-1_stage', 'ok', ', changeDetection: warehouse')].join('\n'),
+        ),
+      ),
+      {},
+    );
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      expect.stringMatching(/^sources\.pg\.stateSchema: must be a schema \(dataset\) name/),
+      expect.stringMatching(/^syncs\[0\]\.changeDetection: warehouse change detection keeps a snapshot table in the warehouse: set sources\.w\.stateSchema/),
+      expect.stringMatching(/^syncs\[1\]\.changeDetection: MySQL sources do not support warehouse change detection/),
+      expect.stringMatching(/^syncs\[2\]\.changeDetection: must be one of "local"\|"warehouse"/),
+      expect.stringMatching(/^syncs\[4\]\.name: syncs "d-1" and "d_1" would share the table s\.audience_sync_d_1 in the warehouse/),
+      expect.stringMatching(/^syncs\[5\]\.name: syncs "d-1" and "d-1_stage" would share the table s\.audience_sync_d_1_stage/),
+    ]);
+  });
+
   it('exports a schema whose fields carry descriptions', () => {
     const json = JSON.stringify(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }));
     expect(json).toContain('Meta match key (EMAIL');

@@ -289,6 +289,42 @@ describe.each(backends)('state store on %s', (_kind, makeUrl) => {
     }
   });
 
+  it('keeps the journal of warehouse change detection: last write per key, forgotten only up to what a flush carried', async () => {
+    const url = await makeUrl();
+    // A state store of the release before the journal: the migration adds it.
+    await (await stateAt(url, '0003_drop_pending_op')).close();
+    const store = await openStateStore(url);
+    const record = (pk: string, status: RecordState['status'], cells: RecordState['cells'] = ['u1', '']) => ({ pk, fingerprint: `fp-${pk}`, cells, status, attempts: 1, lastError: null });
+    try {
+      expect(await store.journalSize('s')).toEqual({ entries: 0, lastSeq: 0 });
+      await store.writeJournal('s', { upsert: [record('b', 'pending'), record('a', 'pending')] });
+      await store.writeJournal('s', { upsert: [record('a', 'synced', ['u1', 'h'])], remove: ['c'] });
+      await store.writeJournal('other', { upsert: [record('a', 'synced')] });
+      const carried = await store.journalSize('s');
+      expect(carried).toEqual({ entries: 3, lastSeq: 2 });
+      const entries = [];
+      for await (const chunk of store.streamJournal('s', { chunkRows: 2 })) entries.push(...chunk);
+      expect(entries).toEqual([
+        { seq: 2, op: 'upsert', pk: 'a', fingerprint: 'fp-a', cellsText: '["u1","h"]', filledMask: 3, status: 'synced', attempts: 1, lastError: null },
+        { seq: 1, op: 'upsert', pk: 'b', fingerprint: 'fp-b', cellsText: '["u1",""]', filledMask: 1, status: 'pending', attempts: 1, lastError: null },
+        { seq: 2, op: 'delete', pk: 'c' },
+      ]);
+      // Written while a flush was applying what it carried: a later sequence number, kept by the clear.
+      await store.writeJournal('s', { upsert: [record('b', 'synced')] });
+      const upTo = [];
+      for await (const chunk of store.streamJournal('s', { upToSeq: carried.lastSeq })) upTo.push(...chunk.map((e) => e.pk));
+      expect(upTo).toEqual(['a', 'c']);
+      await store.clearJournal('s', carried.lastSeq);
+      expect(await store.journalSize('s')).toEqual({ entries: 1, lastSeq: 3 });
+      expect(await store.journalSize('other')).toEqual({ entries: 1, lastSeq: 1 });
+      // A reset forgets the journal with the records.
+      await store.resetSync('s');
+      expect(await store.journalSize('s')).toEqual({ entries: 0, lastSeq: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps run history', async () => {
     let clock = 5_000;
     const store = await openStateStore(await makeUrl(), { now: () => clock });

@@ -7,6 +7,7 @@ import { CliError } from '../exit-codes.js';
 import { DEFAULT_CONNECTION } from '../../config/index.js';
 import { DATE_FORMAT_EXAMPLES, DATE_FORMATS, isDateFormat, type DateFormat } from '../../identity/index.js';
 import { adAccountId as parseAdAccount, connectionName as parseConnectionName } from '../options.js';
+import { stateSchemaGrant } from '../../sources/snapshot.js';
 import { withConfigOption } from '../workspace.js';
 
 export interface InitAnswers {
@@ -24,6 +25,8 @@ export interface InitAnswers {
    * TIMESTAMP column needs none).
    */
   birthDate?: { column: string; dateFormat?: DateFormat };
+  /** warehouse: the warehouse finds the changes against a snapshot it keeps in `audience_sync` (not MySQL). */
+  changeDetection?: 'local' | 'warehouse';
 }
 
 export type InitSource =
@@ -61,6 +64,7 @@ interface InitOptions {
   syncName?: string;
   birthDateColumn?: string;
   dateFormat?: DateFormat | 'date';
+  changeDetection?: 'local' | 'warehouse';
 }
 
 const DEFAULTS = { duckdbPath: './warehouse.duckdb', audienceName: 'audience-sync: customers', syncName: 'customers' };
@@ -85,7 +89,8 @@ export function register(program: Command): void {
       .option('--create-audience <name>', 'create an audience with this name on the first run')
       .option('--sync-name <name>', `name of the sync (default ${DEFAULTS.syncName})`, parseSyncName)
       .option('--birth-date-column <column>', 'model column holding the date of birth (mapped to DOBY, DOBM and DOBD)', parseColumn)
-      .option('--date-format <format>', `with --birth-date-column: "date" for a DATE or TIMESTAMP column, else how its text is written: ${DATE_FORMAT_CHOICES}`, parseDateFormat),
+      .option('--date-format <format>', `with --birth-date-column: "date" for a DATE or TIMESTAMP column, else how its text is written: ${DATE_FORMAT_CHOICES}`, parseDateFormat)
+      .option('--change-detection <where>', 'local (default): compare the model with audience-sync\'s own state; warehouse: the warehouse compares it with a snapshot table in the schema audience_sync (for large models; not MySQL)', parseChangeDetection),
   ).action(async (opts: InitOptions) => {
     if (opts.audienceId !== undefined && opts.createAudience !== undefined) throw new CliError('pass either --audience-id or --create-audience, not both');
     const configPath = resolve(opts.config);
@@ -100,6 +105,7 @@ export function register(program: Command): void {
     console.log(
       [
         `wrote ${shown} and ${relative(process.cwd(), modelPath) || modelPath}`,
+        ...(answers.changeDetection === 'warehouse' ? warehouseNote(answers.source.type) : []),
         'next:',
         `  export ${tokenVariable(answers.connection)}=...          # a token with ads_management (never put it in the file)`,
         `  audience-sync doctor -c ${shown}       # token, ad account, terms, model`,
@@ -135,6 +141,7 @@ export async function collectAnswers(opts: InitOptions, io?: { input: NodeJS.Rea
     const audience = await chooseAudience(opts, rl, ask);
     const syncName = opts.syncName ?? DEFAULTS.syncName;
     const birthDate = await chooseBirthDate(opts, rl, ask);
+    const changeDetection = await chooseChangeDetection(opts, source.type, rl, ask);
     // Asked last, so answering the questions before it stays the same whatever this one is.
     const connection = opts.connection ?? (await ask('Name of the Meta connection ("default" writes the meta: block; another name, e.g. a client, writes connections:)', DEFAULT_CONNECTION, parseConnectionName));
     return {
@@ -145,6 +152,7 @@ export async function collectAnswers(opts: InitOptions, io?: { input: NodeJS.Rea
       syncName,
       modelFile: `models/${syncName}.sql`,
       ...(birthDate ? { birthDate } : {}),
+      ...(changeDetection === 'warehouse' ? { changeDetection } : {}),
     };
   } finally {
     rl?.close();
@@ -207,6 +215,30 @@ async function chooseAudience(opts: InitOptions, rl: Interface | undefined, ask:
   const id = await ask('Existing audience id (leave empty to create a new audience on the first run)', '', (v) => (v === '' ? v : parseAudienceId(v)));
   if (id !== '') return { id };
   return { create: await ask('Name of the new audience', DEFAULTS.audienceName) };
+}
+
+/** Asked last (on a terminal); MySQL cannot keep a snapshot, so it is not asked there. */
+async function chooseChangeDetection(opts: InitOptions, type: SourceType, rl: Interface | undefined, ask: Ask): Promise<'local' | 'warehouse'> {
+  if (opts.changeDetection === 'warehouse' && type === 'mysql') throw new CliError('MySQL sources do not support --change-detection warehouse: leave it out (local)');
+  if (opts.changeDetection !== undefined || !rl || type === 'mysql') return opts.changeDetection ?? 'local';
+  return parseChangeDetection(
+    await ask('Change detection: "local" (compare the model with audience-sync\'s own state here) or "warehouse" (the warehouse compares it with a snapshot table audience-sync keeps in the schema audience_sync: for millions of rows; needs CREATE in that schema)', 'local', parseChangeDetection),
+  );
+}
+
+function parseChangeDetection(value: string): 'local' | 'warehouse' {
+  const v = value.trim().toLowerCase();
+  if (v === 'local' || v === 'warehouse') return v;
+  throw new InvalidArgumentError('expected local or warehouse');
+}
+
+/** Printed when warehouse change detection was picked: what it keeps in the warehouse and the grant it needs. */
+function warehouseNote(type: SourceType): string[] {
+  return [
+    'warehouse change detection: audience-sync keeps a snapshot table per sync (key hashes, fingerprints, the hashed cells sent to Meta)',
+    `  in the schema audience_sync of your warehouse (sources.warehouse.stateSchema); ${stateSchemaGrant(type, 'audience_sync')}.`,
+    '  `audience-sync doctor` checks it; docs/warehouse-change-detection.md explains it.',
+  ];
 }
 
 const DATE_FORMAT_CHOICES = DATE_FORMATS.map((f) => `${f} (${DATE_FORMAT_EXAMPLES[f]})`).join(', ');
@@ -295,7 +327,8 @@ function renderConnection(a: InitAnswers): string[] {
 
 /** The config `init` writes: every setting a first sync needs, each with a comment saying what it does. */
 export function renderInitConfig(a: InitAnswers): string {
-  const source = ['  warehouse:', `    type: ${a.source.type}`, ...renderSourceSettings(a.source)];
+  const warehouse = a.changeDetection === 'warehouse';
+  const source = ['  warehouse:', `    type: ${a.source.type}`, ...renderSourceSettings(a.source, warehouse)];
   const audience =
     'id' in a.audience
       ? [`    audience: { id: ${q(a.audience.id)} }     # an existing customer-list audience (quoted: ids are too long for YAML numbers)`]
@@ -349,12 +382,31 @@ export function renderInitConfig(a: InitAnswers): string {
     '    # schedule: "0 */6 * * *"          # cron, for `audience-sync serve`',
     '    # maxRemovalShare: 0.5             # refuse runs that would remove more than half the audience',
     "    # minCoverageRatio: 0.5            # refuse runs where a key's share of usable values halves",
+    ...(warehouse
+      ? ['    changeDetection: warehouse         # the warehouse finds the changed rows against its snapshot (sources.warehouse.stateSchema); only those leave it']
+      : a.source.type === 'mysql'
+        ? []
+        : ['    # changeDetection: warehouse       # for millions of rows: the warehouse finds the changes (set stateSchema on the source first)']),
     '',
   ].join('\n');
 }
 
-/** A source's settings, with the grants its user needs as a comment. */
-function renderSourceSettings(s: InitSource): string[] {
+/** A source's settings, with the grants its user needs as a comment (and the stateSchema with warehouse change detection). */
+function renderSourceSettings(s: InitSource, warehouse: boolean): string[] {
+  if (!warehouse) return sourceSettings(s);
+  const grants: Record<Exclude<SourceType, 'mysql'>, string> = {
+    duckdb: '# audience-sync creates it; the file is then opened read-write',
+    postgres: '# CREATE SCHEMA audience_sync; GRANT USAGE, CREATE ON SCHEMA audience_sync TO audience_sync;',
+    redshift: '# CREATE SCHEMA audience_sync; GRANT USAGE, CREATE ON SCHEMA audience_sync TO audience_sync;',
+    bigquery: '# a dataset: create it in the location above and grant roles/bigquery.dataEditor on it',
+    snowflake: '# GRANT USAGE, CREATE TABLE ON SCHEMA <database>.AUDIENCE_SYNC TO ROLE <role>;',
+    databricks: '# GRANT USE SCHEMA, CREATE TABLE, SELECT, MODIFY ON SCHEMA <catalog>.audience_sync TO <principal>;',
+  };
+  const grant = s.type === 'mysql' ? '' : grants[s.type];
+  return [...sourceSettings(s).map((line) => line.replace('opened read-only', 'opened read-write (the snapshot lives here)')), `    stateSchema: "audience_sync"       ${grant}`];
+}
+
+function sourceSettings(s: InitSource): string[] {
   switch (s.type) {
     case 'duckdb':
       return [`    path: ${q(s.path)}             # relative to this file; opened read-only`];

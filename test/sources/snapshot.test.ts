@@ -1,0 +1,172 @@
+// The snapshot of warehouse change detection on DuckDB, PostgreSQL and Redshift (its PostgreSQL
+// stand-in): its tables, writes that replay to the same table after a kill, given-up records, the
+// doctor's probe, and a fingerprint that is the same on every engine for the same values.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSource, type Source } from '../../src/sources/index.js';
+import { fingerprintSql, signatureDigest, WarehouseSnapshot, type SnapshotWrite } from '../../src/sources/snapshot.js';
+import { duckdb, postgres, redshift } from './conformance/backends.js';
+import type { BackendInstance, SourceBackend } from './conformance/harness.js';
+
+const upsert = (pk: string, o: Partial<Extract<SnapshotWrite, { op: 'upsert' }>> = {}): SnapshotWrite => ({
+  op: 'upsert',
+  pk,
+  fingerprint: `fp-${pk}`,
+  cellsText: JSON.stringify([pk, 'a'.repeat(64)]),
+  filledMask: 3,
+  status: 'synced',
+  attempts: 0,
+  lastError: null,
+  ...o,
+});
+
+/** Values whose encodings would collide without the length prefixes, and text beyond ASCII. */
+const FINGERPRINT_ROWS: Array<[number, string | null, string | null]> = [
+  [1, 'ab', null],
+  [2, 'a', 'b'],
+  [3, '', null],
+  [4, null, ''],
+  [5, '1:x', 'y'],
+  [6, '1', 'x:y'],
+  [7, 'Zoë 🙂', ' spaced '],
+  [8, null, null],
+];
+/** Fingerprints by backend, compared once every backend has given them. */
+const fingerprints = new Map<string, Map<number, string>>();
+
+describe.each([duckdb, postgres, redshift] as SourceBackend[])('the snapshot on $name', (backend) => {
+  let instance: BackendInstance;
+  let source: Source;
+  beforeAll(async () => {
+    instance = await backend.start();
+    const sql = (v: string | null) => (v === null ? 'NULL' : `'${v}'`);
+    await instance.exec([
+      `CREATE TABLE fp_values (id INTEGER, a ${instance.fixtures.types.text}, b ${instance.fixtures.types.text})`,
+      `INSERT INTO fp_values VALUES ${FINGERPRINT_ROWS.map(([id, a, b]) => `(${id}, ${sql(a)}, ${sql(b)})`).join(', ')}`,
+      // The reader may create the state schema (PostgreSQL, Redshift).
+      ...(backend === duckdb ? [] : [`GRANT CREATE ON DATABASE ${backend === redshift ? 'standin' : 'postgres'} TO reader`]),
+    ]);
+    source = await openSource(instance.config, { name: 'warehouse', writable: true });
+  }, 120_000);
+  afterAll(async () => {
+    await source?.close();
+    await instance?.stop();
+  });
+
+  it('creates its tables (again without harm), applies writes, and replaying them gives the same table', async () => {
+    const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'snap-test');
+    expect(snapshot.name).toBe('audience_sync.audience_sync_snap_test');
+    await snapshot.prepare();
+    await snapshot.prepare();
+    const records = async () => {
+      const all = [];
+      for await (const chunk of snapshot.records()) all.push(...chunk);
+      return all.map((r) => ({ pk: r.pk, fingerprint: r.fingerprint, cells: r.cells, mask: r.filledMask(), status: r.status, attempts: r.attempts, lastError: r.lastError })).sort((x, y) => x.pk.localeCompare(y.pk));
+    };
+    expect(await snapshot.apply(() => [[upsert('a'), upsert('b'), upsert('c', { status: 'pending', attempts: 2, lastError: "Meta refused it: 'x'", cellsText: null, filledMask: 0 })]])).toBe(3);
+    const first = await records();
+    expect(first).toEqual([
+      { pk: 'a', fingerprint: 'fp-a', cells: ['a', 'a'.repeat(64)], mask: 3, status: 'synced', attempts: 0, lastError: null },
+      { pk: 'b', fingerprint: 'fp-b', cells: ['b', 'a'.repeat(64)], mask: 3, status: 'synced', attempts: 0, lastError: null },
+      { pk: 'c', fingerprint: 'fp-c', cells: null, mask: 0, status: 'pending', attempts: 2, lastError: "Meta refused it: 'x'" },
+    ]);
+    expect(await snapshot.count()).toBe(3);
+
+    // A batch of writes (later ones replacing records, a delete) applied twice, as a kill mid-way would replay it.
+    const writes = () => [[upsert('b', { fingerprint: 'fp-b2' }), { op: 'delete', pk: 'c' } as SnapshotWrite], [upsert('d')]];
+    await snapshot.apply(writes);
+    const second = await records();
+    await snapshot.apply(writes);
+    expect(await records()).toEqual(second);
+    expect(second.map((r) => `${r.pk}:${r.fingerprint}`)).toEqual(['a:fp-a', 'b:fp-b2', 'd:fp-d']);
+
+    // Killed after the old records were deleted, before the new rows were in: the replay restores them.
+    const ops = source.snapshot!;
+    await ops.execute(`DELETE FROM ${snapshot.table} WHERE ${ops.dialect.quote('pk_hash')} IN ('b', 'd')`);
+    await snapshot.apply(writes);
+    expect(await records()).toEqual(second);
+  });
+
+  it('counts given-up records by reason, samples them by key hash, and puts them back in the queue', async () => {
+    const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'given-up');
+    await snapshot.prepare();
+    await snapshot.apply(() => [
+      [
+        upsert('k3', { status: 'failed', attempts: 5, lastError: 'invalid' }),
+        upsert('k1', { status: 'failed', attempts: 5, lastError: 'invalid' }),
+        upsert('k2', { status: 'failed', attempts: 6, lastError: 'other' }),
+        upsert('k4', { status: 'failed', attempts: 2, lastError: 'invalid' }),
+        upsert('k5', { status: 'pending', attempts: 5, lastError: 'invalid' }),
+      ],
+    ]);
+    const { byReason, samples } = await snapshot.givenUp(5, 2);
+    expect(byReason.sort((a, b) => String(a.reason).localeCompare(String(b.reason)))).toEqual([
+      { reason: 'invalid', count: 2 },
+      { reason: 'other', count: 1 },
+    ]);
+    expect(samples.map((s) => s.pk)).toEqual(['k1', 'k2']);
+    expect(await snapshot.requeueGivenUp(5)).toBe(3);
+    expect((await snapshot.givenUp(5, 5)).byReason).toEqual([]);
+    const after = new Map<string, { status: string; attempts: number; lastError: string | null }>();
+    for await (const chunk of snapshot.records()) for (const r of chunk) after.set(r.pk, { status: r.status, attempts: r.attempts, lastError: r.lastError });
+    expect(after.get('k1')).toEqual({ status: 'pending', attempts: 0, lastError: 'invalid' });
+    expect(after.get('k4')).toEqual({ status: 'failed', attempts: 2, lastError: 'invalid' });
+  });
+
+  it("doctor's probe leaves nothing behind; drop removes both tables", async () => {
+    const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'probe');
+    await snapshot.checkWrite();
+    await snapshot.drop();
+    await expect(snapshot.count()).rejects.toThrow();
+    await snapshot.checkWrite();
+    expect(await snapshot.count()).toBe(0);
+  });
+
+  it('redacts what a failed write quotes back', async () => {
+    const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'redact');
+    await snapshot.prepare();
+    const failed = await source.snapshot!.insertRows(snapshot.stage, ['pk_hash', 'attempts'], [['k', 'alice@example.com']]).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(failed?.message).toMatch(/<redacted>/);
+    expect(failed?.message).not.toContain('alice');
+  });
+
+  it('fingerprints the model in SQL: length-prefixed values, NULL apart from empty text', async () => {
+    const d = source.snapshot!.dialect;
+    const digest = signatureDigest('a signature');
+    const got = new Map<number, string>();
+    for await (const chunk of source.stream(`SELECT id AS ${d.quote('id')}, ${fingerprintSql(d, digest, ['a', 'b'])} AS ${d.quote('fp')} FROM fp_values`)) {
+      for (const r of chunk) got.set(Number(r.id), String(r.fp));
+    }
+    expect(got.size).toBe(FINGERPRINT_ROWS.length);
+    expect(new Set(got.values()).size).toBe(FINGERPRINT_ROWS.length);
+    for (const fp of got.values()) expect(fp).toMatch(/^[0-9a-f]{32}$/);
+    fingerprints.set(backend.name, got);
+  });
+});
+
+describe('fingerprints across warehouses', () => {
+  it('are the same on DuckDB, PostgreSQL and Redshift for the same values', () => {
+    const [first, ...rest] = [...fingerprints.values()];
+    expect(fingerprints.size).toBe(3);
+    for (const other of rest) expect(other).toEqual(first);
+  });
+});
+
+describe('DuckDB opened read-only', () => {
+  it('reads a snapshot but refuses to write one, saying why', async () => {
+    const instance = await duckdb.start();
+    try {
+      await instance.exec(['CREATE TABLE t (id INTEGER)']);
+      const source = await openSource(instance.config, { name: 'warehouse' });
+      try {
+        await expect(new WarehouseSnapshot(source, 'audience_sync', 's').prepare()).rejects.toThrow(/open read-only \(no sync on this source has changeDetection: warehouse\)/);
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await instance.stop();
+    }
+  });
+});
