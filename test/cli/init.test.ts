@@ -57,7 +57,8 @@ describe('audience-sync init', () => {
     // On a terminal it is the last question; the default keeps the meta: block.
     const input = new PassThrough();
     const output = new PassThrough();
-    const answers = ['act_42', 'duckdb', '', '', 'Loyal', '', 'client-c'];
+    // The answers: ad account, source, path, audience, name, date of birth, change detection, connection.
+    const answers = ['act_42', 'duckdb', '', '', 'Loyal', '', '', 'client-c'];
     output.setEncoding('utf8').on('data', (chunk: string) => {
       if (/: $/.test(chunk)) input.write(`${answers.shift() ?? ''}\n`);
     });
