@@ -103,6 +103,22 @@ export async function clearJournal(db: Kysely<StateDb>, sync: string, upToSeq: n
   await db.deleteFrom('journal').where('sync', '=', sync).where('seq', '<=', upToSeq).execute();
 }
 
+/** Free pages above which a cleared journal gives its space back: 16 MiB of 4 KiB pages. */
+const COMPACT_MIN_FREE_PAGES = 4096;
+
+/**
+ * A SQLite file never shrinks by itself: the pages a flushed journal freed would keep the state file
+ * at the size of the largest journal ever held. Once most of the file is free pages, VACUUM gives them
+ * back (PostgreSQL reuses freed space itself), so a warehouse sync's local state stays small.
+ */
+export function compactSqlite(sqlite: Database.Database): void {
+  const free = Number(sqlite.pragma('freelist_count', { simple: true }));
+  const pages = Number(sqlite.pragma('page_count', { simple: true }));
+  if (free < COMPACT_MIN_FREE_PAGES || free * 2 < pages) return;
+  sqlite.exec('VACUUM');
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+}
+
 
 function toEntry(r: JournalTable): JournalEntry {
   const seq = Number(r.seq);

@@ -97,7 +97,10 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
         ? journal.streamJournalSqlite(internals.sqlite, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000)
         : journal.streamJournal(db, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000),
     journalSize: (sync) => journal.journalSize(db, sync),
-    clearJournal: (sync, upToSeq) => journal.clearJournal(db, sync, upToSeq),
+    async clearJournal(sync, upToSeq) {
+      await journal.clearJournal(db, sync, upToSeq);
+      if (internals.sqlite) journal.compactSqlite(internals.sqlite);
+    },
     async commitBatch(sync, batch) {
       const at = now();
       await db.transaction().execute(async (trx) => {
