@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveGoogleCredentials } from '../dist/sources/google-auth.js';
 import { openSource } from '../dist/sources/index.js';
 import { BENCH_COLUMNS, BENCH_MODEL } from './lib/sources-model.mjs';
+import { nextMessage } from './lib/child-messages.mjs';
 
 const ROWS = Number(process.env.SOURCES_BENCH_ROWS ?? 200_000);
 const PAGE_ROWS = Number(process.env.SOURCES_BENCH_PAGE_ROWS ?? 10_000);
@@ -24,15 +25,7 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 function startChild(vendor, rows = ROWS) {
   const child = fork(CHILD, [vendor, String(rows), String(PAGE_ROWS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = (type) => new Promise((resolve, reject) => {
-    const onMessage = (m) => {
-      if (m?.type !== type) return;
-      child.off('message', onMessage);
-      resolve(m);
-    };
-    child.on('message', onMessage);
-    child.once('exit', (code) => reject(new Error(`${vendor} server exited (${code})`)));
-  });
+  const next = (type) => nextMessage(child, type, `${vendor} server`);
   return {
     ready: next('ready'),
     async lastStatement() {

@@ -8,17 +8,17 @@
 // reporting the rows and bytes each run took out of the warehouse.
 // BENCH_WAREHOUSE_ROWS resizes it (default 10M); BENCH_WAREHOUSE_ENGINES=duckdb,postgres picks engines;
 // BENCH_WAREHOUSE_CLOUD_ROWS (default 1M; 0 skips) and BENCH_WAREHOUSE_CLOUD=snowflake,bigquery the cloud part.
-import { execFile, fork } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { createSyntheticWarehouse } from './lib/warehouse.mjs';
 import { startEmulatorChild } from './lib/emulator.mjs';
+import { nextMessage } from './lib/child-messages.mjs';
+import { createAudience, syncOnce as syncCli } from './lib/sync-world.mjs';
 
-const execFileAsync = promisify(execFile);
 const ROWS = Number(process.env.BENCH_WAREHOUSE_ROWS ?? 10_000_000);
 const ENGINES = (process.env.BENCH_WAREHOUSE_ENGINES ?? 'duckdb,postgres').split(',').filter(Boolean);
 const CLOUD_ROWS = Number(process.env.BENCH_WAREHOUSE_CLOUD_ROWS ?? 1_000_000);
@@ -26,19 +26,8 @@ const CLOUD = (process.env.BENCH_WAREHOUSE_CLOUD ?? 'snowflake,bigquery').split(
 const SQL_API_CHILD = new URL('./lib/sql-api-child.mjs', import.meta.url).pathname;
 // Three keys: the comparison is between the two change detections, and the emulator holds every member in memory.
 const MAPPED = { EXTERN_ID: 'user_id', EMAIL: 'email', PHONE: 'phone' };
-const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
-const RSS_PROBE = new URL('../dist/chaos/rss-probe.js', import.meta.url).pathname;
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const secs = (s) => `${s.toFixed(s < 10 ? 2 : 1)} s`;
-
-async function createAudience(url) {
-  const res = await fetch(`${url}/v25.0/act_1000000000000001/customaudiences`, {
-    method: 'POST',
-    headers: { authorization: 'Bearer emulator-token', 'content-type': 'application/json' },
-    body: JSON.stringify({ name: `bench ${Date.now()}`, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' }),
-  });
-  return (await res.json()).id;
-}
 
 async function withDuckDb(path, fn) {
   const instance = await DuckDBInstance.create(path);
@@ -127,19 +116,10 @@ function writeConfig(dir, url, audienceId, source, mode) {
   return config;
 }
 
+/** One CLI run of sync `bench`, with the rows that left the warehouse: the whole model locally, the change set in warehouse mode. */
 async function syncOnce(config) {
-  const rssFile = `${config}.rss`;
-  rmSync(rssFile, { force: true });
-  const { stdout } = await execFileAsync(process.execPath, ['--import', RSS_PROBE, CLI, 'sync', 'bench', '--json', '--force', '-c', config], {
-    maxBuffer: 1 << 26,
-    env: { ...process.env, CHAOS_RSS_FILE: rssFile },
-  });
-  const summary = JSON.parse(stdout);
-  if (summary.status !== 'success') throw new Error(`bench sync ended ${summary.status}: ${summary.error}`);
-  const seconds = (Date.parse(summary.finishedAt) - Date.parse(summary.startedAt)) / 1000;
-  // Rows that left the warehouse: the whole model locally, the change set in warehouse mode.
-  const rowsOut = summary.counts.changeSetRows ?? summary.counts.extracted;
-  return { seconds, rowsOut, maxRssMb: Number(readFileSync(rssFile, 'utf8').trim()), summary };
+  const run = await syncCli(config);
+  return { ...run, rowsOut: run.summary.counts.changeSetRows ?? run.summary.counts.extracted };
 }
 
 function stateBytes(dir) {
@@ -178,16 +158,7 @@ async function runModeMeasured(dir, model, mode, round, measure) {
 /** A Snowflake or BigQuery test server in a child process holding `customers`, and what it sent. */
 async function cloudModel(vendor) {
   const child = fork(SQL_API_CHILD, [vendor, String(CLOUD_ROWS), '10000'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = (type) =>
-    new Promise((resolve, reject) => {
-      const onMessage = (m) => {
-        if (m?.type !== type) return;
-        child.off('message', onMessage);
-        resolve(m);
-      };
-      child.on('message', onMessage);
-      child.once('exit', (code) => reject(new Error(`${vendor} server exited (${code})`)));
-    });
+  const next = (type) => nextMessage(child, type, `${vendor} server`);
   const { config } = await next('ready');
   const table = vendor === 'bigquery' ? 'crm.customers' : 'customers';
   return {
