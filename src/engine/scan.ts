@@ -129,7 +129,8 @@ async function scanChanges(spec: SyncSpec, encoder: RecordEncoder, changes: Chan
           }
         }
         read += chunk.length;
-        opts.onProgress?.(read);
+        // Progress counts the change set's rows, not the summary rows the warehouse sends with them.
+        opts.onProgress?.(read - aggregates);
       }
       const unchanged = [...stayed.values()].reduce((a, b) => a + b, 0);
       const consistent = modelRows - nullKeys - modelRowsOut === unchanged;
