@@ -39,9 +39,9 @@ async function recovers(w: WarehouseWorld, membersAtKill: number): Promise<void>
   expect(rerun.status, rerun.error).toBe('success');
   expect(w.memberIds()).toEqual(customers(ROWS).map((c) => String(c.user_id)).sort());
   // Everything Meta acknowledged before the kill is known (from the snapshot or the journal kept for
-  // it): only the batch in flight (100 rows) is sent again.
-  expect(rerun.counts.unchanged).toBeGreaterThanOrEqual(membersAtKill - 100);
-  expect(rerun.counts.retried).toBeLessThanOrEqual(100);
+  // it): only the batch in flight and the one whose commit overlapped it (2 × 100 rows) are sent again.
+  expect(rerun.counts.unchanged).toBeGreaterThanOrEqual(membersAtKill - 200);
+  expect(rerun.counts.retried).toBeLessThanOrEqual(200);
   expect(rerun.counts.added + rerun.counts.retried + rerun.counts.unchanged).toBe(ROWS);
   const settled = await w.run();
   expect(settled.counts).toMatchObject({ unchanged: ROWS, added: 0, retried: 0, delivered: 0, changeSetRows: 0 });
@@ -72,8 +72,13 @@ describe.each(['DuckDB', 'PostgreSQL'] as Warehouse[])('SIGKILL with warehouse c
     expect(members).toBeLessThan(ROWS);
     await recovers(w, members);
   });
+});
 
-  it.runIf(kind === 'PostgreSQL')('a sync killed while its journal is being applied (old records deleted, new rows not yet in) loses nobody', async () => {
+// PostgreSQL only: a trigger holds the append after the old records were deleted.
+describe('SIGKILL with warehouse change detection on PostgreSQL, inside an application of the journal', () => {
+  const make = warehouseWorlds('PostgreSQL', 'wcrash_apply');
+
+  it('a sync killed while its journal is being applied (old records deleted, new rows not yet in) loses nobody', async () => {
     world = await make.create({ sync: { batchRows: 100 } });
     const w = world;
     await w.setCustomers(customers(ROWS));
