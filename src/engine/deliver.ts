@@ -40,7 +40,7 @@ export async function deliverSpool(spool: Spool<Delivery>, o: DeliverOptions): P
   const prepare = async (): Promise<CutBatch<Delivery> | undefined> => {
     const next = await batches.next();
     if (next.done) return undefined;
-    // A removal of a changed identifier marks its record pending too (intentWrite): see there.
+    // A removal marks its record pending too (intentWrite): see there.
     if (o.op !== 'replace') await o.store.applyRecordWrites(o.sync, next.value.batch.flatMap((d) => intentWrite(d) ?? []));
     return next.value;
   };

@@ -88,10 +88,11 @@ export function successWrite(d: Delivery): RecordWrite {
  * answer is lost or the process dies, so our state must know them to remove the record later. A
  * removal of a changed identifier (`clear`): from then on Meta may no longer hold the record, so it
  * must not stay `synced`, or a model going back to the old values would find it unchanged and never
- * add it again. A departure needs none: its record is removed again on the next run.
+ * add it again. The same holds for a departure: a person who comes back before our state recorded
+ * their removal would otherwise look unchanged and stay out of the audience.
  */
 export function intentWrite(d: Delivery): RecordWrite | undefined {
-  if (!d.f || d.ok === 'forget') return undefined;
+  if (!d.f) return undefined;
   return { op: 'upsert', pk: d.k, fingerprint: d.f.fingerprint, cells: d.c, status: 'pending', attempts: d.f.priorAttempts, lastError: null };
 }
 
