@@ -4,7 +4,7 @@
 // from the source's SnapshotDialect, within the features every warehouse (and test server) runs.
 import { createHash } from 'node:crypto';
 import { snapshotTableName } from '../config/index.js';
-import { errorText, keyRanges, modelAsSubquery, type KeyRange } from './sql.js';
+import { errorText, modelAsSubquery, type KeyRange } from './sql.js';
 import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Source } from './types.js';
 
 /** The snapshot table's columns, in order; the stage table adds `op`. */
@@ -108,10 +108,14 @@ export function fingerprintSql(d: SnapshotDialect, digest: string, columns: read
 }
 
 /**
- * The change set's statement (see ChangeItem), over the model's resolved column names. The changed
- * keys are found by a narrow join (key hashes and fingerprints only: a hash join of 10M wide rows
- * needs several times the memory); their rows and records are then fetched by key, which a
- * warehouse does cheaply when the keys are few (DuckDB pushes them into the scans as a filter).
+ * The change set's statements (see ChangeItem), over the model's resolved column names, read one
+ * after another: the changed keys and the duplicated keys (when asked for) in the given slice of the
+ * key space, and the counts of what stayed in. The changed keys are found by a narrow join (key
+ * hashes and fingerprints only: a hash join of 10M wide rows needs several times the memory); their
+ * rows and records are then fetched by key, which a warehouse does cheaply when the keys are few
+ * (DuckDB pushes them into the scans as a filter). They are separate statements, not one UNION ALL:
+ * DuckDB never answers a streamed UNION ALL whose first part outgrows its result buffer (a 1M-row
+ * model with 10,000 changed rows hung forever).
  */
 export function changeSetSql(
   d: SnapshotDialect,
@@ -122,14 +126,12 @@ export function changeSetSql(
     columns: readonly string[];
     digest: string;
     duplicates: boolean;
-    /** Only keys whose hash falls in this slice (the counts of what stayed come with the first slice only). */
+    /** Only keys whose hash falls in this slice. */
     range?: KeyRange;
-    /** With the counts of what stayed in (the first or only slice). */
-    counts?: boolean;
     /** The snapshot holds nothing (a first sync): every model row is new, no join is needed. */
     empty?: boolean;
   },
-): string {
+): { changed: string[]; counts: string } {
   const q = d.quote;
   const T = d.textType;
   const I = d.integerType;
@@ -174,18 +176,31 @@ export function changeSetSql(
         ` FROM (${duplicates}) AS ${q('g')} LEFT JOIN ${snapshot} AS ${q('s')} ON ${s('pk_hash')} = ${g('pk')} WHERE ${g('pk')} IS NOT NULL${inRange(g('pk'))}`,
     );
   }
-  if (p.counts === false) return branches.join('\nUNION ALL\n');
-  // What stays in the warehouse, counted: the model's rows (and null keys), the snapshot's records.
-  branches.push(
+  // What stays in the warehouse, counted: the model's rows (and null keys), the snapshot's records (a few rows).
+  const counts = [
     `SELECT ${[`CAST(NULL AS ${T}) AS ${q('pk_hash')}`, `'m' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `CAST(SUM(CASE WHEN ${pk} IS NULL THEN 1 ELSE 0 END) AS ${I}) AS ${q('n2')}`].join(', ')} FROM ${from}`,
     `SELECT ${[`CAST(NULL AS ${T}) AS ${q('pk_hash')}`, `'s' AS ${q('kind')}`, ...nulls(modelColumns), ...nulls(['m_fp', 's_fp', 's_cells'], T), `${q('filled_mask')} AS ${q('s_mask')}`, `${q('status')} AS ${q('s_status')}`, ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), `CAST(COUNT(*) AS ${I}) AS ${q('n')}`, `${q('has_cells')} AS ${q('n2')}`].join(', ')}` +
       ` FROM (SELECT ${q('filled_mask')}, ${q('status')}, CASE WHEN ${q('cells')} IS NULL THEN 0 ELSE 1 END AS ${q('has_cells')} FROM ${snapshot}) AS ${q('g')} GROUP BY ${q('filled_mask')}, ${q('status')}, ${q('has_cells')}`,
-  );
-  return branches.join('\nUNION ALL\n');
+  ];
+  return { changed: branches, counts: counts.join('\nUNION ALL\n') };
 }
 
 /** Snapshot records per slice when a change set is read in slices. */
 const SLICE_RECORDS = 1_000_000;
+/** Steps of the key space a slice is cut on: its hashes' first three hex digits. */
+const KEY_STEPS = 4096;
+
+/** The slice [from, to) of the key space, in steps of KEY_STEPS. */
+function keySlice(from: number, to: number): KeyRange {
+  const hex = (n: number) => n.toString(16).padStart(3, '0');
+  return to >= KEY_STEPS ? { from: hex(from) } : { from: hex(from), to: hex(to) };
+}
+
+/** [from, to) cut into `parts` slices (fewer when it holds fewer steps). */
+function cutSlice(from: number, to: number, parts: number): Array<[number, number]> {
+  const n = Math.max(1, Math.min(parts, to - from));
+  return Array.from({ length: n }, (_, i) => [from + Math.floor(((to - from) * i) / n), from + Math.floor(((to - from) * (i + 1)) / n)]);
+}
 
 /** The warehouse ran out of memory (DuckDB; its streaming reads report a failure without its text). */
 function outOfMemory(err: unknown): boolean {
@@ -252,28 +267,20 @@ export class WarehouseSnapshot {
   }
 
   /**
-   * Applies writes (one per key) to the snapshot; returns how many. The keys go to the stage table
-   * first, their records are deleted, then the new rows are appended: replaying the whole call after
-   * a kill anywhere gives the same table. `writes` is read twice (keys, then rows).
+   * Applies writes (one per key) to the snapshot; returns how many. They go to the stage table
+   * first, then the stage replaces their keys' records in one statement sequence (applyStage):
+   * replaying the whole call after a kill anywhere gives the same table.
    */
   async apply(writes: () => AsyncIterable<readonly SnapshotWrite[]> | Iterable<readonly SnapshotWrite[]>): Promise<number> {
-    const q = this.d.quote;
     let applied = 0;
     await this.write(async () => {
       await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
       for await (const chunk of writes()) {
         if (chunk.length === 0) continue;
-        await this.ops.insertRows(this.stage, ['pk_hash', 'op'], chunk.map((w) => [w.pk, w.op]));
+        await this.ops.insertRows(this.stage, STAGE_COLUMNS, chunk.map(stageRow));
         applied += chunk.length;
       }
-      if (applied === 0) return;
-      await this.ops.execute(`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.stage})`);
-      // Straight into the snapshot: copying wide rows through the stage cost as much again.
-      for await (const chunk of writes()) {
-        const rows = chunk.flatMap((w) => (w.op === 'upsert' ? [snapshotRow(w)] : []));
-        if (rows.length > 0) await this.ops.insertRows(this.table, SNAPSHOT_COLUMNS, rows);
-      }
-      await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
+      if (applied > 0) await this.applyStage();
     });
     return applied;
   }
@@ -289,9 +296,10 @@ export class WarehouseSnapshot {
 
   /**
    * The change set (see ChangeItem), read in chunks. A first sync (an empty snapshot) reads the model
-   * without a join. Where the warehouse runs out of memory before the first row (DuckDB joining a
-   * change set of millions of rows: after a switch, a rules change, a bulk update), it is read again
-   * in slices of the key space of about SLICE_RECORDS snapshot records each.
+   * without a join. Where the warehouse runs out of memory before the first changed row (DuckDB
+   * joining a change set of hundreds of thousands of rows: after a switch, a rules change, a bulk
+   * update), it is read again in slices of the key space (about SLICE_RECORDS snapshot records each,
+   * at least 4), and a slice that runs out of memory too is cut in four, down to a single step.
    */
   async *changes(model: string, o: ChangeSetOptions): AsyncGenerator<ChangeItem[]> {
     const described = await this.source.columns(model);
@@ -301,20 +309,26 @@ export class WarehouseSnapshot {
     const held = await this.count();
     const base = { primaryKey: resolve(o.primaryKey), columns, digest: signatureDigest(o.signature), duplicates: o.duplicates ?? false, empty: held === 0 };
     const read = (sql: string) => this.source.stream(sql, o.chunkRows === undefined ? {} : { chunkRows: o.chunkRows });
-    let yielded = false;
-    try {
-      for await (const chunk of read(changeSetSql(this.d, model, this.table, base))) {
-        yielded = true;
-        yield chunk.map((r) => changeItem(r, o.columns));
+    const statements = (range?: KeyRange) => changeSetSql(this.d, model, this.table, { ...base, ...(range ? { range } : {}) });
+    const firstCut = Math.max(4, Math.ceil(held / SLICE_RECORDS));
+    const readChanged = async function* (span?: [number, number]): AsyncGenerator<ChangeItem[]> {
+      let yielded = false;
+      try {
+        for (const sql of statements(span && keySlice(...span)).changed) {
+          for await (const chunk of read(sql)) {
+            yielded = true;
+            yield chunk.map((r) => changeItem(r, o.columns));
+          }
+        }
+        return;
+      } catch (err) {
+        if (yielded || !outOfMemory(err) || (span !== undefined && span[1] - span[0] < 2)) throw err;
       }
-      return;
-    } catch (err) {
-      if (yielded || !outOfMemory(err) || held <= SLICE_RECORDS) throw err;
-    }
-    const ranges = keyRanges(Math.ceil(held / SLICE_RECORDS));
-    for (const [i, range] of ranges.entries()) {
-      for await (const chunk of read(changeSetSql(this.d, model, this.table, { ...base, range, counts: i === 0 }))) yield chunk.map((r) => changeItem(r, o.columns));
-    }
+      const [from, to] = span ?? [0, KEY_STEPS];
+      for (const slice of cutSlice(from, to, span ? 4 : firstCut)) yield* readChanged(slice);
+    };
+    yield* readChanged();
+    for await (const chunk of read(statements().counts)) yield chunk.map((r) => changeItem(r, o.columns));
   }
 
   /** How many records the snapshot holds (0 when its table is missing is not assumed: that throws). */
@@ -412,8 +426,9 @@ export class WarehouseSnapshot {
   }
 }
 
-function snapshotRow(w: Extract<SnapshotWrite, { op: 'upsert' }>): Array<string | number | null> {
-  return [w.pk, w.fingerprint, w.cellsText, w.filledMask, w.status, w.attempts, w.lastError];
+function stageRow(w: SnapshotWrite): Array<string | number | null> {
+  if (w.op === 'delete') return [w.pk, null, null, null, null, null, null, 'delete'];
+  return [w.pk, w.fingerprint, w.cellsText, w.filledMask, w.status, w.attempts, w.lastError, 'upsert'];
 }
 
 function recordOf(r: Row): SnapshotRecord {

@@ -91,7 +91,8 @@ export function createStateStore(db: Kysely<StateDb>, kind: Dialect, opts: Store
     countRecords: (sync) => records.countRecords(db, sync),
     givenUp: (sync, o) => records.givenUpRecords(db, sync, o.maxAttempts, o.sampleSize ?? 5),
     requeueGivenUp: (sync, o) => records.requeueGivenUp(db, sync, o.maxAttempts, now()),
-    writeJournal: (sync, batch) => journal.writeJournal(db, sync, batch),
+    // Straight through better-sqlite3 unless a kysely transaction is open on the connection (it would take the writes in).
+    writeJournal: async (sync, batch) => (internals.sqlite && !internals.sqlite.inTransaction ? journal.writeJournalSqlite(internals.sqlite, sync, batch) : journal.writeJournal(db, sync, batch)),
     streamJournal: (sync, streamOpts = {}) =>
       internals.sqlite
         ? journal.streamJournalSqlite(internals.sqlite, sync, streamOpts.upToSeq, streamOpts.chunkRows ?? 10_000)
