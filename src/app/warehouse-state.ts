@@ -14,7 +14,8 @@ import type { EngineSource, EngineStore, RecordWrite, StoredRecord } from '../en
 import { filledMask } from '../engine/coverage.js';
 import { WarehouseSnapshot, type SnapshotRecord, type SnapshotWrite } from '../sources/snapshot.js';
 import type { Source } from '../sources/index.js';
-import type { JournalEntry, RecordState, StateStore } from '../state/index.js';
+import type { JournalEntry, RecordCounts, RecordState, StateStore } from '../state/index.js';
+import { GIVEN_UP_SAMPLES } from './given-up.js';
 
 /**
  * Journal entries that trigger an application to the snapshot mid-run. It bounds our local state
@@ -43,7 +44,57 @@ export async function recordedWarehouseState(state: StateStore, sync: string): P
 const recordWarehouseState = (state: StateStore, sync: string, s: WarehouseState) => state.setValue(stateKey(sync), JSON.stringify(s));
 
 /** The sync's records are in its warehouse no more (a reset dropped its snapshot). */
-export const forgetWarehouseState = (state: StateStore, sync: string) => state.deleteValue(stateKey(sync));
+export async function forgetWarehouseState(state: StateStore, sync: string): Promise<void> {
+  await state.deleteValue(stateKey(sync));
+  await state.deleteValue(summaryKey(sync));
+}
+
+/** The kv entry holding what the dashboard shows of a warehouse sync's records. */
+const summaryKey = (sync: string) => `warehouse-summary:${sync}`;
+
+/**
+ * What the dashboard and the API show of a warehouse sync's records (their counts by status, the
+ * records given up), as the last run or retry left them: read from the snapshot once then, not on
+ * every page view, which would keep a cloud warehouse awake (and billing) while a dashboard is open.
+ */
+export interface SnapshotSummary {
+  readonly records: RecordCounts;
+  readonly givenUp: { count: number; byReason: ReadonlyArray<{ reason: string; count: number }>; samples: Array<{ pk: string; cells: RecordState['cells']; attempts: number; lastError: string | null }> };
+  /** When it was read (ISO 8601). */
+  readonly at: string;
+}
+
+export async function readSnapshotSummary(state: StateStore, sync: string): Promise<SnapshotSummary | undefined> {
+  const text = await state.getValue(summaryKey(sync));
+  return text === undefined ? undefined : (JSON.parse(text) as SnapshotSummary);
+}
+
+/** Reads the summary from the snapshot and keeps it (after a run, a retry). */
+export async function refreshSnapshotSummary(state: StateStore, snapshot: WarehouseSnapshot, maxAttempts: number, sampleSize: number): Promise<void> {
+  const records: { -readonly [K in keyof RecordCounts]: number } = { synced: 0, pending: 0, failed: 0, total: 0 };
+  for (const { status, count } of await snapshot.statusCounts()) {
+    if (status === 'synced' || status === 'pending' || status === 'failed') records[status] += count;
+    records.total += count;
+  }
+  const givenUp = await snapshotGivenUp(snapshot).givenUp(snapshot.sync, { maxAttempts, sampleSize });
+  const summary: SnapshotSummary = {
+    records,
+    givenUp: { count: givenUp.count, byReason: givenUp.byReason, samples: givenUp.samples.map((r) => ({ pk: r.pk, cells: r.cells, attempts: r.attempts, lastError: r.lastError })) },
+    at: new Date().toISOString(),
+  };
+  await state.setValue(summaryKey(snapshot.sync), JSON.stringify(summary));
+}
+
+/** The summary's given-up records in the state store's shape (see readGivenUp). */
+export function summaryGivenUp(summary: SnapshotSummary | undefined): Pick<StateStore, 'givenUp'> {
+  return {
+    givenUp: async () => ({
+      count: summary?.givenUp.count ?? 0,
+      byReason: summary?.givenUp.byReason ?? [],
+      samples: (summary?.givenUp.samples ?? []).map((r) => ({ pk: r.pk, fingerprint: '', cells: r.cells, status: 'failed' as const, attempts: r.attempts, lastError: r.lastError, hasCells: r.cells !== null, filledMask: () => 0, updatedAt: new Date(0) })),
+    }),
+  };
+}
 
 /**
  * Runs `fn` holding the sync's lock, as a run does (a lock left by a dead process on this host is
@@ -178,7 +229,11 @@ export async function syncAdapters(
           await journal.flush();
         } catch (e) {
           warn(`could not apply this run's record writes to the snapshot ${journal.snapshot.name} (they are kept, and the next run applies them first): ${e instanceof Error ? e.message : String(e)}`);
+          return;
         }
+        await refreshSnapshotSummary(state, journal.snapshot, sync.maxAttempts, GIVEN_UP_SAMPLES).catch((e: unknown) =>
+          warn(`could not count the records of the snapshot ${journal.snapshot.name} for the dashboard: ${e instanceof Error ? e.message : String(e)}`),
+        );
       },
     },
   };
@@ -233,7 +288,7 @@ async function moveToLocal(sync: SyncConfig, source: Source, state: StateStore, 
     await state.commitBatch(sync.name, { upsert: entries.flatMap((e) => (e.op === 'upsert' ? [entryRecord(e)] : [])), remove: entries.flatMap((e) => (e.op === 'delete' ? [e.pk] : [])) });
   }
   await state.clearJournal(sync.name, lastSeq);
-  await state.deleteValue(stateKey(sync.name));
+  await forgetWarehouseState(state, sync.name);
   const where = snapshot.name;
   try {
     await snapshot.drop();

@@ -4,10 +4,10 @@ import { checkModelColumns, pickUpMatches, runSync, planSync, type EngineEvent, 
 import { createRecordEncoder } from '../identity/index.js';
 import { GraphClient, type GraphClientEvent } from '../meta/index.js';
 import { openSource, type Source } from '../sources/index.js';
-import { openStateStore, type StateStore } from '../state/index.js';
+import { openStateStore, type RecordCounts, type StateStore } from '../state/index.js';
 import { engineGraph, engineSource, engineStore } from './adapters.js';
-import { readGivenUp, type GivenUpReport } from './given-up.js';
-import { forgetWarehouseState, recordedWarehouseState, snapshotGivenUp, syncAdapters, withSyncLock } from './warehouse-state.js';
+import { GIVEN_UP_SAMPLES, readGivenUp, type GivenUpReport } from './given-up.js';
+import { forgetWarehouseState, readSnapshotSummary, recordedWarehouseState, refreshSnapshotSummary, snapshotGivenUp, summaryGivenUp, syncAdapters, withSyncLock } from './warehouse-state.js';
 import { WarehouseSnapshot } from '../sources/snapshot.js';
 import { withRunFolder } from './run-folder.js';
 import { connectionOf, graphClientFor } from './connections.js';
@@ -252,17 +252,38 @@ export class Workspace {
   /** The sync's records that used up their attempts: count, reasons, a few samples (hashes and EXTERN_IDs only). */
   async givenUp(name: string, sampleSize?: number): Promise<GivenUpReport> {
     const sync = this.sync(name);
-    const spec = toSyncSpec(sync);
-    let schema: readonly string[] = [];
-    try {
-      schema = createRecordEncoder(spec.mapping, spec.identity).schema;
-    } catch {
-      // A mapping the encoder refuses (validate and doctor say why): the samples go without EXTERN_ID.
-    }
+    const schema = this.encoderSchema(sync);
     const state = await this.state();
     const recorded = await recordedWarehouseState(state, name);
     if (!recorded) return readGivenUp(state, sync, schema, sampleSize);
     return this.reading(async () => readGivenUp(state, sync, schema, sampleSize, snapshotGivenUp(new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name))));
+  }
+
+  /**
+   * The sync's records by status and those given up, for the dashboard and the API. With warehouse
+   * change detection they are what the last run or retry read from the snapshot (a page view does
+   * not query the warehouse).
+   */
+  async recordSummary(name: string): Promise<{ records: RecordCounts; givenUp: GivenUpReport }> {
+    const sync = this.sync(name);
+    const state = await this.state();
+    if (!(await recordedWarehouseState(state, name))) {
+      const [records, givenUp] = await Promise.all([state.countRecords(name), this.givenUp(name)]);
+      return { records, givenUp };
+    }
+    const summary = await readSnapshotSummary(state, name);
+    const givenUp = await readGivenUp(state, sync, this.encoderSchema(sync), GIVEN_UP_SAMPLES, summaryGivenUp(summary));
+    return { records: summary?.records ?? { synced: 0, pending: 0, failed: 0, total: 0 }, givenUp };
+  }
+
+  /** The match keys of the sync's cells, in order (none when the mapping is refused: validate and doctor say why). */
+  private encoderSchema(sync: SyncConfig): readonly string[] {
+    try {
+      const spec = toSyncSpec(sync);
+      return createRecordEncoder(spec.mapping, spec.identity).schema;
+    } catch {
+      return [];
+    }
   }
 
   /** Puts the sync's given-up records back in the queue (the next run sends them); returns how many. */
@@ -274,7 +295,11 @@ export class Workspace {
     // The snapshot is written through its stage table, which a run of the sync may be using: hold the sync's lock.
     return this.reading(async () => {
       const snapshot = new WarehouseSnapshot(await this.source(sync.source), recorded.schema, name);
-      return withSyncLock(state, name, () => snapshot.requeueGivenUp(sync.maxAttempts));
+      return withSyncLock(state, name, async () => {
+        const requeued = await snapshot.requeueGivenUp(sync.maxAttempts);
+        await refreshSnapshotSummary(state, snapshot, sync.maxAttempts, GIVEN_UP_SAMPLES);
+        return requeued;
+      });
     });
   }
 

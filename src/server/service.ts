@@ -158,12 +158,7 @@ export class SyncService {
   async syncView(name: string): Promise<SyncView> {
     const sync = this.requireSync(name);
     const state = await this.ws.state();
-    const [recent, info, records, givenUp] = await Promise.all([
-      state.listRuns({ sync: name, limit: MATCH_HISTORY }),
-      state.getSync(name),
-      state.countRecords(name),
-      this.ws.givenUp(name),
-    ]);
+    const [recent, info, { records, givenUp }] = await Promise.all([state.listRuns({ sync: name, limit: MATCH_HISTORY }), state.getSync(name), this.ws.recordSummary(name)]);
     const last = recent[0];
     const lastRun = last ? runView(last) : null;
     const match = matchHealth(recent);

@@ -337,6 +337,16 @@ export class WarehouseSnapshot {
     return 0;
   }
 
+  /** Records by status. */
+  async statusCounts(): Promise<Array<{ status: string; count: number }>> {
+    const q = this.d.quote;
+    const counts: Array<{ status: string; count: number }> = [];
+    for await (const chunk of this.source.stream(`SELECT ${q('status')} AS ${q('status')}, COUNT(*) AS ${q('n')} FROM ${this.table} GROUP BY ${q('status')}`)) {
+      for (const r of chunk) counts.push({ status: text(r.status) ?? '', count: num(r.n) });
+    }
+    return counts;
+  }
+
   /** Every record, in no particular order. */
   async *records(chunkRows?: number): AsyncGenerator<SnapshotRecord[]> {
     const q = this.d.quote;

@@ -48,3 +48,30 @@ describe('given-up records and timings in the API', () => {
     expect(doc.components.schemas.Sync.properties.givenUp).toEqual({ $ref: '#/components/schemas/GivenUp' });
   });
 });
+
+describe('a warehouse sync on the dashboard', () => {
+  let w: ServedWorld;
+  beforeAll(async () => {
+    w = await serveWorld({
+      rows: 25,
+      world: { sync: { maxAttempts: 1, batchRows: 5, changeDetection: 'warehouse' }, source: { type: 'duckdb', path: './warehouse.duckdb', stateSchema: 'audience_sync' } },
+    });
+  });
+  afterAll(() => w?.close());
+
+  it('shows the records kept in the snapshot and those given up, as the last run or retry left them', async () => {
+    w.world.emulator.control.setFlags({ invalidCells: ['u0', 'u1', 'u2'] });
+    const run = await w.waitForRun((await w.api('POST', '/api/syncs/loyalty/runs')).body.runId);
+    w.world.emulator.control.setFlags({ invalidCells: [] });
+    expect(run.status).toBe('partial');
+    const sync = (await w.api('GET', '/api/syncs/loyalty')).body;
+    expect(sync.records).toEqual({ synced: 22, pending: 0, failed: 3, total: 25 });
+    expect(sync.givenUp).toMatchObject({ count: 3, maxAttempts: 1 });
+    expect(sync.givenUp.samples.map((s: { externId: string }) => s.externId).sort()).toEqual(['u0', 'u1', 'u2']);
+
+    expect((await w.api('POST', '/api/syncs/loyalty/retry')).body).toEqual({ sync: 'loyalty', requeued: 3 });
+    expect((await w.api('GET', '/api/syncs/loyalty')).body).toMatchObject({ records: { synced: 22, pending: 3, failed: 0, total: 25 }, givenUp: { count: 0, samples: [] } });
+    await w.waitForRun((await w.api('POST', '/api/syncs/loyalty/runs')).body.runId);
+    expect((await w.api('GET', '/api/syncs/loyalty')).body.records).toEqual({ synced: 25, pending: 0, failed: 0, total: 25 });
+  });
+});
