@@ -1,10 +1,11 @@
 /**
  * Where a sync's records live, and the moves between the two places. With local change detection
  * they are rows of our state store; with warehouse change detection they are the sync's snapshot
- * table in its warehouse, and our state keeps only a bounded journal: the record writes of a run
- * wait there until they are applied to the snapshot (at the start of a run, every FLUSH_ROWS
- * writes, and when the run ends, whatever its outcome). An entry is forgotten only once the
- * snapshot has it, so a kill at any point loses no write and applies none twice.
+ * table in its warehouse. The record writes of a run wait in a journal until they are applied to
+ * the snapshot (at the start of a run, every FLUSH_ROWS writes, and when the run ends, whatever its
+ * outcome): a bounded journal in our state store, or, where the warehouse's writes are cheap
+ * (DuckDB), a journal table beside the snapshot. An entry is forgotten only once the snapshot has it,
+ * so a kill at any point loses no write and applies none twice.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -24,6 +25,11 @@ import { GIVEN_UP_SAMPLES } from './given-up.js';
  * its writes 50 times, each a handful of statements over the snapshot.
  */
 export const FLUSH_ROWS = 200_000;
+/**
+ * How many times FLUSH_ROWS a journal in the warehouse holds before it is applied: it takes no local
+ * space, and each application scans the snapshot's keys once (10M of them in a 10M-row first sync).
+ */
+const WAREHOUSE_JOURNAL_FACTOR = 5;
 
 /** Journal entries (or records) per chunk on their way to the warehouse. */
 const CHUNK_ROWS = 10_000;
@@ -149,8 +155,16 @@ async function* mapChunks<T, U>(chunks: AsyncIterable<readonly T[]>, f: (t: T) =
   for await (const chunk of chunks) yield chunk.map(f);
 }
 
-/** A sync's journal and the snapshot it is applied to. */
-export class SnapshotJournal {
+/** Where a run's record writes wait until they are applied to the snapshot. */
+export interface Journal {
+  readonly snapshot: WarehouseSnapshot;
+  write(writes: readonly RecordWrite[]): Promise<void>;
+  /** Applies every entry to the snapshot, then forgets them; returns how many. */
+  flush(): Promise<number>;
+}
+
+/** The journal in our state store: for warehouses where each statement costs a round trip (or more). */
+export class StateJournal implements Journal {
   /** Entries written since the last application. */
   private pending = 0;
 
@@ -185,6 +199,45 @@ export class SnapshotJournal {
 }
 
 /**
+ * Writes in the warehouse's own journal table, beside the snapshot (where writes are cheap: DuckDB).
+ * Each write is appended there under a new sequence number; an application replaces the snapshot's
+ * records with the newest entry per key and forgets the entries in one transaction. Nothing of the
+ * records passes through our state store, and applications can be few (the journal takes no local space).
+ */
+export class WarehouseJournal implements Journal {
+  private pending = 0;
+  private seq: number | undefined;
+
+  constructor(
+    readonly snapshot: WarehouseSnapshot,
+    private readonly flushRows = FLUSH_ROWS * WAREHOUSE_JOURNAL_FACTOR,
+    private readonly release: () => Promise<void> = async () => undefined,
+  ) {}
+
+  async write(writes: readonly RecordWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    this.seq = (this.seq ?? (await this.snapshot.journalSize()).lastSeq) + 1;
+    // One entry per key under one sequence number: the last write of a key wins, as across writes.
+    const latest = new Map<string, SnapshotWrite>();
+    for (const w of writes) latest.set(w.pk, w.op === 'delete' ? { op: 'delete', pk: w.pk } : snapshotWrite(w));
+    await this.snapshot.appendJournal([...latest.values()], this.seq);
+    this.pending += writes.length;
+    if (this.pending >= this.flushRows) await this.flush();
+  }
+
+  async flush(): Promise<number> {
+    const { entries, lastSeq } = await this.snapshot.journalSize();
+    if (entries > 0) {
+      await this.snapshot.applyJournal(lastSeq);
+      await this.release().catch(() => undefined);
+    }
+    this.seq = lastSeq;
+    this.pending = 0;
+    return entries;
+  }
+}
+
+/**
  * The engine's source and store for one run (or plan) of a sync, by where its records are: the
  * whole model against our state, or the warehouse's change set against its snapshot, with record
  * writes going through the journal. `prepareRun` makes a switch of change detection first.
@@ -204,7 +257,11 @@ export async function syncAdapters(
   if (schema === undefined) {
     return { source: base.source, store: { ...base.store, prepareRun: (_name, warn) => (recorded ? moveToLocal(sync, source, state, recorded, warn) : Promise.resolve()) } };
   }
-  const journal = new SnapshotJournal(state, new WarehouseSnapshot(source, schema, sync.name), opts.flushRows, () => source.release());
+  const snapshot = new WarehouseSnapshot(source, schema, sync.name);
+  const release = () => source.release();
+  const journal: Journal = snapshot.journalHere
+    ? new WarehouseJournal(snapshot, opts.flushRows === undefined ? undefined : opts.flushRows, release)
+    : new StateJournal(state, snapshot, opts.flushRows, release);
   if (opts.forPlan) await journal.snapshot.prepare();
   return {
     source: { ...base.source, changes: { read: (sql, o) => journal.snapshot.changes(sql, o) } },
@@ -245,7 +302,7 @@ export async function syncAdapters(
  * every row once; classify finds their cells equal and nothing is sent again. With no records here
  * but a snapshot there (a state store lost or replaced), the snapshot is adopted.
  */
-async function moveToWarehouse(sync: SyncConfig, journal: SnapshotJournal, state: StateStore, warn: (m: string) => void): Promise<void> {
+async function moveToWarehouse(sync: SyncConfig, journal: Journal, state: StateStore, warn: (m: string) => void): Promise<void> {
   const snapshot = journal.snapshot;
   const local = (await state.countRecords(sync.name)).total;
   if (local > 0) {
@@ -278,6 +335,12 @@ async function moveToWarehouse(sync: SyncConfig, journal: SnapshotJournal, state
  */
 async function moveToLocal(sync: SyncConfig, source: Source, state: StateStore, recorded: WarehouseState, warn: (m: string) => void): Promise<void> {
   const snapshot = new WarehouseSnapshot(source, recorded.schema, sync.name);
+  if (snapshot.journalHere) {
+    // Writes a killed run left in the warehouse's journal table go into the snapshot first.
+    await snapshot.prepare();
+    const { entries, lastSeq } = await snapshot.journalSize();
+    if (entries > 0) await snapshot.applyJournal(lastSeq);
+  }
   let moved = 0;
   for await (const chunk of snapshot.records(CHUNK_ROWS)) {
     await state.commitBatch(sync.name, { upsert: chunk.map(recordState) });

@@ -13,6 +13,17 @@ export interface ModelTable {
 }
 
 const snapshotQuery = (schema: string, table: string) => `select pk_hash, status, attempts, cells is not null as has_cells from ${schema}.${table}`;
+/**
+ * The snapshot with the newest entry per key of its journal table on top (DuckDB keeps a killed run's
+ * writes there until the next run applies them): where the records are.
+ */
+const journaledSnapshotQuery = (schema: string, table: string) => {
+  const newest = `select * from (select *, row_number() over (partition by pk_hash order by seq desc) as rn from ${schema}.${table}_journal) where rn = 1`;
+  return (
+    `select pk_hash, status, attempts, cells is not null as has_cells from ${schema}.${table} where pk_hash not in (select pk_hash from ${schema}.${table}_journal)` +
+    ` union all select pk_hash, status, attempts, cells is not null as has_cells from (${newest}) where op = 'upsert'`
+  );
+};
 const isMissing = (e: unknown) => /does not exist|Catalog Error/i.test(String(e));
 const recordView = (r: Record<string, unknown>): RecordView => ({ pk: String(r.pk_hash), status: String(r.status) as RecordView['status'], attempts: Number(r.attempts), hasCells: r.has_cells === true });
 
@@ -46,7 +57,8 @@ export function duckdbTable(path: string): ModelTable {
       const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
       const db = await instance.connect();
       try {
-        return (await db.runAndReadAll(snapshotQuery(schema, table))).getRowObjectsJS().map(recordView);
+        const journaled = await db.runAndReadAll(journaledSnapshotQuery(schema, table)).catch((e: unknown) => (isMissing(e) ? undefined : Promise.reject(e)));
+        return (journaled ?? (await db.runAndReadAll(snapshotQuery(schema, table)))).getRowObjectsJS().map(recordView);
       } catch (e) {
         if (isMissing(e)) return [];
         throw e;

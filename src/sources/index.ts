@@ -184,7 +184,8 @@ function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
   };
   return {
     dialect: ops.dialect,
-    execute: (sql) => redacted(() => ops.execute(sql), sqlIdentifiers(sql)),
+    ...(ops.cheapWrites === undefined ? {} : { cheapWrites: ops.cheapWrites }),
+    execute: (sql, opts) => redacted(() => ops.execute(sql, opts), sqlIdentifiers(sql)),
     insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
   };
 }

@@ -10,7 +10,9 @@ import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Sou
 /** The snapshot table's columns, in order; the stage table adds `op`. */
 export const SNAPSHOT_COLUMNS = ['pk_hash', 'fingerprint', 'cells', 'filled_mask', 'status', 'attempts', 'last_error'] as const;
 export const STAGE_COLUMNS = [...SNAPSHOT_COLUMNS, 'op'] as const;
-const INTEGER_COLUMNS: ReadonlySet<string> = new Set(['filled_mask', 'attempts']);
+/** The journal table (where writes are cheap, see SnapshotOps.cheapWrites): the stage's columns and the write's sequence number. */
+export const JOURNAL_COLUMNS = [...STAGE_COLUMNS, 'seq'] as const;
+const INTEGER_COLUMNS: ReadonlySet<string> = new Set(['filled_mask', 'attempts', 'seq']);
 
 export type SnapshotStatus = 'synced' | 'pending' | 'failed';
 
@@ -224,6 +226,8 @@ function storedOf(pk: string, r: Row): SnapshotRecord | undefined {
 export class WarehouseSnapshot {
   readonly table: string;
   readonly stage: string;
+  /** The journal table, used where writes are cheap (journalHere). */
+  readonly journal: string;
   private readonly d: SnapshotDialect;
   private readonly ops: SnapshotOps;
 
@@ -238,6 +242,12 @@ export class WarehouseSnapshot {
     this.d = source.snapshot.dialect;
     this.table = this.d.table(schema, snapshotTableName(sync));
     this.stage = this.d.table(schema, `${snapshotTableName(sync)}_stage`);
+    this.journal = this.d.table(schema, `${snapshotTableName(sync)}_journal`);
+  }
+
+  /** A run's record writes go to the journal table here, not through our state store (see SnapshotOps.cheapWrites). */
+  get journalHere(): boolean {
+    return this.ops.cheapWrites === true;
   }
 
   /** `schema.table`, unquoted, for messages. */
@@ -247,7 +257,10 @@ export class WarehouseSnapshot {
 
   /** Empties the snapshot (a move into it starts over). */
   async clear(): Promise<void> {
-    await this.write(() => this.ops.execute(`DELETE FROM ${this.table} WHERE TRUE`));
+    await this.write(async () => {
+      if (this.journalHere) await this.ops.execute(`DELETE FROM ${this.journal} WHERE TRUE`);
+      await this.ops.execute(`DELETE FROM ${this.table} WHERE TRUE`);
+    });
   }
 
   /** Creates the schema (where the user may) and both tables when missing. */
@@ -259,6 +272,7 @@ export class WarehouseSnapshot {
     try {
       await this.ops.execute(this.createTable(this.table, SNAPSHOT_COLUMNS));
       await this.ops.execute(this.createTable(this.stage, STAGE_COLUMNS));
+      if (this.journalHere) await this.ops.execute(this.createTable(this.journal, JOURNAL_COLUMNS));
     } catch (err) {
       // The schema is missing: what stopped its creation is what to fix.
       if (schemaError !== undefined && /not exist|not found/i.test(errorText(err))) throw this.failure(`cannot create the state schema ${this.schema} for the snapshot of sync "${this.sync}": ${errorText(schemaError)}`, schemaError);
@@ -283,6 +297,44 @@ export class WarehouseSnapshot {
       if (applied > 0) await this.applyStage();
     });
     return applied;
+  }
+
+  /** Appends writes (one per key) to the journal table under sequence number `seq` (journalHere only). */
+  async appendJournal(writes: readonly SnapshotWrite[], seq: number): Promise<void> {
+    if (writes.length === 0) return;
+    await this.write(() => this.ops.insertRows(this.journal, JOURNAL_COLUMNS, writes.map((w) => [...stageRow(w), seq])));
+  }
+
+  /** How many entries the journal table holds, and the newest one's sequence number (0 when none). */
+  async journalSize(): Promise<{ entries: number; lastSeq: number }> {
+    const q = this.d.quote;
+    for await (const chunk of this.source.stream(`SELECT COUNT(*) AS ${q('n')}, MAX(${q('seq')}) AS ${q('s')} FROM ${this.journal}`)) return { entries: num(chunk[0]?.n), lastSeq: num(chunk[0]?.s) };
+    return { entries: 0, lastSeq: 0 };
+  }
+
+  /**
+   * Applies the journal table's entries up to `upToSeq` (the newest per key) to the snapshot and
+   * forgets them, in one transaction: a kill leaves all of it done or none.
+   */
+  async applyJournal(upToSeq: number): Promise<void> {
+    const q = this.d.quote;
+    const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
+    const upTo = `${q('seq')} <= ${Math.floor(upToSeq)}`;
+    // The newest entry per key: the one with the key's highest sequence number (a key has one entry per number).
+    const newest = `SELECT ${q('pk_hash')} AS ${q('k')}, MAX(${q('seq')}) AS ${q('n')} FROM ${this.journal} WHERE ${upTo} GROUP BY ${q('pk_hash')}`;
+    const entry = (c: string) => `${q('j')}.${q(c)}`;
+    await this.write(() =>
+      this.ops.execute(
+        [
+          'BEGIN TRANSACTION',
+          `DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo})`,
+          `INSERT INTO ${this.table} (${columns}) SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`,
+          `DELETE FROM ${this.journal} WHERE ${upTo}`,
+          'COMMIT',
+        ].join(';\n'),
+        { light: true },
+      ),
+    );
   }
 
   /** Stage → snapshot: every staged key replaced, deletes dropped; the stage emptied. */
@@ -407,6 +459,7 @@ export class WarehouseSnapshot {
   /** Drops both tables (switching the sync back to local change detection). */
   async drop(): Promise<void> {
     await this.write(async () => {
+      await this.ops.execute(`DROP TABLE IF EXISTS ${this.journal}`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${this.stage}`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${this.table}`);
     });
