@@ -17,9 +17,9 @@ afterEach(async () => {
   world = undefined;
 });
 
-/** Starts `audience-sync sync` on the world; applies the journal every 350 writes. */
-function startSync(w: WarehouseWorld) {
-  const child = spawn(process.execPath, [CLI, 'sync', 'loyalty', '-c', w.configPath, '--quiet'], { env: { ...w.env, AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS: '350' }, stdio: 'ignore' });
+/** Starts `audience-sync sync` on the world; applies the journal every `flushRows` writes. */
+function startSync(w: WarehouseWorld, flushRows = 350) {
+  const child = spawn(process.execPath, [CLI, 'sync', 'loyalty', '-c', w.configPath, '--quiet'], { env: { ...w.env, AUDIENCE_SYNC_SNAPSHOT_FLUSH_ROWS: String(flushRows) }, stdio: 'ignore' });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   return { child, exited };
 }
@@ -71,6 +71,30 @@ describe.each(['DuckDB', 'PostgreSQL'] as Warehouse[])('SIGKILL with warehouse c
     const members = w.emulator.control.members(w.audienceId).length;
     expect(members).toBeLessThan(ROWS);
     await recovers(w, members);
+  });
+
+  it('a sync killed mid-delivery, then switched to local change detection, takes along what the killed run left to apply', async () => {
+    world = await make.create({ sync: { batchRows: 100 } });
+    const w = world;
+    await w.setCustomers(customers(ROWS));
+    w.emulator.control.setFaults({ rate: 1, kinds: ['latency'], latencyMs: 40, seed: 4 });
+    // No application before the kill: every write the run made is left in the journal.
+    const { child, exited } = startSync(w, 1_000_000);
+    await until(() => w.emulator.control.members(w.audienceId).length >= 1200, '1200 members');
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const members = w.emulator.control.members(w.audienceId).length;
+    w.emulator.control.setFaults({ rate: 0, kinds: [] });
+    w.setSync({ changeDetection: 'local' });
+    const rerun = await w.run();
+    expect(rerun.status, rerun.error).toBe('success');
+    expect(rerun.warnings.join('\n')).toMatch(/switched to local change detection/);
+    expect(w.memberIds()).toEqual(customers(ROWS).map((c) => String(c.user_id)).sort());
+    // Only the batch in flight and the one whose commit overlapped it come again; the rest is known.
+    expect(rerun.counts.added + rerun.counts.retried).toBeLessThanOrEqual(ROWS - members + 200);
+    expect(await w.hasSnapshotTable()).toBe(false);
+    const settled = await w.run();
+    expect(settled.counts).toMatchObject({ unchanged: ROWS, added: 0, retried: 0, delivered: 0 });
   });
 });
 
