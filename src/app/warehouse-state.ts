@@ -66,8 +66,6 @@ const summaryKey = (sync: string) => `warehouse-summary:${sync}`;
 export interface SnapshotSummary {
   readonly records: RecordCounts;
   readonly givenUp: { count: number; byReason: ReadonlyArray<{ reason: string; count: number }>; samples: Array<{ pk: string; cells: RecordState['cells']; attempts: number; lastError: string | null }> };
-  /** When it was read (ISO 8601). */
-  readonly at: string;
 }
 
 export async function readSnapshotSummary(state: StateStore, sync: string): Promise<SnapshotSummary | undefined> {
@@ -86,7 +84,6 @@ export async function refreshSnapshotSummary(state: StateStore, snapshot: Wareho
   const summary: SnapshotSummary = {
     records,
     givenUp: { count: givenUp.count, byReason: givenUp.byReason, samples: givenUp.samples.map((r) => ({ pk: r.pk, cells: r.cells, attempts: r.attempts, lastError: r.lastError })) },
-    at: new Date().toISOString(),
   };
   await state.setValue(summaryKey(snapshot.sync), JSON.stringify(summary));
 }
@@ -260,7 +257,7 @@ export async function syncAdapters(
   const snapshot = new WarehouseSnapshot(source, schema, sync.name);
   const release = () => source.release();
   const journal: Journal = snapshot.journalHere
-    ? new WarehouseJournal(snapshot, opts.flushRows === undefined ? undefined : opts.flushRows, release)
+    ? new WarehouseJournal(snapshot, opts.flushRows, release)
     : new StateJournal(state, snapshot, opts.flushRows, release);
   if (opts.forPlan) await journal.snapshot.prepare();
   return {
@@ -338,8 +335,7 @@ async function moveToLocal(sync: SyncConfig, source: Source, state: StateStore, 
   if (snapshot.journalHere) {
     // Writes a killed run left in the warehouse's journal table go into the snapshot first.
     await snapshot.prepare();
-    const { entries, lastSeq } = await snapshot.journalSize();
-    if (entries > 0) await snapshot.applyJournal(lastSeq);
+    await new WarehouseJournal(snapshot).flush();
   }
   let moved = 0;
   for await (const chunk of snapshot.records(CHUNK_ROWS)) {
