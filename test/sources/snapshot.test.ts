@@ -154,89 +154,69 @@ describe('fingerprints across warehouses', () => {
   });
 });
 
-describe('a DuckDB change set of several MB', () => {
-  it('comes out whole with its counts, in slices where DuckDB runs out of memory (it failed the run)', async () => {
-    const instance = await duckdb.start();
+/** A source on a new DuckDB file (writable or not) for `fn`, closed and removed after. */
+async function withDuckDbSource(writable: boolean, fn: (source: Source) => Promise<void>): Promise<void> {
+  const instance = await duckdb.start();
+  try {
+    await instance.exec(['CREATE TABLE t (id INTEGER)']);
+    const source = await openSource(instance.config, { name: 'warehouse', writable });
     try {
-      await instance.exec(['CREATE TABLE t (id INTEGER)']);
-      const source = await openSource(instance.config, { name: 'warehouse', writable: true });
-      try {
-        const ops = source.snapshot!;
-        const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'big');
-        await snapshot.prepare();
-        // 300,000 model rows; the snapshot holds every other one (with another fingerprint) and 100,000 departed keys.
-        await ops.execute(`CREATE TABLE big_model AS SELECT i AS id, CAST(i AS VARCHAR) || '-' || repeat('x', 100) AS a FROM range(1, 300001) AS t(i)`);
-        await ops.execute(`INSERT INTO ${snapshot.table} SELECT ${ops.dialect.keySha256('id')}, 'old', '["x"]', 1, 'synced', 0, NULL FROM big_model WHERE id % 2 = 0`);
-        await ops.execute(`INSERT INTO ${snapshot.table} SELECT 'gone-' || CAST(i AS VARCHAR), 'old', '["x"]', 1, 'synced', 0, NULL FROM range(100000) AS t(i)`);
-        // Written to the file, as a warehouse's tables are (unwritten, they would fill the memory limit).
-        await ops.execute('CHECKPOINT');
-        let rows = 0;
-        let modelRows = 0;
-        let records = 0;
-        for await (const chunk of snapshot.changes('SELECT * FROM big_model', { primaryKey: 'id', columns: ['a'], signature: 's' })) {
-          for (const item of chunk) {
-            if (item.kind === 'row') rows++;
-            if (item.kind === 'model') modelRows += item.rows;
-            if (item.kind === 'snapshot') records += item.count;
-          }
-        }
-        expect({ rows, modelRows, records }).toEqual({ rows: 400_000, modelRows: 300_000, records: 250_000 });
-      } finally {
-        await source.close();
-      }
+      await fn(source);
     } finally {
-      await instance.stop();
+      await source.close();
     }
-  }, 60_000);
-});
+  } finally {
+    await instance.stop();
+  }
+}
 
-describe('a DuckDB change set of 1% of 1M rows', () => {
-  it('comes out (a streamed UNION ALL of it and the counts never answered once it outgrew the result buffer)', async () => {
-    const instance = await duckdb.start();
-    try {
-      await instance.exec(['CREATE TABLE t (id INTEGER)']);
-      const source = await openSource(instance.config, { name: 'warehouse', writable: true });
-      try {
-        const ops = source.snapshot!;
-        const d = ops.dialect;
-        const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'one-percent');
-        await snapshot.prepare();
-        await ops.execute(`CREATE TABLE model AS SELECT i AS id, 'person' || CAST(i AS VARCHAR) || '@example.com' AS a FROM range(1, 1000001) AS t(i)`);
-        // The snapshot holds every row as synced; 1% of them with another fingerprint.
-        const fingerprint = fingerprintSql(d, signatureDigest('s'), ['a']);
-        await ops.execute(`INSERT INTO ${snapshot.table} SELECT ${d.keySha256('id')}, CASE WHEN id % 100 = 0 THEN 'old' ELSE ${fingerprint} END, '["x"]', 1, 'synced', 0, NULL FROM model`);
-        await ops.execute('CHECKPOINT');
-        let rows = 0;
-        let modelRows = 0;
-        for await (const chunk of snapshot.changes('SELECT * FROM model', { primaryKey: 'id', columns: ['a'], signature: 's' })) {
-          for (const item of chunk) {
-            if (item.kind === 'row') rows++;
-            if (item.kind === 'model') modelRows += item.rows;
-          }
-        }
-        expect({ rows, modelRows }).toEqual({ rows: 10_000, modelRows: 1_000_000 });
-      } finally {
-        await source.close();
-      }
-    } finally {
-      await instance.stop();
+/** The change set of `model` against the snapshot, counted: changed rows, model rows, snapshot records. */
+async function countChanges(snapshot: WarehouseSnapshot, model: string): Promise<{ rows: number; modelRows: number; records: number }> {
+  const counted = { rows: 0, modelRows: 0, records: 0 };
+  for await (const chunk of snapshot.changes(model, { primaryKey: 'id', columns: ['a'], signature: 's' })) {
+    for (const item of chunk) {
+      if (item.kind === 'row') counted.rows++;
+      if (item.kind === 'model') counted.modelRows += item.rows;
+      if (item.kind === 'snapshot') counted.records += item.count;
     }
-  }, 30_000);
+  }
+  return counted;
+}
+
+describe('a DuckDB change set', () => {
+  it('of several MB comes out whole with its counts, in slices where DuckDB runs out of memory (it failed the run)', () =>
+    withDuckDbSource(true, async (source) => {
+      const ops = source.snapshot!;
+      const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'big');
+      await snapshot.prepare();
+      // 300,000 model rows; the snapshot holds every other one (with another fingerprint) and 100,000 departed keys.
+      await ops.execute(`CREATE TABLE big_model AS SELECT i AS id, CAST(i AS VARCHAR) || '-' || repeat('x', 100) AS a FROM range(1, 300001) AS t(i)`);
+      await ops.execute(`INSERT INTO ${snapshot.table} SELECT ${ops.dialect.keySha256('id')}, 'old', '["x"]', 1, 'synced', 0, NULL FROM big_model WHERE id % 2 = 0`);
+      await ops.execute(`INSERT INTO ${snapshot.table} SELECT 'gone-' || CAST(i AS VARCHAR), 'old', '["x"]', 1, 'synced', 0, NULL FROM range(100000) AS t(i)`);
+      // Written to the file, as a warehouse's tables are (unwritten, they would fill the memory limit).
+      await ops.execute('CHECKPOINT');
+      expect(await countChanges(snapshot, 'SELECT * FROM big_model')).toEqual({ rows: 400_000, modelRows: 300_000, records: 250_000 });
+    }), 60_000);
+
+  it('of 1% of 1M rows comes out (a streamed UNION ALL of it and the counts never answered once it outgrew the result buffer)', () =>
+    withDuckDbSource(true, async (source) => {
+      const ops = source.snapshot!;
+      const d = ops.dialect;
+      const snapshot = new WarehouseSnapshot(source, 'audience_sync', 'one-percent');
+      await snapshot.prepare();
+      await ops.execute(`CREATE TABLE model AS SELECT i AS id, 'person' || CAST(i AS VARCHAR) || '@example.com' AS a FROM range(1, 1000001) AS t(i)`);
+      // The snapshot holds every row as synced; 1% of them with another fingerprint.
+      const fingerprint = fingerprintSql(d, signatureDigest('s'), ['a']);
+      await ops.execute(`INSERT INTO ${snapshot.table} SELECT ${d.keySha256('id')}, CASE WHEN id % 100 = 0 THEN 'old' ELSE ${fingerprint} END, '["x"]', 1, 'synced', 0, NULL FROM model`);
+      await ops.execute('CHECKPOINT');
+      expect(await countChanges(snapshot, 'SELECT * FROM model')).toEqual({ rows: 10_000, modelRows: 1_000_000, records: 1_000_000 });
+    }), 30_000);
 });
 
 describe('DuckDB opened read-only', () => {
-  it('reads a snapshot but refuses to write one, saying why', async () => {
-    const instance = await duckdb.start();
-    try {
-      await instance.exec(['CREATE TABLE t (id INTEGER)']);
-      const source = await openSource(instance.config, { name: 'warehouse' });
-      try {
-        await expect(new WarehouseSnapshot(source, 'audience_sync', 's').prepare()).rejects.toThrow(/open read-only \(no sync on this source has changeDetection: warehouse\)/);
-      } finally {
-        await source.close();
-      }
-    } finally {
-      await instance.stop();
-    }
-  });
+  it('reads a snapshot but refuses to write one, saying why', () =>
+    withDuckDbSource(false, async (source) => {
+      await expect(new WarehouseSnapshot(source, 'audience_sync', 's').prepare()).rejects.toThrow(/open read-only \(no sync on this source has changeDetection: warehouse\)/);
+    }));
 });
+
