@@ -260,6 +260,8 @@ export async function syncAdapters(
     ? new WarehouseJournal(snapshot, opts.flushRows, release)
     : new StateJournal(state, snapshot, opts.flushRows, release);
   if (opts.forPlan) await journal.snapshot.prepare();
+  // Whether this run changed the snapshot: the dashboard summary is read again only then (it scans the snapshot).
+  let changed = false;
   return {
     source: { ...base.source, changes: { read: (sql, o) => journal.snapshot.changes(sql, o) } },
     store: {
@@ -267,16 +269,22 @@ export async function syncAdapters(
       async *streamRecords() {
         // The records are in the warehouse: the change set carries the ones a run needs.
       },
-      applyRecordWrites: (_name, writes) => journal.write(writes),
+      applyRecordWrites: (_name, writes) => {
+        if (writes.length > 0) changed = true;
+        return journal.write(writes);
+      },
       async prepareRun(_name, warn) {
         await journal.snapshot.prepare();
         // From a snapshot in another schema: through our state, as a switch back and forth.
         if (recorded && recorded.schema !== schema) await moveToLocal(sync, source, state, recorded, warn);
-        if (recorded?.schema !== schema) await moveToWarehouse(sync, journal, state, warn);
+        if (recorded?.schema !== schema) {
+          await moveToWarehouse(sync, journal, state, warn);
+          changed = true;
+        }
         // A run that crashed after moving the records may have left them here too.
         else if ((await state.countRecords(sync.name)).total > 0) await state.clearRecords(sync.name);
         // Leftovers of a killed run: the change set must be computed against everything Meta acknowledged.
-        await journal.flush();
+        if ((await journal.flush()) > 0) changed = true;
       },
       async settleRun(_name, warn) {
         try {
@@ -285,6 +293,7 @@ export async function syncAdapters(
           warn(`could not apply this run's record writes to the snapshot ${journal.snapshot.name} (they are kept, and the next run applies them first): ${e instanceof Error ? e.message : String(e)}`);
           return;
         }
+        if (!changed && (await readSnapshotSummary(state, sync.name)) !== undefined) return;
         await refreshSnapshotSummary(state, journal.snapshot, sync.maxAttempts, GIVEN_UP_SAMPLES).catch((e: unknown) =>
           warn(`could not count the records of the snapshot ${journal.snapshot.name} for the dashboard: ${e instanceof Error ? e.message : String(e)}`),
         );

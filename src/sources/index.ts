@@ -187,6 +187,17 @@ function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
     ...(ops.cheapWrites === undefined ? {} : { cheapWrites: ops.cheapWrites }),
     execute: (sql, opts) => redacted(() => ops.execute(sql, opts), sqlIdentifiers(sql)),
     insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
+    ...(ops.queryAll === undefined
+      ? {}
+      : {
+          queryAll: async (sql: string) => {
+            try {
+              return await ops.queryAll!(sql);
+            } catch (err) {
+              throw redact.error(err, sqlIdentifiers(sql));
+            }
+          },
+        }),
   };
 }
 

@@ -25,6 +25,12 @@ export interface WireDialect {
   readonly parsers?: Readonly<Record<number, (text: string) => unknown>>;
   /** The product and version from `version()`. */
   serverInfo(version: string): string;
+  /**
+   * Rows are appended as one array per column, unnested by the server (PostgreSQL): one statement of
+   * a few parameters for any number of rows, several times faster than multi-row VALUES. Redshift
+   * has no such arrays.
+   */
+  readonly arrayInsert?: boolean;
 }
 
 /** `"schema"."table"`, and a schema created when missing (PostgreSQL and Redshift alike). */
@@ -47,14 +53,19 @@ export const POSTGRES_DIALECT: WireDialect = {
     // md5() hashes the text's bytes in the database encoding (UTF-8 for any database a model reads text from) and returns lowercase hex.
     md5Hex: (text) => `md5(${text})`,
     valueText: (expr) => `CAST(${expr} AS TEXT)`,
+    // hashtextextended: PostgreSQL's own hash of text (the one hash partitioning keeps stable), ~0.1 µs a call.
+    rowHash: (texts, seeds) => `(${texts.map((t, i) => `COALESCE(hashtextextended(${t}, ${seeds[i]![0]}), ${seeds[i]![1]})`).join(' # ')})`,
   },
   // One consistent snapshot of the model, and a model cannot change the warehouse.
   begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
   declareCursor: (cursor, query) => `DECLARE ${cursor} NO SCROLL CURSOR FOR ${query}`,
   serverInfo: (version) => /^PostgreSQL [^\s,]+/.exec(version)?.[0] ?? version,
+  arrayInsert: true,
 };
 
 const APPLICATION_NAME = 'audience-sync source';
+/** work_mem of a session that computes change sets (warehouse change detection): a hash of a few hundred MB per 10M rows. */
+const CHANGE_SET_WORK_MEM = '256MB';
 
 const OID = { bool: 16, json: 114, int8: 20, int2: 21, int4: 23, oid: 26, float4: 700, float8: 701, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700, jsonb: 3802 } as const;
 
@@ -266,18 +277,62 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     try {
       return await fn();
     } catch (err) {
+      // A statement sequence that opened a transaction (applying the journal) left it aborted.
+      if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
       // The schema the statement names (its first quoted name), for the GRANT to ask for.
       const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
       throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
     }
   }
 
+  let tuned = false;
+  /** Each table's column types, for the arrays insertArrays sends (the tables are ours: their types do not change during a run). */
+  const columnTypes = new Map<string, Map<string, string>>();
+
+  /** `INSERT ... SELECT * FROM unnest($1::type[], ...)`: a column's values as one array parameter. */
+  async function insertArrays(table: string, columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | null>>): Promise<void> {
+    let types = columnTypes.get(table);
+    if (!types) {
+      const { rows: described } = await client.query<{ name: string; type: string }>(
+        'SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped',
+        [table],
+      );
+      types = new Map(described.map((c) => [c.name, c.type]));
+      columnTypes.set(table, types);
+    }
+    const arrays = columns.map((name, c) => {
+      if (!types.has(name)) throw new SourceError(`${label}: the table ${table} has no column ${name}`);
+      return rows.map((row) => row[c] ?? null);
+    });
+    const casts = columns.map((name, c) => `$${c + 1}::${types.get(name)}[]`);
+    await client.query(`INSERT INTO ${table} (${columns.map(quoteIdent).join(', ')}) SELECT * FROM unnest(${casts.join(', ')})`, arrays);
+  }
+
   const snapshot: SnapshotOps = {
     dialect: dialect.sql,
+    ...(dialect.arrayInsert ? { cheapWrites: true } : {}),
+    queryAll: async (sql) => {
+      usable();
+      if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
+      try {
+        if (!tuned) {
+          // For this session's change-set statements: JIT spent 2 s compiling each (more than it saved);
+          // the default 4 MB made the check sort on disk and the match join in dozens of batches; and
+          // the planner, which takes a few thousand buckets for a million groups, ran the check's
+          // scans in one process unless handing rows to the leader is free.
+          await client.query(`SET jit = off; SET work_mem = '${CHANGE_SET_WORK_MEM}'; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0`);
+          tuned = true;
+        }
+        return (await client.query<Row>(sql)).rows;
+      } catch (err) {
+        throw fail('could not run the model', err);
+      }
+    },
     execute: (sql) => write(sql, async () => void (await client.query(sql))),
     insertRows: (table, columns, rows) =>
       write(table, async () => {
         if (rows.length === 0) return;
+        if (dialect.arrayInsert) return insertArrays(table, columns, rows);
         const names = columns.map(quoteIdent).join(', ');
         // Bounded statements: PostgreSQL takes at most 65,535 parameters; one transaction for them all.
         const perStatement = Math.max(1, Math.min(1000, Math.floor(30_000 / Math.max(1, columns.length))));

@@ -4,6 +4,7 @@
 // from the source's SnapshotDialect, within the features every warehouse (and test server) runs.
 import { createHash } from 'node:crypto';
 import { snapshotTableName } from '../config/index.js';
+import { BUCKETS, checkResult, fingerprintHashes, fingerprintText, hashing, matchChangedSql, matchCheckSql, mergeMatched } from './snapshot-match.js';
 import { errorText, modelAsSubquery, type KeyRange } from './sql.js';
 import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Source } from './types.js';
 
@@ -96,12 +97,17 @@ export function signatureDigest(signature: string): string {
 }
 
 /**
- * The fingerprint of a model row in SQL: the MD5 of the signature digest and every mapped column's
- * text form, each length-prefixed (`<length>:<text>`) or `n` for NULL. The encoding is unambiguous
- * (a value starts with a digit, NULL with `n`, and the length says where the text ends), and costs a
- * third less than one with separators between the values.
+ * The fingerprint of a model row in SQL. Where the dialect has a cheap row hash (PostgreSQL), two
+ * 64-bit hashes of the key's and the values' text forms (see snapshot-match.ts). Elsewhere the MD5 of
+ * the signature digest and every mapped column's text form, each length-prefixed (`<length>:<text>`)
+ * or `n` for NULL: an unambiguous encoding (a value starts with a digit, NULL with `n`, and the length
+ * says where the text ends), a third cheaper than one with separators, the same on every warehouse.
  */
-export function fingerprintSql(d: SnapshotDialect, digest: string, columns: readonly string[]): string {
+export function fingerprintSql(d: SnapshotDialect, digest: string, key: string, columns: readonly string[]): string {
+  if (hashing(d)) {
+    const { a, b } = fingerprintHashes(d, digest, [key, ...columns]);
+    return fingerprintText(d, a, b);
+  }
   const encoded = columns.map((c) => {
     const text = d.valueText(d.quote(c));
     return `COALESCE(CAST(LENGTH(${text}) AS ${d.textType}) || ':' || ${text}, 'n')`;
@@ -148,7 +154,7 @@ export function changeSetSql(
   const notDuplicate = (key: string) => (p.duplicates ? ` AND ${key} NOT IN (SELECT ${q('pk')} FROM (${duplicates}) AS ${q('d')})` : '');
   // The raw key comes along to fetch the changed rows by: matching it costs nothing, hashing every key again would.
   const inRange = (key: string) => (p.range ? ` AND ${key} >= '${p.range.from}'${p.range.to === undefined ? '' : ` AND ${key} < '${p.range.to}'`}` : '');
-  const fingerprinted = `SELECT ${pk} AS ${q('m_key')}, ${keyHash} AS ${q('m_pk')}, ${fingerprintSql(d, p.digest, p.columns)} AS ${q('m_fp')} FROM ${from} WHERE ${pk} IS NOT NULL${inRange(keyHash)}`;
+  const fingerprinted = `SELECT ${pk} AS ${q('m_key')}, ${keyHash} AS ${q('m_pk')}, ${fingerprintSql(d, p.digest, p.primaryKey, p.columns)} AS ${q('m_fp')} FROM ${from} WHERE ${pk} IS NOT NULL${inRange(keyHash)}`;
   const snapshotSlice = p.range ? `(SELECT * FROM ${snapshot} WHERE ${q('pk_hash')} IS NOT NULL${inRange(q('pk_hash'))})` : snapshot;
   const narrowSnapshot = `SELECT ${q('pk_hash')}, ${q('fingerprint')}, ${q('status')}, CASE WHEN ${q('cells')} IS NULL THEN 0 ELSE 1 END AS ${q('has_cells')} FROM ${snapshotSlice} AS ${q('t')}`;
   // New, changed, not synced, or departed.
@@ -162,7 +168,7 @@ export function changeSetSql(
   const branches =
     p.empty && !p.duplicates
       ? [
-          `SELECT ${[`${keyHash} AS ${q('pk_hash')}`, `'c' AS ${q('kind')}`, ...p.columns.map((name, i) => `${q(name)} AS ${q(modelColumns[i]!)}`), `${fingerprintSql(d, p.digest, p.columns)} AS ${q('m_fp')}`, ...nulls(['s_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), ...nulls(['n', 'n2'], I)].join(', ')}` +
+          `SELECT ${[`${keyHash} AS ${q('pk_hash')}`, `'c' AS ${q('kind')}`, ...p.columns.map((name, i) => `${q(name)} AS ${q(modelColumns[i]!)}`), `${fingerprintSql(d, p.digest, p.primaryKey, p.columns)} AS ${q('m_fp')}`, ...nulls(['s_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T), ...nulls(['n', 'n2'], I)].join(', ')}` +
             ` FROM ${from} WHERE ${pk} IS NOT NULL${inRange(keyHash)}`,
         ]
       : [
@@ -207,6 +213,12 @@ function cutSlice(from: number, to: number, parts: number): Array<[number, numbe
 /** The warehouse ran out of memory (DuckDB; its streaming reads report a failure without its text). */
 function outOfMemory(err: unknown): boolean {
   return /out of memory|stopped with an error after 0 rows/i.test(errorText(err));
+}
+
+async function allRows(chunks: AsyncIterable<Row[]>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for await (const chunk of chunks) rows.push(...chunk);
+  return rows;
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -358,18 +370,36 @@ export class WarehouseSnapshot {
     const available = described.map((c) => c.name);
     const resolve = (name: string) => this.source.findColumn(name, available) ?? name;
     const columns = o.columns.map(resolve);
-    const held = await this.count();
+    const hashes = hashing(this.d);
+    // The record count only where slices need it: counting a 10M-record snapshot is a scan of its own.
+    const held = hashes ? ((await this.hasRecords()) ? 1 : 0) : await this.count();
     const base = { primaryKey: resolve(o.primaryKey), columns, digest: signatureDigest(o.signature), duplicates: o.duplicates ?? false, empty: held === 0 };
     const read = (sql: string) => this.source.stream(sql, o.chunkRows === undefined ? {} : { chunkRows: o.chunkRows });
     const statements = (range?: KeyRange) => changeSetSql(this.d, model, this.table, { ...base, ...(range ? { range } : {}) });
+    const items = async function* (rows: AsyncIterable<Row[]>): AsyncGenerator<ChangeItem[]> {
+      for await (const chunk of rows) yield chunk.map((r) => changeItem(r, o.columns));
+    };
+    if (hashing(this.d) && !base.duplicates && !base.empty) {
+      // Matching fingerprints (see snapshot-match.ts): the check and the counts, then the buckets that differ.
+      const check = matchCheckSql(this.d, model, this.table, base);
+      const whole = (sql: string) => (this.ops.queryAll ? this.ops.queryAll(sql) : allRows(read(sql)));
+      const { buckets, counts } = checkResult(await whole(check.rows), await whole(check.records));
+      if (buckets.length > 0) {
+        // Most buckets differ (a bulk change): looking at every one costs less than filtering them.
+        const only = buckets.length > BUCKETS / 2 ? {} : { buckets };
+        yield* items(mergeMatched(read(matchChangedSql(this.d, model, this.table, { ...base, ...only }))));
+      }
+      yield counts.map((r) => changeItem(r, o.columns));
+      return;
+    }
     const firstCut = Math.max(4, Math.ceil(held / SLICE_RECORDS));
     const readChanged = async function* (span?: [number, number]): AsyncGenerator<ChangeItem[]> {
       let yielded = false;
       try {
         for (const sql of statements(span && keySlice(...span)).changed) {
-          for await (const chunk of read(sql)) {
+          for await (const chunk of items(read(sql))) {
             yielded = true;
-            yield chunk.map((r) => changeItem(r, o.columns));
+            yield chunk;
           }
         }
         return;
@@ -380,7 +410,13 @@ export class WarehouseSnapshot {
       for (const slice of cutSlice(from, to, span ? 4 : firstCut)) yield* readChanged(slice);
     };
     yield* readChanged();
-    for await (const chunk of read(statements().counts)) yield chunk.map((r) => changeItem(r, o.columns));
+    yield* items(read(statements().counts));
+  }
+
+  /** Whether the snapshot holds any record (a first read of one row, not a count). */
+  private async hasRecords(): Promise<boolean> {
+    for await (const chunk of this.source.stream(`SELECT 1 AS ${this.d.quote('one')} FROM ${this.table} LIMIT 1`)) return chunk.length > 0;
+    return false;
   }
 
   /** How many records the snapshot holds (0 when its table is missing is not assumed: that throws). */
