@@ -339,9 +339,12 @@ export class WarehouseSnapshot {
       this.ops.execute(
         [
           'BEGIN TRANSACTION',
+          // Both tables grew since the planner last looked (a first sync's snapshot from nothing to millions).
+          ...(this.d.analyze ? [this.d.analyze(this.journal)] : []),
           `DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo})`,
           `INSERT INTO ${this.table} (${columns}) SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`,
           `DELETE FROM ${this.journal} WHERE ${upTo}`,
+          ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
           'COMMIT',
         ].join(';\n'),
         { light: true },
@@ -353,6 +356,7 @@ export class WarehouseSnapshot {
   private async applyStage(): Promise<void> {
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
+    if (this.d.analyze) await this.ops.execute(this.d.analyze(this.stage));
     await this.ops.execute(`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.stage})`);
     await this.ops.execute(`INSERT INTO ${this.table} (${columns}) SELECT ${columns} FROM ${this.stage} WHERE ${q('op')} = 'upsert'`);
     await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
@@ -370,28 +374,14 @@ export class WarehouseSnapshot {
     const available = described.map((c) => c.name);
     const resolve = (name: string) => this.source.findColumn(name, available) ?? name;
     const columns = o.columns.map(resolve);
-    const hashes = hashing(this.d);
     // The record count only where slices need it: counting a 10M-record snapshot is a scan of its own.
-    const held = hashes ? ((await this.hasRecords()) ? 1 : 0) : await this.count();
+    const held = hashing(this.d) ? ((await this.hasRecords()) ? 1 : 0) : await this.count();
     const base = { primaryKey: resolve(o.primaryKey), columns, digest: signatureDigest(o.signature), duplicates: o.duplicates ?? false, empty: held === 0 };
     const read = (sql: string) => this.source.stream(sql, o.chunkRows === undefined ? {} : { chunkRows: o.chunkRows });
     const statements = (range?: KeyRange) => changeSetSql(this.d, model, this.table, { ...base, ...(range ? { range } : {}) });
     const items = async function* (rows: AsyncIterable<Row[]>): AsyncGenerator<ChangeItem[]> {
       for await (const chunk of rows) yield chunk.map((r) => changeItem(r, o.columns));
     };
-    if (hashing(this.d) && !base.duplicates && !base.empty) {
-      // Matching fingerprints (see snapshot-match.ts): the check and the counts, then the buckets that differ.
-      const check = matchCheckSql(this.d, model, this.table, base);
-      const whole = (sql: string) => (this.ops.queryAll ? this.ops.queryAll(sql) : allRows(read(sql)));
-      const { buckets, counts } = checkResult(await whole(check.rows), await whole(check.records));
-      if (buckets.length > 0) {
-        // Most buckets differ (a bulk change): looking at every one costs less than filtering them.
-        const only = buckets.length > BUCKETS / 2 ? {} : { buckets };
-        yield* items(mergeMatched(read(matchChangedSql(this.d, model, this.table, { ...base, ...only }))));
-      }
-      yield counts.map((r) => changeItem(r, o.columns));
-      return;
-    }
     const firstCut = Math.max(4, Math.ceil(held / SLICE_RECORDS));
     const readChanged = async function* (span?: [number, number]): AsyncGenerator<ChangeItem[]> {
       let yielded = false;
@@ -409,8 +399,31 @@ export class WarehouseSnapshot {
       const [from, to] = span ?? [0, KEY_STEPS];
       for (const slice of cutSlice(from, to, span ? 4 : firstCut)) yield* readChanged(slice);
     };
-    yield* readChanged();
-    yield* items(read(statements().counts));
+    if (!hashing(this.d) || base.duplicates || base.empty) {
+      yield* readChanged();
+      yield* items(read(statements().counts));
+      return;
+    }
+    // Matching fingerprints (see snapshot-match.ts): the check and the counts, then the buckets that differ.
+    const check = matchCheckSql(this.d, model, this.table, base);
+    const whole = (sql: string) => (this.ops.queryAll ? this.ops.queryAll(sql) : allRows(read(sql)));
+    const { buckets, counts } = checkResult(await whole(check.rows), await whole(check.records));
+    if (buckets.length > 0) {
+      // Most buckets differ (a bulk change): looking at every one costs less than filtering them.
+      const only = buckets.length > BUCKETS / 2 ? {} : { buckets };
+      let yielded = false;
+      try {
+        for await (const chunk of items(mergeMatched(read(matchChangedSql(this.d, model, this.table, { ...base, ...only }))))) {
+          yielded = true;
+          yield chunk;
+        }
+      } catch (err) {
+        if (yielded || !outOfMemory(err)) throw err;
+        // DuckDB out of memory matching a bulk change: the join by key hash, which reads in slices.
+        yield* readChanged();
+      }
+    }
+    yield counts.map((r) => changeItem(r, o.columns));
   }
 
   /** Whether the snapshot holds any record (a first read of one row, not a count). */

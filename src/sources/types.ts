@@ -103,6 +103,12 @@ export interface SnapshotDialect extends SqlDialect {
    * values, and change sets are found by matching fingerprints (see snapshot-match.ts).
    */
   rowHash?(texts: readonly string[], seeds: ReadonlyArray<readonly [bigint, bigint]>): string;
+  /**
+   * The statement that refreshes a table's statistics, where the planner needs them (PostgreSQL: a
+   * journal that grew from nothing to 1M entries since autovacuum last looked was joined by sorting,
+   * and one application ran for minutes instead of seconds).
+   */
+  analyze?(table: string): string;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */

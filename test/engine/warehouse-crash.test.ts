@@ -118,10 +118,10 @@ describe('SIGKILL with warehouse change detection on PostgreSQL, inside an appli
       const count = async () => Number((await admin.query(`select count(*) as n from ${STATE_SCHEMA}.audience_sync_loyalty`)).rows[0].n);
       // An application after the first: its deletes hit records an earlier one wrote (the pending intents of the batch then in flight).
       const appending = async () =>
-        (await admin.query(`select 1 from pg_stat_activity where state = 'active' and query like 'INSERT INTO "${STATE_SCHEMA}"."audience_sync_loyalty"%'`)).rowCount! > 0 && (await count()) > 0;
+        (await admin.query(`select 1 from pg_stat_activity where state = 'active' and query like '%INSERT INTO "${STATE_SCHEMA}"."audience_sync_loyalty" (%'`)).rowCount! > 0 && (await count()) > 0;
       await until(appending, 'an application of the journal after the first');
-      // The records of this application were deleted; their new rows wait behind the trigger.
-      const held = await count();
+      // The application's transaction deleted the records it replaces; their new rows wait behind the trigger.
+      const held = Number((await admin.query(`select count(*) as n from ${STATE_SCHEMA}.audience_sync_loyalty where status = 'synced'`)).rows[0].n);
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       const members = w.emulator.control.members(w.audienceId).length;
