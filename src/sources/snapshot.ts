@@ -4,7 +4,7 @@
 // from the source's SnapshotDialect, within the features every warehouse (and test server) runs.
 import { createHash } from 'node:crypto';
 import { snapshotTableName } from '../config/index.js';
-import { BUCKETS, checkResult, fingerprintHashes, fingerprintText, hashing, matchChangedSql, matchCheckSql, mergeMatched } from './snapshot-match.js';
+import { BUCKETS, bucketTable, checkResult, fingerprintHashes, fingerprintText, hashing, matchChangedSql, matchCheckSql, mergeMatched } from './snapshot-match.js';
 import { errorText, modelAsSubquery, type KeyRange } from './sql.js';
 import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Source } from './types.js';
 
@@ -240,6 +240,8 @@ export class WarehouseSnapshot {
   readonly stage: string;
   /** The journal table, used where writes are cheap (journalHere). */
   readonly journal: string;
+  /** The fingerprint check's record side, kept where the dialect says so (keepsBuckets). */
+  readonly buckets: string;
   private readonly d: SnapshotDialect;
   private readonly ops: SnapshotOps;
 
@@ -255,11 +257,16 @@ export class WarehouseSnapshot {
     this.table = this.d.table(schema, snapshotTableName(sync));
     this.stage = this.d.table(schema, `${snapshotTableName(sync)}_stage`);
     this.journal = this.d.table(schema, `${snapshotTableName(sync)}_journal`);
+    this.buckets = this.d.table(schema, `${snapshotTableName(sync)}_buckets`);
   }
 
   /** A run's record writes go to the journal table here, not through our state store (see SnapshotOps.cheapWrites). */
   get journalHere(): boolean {
     return this.ops.cheapWrites === true;
+  }
+
+  private get keepsBuckets(): boolean {
+    return hashing(this.d) && this.d.keepsBuckets === true;
   }
 
   /** `schema.table`, unquoted, for messages. */
@@ -271,7 +278,9 @@ export class WarehouseSnapshot {
   async clear(): Promise<void> {
     await this.write(async () => {
       if (this.journalHere) await this.ops.execute(`DELETE FROM ${this.journal} WHERE TRUE`);
+      if (this.keepsBuckets) await this.ops.execute(bucketTable.invalidate(this.buckets));
       await this.ops.execute(`DELETE FROM ${this.table} WHERE TRUE`);
+      if (this.keepsBuckets) await this.ops.execute(bucketTable.startEmpty(this.d, this.buckets, this.table));
     });
   }
 
@@ -285,6 +294,10 @@ export class WarehouseSnapshot {
       await this.ops.execute(this.createTable(this.table, SNAPSHOT_COLUMNS));
       await this.ops.execute(this.createTable(this.stage, STAGE_COLUMNS));
       if (this.journalHere) await this.ops.execute(this.createTable(this.journal, JOURNAL_COLUMNS));
+      if (this.keepsBuckets) {
+        await this.ops.execute(bucketTable.create(this.d, this.buckets));
+        await this.ops.execute(bucketTable.startEmpty(this.d, this.buckets, this.table));
+      }
     } catch (err) {
       // The schema is missing: what stopped its creation is what to fix.
       if (schemaError !== undefined && /not exist|not found/i.test(errorText(err))) throw this.failure(`cannot create the state schema ${this.schema} for the snapshot of sync "${this.sync}": ${errorText(schemaError)}`, schemaError);
@@ -335,14 +348,19 @@ export class WarehouseSnapshot {
     // The newest entry per key: the one with the key's highest sequence number (a key has one entry per number).
     const newest = `SELECT ${q('pk_hash')} AS ${q('k')}, MAX(${q('seq')}) AS ${q('n')} FROM ${this.journal} WHERE ${upTo} GROUP BY ${q('pk_hash')}`;
     const entry = (c: string) => `${q('j')}.${q(c)}`;
+    const keys = `SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo}`;
+    const rows = `SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`;
+    const replace =
+      hashing(this.d) && this.keepsBuckets
+        ? [bucketTable.apply(this.d, this.buckets, this.table, keys, { columns, rows }), bucketTable.compact(this.d, this.buckets)]
+        : [`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`, `INSERT INTO ${this.table} (${columns}) ${rows}`];
     await this.write(() =>
       this.ops.execute(
         [
           'BEGIN TRANSACTION',
           // Both tables grew since the planner last looked (a first sync's snapshot from nothing to millions).
           ...(this.d.analyze ? [this.d.analyze(this.journal)] : []),
-          `DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo})`,
-          `INSERT INTO ${this.table} (${columns}) SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`,
+          ...replace,
           `DELETE FROM ${this.journal} WHERE ${upTo}`,
           ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
           'COMMIT',
@@ -350,6 +368,7 @@ export class WarehouseSnapshot {
         { light: true },
       ),
     );
+    if (this.d.vacuum) await this.write(() => this.ops.execute(this.d.vacuum!(this.journal)));
   }
 
   /** Stage → snapshot: every staged key replaced, deletes dropped; the stage emptied. */
@@ -357,6 +376,8 @@ export class WarehouseSnapshot {
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
     if (this.d.analyze) await this.ops.execute(this.d.analyze(this.stage));
+    // These writes do not keep the bucket table: the next check sums the snapshot again.
+    if (this.keepsBuckets) await this.ops.execute(bucketTable.invalidate(this.buckets));
     await this.ops.execute(`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (SELECT ${q('pk_hash')} FROM ${this.stage})`);
     await this.ops.execute(`INSERT INTO ${this.table} (${columns}) SELECT ${columns} FROM ${this.stage} WHERE ${q('op')} = 'upsert'`);
     await this.ops.execute(`DELETE FROM ${this.stage} WHERE TRUE`);
@@ -407,7 +428,7 @@ export class WarehouseSnapshot {
     // Matching fingerprints (see snapshot-match.ts): the check and the counts, then the buckets that differ.
     const check = matchCheckSql(this.d, model, this.table, base);
     const whole = (sql: string) => (this.ops.queryAll ? this.ops.queryAll(sql) : allRows(read(sql)));
-    const { buckets, counts } = checkResult(await whole(check.rows), await whole(check.records));
+    const { buckets, counts } = checkResult(await whole(check.rows), await whole(this.keepsBuckets ? await this.keptBuckets() : check.records));
     if (buckets.length > 0) {
       // Most buckets differ (a bulk change): looking at every one costs less than filtering them.
       const only = buckets.length > BUCKETS / 2 ? {} : { buckets };
@@ -424,6 +445,17 @@ export class WarehouseSnapshot {
       }
     }
     yield counts.map((r) => changeItem(r, o.columns));
+  }
+
+  /** The statement reading the bucket table, summed from the snapshot first when it is not whole. */
+  private async keptBuckets(): Promise<string> {
+    if (!hashing(this.d)) throw new Error('unreachable: only a hashing dialect keeps buckets');
+    const whole = (await allRows(this.source.stream(bucketTable.whole(this.d, this.buckets)))).some((r) => num(r.n) > 0);
+    if (!whole) {
+      const d = this.d;
+      await this.write(() => this.ops.execute(['BEGIN TRANSACTION', ...bucketTable.rebuild(d, this.buckets, this.table), 'COMMIT'].join(';\n')));
+    }
+    return bucketTable.read(this.d, this.buckets);
   }
 
   /** Whether the snapshot holds any record (a first read of one row, not a count). */
@@ -509,6 +541,7 @@ export class WarehouseSnapshot {
   async drop(): Promise<void> {
     await this.write(async () => {
       await this.ops.execute(`DROP TABLE IF EXISTS ${this.journal}`);
+      if (this.keepsBuckets) await this.ops.execute(`DROP TABLE IF EXISTS ${this.buckets}`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${this.stage}`);
       await this.ops.execute(`DROP TABLE IF EXISTS ${this.table}`);
     });

@@ -109,6 +109,18 @@ export interface SnapshotDialect extends SqlDialect {
    * and one application ran for minutes instead of seconds).
    */
   analyze?(table: string): string;
+  /**
+   * The statement that gives back a table's deleted rows' space, where deleted rows stay in it
+   * (PostgreSQL: a journal emptied 20 times by a 10M-row first sync held 8M dead rows that every
+   * application scanned again). Run outside a transaction.
+   */
+  vacuum?(table: string): string;
+  /**
+   * The fingerprint check's record side is kept in a table beside the snapshot, updated by each
+   * application of the journal (see bucketTable in snapshot-match.ts), rather than summed from the
+   * snapshot each run: PostgreSQL, whose scan of a 10M-record snapshot took 6.5 s of a no-change rerun.
+   */
+  readonly keepsBuckets?: boolean;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */

@@ -252,6 +252,9 @@ describe('a PostgreSQL change set (fingerprints matched in buckets)', () => {
     await snapshot.prepare();
     // The snapshot holds every person as Meta acknowledged them.
     await ops.execute(`INSERT INTO ${snapshot.table} SELECT ${d.keySha256('id')}, ${fingerprintSql(d, signatureDigest('s'), 'id', ['a'])}, '["x"]', 1, 'synced', 0, NULL FROM people`);
+    // Written by hand, not by an application: the bucket table no longer holds the snapshot, and says so.
+    const byHand = () => ops.execute(`DELETE FROM ${snapshot.buckets} WHERE TRUE`);
+    await byHand();
     expect(await changesOf(snapshot)).toMatchObject({ added: new Set(), changed: new Set(), departed: new Set(), modelRows: 20_000, records: 20_000 });
 
     const key = async (id: number) => {
@@ -266,6 +269,7 @@ describe('a PostgreSQL change set (fingerprints matched in buckets)', () => {
     // A record still pending, and one moved from local state (its fingerprint is a local one).
     await ops.execute(`UPDATE ${snapshot.table} SET status = 'pending' WHERE pk_hash = '${await key(31)}'`);
     await ops.execute(`UPDATE ${snapshot.table} SET fingerprint = '${'ab'.repeat(32)}' WHERE pk_hash = '${await key(32)}'`);
+    await byHand();
     const few = await changesOf(snapshot);
     expect(few).toEqual({
       added: new Set([await key(20001), await key(20002)]),
