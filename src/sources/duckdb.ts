@@ -32,6 +32,8 @@ export const DUCKDB_SQL: SnapshotDialect = {
   // hash(seed, texts...): DuckDB's own 64-bit hash of the values, combined in order (each hash
   // multiplied before the next is mixed in, so swapped values differ; NULL hashes apart from ''),
   // moved into BIGINT's range for the check's signed arithmetic. Vectorized: ~20x cheaper than md5().
+  rowId: 'rowid',
+  rowIdIn: (subquery) => `rowid IN (${subquery})`,
   rowHash: (texts, seeds) => `CAST(CAST(hash(CAST(${seeds[0]![0]} AS BIGINT), ${texts.join(', ')}) AS HUGEINT) - 9223372036854775808 AS BIGINT)`,
 };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';

@@ -57,6 +57,9 @@ export const POSTGRES_DIALECT: WireDialect = {
     analyze: (table) => `ANALYZE ${table}`,
     vacuum: (table) => `VACUUM ${table}`,
     keepsBuckets: true,
+    rowId: 'ctid',
+    // = ANY(ARRAY(...)): a TID scan fetches those rows, where IN (...) would scan the whole table.
+    rowIdIn: (subquery) => `ctid = ANY(ARRAY(${subquery}))`,
     rowHash: (texts, seeds) => `(${texts.map((t, i) => `COALESCE(hashtextextended(${t}, ${seeds[i]![0]}), ${seeds[i]![1]})`).join(' # ')})`,
   },
   // One consistent snapshot of the model, and a model cannot change the warehouse.
@@ -278,6 +281,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     usable();
     if (streaming) throw new SourceError(`${label}: the state schema cannot be written while a model is being read from this source`);
     try {
+      await tuneForSnapshot();
       return await fn();
     } catch (err) {
       // A statement sequence that opened a transaction (applying the journal) left it aborted.
@@ -289,6 +293,17 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
   }
 
   let tuned = false;
+  /**
+   * Settings of this session once it works on warehouse change detection's tables (never for a
+   * model read in local mode): JIT spent 2 s compiling each change-set statement, more than it saved;
+   * and with the default 4 MB a journal application's hash join of 200k keys wrote the 10M-record
+   * snapshot to temporary files in batches, as did the match's join of 10M fingerprints.
+   */
+  async function tuneForSnapshot(): Promise<void> {
+    if (tuned) return;
+    await client.query(`SET jit = off; SET work_mem = '${CHANGE_SET_WORK_MEM}'`);
+    tuned = true;
+  }
   /** Each table's column types, for the arrays insertArrays sends (the tables are ours: their types do not change during a run). */
   const columnTypes = new Map<string, Map<string, string>>();
 
@@ -318,16 +333,13 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
       usable();
       if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
       try {
-        if (!tuned) {
-          // For this session's change-set statements: JIT spent 2 s compiling each (more than it saved);
-          // the default 4 MB made the match join in dozens of batches; and the planner, which takes
-          // the check's 4,096 buckets for 10M groups, sorted 10M rows on disk to group them (8 s of
-          // 4 s hashing) and used one process unless sorts are off and handing rows over is free.
-          await client.query(`SET jit = off; SET work_mem = '${CHANGE_SET_WORK_MEM}'; SET enable_sort = off; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0`);
-          tuned = true;
-        }
-        return (await client.query<Row>(sql)).rows;
+        await tuneForSnapshot();
+        // The planner takes the check's 4,096 buckets for 10M groups: it sorted 10M rows on disk to
+        // group them, in one process, unless sorts are off and handing rows over costs nothing.
+        const results = (await client.query<Row>(`BEGIN; SET LOCAL enable_sort = off; SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; ${sql}; COMMIT`)) as unknown as Array<{ rows: Row[] }>;
+        return results[4]!.rows;
       } catch (err) {
+        if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
         throw fail('could not run the model', err);
       }
     },

@@ -103,6 +103,9 @@ export interface SnapshotDialect extends SqlDialect {
    * values, and change sets are found by matching fingerprints (see snapshot-match.ts).
    */
   rowHash?(texts: readonly string[], seeds: ReadonlyArray<readonly [bigint, bigint]>): string;
+  /** With rowHash: a row's id within a statement (PostgreSQL ctid, DuckDB rowid), and rows whose id a subquery gives. */
+  readonly rowId?: string;
+  rowIdIn?(subquery: string): string;
   /**
    * The statement that refreshes a table's statistics, where the planner needs them (PostgreSQL: a
    * journal that grew from nothing to 1M entries since autovacuum last looked was joined by sorting,
