@@ -52,8 +52,8 @@ describe('doctor: the grants warehouse change detection needs (real process, rea
     await admin.query('grant create on schema audience_sync to reader');
     r = await doctor();
     expect(r.stdout).toMatch(/✓ sync loyalty: state schema: audience-sync can create, write and read its snapshot audience_sync\.audience_sync_loyalty \(0 records\)/);
-    // The probe table is gone again.
+    // The probe table is gone again; the snapshot's own tables stay.
     const { rows } = await admin.query(`select table_name from information_schema.tables where table_schema = 'audience_sync' order by 1`);
-    expect(rows.map((t: { table_name: string }) => t.table_name)).toEqual(['audience_sync_loyalty', 'audience_sync_loyalty_stage']);
+    expect(rows.map((t: { table_name: string }) => t.table_name)).toEqual(['audience_sync_loyalty', 'audience_sync_loyalty_buckets', 'audience_sync_loyalty_journal', 'audience_sync_loyalty_stage']);
   });
 });
