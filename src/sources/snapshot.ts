@@ -97,7 +97,7 @@ export function signatureDigest(signature: string): string {
 }
 
 /**
- * The fingerprint of a model row in SQL. Where the dialect has a cheap row hash (PostgreSQL), two
+ * The fingerprint of a model row in SQL. Where the dialect has a cheap row hash (DuckDB, PostgreSQL), two
  * 64-bit hashes of the key's and the values' text forms (see snapshot-match.ts). Elsewhere the MD5 of
  * the signature digest and every mapped column's text form, each length-prefixed (`<length>:<text>`)
  * or `n` for NULL: an unambiguous encoding (a value starts with a digit, NULL with `n`, and the length
@@ -351,7 +351,7 @@ export class WarehouseSnapshot {
     const keys = `SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo}`;
     const rows = `SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`;
     const replace =
-      hashing(this.d) && this.keepsBuckets
+      this.keepsBuckets && hashing(this.d)
         ? [bucketTable.apply(this.d, this.buckets, this.table, keys, { columns, rows }), bucketTable.compact(this.d, this.buckets)]
         : [`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`, `INSERT INTO ${this.table} (${columns}) ${rows}`];
     await this.write(() =>
