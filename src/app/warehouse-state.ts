@@ -80,7 +80,8 @@ export async function refreshSnapshotSummary(state: StateStore, snapshot: Wareho
     if (status === 'synced' || status === 'pending' || status === 'failed') records[status] += count;
     records.total += count;
   }
-  const givenUp = await snapshotGivenUp(snapshot).givenUp(snapshot.sync, { maxAttempts, sampleSize });
+  // Given-up records are failed ones: with none, no scan of the snapshot for them.
+  const givenUp = records.failed === 0 ? { count: 0, byReason: [], samples: [] } : await snapshotGivenUp(snapshot).givenUp(snapshot.sync, { maxAttempts, sampleSize });
   const summary: SnapshotSummary = {
     records,
     givenUp: { count: givenUp.count, byReason: givenUp.byReason, samples: givenUp.samples.map((r) => ({ pk: r.pk, cells: r.cells, attempts: r.attempts, lastError: r.lastError })) },
@@ -204,6 +205,8 @@ export class StateJournal implements Journal {
 export class WarehouseJournal implements Journal {
   private pending = 0;
   private seq: number | undefined;
+  /** An application running beside the appends (snapshot.appliesAside), and the entries it applies. */
+  private applying: { done: Promise<void>; entries: number } | undefined;
 
   constructor(
     readonly snapshot: WarehouseSnapshot,
@@ -219,10 +222,23 @@ export class WarehouseJournal implements Journal {
     for (const w of writes) latest.set(w.pk, w.op === 'delete' ? { op: 'delete', pk: w.pk } : snapshotWrite(w));
     await this.snapshot.appendJournal([...latest.values()], this.seq);
     this.pending += writes.length;
-    if (this.pending >= this.flushRows) await this.flush();
+    if (this.pending < this.flushRows) return;
+    if (!this.snapshot.appliesAside) {
+      await this.flush();
+      return;
+    }
+    // While delivery goes on (a 10M-row PostgreSQL first sync waited 7 s for each of its last
+    // applications); one at a time, so the journal holds at most two applications' entries.
+    const entries = await this.settleAside();
+    const done = this.snapshot.applyJournal(this.seq, { aside: true });
+    // Its failure surfaces where it is awaited (the next application, or flush).
+    done.catch(() => undefined);
+    this.applying = { done, entries: entries + this.pending };
+    this.pending = 0;
   }
 
   async flush(): Promise<number> {
+    const aside = await this.settleAside();
     const { entries, lastSeq } = await this.snapshot.journalSize();
     if (entries > 0) {
       await this.snapshot.applyJournal(lastSeq);
@@ -230,7 +246,16 @@ export class WarehouseJournal implements Journal {
     }
     this.seq = lastSeq;
     this.pending = 0;
-    return entries;
+    return entries + aside;
+  }
+
+  /** Waits for the application running aside, if any; returns the writes it applied (it throws what it threw). */
+  private async settleAside(): Promise<number> {
+    const applying = this.applying;
+    if (!applying) return 0;
+    this.applying = undefined;
+    await applying.done;
+    return applying.entries;
   }
 }
 

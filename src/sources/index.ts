@@ -175,29 +175,21 @@ function redacting(source: Source, redact: Redact): Source {
 
 /** Snapshot writes with their errors redacted: a failed INSERT may quote a value it was given. */
 function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
-  const redacted = async (run: () => Promise<void>, names: Iterable<string>) => {
+  const redacted = async <T>(run: () => Promise<T>, names: Iterable<string>): Promise<T> => {
     try {
-      await run();
+      return await run();
     } catch (err) {
       throw redact.error(err, names);
     }
   };
+  const { queryAll, executeAside } = ops;
   return {
     dialect: ops.dialect,
     ...(ops.cheapWrites === undefined ? {} : { cheapWrites: ops.cheapWrites }),
     execute: (sql, opts) => redacted(() => ops.execute(sql, opts), sqlIdentifiers(sql)),
     insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
-    ...(ops.queryAll === undefined
-      ? {}
-      : {
-          queryAll: async (sql: string) => {
-            try {
-              return await ops.queryAll!(sql);
-            } catch (err) {
-              throw redact.error(err, sqlIdentifiers(sql));
-            }
-          },
-        }),
+    ...(queryAll === undefined ? {} : { queryAll: (sql: string) => redacted(() => queryAll(sql), sqlIdentifiers(sql)) }),
+    ...(executeAside === undefined ? {} : { executeAside: (sql: string) => redacted(() => executeAside(sql), sqlIdentifiers(sql)) }),
   };
 }
 

@@ -72,6 +72,8 @@ export const POSTGRES_DIALECT: WireDialect = {
 const APPLICATION_NAME = 'audience-sync source';
 /** work_mem of a session that computes change sets (warehouse change detection): a hash of a few hundred MB per 10M rows. */
 const CHANGE_SET_WORK_MEM = '256MB';
+/** A session's settings once it works on the snapshot's tables (see tuneForSnapshot). */
+const SNAPSHOT_SETTINGS = `SET jit = off; SET work_mem = '${CHANGE_SET_WORK_MEM}'`;
 
 const OID = { bool: 16, json: 114, int8: 20, int2: 21, int4: 23, oid: 26, float4: 700, float8: 701, date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700, jsonb: 3802 } as const;
 
@@ -223,6 +225,12 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     closed = true;
     if (streaming) await cancelBackend((client as unknown as { processID?: number }).processID);
     await client.end().catch(() => {});
+    if (aside) {
+      const { connection, busy } = aside;
+      aside = undefined;
+      if (busy) await cancelBackend((connection as unknown as { processID?: number }).processID);
+      await connection.end().catch(() => {});
+    }
   }
 
   async function cancelBackend(pid: number | undefined): Promise<void> {
@@ -301,9 +309,38 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
    */
   async function tuneForSnapshot(): Promise<void> {
     if (tuned) return;
-    await client.query(`SET jit = off; SET work_mem = '${CHANGE_SET_WORK_MEM}'`);
+    await client.query(SNAPSHOT_SETTINGS);
     tuned = true;
   }
+  /** The second connection of executeAside, opened on its first use. */
+  let aside: { connection: pg.Client; busy: boolean; lost?: Error } | undefined;
+
+  /** Runs a write on the second connection (see SnapshotOps.executeAside), one at a time. */
+  async function writeAside(sql: string): Promise<void> {
+    usable();
+    if (aside?.busy) throw new SourceError(`${label}: a write is already running beside the reads; wait for it first`);
+    try {
+      if (!aside) {
+        const connection = new pg.Client({ connectionString: url, types: wireTypeParsers(dialect.parsers), application_name: `${APPLICATION_NAME} (journal)` });
+        const opened: { connection: pg.Client; busy: boolean; lost?: Error } = { connection, busy: true };
+        connection.on('error', (err) => void (opened.lost = err));
+        aside = opened;
+        await connection.connect();
+        await connection.query(`SET timezone TO 'UTC'; ${SNAPSHOT_SETTINGS}`);
+      }
+      aside.busy = true;
+      await aside.connection.query(sql);
+    } catch (err) {
+      if (aside && !aside.lost && !closed) await aside.connection.query('ROLLBACK').catch(() => {});
+      const lostAside = aside?.lost ?? (isConnectionLoss(err) ? err : undefined);
+      if (lostAside !== undefined) throw new SourceError(`${label}: lost the second connection to ${product} at ${where} (${errorText(lostAside)})`, { cause: err });
+      const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
+      throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
+    } finally {
+      if (aside) aside.busy = false;
+    }
+  }
+
   /** Each table's column types, for the arrays insertArrays sends (the tables are ours: their types do not change during a run). */
   const columnTypes = new Map<string, Map<string, string>>();
 
@@ -344,6 +381,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
       }
     },
     execute: (sql) => write(sql, async () => void (await client.query(sql))),
+    ...(dialect.arrayInsert ? { executeAside: writeAside } : {}),
     insertRows: (table, columns, rows) =>
       write(table, async () => {
         if (rows.length === 0) return;

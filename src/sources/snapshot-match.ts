@@ -138,6 +138,11 @@ export const bucketTable = {
       ` HAVING EXISTS (SELECT 1 FROM ${table} WHERE ${q('b')} = ${VALID})`
     );
   },
+  /** Records by status (`status`, `n`), while the table is whole. */
+  statusCounts: (d: SnapshotDialect, table: string) => {
+    const q = d.quote;
+    return `SELECT ${q('status')} AS ${q('status')}, SUM(${q('n')}) AS ${q('n')} FROM ${table} WHERE ${q('b')} <> ${VALID} GROUP BY ${q('status')} HAVING SUM(${q('n')}) <> 0`;
+  },
   /** Sums the table's rows (applications add a few thousand each). */
   compact: (d: SnapshotDialect, table: string) => {
     const q = d.quote;

@@ -337,11 +337,18 @@ export class WarehouseSnapshot {
     return { entries: 0, lastSeq: 0 };
   }
 
+  /** Journal applications can run beside the appends (SnapshotOps.executeAside), on a connection of their own. */
+  get appliesAside(): boolean {
+    return this.journalHere && this.ops.executeAside !== undefined;
+  }
+
   /**
    * Applies the journal table's entries up to `upToSeq` (the newest per key) to the snapshot and
-   * forgets them, in one transaction: a kill leaves all of it done or none.
+   * forgets them, in one transaction: a kill leaves all of it done or none. `aside`: on the second
+   * connection (appliesAside), while appends of later entries go on.
    */
-  async applyJournal(upToSeq: number): Promise<void> {
+  async applyJournal(upToSeq: number, opts: { aside?: boolean } = {}): Promise<void> {
+    const run = opts.aside && this.ops.executeAside ? this.ops.executeAside.bind(this.ops) : (sql: string) => this.ops.execute(sql, { light: true });
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
     const upTo = `${q('seq')} <= ${Math.floor(upToSeq)}`;
@@ -355,7 +362,7 @@ export class WarehouseSnapshot {
         ? [bucketTable.apply(this.d, this.buckets, this.table, keys, { columns, rows }), bucketTable.compact(this.d, this.buckets)]
         : [`DELETE FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`, `INSERT INTO ${this.table} (${columns}) ${rows}`];
     await this.write(() =>
-      this.ops.execute(
+      run(
         [
           'BEGIN TRANSACTION',
           // Both tables grew since the planner last looked (a first sync's snapshot from nothing to millions).
@@ -365,10 +372,9 @@ export class WarehouseSnapshot {
           ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
           'COMMIT',
         ].join(';\n'),
-        { light: true },
       ),
     );
-    if (this.d.vacuum) await this.write(() => this.ops.execute(this.d.vacuum!(this.journal)));
+    if (this.d.vacuum) await this.write(() => run(this.d.vacuum!(this.journal)));
   }
 
   /** Stage → snapshot: every staged key replaced, deletes dropped; the stage emptied. */
@@ -450,12 +456,16 @@ export class WarehouseSnapshot {
   /** The statement reading the bucket table, summed from the snapshot first when it is not whole. */
   private async keptBuckets(): Promise<string> {
     if (!hashing(this.d)) throw new Error('unreachable: only a hashing dialect keeps buckets');
-    const whole = (await allRows(this.source.stream(bucketTable.whole(this.d, this.buckets)))).some((r) => num(r.n) > 0);
-    if (!whole) {
+    if (!(await this.bucketsWhole())) {
       const d = this.d;
       await this.write(() => this.ops.execute(['BEGIN TRANSACTION', ...bucketTable.rebuild(d, this.buckets, this.table), 'COMMIT'].join(';\n')));
     }
     return bucketTable.read(this.d, this.buckets);
+  }
+
+  /** Whether the bucket table holds the whole snapshot. */
+  private async bucketsWhole(): Promise<boolean> {
+    return (await allRows(this.source.stream(bucketTable.whole(this.d, this.buckets)))).some((r) => num(r.n) > 0);
   }
 
   /** Whether the snapshot holds any record (a first read of one row, not a count). */
@@ -470,11 +480,15 @@ export class WarehouseSnapshot {
     return 0;
   }
 
-  /** Records by status. */
+  /** Records by status: from the bucket table where it is kept and whole (a scan of a 10M-record snapshot took 2.3 s). */
   async statusCounts(): Promise<Array<{ status: string; count: number }>> {
     const q = this.d.quote;
     const counts: Array<{ status: string; count: number }> = [];
-    for await (const chunk of this.source.stream(`SELECT ${q('status')} AS ${q('status')}, COUNT(*) AS ${q('n')} FROM ${this.table} GROUP BY ${q('status')}`)) {
+    const kept = this.keepsBuckets && (await this.bucketsWhole());
+    const sql = kept
+      ? bucketTable.statusCounts(this.d, this.buckets)
+      : `SELECT ${q('status')} AS ${q('status')}, COUNT(*) AS ${q('n')} FROM ${this.table} GROUP BY ${q('status')}`;
+    for await (const chunk of this.source.stream(sql)) {
       for (const r of chunk) counts.push({ status: text(r.status) ?? '', count: num(r.n) });
     }
     return counts;

@@ -82,6 +82,12 @@ export interface SnapshotOps {
    * model and snapshot for a few thousand rows. Absent: such queries are streamed.
    */
   queryAll?(sql: string): Promise<Row[]>;
+  /**
+   * Runs a statement sequence that returns no rows on a connection of its own, beside the one that
+   * appends and reads: a journal application (seconds on a 10M-record snapshot) goes on while delivery
+   * does. Absent: such writes run in turn with the others.
+   */
+  executeAside?(sql: string): Promise<void>;
 }
 
 export interface SnapshotDialect extends SqlDialect {

@@ -262,11 +262,23 @@ describe('a PostgreSQL change set (fingerprints matched in buckets)', () => {
     await snapshot.appendJournal([write(2, { fingerprint: 'h20:-20', filledMask: 1 }), { op: 'delete', pk: 'k1' }, write(5, { fingerprint: 'ab'.repeat(32) })], 2);
     await snapshot.applyJournal(2);
     await snapshot.appendJournal([write(3), write(6), { op: 'delete', pk: 'k7' }], 3);
-    await snapshot.applyJournal(3);
+    // Applied on the second connection while later entries are appended on the first (as a run's delivery goes on).
+    expect(snapshot.appliesAside).toBe(true);
+    await Promise.all([snapshot.applyJournal(3, { aside: true }), snapshot.appendJournal([write(8, { status: 'failed', attempts: 3 }), write(9, { status: 'failed', attempts: 1 })], 4)]);
     expect(await snapshot.count()).toBe(5);
+    expect((await snapshot.journalSize()).entries).toBe(2);
+    await snapshot.applyJournal(4);
+    expect(await snapshot.count()).toBe(7);
     const kept = await rows(bucketTable.read(d, snapshot.buckets));
     expect(kept).toEqual(await rows(summed()));
     expect(kept.length).toBeGreaterThan(3);
+    // Status counts come from the bucket table while it is whole, and equal the snapshot's.
+    const byStatus = (counts: Array<{ status: string; count: number }>) => Object.fromEntries(counts.map((c) => [c.status, c.count]));
+    expect(byStatus(await snapshot.statusCounts())).toEqual({ synced: 5, failed: 2 });
+    await source.snapshot!.execute(`UPDATE ${snapshot.buckets} SET n = n + 5 WHERE status = 'synced'`);
+    expect(byStatus(await snapshot.statusCounts()).synced).toBeGreaterThan(5);
+    await source.snapshot!.execute(bucketTable.invalidate(snapshot.buckets));
+    expect(byStatus(await snapshot.statusCounts())).toEqual({ synced: 5, failed: 2 });
   });
 
   it('brings out the new, changed, departed, unsynced and local-fingerprinted keys (each once, with its record), whether a few buckets differ or most', async () => {
