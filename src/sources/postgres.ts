@@ -57,6 +57,7 @@ export const POSTGRES_DIALECT: WireDialect = {
     analyze: (table) => `ANALYZE ${table}`,
     vacuum: (table) => `VACUUM ${table}`,
     keepsBuckets: true,
+    keepRows: (table, select) => `CREATE UNLOGGED TABLE ${table} AS ${select}`,
     rowId: 'ctid',
     // = ANY(ARRAY(...)): a TID scan fetches those rows, where IN (...) would scan the whole table.
     rowIdIn: (subquery) => `ctid = ANY(ARRAY(${subquery}))`,

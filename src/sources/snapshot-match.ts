@@ -125,14 +125,14 @@ export const bucketTable = {
   },
   /**
    * The statement (PostgreSQL: data-modifying WITH) that replaces records by the journal's newest
-   * entries (`remove`: the records' keys to delete; `add`: the rows to insert, in SNAPSHOT_COLUMNS
-   * order) and adds to the table what that changed, while the table is whole.
+   * entries (`remove`: the condition of the records to delete; `add`: the rows to insert, in
+   * SNAPSHOT_COLUMNS order) and adds to the table what that changed, while the table is whole.
    */
   apply: (d: HashingDialect, table: string, snapshot: string, remove: string, add: { columns: string; rows: string }) => {
     const q = d.quote;
     const returned = `RETURNING ${q('fingerprint')}, ${q('status')}, CASE WHEN ${q('cells')} IS NULL THEN 0 ELSE 1 END AS ${q('has_cells')}, ${q('filled_mask')}`;
     return (
-      `WITH ${q('gone')} AS (DELETE FROM ${snapshot} WHERE ${q('pk_hash')} IN (${remove}) ${returned}),` +
+      `WITH ${q('gone')} AS (DELETE FROM ${snapshot} WHERE ${remove} ${returned}),` +
       ` ${q('came')} AS (INSERT INTO ${snapshot} (${add.columns}) ${add.rows} ${returned})` +
       ` INSERT INTO ${table} ${summed(d, `${recordBuckets(d, q('gone'), -1)} UNION ALL ${recordBuckets(d, q('came'), 1)}`)}` +
       ` HAVING EXISTS (SELECT 1 FROM ${table} WHERE ${q('b')} = ${VALID})`

@@ -130,6 +130,13 @@ export interface SnapshotDialect extends SqlDialect {
    * snapshot each run: PostgreSQL, whose scan of a 10M-record snapshot took 6.5 s of a no-change rerun.
    */
   readonly keepsBuckets?: boolean;
+  /**
+   * The statement that creates `table` (in the state schema) from `select`, unlogged where the
+   * warehouse can: a journal application finds the records it replaces with it (a parallel scan) and
+   * drops it, in its transaction, before deleting them by row id, since a DELETE is never planned in
+   * parallel (PostgreSQL: 2.4 s instead of 4.8 for 200,000 of 10M records).
+   */
+  keepRows?(table: string, select: string): string;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */

@@ -269,6 +269,8 @@ describe('a PostgreSQL change set (fingerprints matched in buckets)', () => {
     expect((await snapshot.journalSize()).entries).toBe(2);
     await snapshot.applyJournal(4);
     expect(await snapshot.count()).toBe(7);
+    // The table of the records each application replaced (found in parallel, then deleted by row id) went with its transaction.
+    expect(await rows(`SELECT 0 AS b, '' AS status, 0 AS has_cells, 0 AS filled_mask, COUNT(*) AS n, 0 AS x FROM pg_tables WHERE tablename LIKE '%_replaced'`)).toEqual(['0  0 0 0 0']);
     const kept = await rows(bucketTable.read(d, snapshot.buckets));
     expect(kept).toEqual(await rows(summed()));
     expect(kept.length).toBeGreaterThan(3);
