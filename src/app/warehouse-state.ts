@@ -284,7 +284,14 @@ export async function syncAdapters(
   const journal: Journal = snapshot.journalHere
     ? new WarehouseJournal(snapshot, opts.flushRows, release)
     : new StateJournal(state, snapshot, opts.flushRows, release);
-  if (opts.forPlan) await journal.snapshot.prepare();
+  if (opts.forPlan) {
+    await journal.snapshot.prepare();
+    // Writes a killed run left: applied first, as the next run would, or the plan shows what Meta already holds as to send.
+    if (recorded?.schema === schema) await withSyncLock(state, sync.name, () => journal.flush()).catch((e: unknown) => {
+      // A run is going on: its writes are its own to apply.
+      if (!(e instanceof SyncBusyError)) throw e;
+    });
+  }
   // Whether this run changed the snapshot: the dashboard summary is read again only then (it scans the snapshot).
   let changed = false;
   return {

@@ -85,6 +85,15 @@ describe.each(['DuckDB', 'PostgreSQL'] as Warehouse[])('SIGKILL with warehouse c
     expect(await exited).toBe('SIGKILL');
     const members = w.emulator.control.members(w.audienceId).length;
     w.emulator.control.setFaults({ rate: 0, kinds: [] });
+    // A plan first applies what the killed run left (as a run would): it shows only the rows Meta has not acknowledged.
+    const ws = w.workspace();
+    try {
+      const plan = await ws.plan('loyalty');
+      expect(plan.toSend).toBeLessThanOrEqual(ROWS - members + 200);
+      expect(plan.counts.unchanged).toBeGreaterThanOrEqual(members - 200);
+    } finally {
+      await ws.close();
+    }
     w.setSync({ changeDetection: 'local' });
     const rerun = await w.run();
     expect(rerun.status, rerun.error).toBe('success');
