@@ -182,7 +182,7 @@ function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
       throw redact.error(err, names);
     }
   };
-  const { queryAll, executeAside } = ops;
+  const { queryAll, executeAside, materialize } = ops;
   return {
     dialect: ops.dialect,
     ...(ops.cheapWrites === undefined ? {} : { cheapWrites: ops.cheapWrites }),
@@ -190,6 +190,7 @@ function redactingSnapshot(ops: SnapshotOps, redact: Redact): SnapshotOps {
     insertRows: (table, columns, rows) => redacted(() => ops.insertRows(table, columns, rows), [...sqlIdentifiers(table), ...columns]),
     ...(queryAll === undefined ? {} : { queryAll: (sql: string) => redacted(() => queryAll(sql), sqlIdentifiers(sql)) }),
     ...(executeAside === undefined ? {} : { executeAside: (sql: string) => redacted(() => executeAside(sql), sqlIdentifiers(sql)) }),
+    ...(materialize === undefined ? {} : { materialize: (name: string, select: string) => redacted(() => materialize(name, select), sqlIdentifiers(select)) }),
   };
 }
 

@@ -364,22 +364,33 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     await client.query(`INSERT INTO ${table} (${columns.map(quoteIdent).join(', ')}) SELECT * FROM unnest(${casts.join(', ')})`, arrays);
   }
 
+  /**
+   * Runs `sql` (statements after the settings) outside a cursor, so the planner may use parallel
+   * workers: the planner takes the check's 4,096 buckets for 10M groups, and sorted 10M rows on disk
+   * to group them, in one process, unless sorts are off and handing rows over costs nothing.
+   */
+  async function wholeQuery(sql: string): Promise<unknown> {
+    usable();
+    if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
+    try {
+      await tuneForSnapshot();
+      return await client.query(`BEGIN; SET LOCAL enable_sort = off; SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; ${sql}; COMMIT`);
+    } catch (err) {
+      if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
+      throw fail('could not run the model', err);
+    }
+  }
+
   const snapshot: SnapshotOps = {
     dialect: dialect.sql,
     ...(dialect.arrayInsert ? { cheapWrites: true } : {}),
     queryAll: async (sql) => {
-      usable();
-      if (streaming) throw new SourceError(`${label}: a model is already being read from this source; read one at a time`);
-      try {
-        await tuneForSnapshot();
-        // The planner takes the check's 4,096 buckets for 10M groups: it sorted 10M rows on disk to
-        // group them, in one process, unless sorts are off and handing rows over costs nothing.
-        const results = (await client.query<Row>(`BEGIN; SET LOCAL enable_sort = off; SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; ${sql}; COMMIT`)) as unknown as Array<{ rows: Row[] }>;
-        return results[4]!.rows;
-      } catch (err) {
-        if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
-        throw fail('could not run the model', err);
-      }
+      const results = (await wholeQuery(sql)) as unknown as Array<{ rows: Row[] }>;
+      return results[4]!.rows;
+    },
+    materialize: async (name, select) => {
+      const table = `pg_temp.${quoteIdent(name)}`;
+      await wholeQuery(`DROP TABLE IF EXISTS ${table}; CREATE TEMPORARY TABLE ${quoteIdent(name)} AS ${select}`);
     },
     execute: (sql) => write(sql, async () => void (await client.query(sql))),
     ...(dialect.arrayInsert ? { executeAside: writeAside } : {}),

@@ -195,12 +195,19 @@ function mergeCounts(counts: Row[]): Row[] {
 }
 
 /**
- * Statement 2: the changes in `buckets` (all of them when undefined), as rows of two parts ordered by
+ * Statement 2: the changes in `buckets` (all of them when undefined or `everyBucket`; records always looked at only when they hold ALWAYS), as rows of two parts ordered by
  * key hash: `r`, a model row with no synced record of its fingerprint (its mapped values as m0..mN and
  * its fingerprint); `s`, a record with no model row of its fingerprint, or one always looked at.
- * mergeMatched puts a key's two parts together.
+ * mergeMatched puts a key's two parts together. `unmatched` is the join that finds them (model rows
+ * and record row ids), `changes(j)` reads them from its result `j`: a CTE, or a table the join was
+ * written to where a cursor would keep the warehouse from running the join's scans in parallel.
  */
-export function matchChangedSql(d: HashingDialect, model: string, snapshot: string, p: MatchOptions & { buckets?: readonly number[] }): string {
+export function matchChangedSql(
+  d: HashingDialect,
+  model: string,
+  snapshot: string,
+  p: MatchOptions & { buckets?: readonly number[]; everyBucket?: boolean },
+): { unmatched: string; changes: (j: string) => string; whole: string } {
   const q = d.quote;
   const T = d.textType;
   const I = d.integerType;
@@ -211,7 +218,7 @@ export function matchChangedSql(d: HashingDialect, model: string, snapshot: stri
   const modelColumns = p.columns.map((_, i) => `m${i}`);
   const inBuckets = (hash: string) => {
     const wanted = (p.buckets ?? []).filter((n) => n !== ALWAYS);
-    return p.buckets === undefined ? 'TRUE' : wanted.length === 0 ? 'FALSE' : `(${hash}) & ${BUCKETS - 1} IN (${wanted.join(', ')})`;
+    return p.buckets === undefined || p.everyBucket ? 'TRUE' : wanted.length === 0 ? 'FALSE' : `(${hash}) & ${BUCKETS - 1} IN (${wanted.join(', ')})`;
   };
   const always = p.buckets === undefined || p.buckets.includes(ALWAYS);
   // OFFSET 0 keeps the hashes computed once per row, below the bucket filter and the join.
@@ -224,18 +231,21 @@ export function matchChangedSql(d: HashingDialect, model: string, snapshot: stri
   const unmatched =
     `SELECT ${q('m')}.*, ${q('s')}.${q('s_row')} FROM (${rows}) AS ${q('m')} FULL OUTER JOIN (${records}) AS ${q('s')} ON ${q('s')}.${q('s_fp')} = ${rowFingerprint}` +
     ` WHERE ${q('m')}.${q('m_a')} IS NULL OR ${q('s')}.${q('s_row')} IS NULL`;
-  const nulls = (names: readonly string[], type?: string) => names.map((n) => `${type ? `CAST(NULL AS ${type})` : 'NULL'} AS ${q(n)}`);
-  const j = (c: string) => `${q('j')}.${q(c)}`;
-  const rowPart =
-    `SELECT ${[`${d.keySha256(j('m_key'))} AS ${q('pk_hash')}`, `'r' AS ${q('part')}`, ...modelColumns.map((c) => `${j(c)} AS ${q(c)}`), `${fingerprintText(d, j('m_a'), j('m_b'))} AS ${q('m_fp')}`, ...nulls(['s_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T)].join(', ')}` +
-    ` FROM ${q('j')} WHERE ${j('s_row')} IS NULL`;
-  const record = `SELECT ${[`${q('pk_hash')}`, `'s' AS ${q('part')}`, ...nulls(modelColumns), ...nulls(['m_fp'], T), `${q('fingerprint')} AS ${q('s_fp')}`, `${q('cells')} AS ${q('s_cells')}`, `${q('filled_mask')} AS ${q('s_mask')}`, `${q('status')} AS ${q('s_status')}`, `${q('attempts')} AS ${q('s_attempts')}`, `${q('last_error')} AS ${q('s_error')}`].join(', ')} FROM ${snapshot}`;
-  // Apart, not OR-ed: with an OR, PostgreSQL compared every record's ctid with each of the 10,000 (26 s at 1M records).
-  const recordParts = [
-    `${record} WHERE ${d.rowIdIn(`SELECT ${j('s_row')} FROM ${q('j')} WHERE ${j('s_row')} IS NOT NULL`)}`,
-    ...(always ? [`${record} WHERE NOT (${settled})`] : []),
-  ];
-  return `WITH ${q('j')} AS MATERIALIZED (${unmatched})\n${[rowPart, ...recordParts].join('\nUNION ALL\n')}\nORDER BY 1, 2`;
+  const changes = (from: string) => {
+    const nulls = (names: readonly string[], type?: string) => names.map((n) => `${type ? `CAST(NULL AS ${type})` : 'NULL'} AS ${q(n)}`);
+    const j = (c: string) => `${q('j')}.${q(c)}`;
+    const rowPart =
+      `SELECT ${[`${d.keySha256(j('m_key'))} AS ${q('pk_hash')}`, `'r' AS ${q('part')}`, ...modelColumns.map((c) => `${j(c)} AS ${q(c)}`), `${fingerprintText(d, j('m_a'), j('m_b'))} AS ${q('m_fp')}`, ...nulls(['s_fp', 's_cells'], T), ...nulls(['s_mask'], I), ...nulls(['s_status'], T), ...nulls(['s_attempts'], I), ...nulls(['s_error'], T)].join(', ')}` +
+      ` FROM ${from} AS ${q('j')} WHERE ${j('s_row')} IS NULL`;
+    const record = `SELECT ${[`${q('pk_hash')}`, `'s' AS ${q('part')}`, ...nulls(modelColumns), ...nulls(['m_fp'], T), `${q('fingerprint')} AS ${q('s_fp')}`, `${q('cells')} AS ${q('s_cells')}`, `${q('filled_mask')} AS ${q('s_mask')}`, `${q('status')} AS ${q('s_status')}`, `${q('attempts')} AS ${q('s_attempts')}`, `${q('last_error')} AS ${q('s_error')}`].join(', ')} FROM ${snapshot}`;
+    // Apart, not OR-ed: with an OR, PostgreSQL compared every record's ctid with each of the 10,000 (26 s at 1M records).
+    const recordParts = [
+      `${record} WHERE ${d.rowIdIn(`SELECT ${j('s_row')} FROM ${from} AS ${q('j')} WHERE ${j('s_row')} IS NOT NULL`)}`,
+      ...(always ? [`${record} WHERE NOT (${settled})`] : []),
+    ];
+    return `${[rowPart, ...recordParts].join('\nUNION ALL\n')}\nORDER BY 1, 2`;
+  };
+  return { unmatched, changes, whole: `WITH ${q('j')} AS MATERIALIZED (${unmatched})\n${changes(q('j'))}` };
 }
 
 /**

@@ -193,6 +193,9 @@ export function changeSetSql(
   return { changed: branches, counts: counts.join('\nUNION ALL\n') };
 }
 
+/** The temporary table the match's join is written to (SnapshotOps.materialize). */
+const MATCHED_TABLE = 'audience_sync_matched';
+
 /** Snapshot records per slice when a change set is read in slices. */
 const SLICE_RECORDS = 1_000_000;
 /** Steps of the key space a slice is cut on: its hashes' first three hex digits. */
@@ -444,10 +447,12 @@ export class WarehouseSnapshot {
     const { buckets, counts } = checkResult(await whole(check.rows), await whole(this.keepsBuckets ? await this.keptBuckets() : check.records));
     if (buckets.length > 0) {
       // Most buckets differ (a bulk change): looking at every one costs less than filtering them.
-      const only = buckets.length > BUCKETS / 2 ? {} : { buckets };
+      // Records not synced are read (a scan of the snapshot of their own) only when there are some.
+      const only = { buckets, everyBucket: buckets.length > BUCKETS / 2 };
       let yielded = false;
       try {
-        for await (const chunk of items(mergeMatched(read(matchChangedSql(this.d, model, this.table, { ...base, ...only }))))) {
+        const match = matchChangedSql(this.d, model, this.table, { ...base, ...only });
+        for await (const chunk of items(mergeMatched(read(await this.matchedFirst(match))))) {
           yielded = true;
           yield chunk;
         }
@@ -458,6 +463,22 @@ export class WarehouseSnapshot {
       }
     }
     yield counts.map((r) => changeItem(r, o.columns));
+  }
+
+  /**
+   * The match's reading statement, its join written to a temporary table first where the source can
+   * (SnapshotOps.materialize), or with the join inside. A failure to write it (a user without the
+   * TEMPORARY privilege) leaves the join inside.
+   */
+  private async matchedFirst(match: { unmatched: string; changes: (j: string) => string; whole: string }): Promise<string> {
+    if (!this.ops.materialize) return match.whole;
+    try {
+      await this.ops.materialize(MATCHED_TABLE, match.unmatched);
+      return match.changes(this.d.quote(MATCHED_TABLE));
+    } catch (err) {
+      if (outOfMemory(err)) throw err;
+      return match.whole;
+    }
   }
 
   /** The statement reading the bucket table, summed from the snapshot first when it is not whole. */

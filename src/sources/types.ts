@@ -88,6 +88,13 @@ export interface SnapshotOps {
    * does. Absent: such writes run in turn with the others.
    */
   executeAside?(sql: string): Promise<void>;
+  /**
+   * Writes what `select` returns to a temporary table `name` of this connection's session (replacing
+   * one of that name), planned with the settings of queryAll: the match's join, whose scans a cursor
+   * would run in one process (PostgreSQL: 17.6 s instead of 23–26 s at 10M rows). Its rows are then
+   * read through the cursor. Absent: the join runs inside the statement that reads it.
+   */
+  materialize?(name: string, select: string): Promise<void>;
 }
 
 export interface SnapshotDialect extends SqlDialect {

@@ -309,6 +309,8 @@ describe('a PostgreSQL change set (fingerprints matched in buckets)', () => {
     await ops.execute(`UPDATE ${snapshot.table} SET fingerprint = '${'ab'.repeat(32)}' WHERE pk_hash = '${await key(32)}'`);
     await byHand();
     const few = await changesOf(snapshot);
+    // The match's join was written to a temporary table of the session (its scans run in parallel there), then read.
+    for await (const chunk of source.stream('SELECT COUNT(*) AS n FROM pg_temp.audience_sync_matched')) expect(Number(chunk[0]!.n)).toBe(12);
     expect(few).toEqual({
       added: new Set([await key(20001), await key(20002)]),
       changed: new Set([await key(11), await key(12), await key(13), await key(31), await key(32)]),
