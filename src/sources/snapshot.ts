@@ -359,11 +359,11 @@ export class WarehouseSnapshot {
     const newest = `SELECT ${q('pk_hash')} AS ${q('k')}, MAX(${q('seq')}) AS ${q('n')} FROM ${this.journal} WHERE ${upTo} GROUP BY ${q('pk_hash')}`;
     const entry = (c: string) => `${q('j')}.${q(c)}`;
     const keys = `SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo}`;
-    // The records to replace: found first where the dialect keeps rows aside (see keepRows), else by key.
+    // The records to replace: found first by a parallel scan where the dialect can (see keepRows), else by key in the DELETE.
     const { keepRows, rowId, rowIdIn } = this.d;
-    const aside = this.d.table(this.schema, `${snapshotTableName(this.sync)}_replaced`);
-    const found = keepRows && rowId && rowIdIn ? [`DROP TABLE IF EXISTS ${aside}`, keepRows(aside, `SELECT ${rowId} AS ${q('r')} FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`)] : [];
-    const replaced = found.length > 0 && rowIdIn ? rowIdIn(`SELECT ${q('r')} FROM ${aside}`) : `${q('pk_hash')} IN (${keys})`;
+    const replacedTable = this.d.table(this.schema, `${snapshotTableName(this.sync)}_replaced`);
+    const found = keepRows && rowId && rowIdIn ? [`DROP TABLE IF EXISTS ${replacedTable}`, keepRows(replacedTable, `SELECT ${rowId} AS ${q('r')} FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`)] : [];
+    const replaced = found.length > 0 && rowIdIn ? rowIdIn(`SELECT ${q('r')} FROM ${replacedTable}`) : `${q('pk_hash')} IN (${keys})`;
     const rows = `SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`;
     const replace =
       this.keepsBuckets && hashing(this.d)
@@ -377,7 +377,7 @@ export class WarehouseSnapshot {
           ...(this.d.analyze ? [this.d.analyze(this.journal)] : []),
           ...found,
           ...replace,
-          ...(found.length > 0 ? [`DROP TABLE ${aside}`] : []),
+          ...(found.length > 0 ? [`DROP TABLE ${replacedTable}`] : []),
           `DELETE FROM ${this.journal} WHERE ${upTo}`,
           ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
           'COMMIT',
