@@ -119,6 +119,8 @@ function writeConfig(dir, url, audienceId, source, mode) {
 /** One CLI run of sync `bench`, with the rows that left the warehouse: the whole model locally, the change set in warehouse mode. */
 async function syncOnce(config) {
   const run = await syncCli(config);
+  // A figure of a run that did not finish its work (a journal it could not apply is only a warning) would flatter it.
+  if (run.summary.status !== 'success' || run.summary.warnings.length > 0) throw new Error(`a bench run ended ${run.summary.status}: ${[run.summary.error, ...run.summary.warnings].filter(Boolean).join('; ')}`);
   return { ...run, rowsOut: run.summary.counts.changeSetRows ?? run.summary.counts.extracted };
 }
 
