@@ -174,6 +174,12 @@ function pgErrorText(err: unknown, advice: string | undefined): string {
 
 let cursorCounter = 0;
 
+/** The schema a write names (its first quoted name), for the GRANT a failure asks for. */
+function schemaNamed(sql: string): { schema?: string } {
+  const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
+  return schema === undefined ? {} : { schema };
+}
+
 /**
  * A warehouse read over the PostgreSQL wire protocol. Rows are read through a server-side cursor
  * (`DECLARE` + `FETCH n`) in a read-only transaction: memory stays flat and the model is one snapshot.
@@ -295,9 +301,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     } catch (err) {
       // A statement sequence that opened a transaction (applying the journal) left it aborted.
       if (!lost && !closed) await client.query('ROLLBACK').catch(() => {});
-      // The schema the statement names (its first quoted name), for the GRANT to ask for.
-      const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
-      throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
+      throw fail('could not write the state schema', err, schemaNamed(sql));
     }
   }
 
@@ -335,8 +339,7 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
       if (aside && !aside.lost && !closed) await aside.connection.query('ROLLBACK').catch(() => {});
       const lostAside = aside?.lost ?? (isConnectionLoss(err) ? err : undefined);
       if (lostAside !== undefined) throw new SourceError(`${label}: lost the second connection to ${product} at ${where} (${errorText(lostAside)})`, { cause: err });
-      const schema = /"((?:[^"]|"")+)"/.exec(sql)?.[1]?.replace(/""/g, '"');
-      throw fail('could not write the state schema', err, schema === undefined ? {} : { schema });
+      throw fail('could not write the state schema', err, schemaNamed(sql));
     } finally {
       if (aside) aside.busy = false;
     }
@@ -385,8 +388,9 @@ export async function openWire(url: string, label: string, dialect: WireDialect)
     dialect: dialect.sql,
     ...(dialect.arrayInsert ? { cheapWrites: true } : {}),
     queryAll: async (sql) => {
+      // One result per statement: the settings, the query, then COMMIT.
       const results = (await wholeQuery(sql)) as unknown as Array<{ rows: Row[] }>;
-      return results[4]!.rows;
+      return results.at(-2)!.rows;
     },
     materialize: async (name, select) => {
       const table = `pg_temp.${quoteIdent(name)}`;

@@ -351,10 +351,7 @@ export class WarehouseSnapshot {
    * connection (appliesAside), while appends of later entries go on.
    */
   async applyJournal(upToSeq: number, opts: { aside?: boolean } = {}): Promise<void> {
-    // Light where the source can write with less memory (DuckDB), with its full limit again where that is not enough
-    // (a 10M-record DuckDB snapshot ran out of 64MB applying a 1%-changed rerun's 300,000 entries, in every run after).
-    const light = (sql: string) => this.ops.execute(sql, { light: true }).catch((err: unknown) => (outOfMemory(err) ? this.ops.execute(sql) : Promise.reject(err)));
-    const run = opts.aside && this.ops.executeAside ? this.ops.executeAside.bind(this.ops) : light;
+    const run = opts.aside && this.ops.executeAside ? this.ops.executeAside.bind(this.ops) : (sql: string) => this.ops.execute(sql, { light: true });
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
     const upTo = `${q('seq')} <= ${Math.floor(upToSeq)}`;
@@ -363,10 +360,9 @@ export class WarehouseSnapshot {
     const entry = (c: string) => `${q('j')}.${q(c)}`;
     const keys = `SELECT ${q('pk_hash')} FROM ${this.journal} WHERE ${upTo}`;
     // The records to replace: found first by a parallel scan where the dialect can (see keepRows), else by key in the DELETE.
-    const { keepRows, rowId, rowIdIn } = this.d;
     const replacedTable = this.d.table(this.schema, `${snapshotTableName(this.sync)}_replaced`);
-    const found = keepRows && rowId && rowIdIn ? [`DROP TABLE IF EXISTS ${replacedTable}`, keepRows(replacedTable, `SELECT ${rowId} AS ${q('r')} FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`)] : [];
-    const replaced = found.length > 0 && rowIdIn ? rowIdIn(`SELECT ${q('r')} FROM ${replacedTable}`) : `${q('pk_hash')} IN (${keys})`;
+    const found = this.d.keepRows && hashing(this.d) ? [`DROP TABLE IF EXISTS ${replacedTable}`, this.d.keepRows(replacedTable, `SELECT ${this.d.rowId} AS ${q('r')} FROM ${this.table} WHERE ${q('pk_hash')} IN (${keys})`)] : [];
+    const replaced = found.length > 0 && hashing(this.d) ? this.d.rowIdIn(`SELECT ${q('r')} FROM ${replacedTable}`) : `${q('pk_hash')} IN (${keys})`;
     const rows = `SELECT ${SNAPSHOT_COLUMNS.map(entry).join(', ')} FROM ${this.journal} AS ${q('j')} JOIN (${newest}) AS ${q('m')} ON ${entry('pk_hash')} = ${q('m')}.${q('k')} AND ${entry('seq')} = ${q('m')}.${q('n')} WHERE ${entry('op')} = 'upsert'`;
     const replace =
       this.keepsBuckets && hashing(this.d)
