@@ -216,8 +216,12 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
         // A write alone on the instance runs light; anything else gets the full limit back.
         const want = purpose === 'light' && db.active === 1 ? 'light' : 'any';
         if (settings.writable && want !== db.setting && (want === 'any' || db.active === 1)) {
-          await connection.run(want === 'light' ? LIGHT_WRITES : `SET memory_limit = '${memoryLimit}'`);
-          db.setting = want;
+          // DuckDB refuses a lower limit while it holds more than that: the write then runs at the full one.
+          const changed = await connection.run(want === 'light' ? LIGHT_WRITES : `SET memory_limit = '${memoryLimit}'`).then(
+            () => true,
+            (err: unknown) => (want === 'light' ? false : Promise.reject(err)),
+          );
+          if (changed) db.setting = want;
         }
         byConnection.set(connection, db);
         return connection;
@@ -312,6 +316,10 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
     try {
       return await fn(connection);
     } catch (err) {
+      // A statement that failed inside BEGIN ... COMMIT leaves the transaction open, and closing the connection
+      // does not always end it: after an out-of-memory error in a DELETE, its marks stayed and the retry at
+      // the full limit failed with "Conflict on tuple deletion".
+      await connection.run('ROLLBACK').catch(() => undefined);
       if (err instanceof SourceError) throw err;
       throw new SourceError(`${label}: DuckDB could not write the state schema: ${errorText(err)}`, { cause: err });
     } finally {
