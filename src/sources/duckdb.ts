@@ -34,15 +34,17 @@ export const DUCKDB_SQL: SnapshotDialect = {
   // moved into BIGINT's range for the check's signed arithmetic. Vectorized: ~20x cheaper than md5().
   rowId: 'rowid',
   rowIdIn: (subquery) => `rowid IN (${subquery})`,
+  keepRows: (table, select) => `CREATE TABLE ${table} AS ${select}`,
   rowHash: (texts, seeds) => `CAST(CAST(hash(CAST(${seeds[0]![0]} AS BIGINT), ${texts.join(', ')}) AS HUGEINT) - 9223372036854775808 AS BIGINT)`,
 };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 /**
- * The default when a sync keeps its snapshot in the file: the warehouse's change set joins the model's
- * key hashes and fingerprints with the snapshot's, and DuckDB's hash join over 10M rows ran out of
- * memory at 96MB and 128MB (with a folder to spill to); it passed at 160MB (309 MB RSS) and 192MB (343 MB).
+ * The default when a sync keeps its snapshot in the file: the match joins the model's fingerprints with
+ * the snapshot's. Over 10M rows it ran out of memory at 96MB; at 128MB, joining on the fingerprint's two
+ * numbers, it peaked at 309 MB RSS (at 192MB the join on its text took 366 MB); a journal application
+ * replacing 100,000 of 10M records needs 128MB too. The process stays under 400 MB at 10M rows.
  */
-export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '192MB';
+export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '128MB';
 /**
  * Writes to the state schema (a run's journal appends and their applications) run with less memory
  * while no read runs: DuckDB's allocator keeps what their buffers took. A 1M-row first sync peaked at
@@ -340,7 +342,8 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
       if (!opts?.light) return run('any');
       // Again at the full limit where the light one is not enough (a 10M-record snapshot ran out of it applying a
       // 1%-changed rerun's 300,000 journal entries, and so did every run after); the failed connection rolled back.
-      return run('light').catch((err: unknown) => (/out of memory/i.test(errorText(err)) ? run('any') : Promise.reject(err)));
+      // Short of memory, DuckDB also reported a conflict on a deletion no other transaction was making.
+      return run('light').catch((err: unknown) => (/out of memory|conflict on tuple deletion/i.test(errorText(err)) ? run('any') : Promise.reject(err)));
     },
     insertRows: (table, columns, rows) =>
       withConnection(async (connection) => {

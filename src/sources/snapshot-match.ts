@@ -225,12 +225,15 @@ export function matchChangedSql(
   const hashed = `SELECT ${pk} AS ${q('m_key')}, ${p.columns.map((c, i) => `${q(c)} AS ${q(modelColumns[i]!)}`).join(', ')}, ${a} AS ${q('m_a')}, ${b} AS ${q('m_b')} FROM ${modelAsSubquery(model, d)} WHERE ${pk} IS NOT NULL OFFSET 0`;
   const rows = `SELECT * FROM (${hashed}) AS ${q('h')} WHERE ${inBuckets(q('m_a'))}`;
   // CASE: a fingerprint of another form is not read as numbers (AND does not say which side runs first).
-  // The records by their row id (not their 64-character key hash): a narrower hash table to build.
-  const records = `SELECT ${d.rowId} AS ${q('s_row')}, ${q('fingerprint')} AS ${q('s_fp')} FROM ${snapshot} WHERE ${settled} AND ${inBuckets(`CASE WHEN ${kept.ours} THEN ${kept.a} END`)}`;
-  const rowFingerprint = fingerprintText(d, `${q('m')}.${q('m_a')}`, `${q('m')}.${q('m_b')}`);
+  const keptA = `CASE WHEN ${kept.ours} THEN ${kept.a} END`;
+  // The records by their row id (not their 64-character key hash), joined on the fingerprint's two numbers
+  // (not its text): a narrower hash table to build (DuckDB, 10M rows: 309 MB RSS at a 128MB limit, where
+  // the text ran out of memory).
+  const records = `SELECT ${d.rowId} AS ${q('s_row')}, ${keptA} AS ${q('s_a')}, CASE WHEN ${kept.ours} THEN ${kept.b} END AS ${q('s_b')} FROM ${snapshot} WHERE ${settled} AND ${inBuckets(keptA)}`;
+  const [m, s] = [(c: string) => `${q('m')}.${q(c)}`, (c: string) => `${q('s')}.${q(c)}`];
   const unmatched =
-    `SELECT ${q('m')}.*, ${q('s')}.${q('s_row')} FROM (${rows}) AS ${q('m')} FULL OUTER JOIN (${records}) AS ${q('s')} ON ${q('s')}.${q('s_fp')} = ${rowFingerprint}` +
-    ` WHERE ${q('m')}.${q('m_a')} IS NULL OR ${q('s')}.${q('s_row')} IS NULL`;
+    `SELECT ${q('m')}.*, ${s('s_row')} FROM (${rows}) AS ${q('m')} FULL OUTER JOIN (${records}) AS ${q('s')} ON ${s('s_a')} = ${m('m_a')} AND ${s('s_b')} = ${m('m_b')}` +
+    ` WHERE ${m('m_a')} IS NULL OR ${s('s_row')} IS NULL`;
   const changes = (from: string) => {
     const nulls = (names: readonly string[], type?: string) => names.map((n) => `${type ? `CAST(NULL AS ${type})` : 'NULL'} AS ${q(n)}`);
     const j = (c: string) => `${q('j')}.${q(c)}`;
