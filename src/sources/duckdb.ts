@@ -239,6 +239,10 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       byConnection.delete(connection);
       if (db) db.active--;
     },
+    async reopen() {
+      const db = databases.get(SHARED);
+      if (db && db.active === 0 && path !== ':memory:') await closeDatabase(SHARED, db);
+    },
     get closed() {
       return closed;
     },
@@ -342,8 +346,14 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
       if (!opts?.light) return run('any');
       // Again at the full limit where the light one is not enough (a 10M-record snapshot ran out of it applying a
       // 1%-changed rerun's 300,000 journal entries, and so did every run after); the failed connection rolled back.
-      // Short of memory, DuckDB also reported a conflict on a deletion no other transaction was making.
-      return run('light').catch((err: unknown) => (/out of memory|conflict on tuple deletion/i.test(errorText(err)) ? run('any') : Promise.reject(err)));
+      // Short of memory in a DELETE, DuckDB kept some of its deletions marked after the rollback: every later
+      // deletion of those records in the process failed with "Conflict on tuple deletion" until the file was
+      // opened again. A light write runs alone on the instance, so nothing else is using it.
+      return run('light').catch(async (err: unknown) => {
+        if (!/out of memory|conflict on tuple deletion/i.test(errorText(err))) throw err;
+        await connections.reopen();
+        return run('any');
+      });
     },
     insertRows: (table, columns, rows) =>
       withConnection(async (connection) => {
@@ -380,6 +390,8 @@ interface Connections {
   /** A connection to the instance spilling to `tempDirectory` (none: the shared one). */
   open(tempDirectory?: string, purpose?: 'light' | 'any'): Promise<DuckDBConnection>;
   close(connection: DuckDBConnection): void;
+  /** Closes the instance of a writable file while no connection uses it: the next open opens the file again. */
+  reopen(): Promise<void>;
   /** True once the source is closed: a read in progress stops at its next chunk. */
   readonly closed: boolean;
 }
