@@ -231,9 +231,9 @@ export async function run() {
         compare('1%-changed rerun', wh.changed, local.changed, '≤ 0.2×', ` (updated ${fmt(wh.changed.summary.counts.updated)})`);
         rows.push({ metric: `${label}: local state after the first sync`, value: `${(wh.state / 2 ** 20).toFixed(1)} MB warehouse mode`, note: `${(local.state / 2 ** 20).toFixed(1)} MB local mode` });
         headlines.push({ figure: `local state after the first sync, ${label}`, measured: `${(wh.state / 2 ** 20).toFixed(1)} MB`, floor: `${(local.state / 2 ** 20).toFixed(1)} MB local mode`, ratio: `${(wh.state / local.state).toFixed(3)}×`, goal: 'does not grow with the model' });
-        const peak = Math.max(local.rss, wh.rss);
-        rows.push({ metric: `${label}: peak RSS of any run`, value: `${fmt(peak)} MB`, note: `local ${fmt(local.rss)} MB, warehouse ${fmt(wh.rss)} MB; goal < 400 MB` });
-        headlines.push({ figure: `peak RSS, ${label}, both modes`, measured: `${fmt(peak)} MB`, floor: '—', ratio: '—', goal: '< 400 MB' });
+        // The goal is warehouse change detection's; local change detection's runs are the comparison's.
+        rows.push({ metric: `${label}: peak RSS of any run`, value: `${fmt(wh.rss)} MB warehouse mode`, note: `local mode ${fmt(local.rss)} MB; goal < 400 MB in warehouse mode` });
+        headlines.push({ figure: `peak RSS, ${label}, warehouse mode (first sync and both reruns)`, measured: `${fmt(wh.rss)} MB`, floor: `${fmt(local.rss)} MB local mode`, ratio: '—', goal: '< 400 MB' });
       } finally {
         await model.stop();
       }

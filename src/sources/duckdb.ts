@@ -41,8 +41,8 @@ export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';
 /**
  * The default when a sync keeps its snapshot in the file: the match joins the model's fingerprints with
  * the snapshot's. Over 10M rows it ran out of memory at 96MB; at 128MB, joining on the fingerprint's two
- * numbers, it peaked at 309 MB RSS (at 192MB the join on its text took 366 MB); a journal application
- * replacing 100,000 of 10M records needs 128MB too. The process stays under 400 MB at 10M rows.
+ * numbers, it peaked at 309 MB RSS (at 192MB the join on its text took 366 MB). A write that needs more
+ * gets HEAVY_WRITES_LIMIT for its own time.
  */
 export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '128MB';
 /**
@@ -51,7 +51,16 @@ export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '128MB';
  * 460–650 MB RSS with them at the 192MB limit, 372 MB at 64MB (302 MB at 32MB on one thread, but each
  * application took 2.7 s instead of 1.9). A read sets the limit back first.
  */
-const LIGHT_WRITES = `SET memory_limit = '64MB'`;
+const LIGHT_WRITES_LIMIT = '64MB';
+/**
+ * A write that the light limit was not enough for runs again with this much (or the source's memoryLimit
+ * where that is set and higher): a 1%-changed rerun's application of 390,000 journal entries to a
+ * 10M-record snapshot ran out of memory at 128MB and passed at 192MB.
+ */
+const HEAVY_WRITES_LIMIT = '192MB';
+/** What a connection is for, by the memory limit it needs: writes alone, anything, a write that needs more. */
+type Purpose = 'light' | 'any' | 'heavy';
+const PURPOSES: readonly Purpose[] = ['light', 'any', 'heavy'];
 /**
  * A run appends its record writes to the journal table in commits of a few MB: at DuckDB's default
  * (16MB of WAL) every few of them paid a checkpoint (a 1M-row first sync's appends took 17.8 s; 12 s at this).
@@ -141,8 +150,8 @@ interface Database {
   readonly instance: Promise<DuckDBInstance>;
   /** Connections open on it: a read in progress keeps it open. */
   active: number;
-  /** Set up for writes alone (LIGHT_WRITES), or for anything. */
-  setting: 'light' | 'any';
+  /** The memory limit it is set up for: writes alone (LIGHT_WRITES_LIMIT), anything, or a write that needs more. */
+  setting: Purpose;
   /** The folder the source made for reads that did not bring one; removed with the instance. */
   readonly ownFolder?: string;
 }
@@ -164,6 +173,7 @@ const SHARED = '';
  */
 export async function openDuckDb(path: string, label: string, settings: DuckDbSettings = {}): Promise<Source> {
   const memoryLimit = settings.memoryLimit ?? (settings.writable ? WAREHOUSE_DUCKDB_MEMORY_LIMIT : DEFAULT_DUCKDB_MEMORY_LIMIT);
+  const heavyLimit = settings.memoryLimit ?? HEAVY_WRITES_LIMIT;
   const openInstance = async (tempDirectory: string): Promise<DuckDBInstance> => {
     // Sorting a large model by key spills to disk beyond the memory limit instead of growing the process.
     const options: Record<string, string> = {
@@ -216,12 +226,15 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       try {
         connection = await (await db.instance).connect();
         // A write alone on the instance runs light; anything else gets the full limit back.
-        const want = purpose === 'light' && db.active === 1 ? 'light' : 'any';
-        if (settings.writable && want !== db.setting && (want === 'any' || db.active === 1)) {
-          // DuckDB refuses a lower limit while it holds more than that: the write then runs at the full one.
-          const changed = await connection.run(want === 'light' ? LIGHT_WRITES : `SET memory_limit = '${memoryLimit}'`).then(
+        // The limit is the instance's: it rises for whoever needs more, and falls only for a connection alone on it.
+        const want: Purpose = purpose === 'light' && db.active > 1 ? 'any' : purpose;
+        const rises = PURPOSES.indexOf(want) > PURPOSES.indexOf(db.setting);
+        if (settings.writable && want !== db.setting && (rises || db.active === 1)) {
+          // DuckDB refuses a lower limit while it holds more than that: the write then runs at the higher one.
+          const limit = want === 'light' ? LIGHT_WRITES_LIMIT : want === 'heavy' ? heavyLimit : memoryLimit;
+          const changed = await connection.run(`SET memory_limit = '${limit}'`).then(
             () => true,
-            (err: unknown) => (want === 'light' ? false : Promise.reject(err)),
+            (err: unknown) => (rises ? Promise.reject(err) : false),
           );
           if (changed) db.setting = want;
         }
@@ -316,7 +329,7 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
  * A file opened read-only can have its snapshot read, not written.
  */
 function snapshotOps(connections: Connections, label: string, writable: boolean): SnapshotOps {
-  const withConnection = async <T>(fn: (connection: DuckDBConnection) => Promise<T>, purpose: 'light' | 'any' = 'any'): Promise<T> => {
+  const withConnection = async <T>(fn: (connection: DuckDBConnection) => Promise<T>, purpose: Purpose = 'any'): Promise<T> => {
     if (!writable) throw new SourceError(`${label}: the DuckDB file is open read-only (no sync on this source has changeDetection: warehouse), so the state schema cannot be written`);
     const connection = await connections.open(undefined, purpose);
     try {
@@ -338,21 +351,21 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
     dialect: DUCKDB_SQL,
     cheapWrites: true,
     execute: async (sql, opts) => {
-      const run = (purpose: 'light' | 'any') =>
+      const run = (purpose: Purpose) =>
         withConnection(async (connection) => {
           if (/^\s*DROP\b/i.test(sql)) tableColumns.clear();
           await connection.run(sql);
         }, purpose);
       if (!opts?.light) return run('any');
-      // Again at the full limit where the light one is not enough (a 10M-record snapshot ran out of it applying a
-      // 1%-changed rerun's 300,000 journal entries, and so did every run after); the failed connection rolled back.
+      // Again with more memory (HEAVY_WRITES_LIMIT) where the light limit is not enough (a 10M-record snapshot ran
+      // out of it applying a 1%-changed rerun's journal entries, and so did every run after); rolled back first.
       // Short of memory in a DELETE, DuckDB kept some of its deletions marked after the rollback: every later
       // deletion of those records in the process failed with "Conflict on tuple deletion" until the file was
       // opened again. A light write runs alone on the instance, so nothing else is using it.
       return run('light').catch(async (err: unknown) => {
         if (!/out of memory|conflict on tuple deletion/i.test(errorText(err))) throw err;
         await connections.reopen();
-        return run('any');
+        return run('heavy');
       });
     },
     insertRows: (table, columns, rows) =>
@@ -388,7 +401,7 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
 /** Opens and closes the connections of one source, counting those open per instance. */
 interface Connections {
   /** A connection to the instance spilling to `tempDirectory` (none: the shared one). */
-  open(tempDirectory?: string, purpose?: 'light' | 'any'): Promise<DuckDBConnection>;
+  open(tempDirectory?: string, purpose?: Purpose): Promise<DuckDBConnection>;
   close(connection: DuckDBConnection): void;
   /** Closes the instance of a writable file while no connection uses it: the next open opens the file again. */
   reopen(): Promise<void>;
