@@ -35,6 +35,7 @@ export const DUCKDB_SQL: SnapshotDialect = {
   rowId: 'rowid',
   rowIdIn: (subquery) => `rowid IN (${subquery})`,
   keepRows: (table, select) => `CREATE TABLE ${table} AS ${select}`,
+  applySliceEntries: 100_000,
   rowHash: (texts, seeds) => `CAST(CAST(hash(CAST(${seeds[0]![0]} AS BIGINT), ${texts.join(', ')}) AS HUGEINT) - 9223372036854775808 AS BIGINT)`,
 };
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '96MB';

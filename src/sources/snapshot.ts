@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { snapshotTableName } from '../config/index.js';
 import { BUCKETS, bucketTable, checkResult, fingerprintHashes, fingerprintText, hashing, matchChangedSql, matchCheckSql, mergeMatched } from './snapshot-match.js';
-import { errorText, modelAsSubquery, type KeyRange } from './sql.js';
+import { errorText, keyRanges, modelAsSubquery, type KeyRange } from './sql.js';
 import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Source } from './types.js';
 
 /** The snapshot table's columns, in order; the stage table adds `op`. */
@@ -238,6 +238,9 @@ function storedOf(pk: string, r: Row): SnapshotRecord | undefined {
  * warehouse. Writes name their keys in the stage first: replaying a whole `apply` after a kill
  * anywhere gives the same table. Only one process writes a sync's snapshot at a time (the sync's lock).
  */
+/** Slices of an application at most (each a transaction, and a scan of the snapshot). */
+const MAX_APPLY_SLICES = 64;
+
 export class WarehouseSnapshot {
   readonly table: string;
   readonly stage: string;
@@ -347,14 +350,26 @@ export class WarehouseSnapshot {
 
   /**
    * Applies the journal table's entries up to `upToSeq` (the newest per key) to the snapshot and
-   * forgets them, in one transaction: a kill leaves all of it done or none. `aside`: on the second
-   * connection (appliesAside), while appends of later entries go on.
+   * forgets them, in one transaction: a kill leaves all of it done or none. Where the dialect bounds
+   * a transaction's entries (applySliceEntries), a slice of the key space at a time: each slice's
+   * records and entries go together, so a kill between them leaves the rest for the next application.
+   * `aside`: on the second connection (appliesAside), while appends of later entries go on.
    */
   async applyJournal(upToSeq: number, opts: { aside?: boolean } = {}): Promise<void> {
     const run = opts.aside && this.ops.executeAside ? this.ops.executeAside.bind(this.ops) : (sql: string) => this.ops.execute(sql, { light: true });
+    const perSlice = this.d.applySliceEntries;
+    const slices = perSlice === undefined ? 1 : Math.min(MAX_APPLY_SLICES, Math.ceil((await this.journalSize()).entries / perSlice));
+    for (const range of slices > 1 ? keyRanges(slices) : [undefined]) await this.write(() => run(this.applyStatements(upToSeq, range)));
+    if (this.d.vacuum) await this.write(() => run(this.d.vacuum!(this.journal)));
+  }
+
+  /** The transaction applying the journal's entries up to `upToSeq` whose key hashes are in `range` (all when undefined). */
+  private applyStatements(upToSeq: number, range?: KeyRange): string {
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
-    const upTo = `${q('seq')} <= ${Math.floor(upToSeq)}`;
+    // The first slice open below and the last above: no key is left out, hex or not.
+    const inRange = range === undefined ? [] : [...(/^0+$/.test(range.from) ? [] : [`${q('pk_hash')} >= '${range.from}'`]), ...(range.to === undefined ? [] : [`${q('pk_hash')} < '${range.to}'`])];
+    const upTo = [`${q('seq')} <= ${Math.floor(upToSeq)}`, ...inRange].join(' AND ');
     // The newest entry per key: the one with the key's highest sequence number (a key has one entry per number).
     const newest = `SELECT ${q('pk_hash')} AS ${q('k')}, MAX(${q('seq')}) AS ${q('n')} FROM ${this.journal} WHERE ${upTo} GROUP BY ${q('pk_hash')}`;
     const entry = (c: string) => `${q('j')}.${q(c)}`;
@@ -368,22 +383,17 @@ export class WarehouseSnapshot {
       this.keepsBuckets && hashing(this.d)
         ? [bucketTable.apply(this.d, this.buckets, this.table, replaced, { columns, rows }), bucketTable.compact(this.d, this.buckets)]
         : [`DELETE FROM ${this.table} WHERE ${replaced}`, `INSERT INTO ${this.table} (${columns}) ${rows}`];
-    await this.write(() =>
-      run(
-        [
-          'BEGIN TRANSACTION',
-          // Both tables grew since the planner last looked (a first sync's snapshot from nothing to millions).
-          ...(this.d.analyze ? [this.d.analyze(this.journal)] : []),
-          ...found,
-          ...replace,
-          ...(found.length > 0 ? [`DROP TABLE ${replacedTable}`] : []),
-          `DELETE FROM ${this.journal} WHERE ${upTo}`,
-          ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
-          'COMMIT',
-        ].join(';\n'),
-      ),
-    );
-    if (this.d.vacuum) await this.write(() => run(this.d.vacuum!(this.journal)));
+    return [
+      'BEGIN TRANSACTION',
+      // Both tables grew since the planner last looked (a first sync's snapshot from nothing to millions).
+      ...(this.d.analyze ? [this.d.analyze(this.journal)] : []),
+      ...found,
+      ...replace,
+      ...(found.length > 0 ? [`DROP TABLE ${replacedTable}`] : []),
+      `DELETE FROM ${this.journal} WHERE ${upTo}`,
+      ...(this.d.analyze ? [this.d.analyze(this.table)] : []),
+      'COMMIT',
+    ].join(';\n');
   }
 
   /** Stage → snapshot: every staged key replaced, deletes dropped; the stage emptied. */

@@ -145,6 +145,12 @@ export interface SnapshotDialect extends SqlDialect {
    * 10M records by their key hashes ran out of memory at a 128MB limit; by row ids found first, it did not.
    */
   keepRows?(table: string, select: string): string;
+  /**
+   * Journal entries one application's transaction takes at most: beyond them it applies slices of the
+   * key space, a transaction each. DuckDB's memory for a transaction's deletions and inserts grows
+   * with them (390,000 entries replacing 100,000 of 10M records: about 400 MB RSS at a 192MB limit).
+   */
+  readonly applySliceEntries?: number;
 }
 
 /** A warehouse the model runs in. One `stream` at a time per source. */

@@ -161,6 +161,53 @@ describe.each([duckdb, postgres, redshift] as SourceBackend[])('the snapshot on 
   });
 });
 
+describe('a journal application in slices of the key space (DuckDB bounds the entries of a transaction)', () => {
+  it('gives the snapshot one application gives, and a kill between slices leaves the rest to the next', () =>
+    withDuckDbSource(true, async (source) => {
+      // Three entries a transaction here (DuckDB's own bound is 100,000).
+      const ops = source.snapshot!;
+      let failAfter = Infinity;
+      const slicing: Source = {
+        ...source,
+        snapshot: {
+          ...ops,
+          dialect: { ...ops.dialect, applySliceEntries: 3 },
+          execute: async (sql, opts) => {
+            if (/^BEGIN/.test(sql) && failAfter-- <= 0) throw new Error('killed between slices');
+            return ops.execute(sql, opts);
+          },
+        },
+      };
+      const key = (i: number) => createHash('sha256').update(`key ${i}`).digest('hex');
+      const entries = (seq: number) => Array.from({ length: 12 }, (_, i): SnapshotWrite => (i % 5 === 4 && seq > 1 ? { op: 'delete', pk: key(i) } : upsert(key(i), { fingerprint: `fp-${i}-${seq}` })));
+      const contents = async (snapshot: WarehouseSnapshot) => {
+        const all: string[] = [];
+        for await (const chunk of snapshot.records()) all.push(...chunk.map((r) => `${r.pk}:${r.fingerprint}`));
+        return all.sort();
+      };
+      const whole = new WarehouseSnapshot(source, 'audience_sync', 'whole');
+      const sliced = new WarehouseSnapshot(slicing, 'audience_sync', 'sliced');
+      for (const snapshot of [whole, sliced]) {
+        await snapshot.prepare();
+        await snapshot.appendJournal(entries(1), 1);
+        await snapshot.applyJournal(1);
+        await snapshot.appendJournal(entries(2), 2);
+        await snapshot.appendJournal(entries(3).slice(0, 6), 3);
+      }
+      await whole.applyJournal(3);
+      failAfter = 2;
+      await expect(sliced.applyJournal(3)).rejects.toThrow(/killed between slices/);
+      const left = (await sliced.journalSize()).entries;
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThan(18);
+      failAfter = Infinity;
+      await sliced.applyJournal(3);
+      expect(await contents(sliced)).toEqual(await contents(whole));
+      expect((await contents(whole)).length).toBe(10);
+      expect((await sliced.journalSize()).entries).toBe(0);
+    }));
+});
+
 /** A source on a new DuckDB file (writable or not) for `fn`, closed and removed after. */
 async function withDuckDbSource(writable: boolean, fn: (source: Source) => Promise<void>): Promise<void> {
   const instance = await duckdb.start();
