@@ -54,8 +54,8 @@ export const WAREHOUSE_DUCKDB_MEMORY_LIMIT = '128MB';
  */
 const LIGHT_WRITES_LIMIT = '64MB';
 /**
- * A write that the light limit was not enough for runs again with this much (or the source's memoryLimit
- * where that is set and higher): a 1%-changed rerun's application of 390,000 journal entries to a
+ * A write that the light limit was not enough for runs again with this much (or with the source's memoryLimit
+ * where one is set): a 1%-changed rerun's application of 390,000 journal entries to a
  * 10M-record snapshot ran out of memory at 128MB and passed at 192MB.
  */
 const HEAVY_WRITES_LIMIT = '192MB';
@@ -226,7 +226,6 @@ export async function openDuckDb(path: string, label: string, settings: DuckDbSe
       let connection: DuckDBConnection | undefined;
       try {
         connection = await (await db.instance).connect();
-        // A write alone on the instance runs light; anything else gets the full limit back.
         // The limit is the instance's: it rises for whoever needs more, and falls only for a connection alone on it.
         const want: Purpose = purpose === 'light' && db.active > 1 ? 'any' : purpose;
         const rises = PURPOSES.indexOf(want) > PURPOSES.indexOf(db.setting);
@@ -336,9 +335,7 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
     try {
       return await fn(connection);
     } catch (err) {
-      // A statement that failed inside BEGIN ... COMMIT leaves the transaction open, and closing the connection
-      // does not always end it: after an out-of-memory error in a DELETE, its marks stayed and the retry at
-      // the full limit failed with "Conflict on tuple deletion".
+      // A statement that failed inside BEGIN ... COMMIT leaves its transaction open: ended here, not left to the close.
       await connection.run('ROLLBACK').catch(() => undefined);
       if (err instanceof SourceError) throw err;
       throw new SourceError(`${label}: DuckDB could not write the state schema: ${errorText(err)}`, { cause: err });
@@ -362,7 +359,7 @@ function snapshotOps(connections: Connections, label: string, writable: boolean)
       // out of it applying a 1%-changed rerun's journal entries, and so did every run after); rolled back first.
       // Short of memory in a DELETE, DuckDB kept some of its deletions marked after the rollback: every later
       // deletion of those records in the process failed with "Conflict on tuple deletion" until the file was
-      // opened again. A light write runs alone on the instance, so nothing else is using it.
+      // opened again, which reopen() does while no other connection is on the instance (a light one runs alone).
       return run('light').catch(async (err: unknown) => {
         if (!/out of memory|conflict on tuple deletion/i.test(errorText(err))) throw err;
         await connections.reopen();
