@@ -233,14 +233,14 @@ function storedOf(pk: string, r: Row): SnapshotRecord | undefined {
   return new SnapshotRecord(pk, text(r.s_fp) ?? '', text(r.s_cells), num(r.s_mask), status as SnapshotStatus, num(r.s_attempts), text(r.s_error));
 }
 
+/** Slices of an application at most (each a transaction, and a scan of the snapshot). */
+const MAX_APPLY_SLICES = 64;
+
 /**
  * One sync's snapshot (`<stateSchema>.audience_sync_<sync>`) and its stage table, in the sync's
  * warehouse. Writes name their keys in the stage first: replaying a whole `apply` after a kill
  * anywhere gives the same table. Only one process writes a sync's snapshot at a time (the sync's lock).
  */
-/** Slices of an application at most (each a transaction, and a scan of the snapshot). */
-const MAX_APPLY_SLICES = 64;
-
 export class WarehouseSnapshot {
   readonly table: string;
   readonly stage: string;
