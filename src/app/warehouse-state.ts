@@ -241,7 +241,7 @@ export class WarehouseJournal implements Journal {
     const aside = await this.settleAside();
     const { entries, lastSeq } = await this.snapshot.journalSize();
     if (entries > 0) {
-      await this.snapshot.applyJournal(lastSeq);
+      await this.snapshot.applyJournal(lastSeq, { entries });
       await this.release().catch(() => undefined);
     }
     this.seq = lastSeq;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { snapshotTableName } from '../config/index.js';
 import { BUCKETS, bucketTable, checkResult, fingerprintHashes, fingerprintText, hashing, matchChangedSql, matchCheckSql, mergeMatched } from './snapshot-match.js';
-import { errorText, keyRanges, modelAsSubquery, type KeyRange } from './sql.js';
+import { errorText, inKeyRange, keyRanges, modelAsSubquery, type KeyRange } from './sql.js';
 import { SourceError, type Row, type SnapshotDialect, type SnapshotOps, type Source } from './types.js';
 
 /** The snapshot table's columns, in order; the stage table adds `op`. */
@@ -153,7 +153,7 @@ export function changeSetSql(
   const duplicates = `SELECT ${q('pk')}, ${q('n')} FROM (SELECT ${q('pk')}, COUNT(*) AS ${q('n')} FROM (SELECT ${keyHash} AS ${q('pk')} FROM ${from} WHERE ${pk} IS NOT NULL) AS ${q('k')} GROUP BY ${q('pk')}) AS ${q('g')} WHERE ${q('n')} > 1`;
   const notDuplicate = (key: string) => (p.duplicates ? ` AND ${key} NOT IN (SELECT ${q('pk')} FROM (${duplicates}) AS ${q('d')})` : '');
   // The raw key comes along to fetch the changed rows by: matching it costs nothing, hashing every key again would.
-  const inRange = (key: string) => (p.range ? ` AND ${key} >= '${p.range.from}'${p.range.to === undefined ? '' : ` AND ${key} < '${p.range.to}'`}` : '');
+  const inRange = (key: string) => (p.range ? ` AND ${inKeyRange(key, p.range)}` : '');
   const fingerprinted = `SELECT ${pk} AS ${q('m_key')}, ${keyHash} AS ${q('m_pk')}, ${fingerprintSql(d, p.digest, p.primaryKey, p.columns)} AS ${q('m_fp')} FROM ${from} WHERE ${pk} IS NOT NULL${inRange(keyHash)}`;
   const snapshotSlice = p.range ? `(SELECT * FROM ${snapshot} WHERE ${q('pk_hash')} IS NOT NULL${inRange(q('pk_hash'))})` : snapshot;
   const narrowSnapshot = `SELECT ${q('pk_hash')}, ${q('fingerprint')}, ${q('status')}, CASE WHEN ${q('cells')} IS NULL THEN 0 ELSE 1 END AS ${q('has_cells')} FROM ${snapshotSlice} AS ${q('t')}`;
@@ -354,11 +354,12 @@ export class WarehouseSnapshot {
    * a transaction's entries (applySliceEntries), a slice of the key space at a time: each slice's
    * records and entries go together, so a kill between them leaves the rest for the next application.
    * `aside`: on the second connection (appliesAside), while appends of later entries go on.
+   * `entries`: the journal's size, where the caller has just counted it.
    */
-  async applyJournal(upToSeq: number, opts: { aside?: boolean } = {}): Promise<void> {
+  async applyJournal(upToSeq: number, opts: { aside?: boolean; entries?: number } = {}): Promise<void> {
     const run = opts.aside && this.ops.executeAside ? this.ops.executeAside.bind(this.ops) : (sql: string) => this.ops.execute(sql, { light: true });
     const perSlice = this.d.applySliceEntries;
-    const slices = perSlice === undefined ? 1 : Math.min(MAX_APPLY_SLICES, Math.ceil((await this.journalSize()).entries / perSlice));
+    const slices = perSlice === undefined ? 1 : Math.min(MAX_APPLY_SLICES, Math.ceil((opts.entries ?? (await this.journalSize()).entries) / perSlice));
     for (const range of slices > 1 ? keyRanges(slices) : [undefined]) await this.write(() => run(this.applyStatements(upToSeq, range)));
     if (this.d.vacuum) await this.write(() => run(this.d.vacuum!(this.journal)));
   }
@@ -367,9 +368,7 @@ export class WarehouseSnapshot {
   private applyStatements(upToSeq: number, range?: KeyRange): string {
     const q = this.d.quote;
     const columns = SNAPSHOT_COLUMNS.map(q).join(', ');
-    // The first slice open below and the last above: no key is left out, hex or not.
-    const inRange = range === undefined ? [] : [...(/^0+$/.test(range.from) ? [] : [`${q('pk_hash')} >= '${range.from}'`]), ...(range.to === undefined ? [] : [`${q('pk_hash')} < '${range.to}'`])];
-    const upTo = [`${q('seq')} <= ${Math.floor(upToSeq)}`, ...inRange].join(' AND ');
+    const upTo = [`${q('seq')} <= ${Math.floor(upToSeq)}`, ...(range === undefined ? [] : [inKeyRange(q('pk_hash'), range)])].join(' AND ');
     // The newest entry per key: the one with the key's highest sequence number (a key has one entry per number).
     const newest = `SELECT ${q('pk_hash')} AS ${q('k')}, MAX(${q('seq')}) AS ${q('n')} FROM ${this.journal} WHERE ${upTo} GROUP BY ${q('pk_hash')}`;
     const entry = (c: string) => `${q('j')}.${q(c)}`;

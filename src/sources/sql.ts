@@ -118,6 +118,11 @@ export interface KeyRange {
   to?: string;
 }
 
+/** `key` within `range`, as a condition. */
+export function inKeyRange(key: string, range: KeyRange): string {
+  return `${key} >= '${range.from}'${range.to === undefined ? '' : ` AND ${key} < '${range.to}'`}`;
+}
+
 /**
  * Splits the SHA-256 key space into `parts` contiguous slices. Hashes are uniform, so each slice
  * holds about 1/parts of the rows, and the slices read in order give the whole model in key order.
@@ -144,8 +149,7 @@ export function streamQuery(sql: string, opts: StreamOptions, dialect: SqlDialec
   const keyed = `SELECT ${[...projection, `${key} AS ${pk}`].join(', ')} FROM ${model}`;
   if (range === undefined) return `${keyed} ORDER BY ${dialect.orderByKey(pk, key, form)}`;
   // Slices (DuckDB only) filter on the computed key, so the key is read from the keyed subquery.
-  const from = `${pk} >= '${range.from}'`;
-  const below = range.to === undefined ? `(${pk} IS NULL OR ${from})` : `${from} AND ${pk} < '${range.to}'`;
+  const below = range.to === undefined ? `(${pk} IS NULL OR ${inKeyRange(pk, range)})` : inKeyRange(pk, range);
   return `SELECT * FROM (${keyed}) AS ${q('audience_sync_keyed')} WHERE ${below} ORDER BY ${dialect.orderByKey(pk, pk, form)}`;
 }
 
